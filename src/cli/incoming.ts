@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import type { Config } from '../config/load-config.ts';
+import type { EntryOutcome } from '../incoming/process-entry.ts';
+import { preflight, runIncomingDaemon, runIncomingPass } from '../incoming/processor.ts';
+import type { Registry } from '../registry/registry.ts';
+import { makeLog, type Log } from '../util/log.ts';
+import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
+
+export function describeOutcome(o: EntryOutcome): string {
+  switch (o.kind) {
+    case 'registered':
+      return `job ${o.job}: registered with ${o.targets.length} task${o.targets.length === 1 ? '' : 's'}${o.targets.length ? ` (${o.targets.map((t) => `${t.platform}/${t.arch}`).join(', ')})` : ''}`;
+    case 'waiting':
+      return `${o.job ? `job ${o.job}` : o.entry}: waiting (${o.reason})`;
+    case 'cleaned':
+      return `${o.entry}: removed (${o.reason})`;
+    default:
+      return `${o.job ? `job ${o.job}` : o.entry}: ${o.kind} (${o.reason})`;
+  }
+}
+
+/** The incoming processor's context from the configuration. */
+export function incomingContext(config: Config, registry: Registry, log: Log) {
+  return { registry, incoming: config.incoming, accepted: config.accepted, waitForJobMs: config.waitForJob * 1000, log };
+}
+
+/** Stops `controller` on SIGTERM or SIGINT; a second signal exits at once. */
+export function abortOnSignals(controller: AbortController, log: Log): void {
+  const handler = (signal: string) => {
+    if (controller.signal.aborted) process.exit(130);
+    log.info(`Handling shutdown request (${signal}), finishing the job in hand`);
+    controller.abort();
+  };
+  process.on('SIGTERM', () => handler('SIGTERM'));
+  process.on('SIGINT', () => handler('SIGINT'));
+}
+
+export function registerIncomingCommand(program: Command): void {
+  program
+    .command('incoming')
+    .description('process the incoming queue once, or forever with --daemon')
+    .option('--daemon', 'run until SIGTERM, waking on file-system events and every poll interval')
+    .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
+    .option('--json', 'print the pass result as JSON')
+    .option('--debug', 'log debug messages')
+    .action(async (opts: CommonOptions & { daemon?: boolean }) => {
+      const config = configFor(['handlers.yml', 'incoming.yml'], opts);
+      const log = makeLog({ debug: config.debug, name: 'incoming' });
+      await preflight(config);
+      await withRegistry(config, async (registry) => {
+        const ctx = incomingContext(config, registry, log);
+        if (!opts.daemon) {
+          const result = await runIncomingPass(ctx);
+          if (opts.json) return printJson(result);
+          if (!result.ran) return console.log('Another incoming processor is running; nothing done');
+          for (const o of result.outcomes) console.log(describeOutcome(o));
+          if (result.registryError) {
+            process.exitCode = 1;
+            console.error(`The registry is unavailable; the queue was left for the next pass: ${result.registryError}`);
+          }
+          return;
+        }
+        const controller = new AbortController();
+        abortOnSignals(controller, log);
+        await runIncomingDaemon(ctx, { pollSeconds: config.poll, signal: controller.signal });
+      });
+    });
+}

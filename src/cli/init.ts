@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { describeRegistry, type Config } from '../config/load-config.ts';
+import { detectHostPlatform } from '../config/host-platform.ts';
+import { addPlatform, changePlatform, findPlatform, listPlatforms } from '../registry/platforms.ts';
+import type { Registry } from '../registry/registry.ts';
+import { ensureDir } from '../util/fs-safe.ts';
+import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
+
+export interface InitReport {
+  directories: Record<string, string>;
+  registry: string;
+  hostPlatform: string | null;
+}
+
+/**
+ * Creates the directories and brings the registry up to date. On the embedded default, a registry
+ * with no platforms gets this host's platform, active and auto, so a first job has somewhere to go.
+ */
+export async function initialiseFarm(config: Config, registry: Registry): Promise<InitReport> {
+  const directories = { incoming: config.incoming, accepted: config.accepted, results: config.results, tmpdir: config.tmpdir, logdir: config.logdir };
+  for (const [key, dir] of Object.entries(directories)) await ensureDir(dir, key === 'tmpdir' ? 0o750 : 0o755);
+  let hostPlatform: string | null = null;
+  if (config.layout.home && (await listPlatforms(registry.db)).length === 0) {
+    const host = detectHostPlatform(config.platform);
+    if (!(await findPlatform(registry.db, host.name, host.arch))) await addPlatform(registry.db, host.name, host.arch);
+    await changePlatform(registry.db, host.name, host.arch, 'activate');
+    await changePlatform(registry.db, host.name, host.arch, 'setauto');
+    hostPlatform = `${host.name}/${host.arch}`;
+  }
+  return { directories, registry: describeRegistry(config.registry), hostPlatform };
+}
+
+export function registerInitCommand(program: Command): void {
+  program
+    .command('init')
+    .description('create the directories and migrate the registry (on the embedded default, also register this host\'s platform)')
+    .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends to the default list)', collect)
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: CommonOptions) => {
+      const config = configFor(['handlers.yml', 'incoming.yml'], opts);
+      const report = await withRegistry(config, (registry) => initialiseFarm(config, registry));
+      if (opts.json) return printJson(report);
+      for (const [key, dir] of Object.entries(report.directories)) console.log(`${key.padEnd(9)} ${dir}`);
+      console.log(`registry  ${report.registry}`);
+      if (report.hostPlatform) console.log(`Registered this host's platform ${report.hostPlatform} (active, auto)`);
+    });
+}

@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { isJobStatus, JOB_STATUSES } from '../core/terms.ts';
+import { getJobDetail, listJobs, type Job } from '../registry/jobs.ts';
+import { ErrorCode, PkgForgeError } from '../util/errors.ts';
+import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
+
+const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
+
+function jobJson(job: Job) {
+  const { incomingEntry: _entry, ...rest } = job;
+  return { ...rest, submittedAt: job.submittedAt === null ? null : new Date(job.submittedAt).toISOString(), createdAt: new Date(job.createdAt).toISOString(), modifiedAt: new Date(job.modifiedAt).toISOString() };
+}
+
+export function registerJobCommands(program: Command): void {
+  program
+    .command('jobs')
+    .description('list jobs, newest first')
+    .option('-u, --submitter <user>', 'only jobs of this submitter')
+    .option('-s, --status <status>', `only jobs in this status (${JOB_STATUSES.join(', ')})`)
+    .option('-B, --bucket <bucket>', 'only jobs for this bucket')
+    .option('--limit <n>', 'at most this many jobs', '50')
+    .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: CommonOptions & { submitter?: string; status?: string; bucket?: string; limit: string }) => {
+      if (opts.status !== undefined && !isJobStatus(opts.status)) {
+        throw new PkgForgeError(ErrorCode.usage, `Unknown status '${opts.status}'; one of: ${JOB_STATUSES.join(', ')}`);
+      }
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new PkgForgeError(ErrorCode.usage, '--limit takes a whole number above 0');
+      const config = configFor([], opts);
+      const jobs = await withRegistry(config, ({ db }) =>
+        listJobs(db, { limit, ...(opts.submitter && { submitter: opts.submitter }), ...(opts.status && { status: opts.status as Job['status'] }), ...(opts.bucket && { bucket: opts.bucket }) }),
+      );
+      if (opts.json) return printJson(jobs.map(jobJson));
+      if (jobs.length === 0) return console.log('No jobs');
+      const rows = jobs.map((j) => [j.id, j.status, j.bucket, j.submitter ?? '-', time(j.submittedAt ?? j.createdAt), j.reason ?? '']);
+      const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['ID', 'STATUS', 'BUCKET', 'SUBMITTER', 'SUBMITTED'][i]!.length));
+      const line = (r: string[]) => r.map((c, i) => (i < 5 ? c.padEnd(widths[i]!) : c)).join('  ').trimEnd();
+      console.log(line(['ID', 'STATUS', 'BUCKET', 'SUBMITTER', 'SUBMITTED', 'REASON']));
+      for (const r of rows) console.log(line(r));
+    });
+
+  const job = program.command('job').description('look at one job');
+  job
+    .command('show')
+    .description('a job with its status, reason, packages and tasks')
+    .argument('<id>', 'the job id')
+    .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, opts: CommonOptions) => {
+      const config = configFor([], opts);
+      const detail = await withRegistry(config, ({ db }) => getJobDetail(db, id));
+      if (!detail) throw new PkgForgeError(ErrorCode.notFound, `There is no job ${id}`);
+      if (opts.json) return printJson({ ...jobJson(detail), packages: detail.packages, tasks: detail.tasks.map(({ queuedAt, modifiedAt, ...t }) => ({ ...t, queuedAt: new Date(queuedAt).toISOString(), modifiedAt: new Date(modifiedAt).toISOString() })) });
+      console.log(`Job ${detail.id}`);
+      console.log(`  status:     ${detail.status}${detail.reason ? ` (${detail.reason})` : ''}`);
+      console.log(`  bucket:     ${detail.bucket}`);
+      console.log(`  submitter:  ${detail.submitter ?? '-'}`);
+      console.log(`  submitted:  ${time(detail.submittedAt)}`);
+      console.log(`  platforms:  ${detail.platforms.join(', ')}    archs: ${detail.archs.join(', ')}`);
+      if (detail.report.length > 0) console.log(`  report:     ${detail.report.join(', ')}`);
+      console.log(`  packages (${detail.packages.length}, ${detail.size} bytes):`);
+      for (const p of detail.packages) console.log(`    ${p.position + 1}. ${p.file}${p.name ? `  (${p.name} ${p.version}-${p.release})` : ''}`);
+      console.log(`  tasks (${detail.tasks.length}):`);
+      if (detail.tasks.length === 0) console.log('    none: no active platform matches the job\'s filters');
+      for (const t of detail.tasks) console.log(`    ${`${t.platform}/${t.arch}`.padEnd(20)} ${t.status}${t.reason ? ` (${t.reason})` : ''}`);
+    });
+}

@@ -1,0 +1,63 @@
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { userInfo } from 'node:os';
+import { splitList } from '../core/names.ts';
+import { submitJob } from '../incoming/submit-job.ts';
+import { collect, configFor, printJson, type CommonOptions } from './context.ts';
+
+interface SubmitOptions extends CommonOptions {
+  bucket?: string;
+  platforms?: string[];
+  archs?: string[];
+  report?: string[];
+  id?: string;
+  target?: string;
+  verbose?: boolean;
+}
+
+/** Copies larger than this show a progress bar on a terminal. */
+const PROGRESS_THRESHOLD = 64 * 1024 * 1024;
+
+export function registerSubmitCommand(program: Command): void {
+  program
+    .command('submit')
+    .description('submit source packages as a build job')
+    .argument('<packages...>', 'source packages, in build order')
+    .option('-B, --bucket <bucket>', 'the bucket to which the packages will be submitted')
+    .option('-p, --platforms <list>', 'the platforms on which packages should be built (repeatable, comma separated, !name negates)', collect)
+    .option('-a, --archs <list>', 'the architectures for which packages should be built (repeatable, comma separated)', collect)
+    .option('-r, --report <address>', 'e-mail addresses to which build reports will be sent (repeatable)', collect)
+    .option('--id <id>', 'the unique identifier for this job (default: generated)')
+    .option('--target <dir>', 'location into which jobs should be submitted (default: the incoming directory)')
+    .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends to the default list)', collect)
+    .option('--verbose', 'verbose output')
+    .option('--json', 'print the result as JSON')
+    .addOption(new Option('--debug').hideHelp())
+    .action(async (files: string[], opts: SubmitOptions) => {
+      const config = configFor(['submit.yml'], opts, { userFiles: true });
+      const v = config.values;
+      const bar = process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'copying [{bar}] {percentage}% {value}/{total} bytes', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+      let started = false;
+      const manifest = await submitJob({
+        files,
+        target: opts.target ?? v.target ?? config.incoming,
+        bucket: opts.bucket ?? v.bucket,
+        platforms: opts.platforms ? splitList(opts.platforms) : splitList(v.platforms),
+        archs: opts.archs ? splitList(opts.archs) : splitList(v.archs),
+        report: opts.report ? splitList(opts.report) : splitList(v.report),
+        id: opts.id,
+        submitter: userInfo().username,
+        onFile: (m) => opts.verbose && console.error(m),
+        onProgress: (copied, total) => {
+          if (!bar || total < PROGRESS_THRESHOLD) return;
+          if (!started) bar.start(total, 0);
+          started = true;
+          bar.update(copied);
+        },
+      }).finally(() => started && bar?.stop());
+      const url = config.website ? `${config.website.replace(/\/$/, '')}/jobs/${encodeURIComponent(manifest.id)}` : null;
+      if (opts.json) return printJson({ id: manifest.id, packages: manifest.packages.map((p) => p.file), size: manifest.size, url });
+      console.log(`Successfully submitted ${manifest.packages.length} package${manifest.packages.length === 1 ? '' : 's'} as build job ${manifest.id}`);
+      if (url) console.log(`You can follow the progress at ${url}`);
+    });
+}

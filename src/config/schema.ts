@@ -1,0 +1,84 @@
+import Type, { type Static } from 'typebox';
+
+/**
+ * Every configuration key, in one schema: it gives the type, the check and the documentation
+ * (docs/configuration.md lists the same keys). Keys are snake_case, as in the original's YAML files.
+ */
+const RegistryMapping = Type.Object({
+  /** `postgresql` (default when `name` is given) or `sqlite`. */
+  type: Type.Optional(Type.Union([Type.Literal('postgresql'), Type.Literal('sqlite')])),
+  /** PostgreSQL database name, or the SQLite file. */
+  name: Type.Optional(Type.String()),
+  path: Type.Optional(Type.String()),
+  host: Type.Optional(Type.String()),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  user: Type.Optional(Type.String()),
+  pass: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+});
+export type RegistryMapping = Static<typeof RegistryMapping>;
+
+const List = Type.Union([Type.String(), Type.Array(Type.String()), Type.Null()]);
+
+export const ConfigSchema = Type.Object({
+  /** The user drop box: one directory per submitted job. */
+  incoming: Type.Optional(Type.String({ minLength: 1 })),
+  /** Trusted copies of accepted jobs, written by the incoming processor only. */
+  accepted: Type.Optional(Type.String({ minLength: 1 })),
+  /** Build outputs: results/<job>/<platform>-<arch>/. */
+  results: Type.Optional(Type.String({ minLength: 1 })),
+  /** Temporary files of the daemons. */
+  tmpdir: Type.Optional(Type.String({ minLength: 1 })),
+  /** Daemon logs. */
+  logdir: Type.Optional(Type.String({ minLength: 1 })),
+  /** The registry: `postgresql://…`, `sqlite:PATH`, a SQLite file, a YAML file holding a mapping, or a mapping. */
+  registry: Type.Optional(Type.Union([Type.String({ minLength: 1 }), RegistryMapping])),
+  /** Base address of the web interface, printed after a submission. */
+  website: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** Log debug messages. */
+  debug: Type.Optional(Type.Boolean()),
+  /** Seconds between periodic rescans of a daemon (file-system events wake the incoming daemon sooner). */
+  poll: Type.Optional(Type.Number({ minimum: 0.01 })),
+  /** Seconds an incomplete job may stay in incoming before it is refused (the grace period). */
+  wait_for_job: Type.Optional(Type.Number({ minimum: 0 })),
+  /** The platform this host builds for on the embedded default (e.g. `el9`); detected from /etc/os-release when unset. */
+  platform: Type.Optional(Type.String()),
+  /** submit: where jobs are written (the incoming directory, or one it is mounted as). */
+  target: Type.Optional(Type.String({ minLength: 1 })),
+  /** submit: the bucket to publish into. */
+  bucket: Type.Optional(Type.String()),
+  /** submit: platform filters (`auto`, `all`, names, `!name`). */
+  platforms: Type.Optional(List),
+  /** submit: architecture filters (`all`, names, `!name`). */
+  archs: Type.Optional(List),
+  /** submit: report e-mail addresses. */
+  report: Type.Optional(List),
+});
+export type ConfigFile = Static<typeof ConfigSchema>;
+
+/** The keys an environment variable PKGFORGE_<KEY> may set, with how to read the string. */
+export const ENV_KEYS: Record<string, 'string' | 'number' | 'boolean'> = {
+  incoming: 'string',
+  accepted: 'string',
+  results: 'string',
+  tmpdir: 'string',
+  logdir: 'string',
+  registry: 'string',
+  website: 'string',
+  debug: 'boolean',
+  poll: 'number',
+  wait_for_job: 'number',
+  platform: 'string',
+  target: 'string',
+  bucket: 'string',
+  platforms: 'string',
+  archs: 'string',
+  report: 'string',
+};
+
+/** Defaults, in one place. */
+export const DEFAULTS = {
+  /** 5 minutes, as the original. */
+  waitForJob: 300,
+  /** The original polled every 60 s; file-system events make a short poll unnecessary. */
+  poll: 60,
+} as const;

@@ -1,0 +1,173 @@
+import Type, { type Static } from 'typebox';
+import Value from 'typebox/value';
+import YAML, { YAMLParseError } from 'yaml';
+import { ErrorCode, PkgForgeError } from '../util/errors.ts';
+import { assertJobId, fileNameProblem, isEmailAddress, printable, SAFE_NAME_PATTERN, splitList } from './names.ts';
+import { SOURCE_TYPES, type SourceType } from './terms.ts';
+
+/** The file name of a job's manifest, in incoming and in accepted. */
+export const MANIFEST_FILE = 'build.yml';
+/** A manifest larger than this is refused before it is parsed. */
+export const MANIFEST_MAX_BYTES = 1024 * 1024;
+const MAX_PACKAGES = 1000;
+const MAX_FILTERS = 100;
+
+const Hex = (length: number) => Type.String({ pattern: `^[0-9a-fA-F]{${length}}$` });
+const FilterList = Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: MAX_FILTERS })]);
+
+/** One source package as it stands in `build.yml`. */
+const PackageEntrySchema = Type.Object({
+  file: Type.String({ minLength: 1, maxLength: 255 }),
+  type: Type.String({ minLength: 1, maxLength: 20 }),
+  size: Type.Integer({ minimum: 0 }),
+  sha1sum: Hex(40),
+  sha256sum: Type.Optional(Hex(64)),
+});
+
+/** `build.yml` as read: lists may be strings, optional values may be null (`~`). */
+const ManifestInputSchema = Type.Object({
+  id: Type.String({ minLength: 1 }),
+  bucket: Type.String({ minLength: 1, maxLength: 50 }),
+  platforms: Type.Optional(Type.Union([FilterList, Type.Null()])),
+  archs: Type.Optional(Type.Union([FilterList, Type.Null()])),
+  report: Type.Optional(Type.Union([FilterList, Type.Null()])),
+  packages: Type.Array(PackageEntrySchema, { maxItems: MAX_PACKAGES }),
+  size: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+  submitter: Type.Optional(Type.Union([Type.String({ maxLength: 50 }), Type.Null()])),
+  subtime: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+});
+
+export type PackageEntry = Omit<Static<typeof PackageEntrySchema>, 'type'> & { type: SourceType };
+
+/** A job's manifest, normalised: lists split, defaults filled in, every value checked. */
+export interface Manifest {
+  id: string;
+  bucket: string;
+  platforms: string[];
+  archs: string[];
+  report: string[];
+  packages: PackageEntry[];
+  /** Total bytes of the source packages. */
+  size: number;
+  submitter: string | null;
+  /** Submission time, epoch seconds (set by the incoming processor). */
+  subtime: number | null;
+}
+
+/**
+ * Parses and checks a manifest. `label` names the file in messages (e.g. `incoming/abc/build.yml`).
+ * Hostile input is expected: aliases are refused outright (no alias bombs), and every value is
+ * checked against the schema before it is used.
+ */
+export function parseManifest(text: string, label: string): Manifest {
+  if (Buffer.byteLength(text) > MANIFEST_MAX_BYTES) {
+    throw manifestError(label, `it is larger than ${MANIFEST_MAX_BYTES} bytes`);
+  }
+  let data: unknown;
+  try {
+    const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+    if (doc.errors.length > 0) throw doc.errors[0];
+    data = doc.toJS({ maxAliasCount: 0 });
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      // With prettyErrors the first line already says "at line L, column C".
+      throw manifestError(label, `malformed YAML: ${firstLine(err.message).replace(/:$/, '')}`);
+    }
+    // The yaml library reports refused aliases as a plain ReferenceError when converting.
+    const message = err instanceof Error ? err.message : String(err);
+    if (/alias/i.test(message)) throw manifestError(label, 'YAML aliases (*name) are not allowed in a manifest');
+    throw manifestError(label, `unusable YAML: ${firstLine(message)}`);
+  }
+  if (data === null || data === undefined) throw manifestError(label, 'it is empty');
+  if (typeof data !== 'object' || Array.isArray(data)) throw manifestError(label, 'it must be a YAML mapping of keys to values');
+  return normaliseManifest(data, label);
+}
+
+/** Checks a manifest given as a value (from YAML, JSON or an HTTP form) and fills in defaults. */
+export function normaliseManifest(data: unknown, label: string): Manifest {
+  if (!Value.Check(ManifestInputSchema, data)) {
+    const first = Value.Errors(ManifestInputSchema, data)[0];
+    const where = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : 'the manifest';
+    const missing = first?.keyword === 'required' ? `missing ${(first.params as { requiredProperties?: string[] }).requiredProperties?.join(', ')}` : first?.message;
+    throw manifestError(label, `${where}: ${missing ?? 'does not follow the schema'}`);
+  }
+  try {
+    assertJobId(data.id);
+  } catch (err) {
+    throw manifestError(label, (err as Error).message);
+  }
+  if (!SAFE_NAME_PATTERN.test(data.bucket)) {
+    throw manifestError(label, `bucket '${printable(data.bucket)}' may only contain A-Z a-z 0-9 _ . + - and must not start with a dot or a dash`);
+  }
+  const platforms = checkFilters(splitList(data.platforms ?? undefined), 'platforms', label);
+  const archs = checkFilters(splitList(data.archs ?? undefined), 'archs', label);
+  const report = splitList(data.report ?? undefined);
+  for (const address of report) {
+    if (!isEmailAddress(address)) throw manifestError(label, `report address '${printable(address)}' is not a valid e-mail address`);
+  }
+  if (data.packages.length === 0) throw manifestError(label, 'it lists no packages to build');
+  const seen = new Set<string>();
+  const packages: PackageEntry[] = data.packages.map((p) => {
+    const problem = fileNameProblem(p.file);
+    if (problem) throw manifestError(label, `package file '${printable(p.file)}': ${problem}`);
+    if (seen.has(p.file)) throw manifestError(label, `package file '${printable(p.file)}' is listed twice`);
+    seen.add(p.file);
+    if (!(SOURCE_TYPES as readonly string[]).includes(p.type)) {
+      throw manifestError(label, `package file '${printable(p.file)}' has type '${printable(p.type)}', which is not supported (supported: ${SOURCE_TYPES.join(', ')})`);
+    }
+    const entry: PackageEntry = { file: p.file, type: p.type as SourceType, size: p.size, sha1sum: p.sha1sum.toLowerCase() };
+    if (p.sha256sum !== undefined) entry.sha256sum = p.sha256sum.toLowerCase();
+    return entry;
+  });
+  return {
+    id: data.id,
+    bucket: data.bucket,
+    platforms: platforms.length > 0 ? platforms : ['auto'],
+    archs: archs.length > 0 ? archs : ['all'],
+    report,
+    packages,
+    size: packages.reduce((sum, p) => sum + p.size, 0),
+    submitter: data.submitter ?? null,
+    subtime: data.subtime ?? null,
+  };
+}
+
+function checkFilters(values: string[], key: string, label: string): string[] {
+  if (values.length > MAX_FILTERS) throw manifestError(label, `${key}: more than ${MAX_FILTERS} entries`);
+  for (const v of values) {
+    const name = v.startsWith('!') ? v.slice(1) : v;
+    if (!SAFE_NAME_PATTERN.test(name) || name.length > 50) {
+      throw manifestError(label, `${key}: '${printable(v)}' is not a platform or architecture name`);
+    }
+  }
+  return values;
+}
+
+/** `build.yml` text for a manifest: keys sorted, as the original wrote them, with both checksums. */
+export function serialiseManifest(manifest: Manifest): string {
+  const packages = manifest.packages.map((p) => sortKeys({ ...p }));
+  const doc = sortKeys({
+    archs: manifest.archs,
+    bucket: manifest.bucket,
+    id: manifest.id,
+    packages,
+    platforms: manifest.platforms,
+    report: manifest.report,
+    size: manifest.size,
+    submitter: manifest.submitter,
+    subtime: manifest.subtime,
+  });
+  return YAML.stringify(doc, { aliasDuplicateObjects: false });
+}
+
+function sortKeys<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1))) as T;
+}
+
+function manifestError(label: string, reason: string): PkgForgeError {
+  return new PkgForgeError(ErrorCode.manifest, `${label}: ${reason}`);
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}

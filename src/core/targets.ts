@@ -1,0 +1,64 @@
+import type { PlatformTarget } from './terms.ts';
+
+/** One platform/arch pair a task is registered for. */
+export interface Target {
+  platform: string;
+  arch: string;
+}
+
+const lower = (s: string) => s.toLowerCase();
+const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Which of the active platforms a job's filters select: the original's exact rules (§2.3).
+ * `auto` and `all` are keywords (matched exactly); names match case-insensitively; `!name` removes;
+ * unknown names are ignored; a list of negations only starts from the `auto` set.
+ */
+export function selectTargets(
+  available: readonly PlatformTarget[],
+  platforms: readonly string[],
+  archs: readonly string[],
+): Target[] {
+  const all = available.map((p) => p.name);
+  const auto = available.filter((p) => p.auto).map((p) => p.name);
+  const archsOf = new Map<string, string[]>();
+  for (const p of available) archsOf.set(p.name, [...(archsOf.get(p.name) ?? []), p.arch]);
+
+  const wanted: Target[] = [];
+  for (const name of selectPlatformNames(all, auto, platforms)) {
+    for (const arch of selectArchs(archsOf.get(name) ?? [], archs)) wanted.push({ platform: name, arch });
+  }
+  return wanted;
+}
+
+function selectPlatformNames(all: string[], auto: string[], platforms: readonly string[]): string[] {
+  const additions = platforms.filter((p) => !p.startsWith('!'));
+  const deletions = platforms.filter((p) => p.startsWith('!')).map((p) => lower(p.slice(1)));
+  let selected: string[];
+  if (additions.length === 0) {
+    selected = auto;
+  } else {
+    selected = [];
+    for (const a of additions) {
+      if (a === 'all') selected.push(...all);
+      else if (a === 'auto') selected.push(...auto);
+      else selected.push(...all.filter((n) => lower(n) === lower(a)));
+    }
+  }
+  const result = new Set(selected.filter((n) => !deletions.includes(lower(n))));
+  return [...result].sort(byString);
+}
+
+function selectArchs(available: string[], archs: readonly string[]): string[] {
+  const additions = archs.filter((a) => !a.startsWith('!'));
+  const deletions = archs.filter((a) => a.startsWith('!')).map((a) => lower(a.slice(1)));
+  let selected: string[];
+  if (additions.length === 0 || additions.includes('all')) {
+    selected = available;
+  } else {
+    const wanted = additions.map(lower);
+    selected = available.filter((m) => wanted.includes(lower(m)));
+  }
+  const result = new Set(selected.filter((a) => !deletions.includes(lower(a))));
+  return [...result].sort(byString);
+}

@@ -1,0 +1,62 @@
+/**
+ * The words of PkgForge, defined once.
+ *
+ * - job: what a user submits: an id, a bucket, platform and arch filters, report addresses and
+ *   ordered source packages. Its manifest is `build.yml` inside the job directory.
+ * - source package: one file of a job (`SRPM` today), with its size and checksums.
+ * - bucket: the repository a job's binaries are published into (`devel`, `lcfg`, …).
+ * - platform: a distribution release and architecture pair (`el9`/`x86_64`), `active` and `auto`.
+ * - task: a job registered for one platform/arch.
+ * - builder: a named build daemon serving exactly one platform.
+ * - attempt: one claim of a task by a builder.
+ * - registry: the database of jobs, tasks, platforms, builders and attempts.
+ * - incoming / accepted / results: the user drop box, the trusted copies, the build outputs.
+ */
+
+/** Job states, with the names users of the original PkgForge know. */
+export const JobStatus = {
+  incoming: 'incoming',
+  valid: 'valid',
+  invalid: 'invalid',
+  accepted: 'accepted',
+  registered: 'registered',
+  partialFail: 'partial fail',
+  fail: 'fail',
+  partialSuccess: 'partial success',
+  success: 'success',
+  cancelled: 'cancelled',
+} as const;
+export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
+export const JOB_STATUSES: readonly JobStatus[] = Object.values(JobStatus);
+
+/** The job states in which the incoming processor still owns the job (it may resume it after a crash). */
+export const IN_FLIGHT_JOB_STATUSES: readonly JobStatus[] = [JobStatus.incoming, JobStatus.valid, JobStatus.accepted];
+
+export const TaskStatus = {
+  needsBuild: 'needs build',
+  building: 'building',
+  fail: 'fail',
+  success: 'success',
+  cancelled: 'cancelled',
+} as const;
+export type TaskStatus = (typeof TaskStatus)[keyof typeof TaskStatus];
+export const TASK_STATUSES: readonly TaskStatus[] = Object.values(TaskStatus);
+
+export function isJobStatus(value: string): value is JobStatus {
+  return (JOB_STATUSES as readonly string[]).includes(value);
+}
+
+export function isTaskStatus(value: string): value is TaskStatus {
+  return (TASK_STATUSES as readonly string[]).includes(value);
+}
+
+/** A platform row as the target selection sees it. */
+export interface PlatformTarget {
+  name: string;
+  arch: string;
+  auto: boolean;
+}
+
+/** The source package types this farm can validate. */
+export const SOURCE_TYPES = ['SRPM'] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];

@@ -1,0 +1,197 @@
+import { constants } from 'node:fs';
+import { lstat, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MANIFEST_FILE, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from '../core/manifest.ts';
+import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
+import type { Target } from '../core/targets.ts';
+import { findJob, insertJob, recordPackageFacts, setJobStatus, type Job } from '../registry/jobs.ts';
+import type { Registry } from '../registry/registry.ts';
+import { withRegistryRetry, type RetryOptions } from '../registry/retry.ts';
+import { registerTasks } from '../registry/tasks.ts';
+import { isPkgForgeError, messageOf } from '../util/errors.ts';
+import { childPath, removeTree } from '../util/fs-safe.ts';
+import type { Log } from '../util/log.ts';
+import { userNameOf } from '../util/users.ts';
+import type { QueueEntry } from './queue.ts';
+import { checkJobFiles, commitStagedJob, JobFileProblem, stageJob, verifyCopy } from './transfer.ts';
+
+export interface IncomingContext {
+  registry: Registry;
+  incoming: string;
+  accepted: string;
+  /** Grace period in ms for incomplete jobs. */
+  waitForJobMs: number;
+  log: Log;
+  retry?: RetryOptions;
+  now?: () => number;
+}
+
+/** What happened to one incoming entry in one pass. */
+export type EntryOutcome =
+  | { kind: 'registered'; entry: string; job: string; targets: Target[] }
+  | { kind: 'waiting'; entry: string; job: string | null; reason: string }
+  | { kind: 'invalid'; entry: string; job: string | null; reason: string }
+  | { kind: 'fail'; entry: string; job: string; reason: string }
+  | { kind: 'rejected'; entry: string; job: string | null; reason: string }
+  | { kind: 'cleaned'; entry: string; job: string; reason: string };
+
+/** A job that cannot be loaded, validated or transferred yet (soft) or ever (hard). */
+class StageFailure extends Error {
+  constructor(
+    message: string,
+    readonly soft: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Takes one incoming entry through stages 2–6. Registry errors are retried with back-off and, if
+ * they persist, thrown to the caller with the entry left in place: a database outage never costs a
+ * submission.
+ */
+export async function processEntry(ctx: IncomingContext, entry: QueueEntry): Promise<EntryOutcome> {
+  const { log } = ctx;
+  const now = ctx.now?.() ?? Date.now();
+  const overdue = now - entry.lastChangeMs > ctx.waitForJobMs;
+  const db = <T>(fn: () => Promise<T>) =>
+    withRegistryRetry(fn, { ...ctx.retry, onRetry: (err, n, ms) => log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying') });
+  log.info({ entry: entry.name }, `Processing ${entry.path}`);
+
+  // Stage 2: loading.
+  let manifest: Manifest;
+  try {
+    manifest = await loadManifest(entry);
+  } catch (err) {
+    const reason = messageOf(err);
+    const soft = !(err instanceof StageFailure) || err.soft;
+    if (soft && !overdue) {
+      log.info({ entry: entry.name, reason }, 'job not loadable yet, will retry until the grace period ends');
+      return { kind: 'waiting', entry: entry.name, job: null, reason };
+    }
+    log.error({ entry: entry.name, reason }, `Failed to load job ${entry.path}`);
+    await removeTree(entry.path);
+    return { kind: 'invalid', entry: entry.name, job: null, reason };
+  }
+  manifest.submitter = userNameOf(entry.uid);
+  manifest.subtime = Math.floor(entry.ctimeMs / 1000);
+
+  let job = await db(() => findJob(ctx.registry.db, manifest.id));
+  // The same entry as a job already in the registry is that job's own submission (a processor was
+  // stopped mid-way) only if the entry has not changed since the job was recorded.
+  const sameSubmission = job !== null && job.incomingEntry === entry.name && entry.lastChangeMs <= job.createdAt;
+  if (job && !sameSubmission) {
+    return reject(ctx, entry, manifest.id, `A job with ID ${manifest.id} has been previously registered`);
+  }
+  if (job && !IN_FLIGHT_JOB_STATUSES.includes(job.status)) {
+    // A processor stopped after the job's last status change but before removing the entry.
+    log.info({ job: job.id }, `Removing ${entry.path}: job ${job.id} is already ${job.status}`);
+    await removeTree(entry.path);
+    return { kind: 'cleaned', entry: entry.name, job: job.id, reason: `job is already ${job.status}` };
+  }
+  if (!job) {
+    try {
+      job = await db(() => insertJob(ctx.registry.db, manifest, { submitter: manifest.submitter, submittedAt: entry.ctimeMs, incomingEntry: entry.name }));
+      log.info({ job: job.id }, `Registered job ${job.id}`);
+    } catch (err) {
+      // Another processor (or an earlier submission) took the id between our look-up and insert.
+      if ((await db(() => findJob(ctx.registry.db, manifest.id))) !== null) {
+        return reject(ctx, entry, manifest.id, `A job with ID ${manifest.id} has been previously registered`);
+      }
+      throw err;
+    }
+  }
+
+  // A previous pass may have got as far as accepted/<id> before it was stopped.
+  const acceptedDir = childPath(ctx.accepted, manifest.id);
+  if (job.status !== JobStatus.incoming && (await lstat(acceptedDir).catch(() => null))) {
+    try {
+      await verifyCopy(acceptedDir, manifest);
+      log.info({ job: job.id }, `Resuming job ${job.id}: its accepted copy is complete and verified`);
+      return register(ctx, entry, manifest, db);
+    } catch (err) {
+      log.warn({ job: job.id, reason: messageOf(err) }, 'the accepted copy of an interrupted job is incomplete, copying again');
+      await removeTree(acceptedDir);
+    }
+  }
+
+  // Stage 3: validation (files present, right size, checksums and headers, on a private copy).
+  let staged;
+  try {
+    await checkJobFiles(entry.path, manifest);
+    staged = await stageJob(entry.path, ctx.accepted, manifest);
+  } catch (err) {
+    if (!(err instanceof JobFileProblem)) throw err;
+    if (err.soft && !overdue) {
+      log.info({ job: manifest.id, reason: err.message }, `Invalid job ${manifest.id}, will retry: packages may still be in transit`);
+      return { kind: 'waiting', entry: entry.name, job: manifest.id, reason: err.message };
+    }
+    const reason = err.soft ? `${err.message}; gave up after the grace period of ${Math.round(ctx.waitForJobMs / 1000)} s` : err.message;
+    log.error({ job: manifest.id, reason }, `Invalid job ${manifest.id}`);
+    await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.invalid, reason));
+    await removeTree(entry.path);
+    return { kind: 'invalid', entry: entry.name, job: manifest.id, reason };
+  }
+  await db(() => recordPackageFacts(ctx.registry.db, manifest.id, staged.sources.map((s, position) => ({ position, name: s.name, version: s.version, release: s.release }))));
+  await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.valid));
+  log.info({ job: manifest.id }, `Validated job ${manifest.id}, will accept`);
+
+  // Stage 4: transfer.
+  try {
+    await commitStagedJob(staged, ctx.accepted, manifest);
+  } catch (err) {
+    const reason = `Failed to transfer job ${manifest.id} to the accepted directory: ${messageOf(err)}`;
+    log.error({ job: manifest.id, reason }, reason);
+    await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.fail, reason));
+    await removeTree(entry.path);
+    return { kind: 'fail', entry: entry.name, job: manifest.id, reason };
+  }
+  return register(ctx, entry, manifest, db);
+}
+
+/** Stages 5 and 6: tasks and the `registered` status in one transaction, then the entry goes. */
+async function register(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, db: <T>(fn: () => Promise<T>) => Promise<T>): Promise<EntryOutcome> {
+  await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.accepted));
+  ctx.log.info({ job: manifest.id }, `Successfully accepted job ${manifest.id}`);
+  const targets = await db(() => registerTasks(ctx.registry, manifest.id, manifest.platforms, manifest.archs));
+  ctx.log.info({ job: manifest.id, tasks: targets.map((t) => `${t.platform}/${t.arch}`) }, `Registered ${targets.length} tasks for ${manifest.id}`);
+  await removeTree(entry.path);
+  return { kind: 'registered', entry: entry.name, job: manifest.id, targets };
+}
+
+async function reject(ctx: IncomingContext, entry: QueueEntry, id: string, reason: string): Promise<EntryOutcome> {
+  ctx.log.error({ entry: entry.name, job: id }, reason);
+  await removeTree(entry.path);
+  return { kind: 'rejected', entry: entry.name, job: id, reason };
+}
+
+async function loadManifest(entry: QueueEntry): Promise<Manifest> {
+  const path = join(entry.path, MANIFEST_FILE);
+  const label = `${entry.name}/${MANIFEST_FILE}`;
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new StageFailure(`${label}: the manifest has not arrived`, true);
+    if (code === 'ELOOP') throw new StageFailure(`${label}: the manifest is a symbolic link`, false);
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new StageFailure(`${label}: the manifest is not a regular file`, false);
+    if (st.size > MANIFEST_MAX_BYTES) throw new StageFailure(`${label}: the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`, false);
+    const text = await fh.readFile({ encoding: 'utf8' });
+    try {
+      return parseManifest(text, label);
+    } catch (err) {
+      // A manifest written in place may be half-written: soft until the grace period ends.
+      if (isPkgForgeError(err)) throw new StageFailure(err.message, true);
+      throw err;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+export type { Job };

@@ -1,0 +1,172 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { access, constants, lstat, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { isTransientRegistryError } from '../registry/retry.ts';
+import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
+import { removeTree } from '../util/fs-safe.ts';
+import { processEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
+import { scanQueue } from './queue.ts';
+import { removeStaleStaging } from './transfer.ts';
+
+export interface PassResult {
+  /** False when another processor held the lock and this pass did nothing. */
+  ran: boolean;
+  outcomes: EntryOutcome[];
+  cruftRemoved: string[];
+  /** Set when the registry stayed unreachable: the rest of the queue was left for the next pass. */
+  registryError?: string;
+}
+
+const LOCK_NAME = '.incoming.lock';
+
+/** Checks the directories before a daemon starts, with messages that say what to fix. */
+export async function preflight(dirs: { incoming: string; accepted: string; tmpdir?: string }): Promise<void> {
+  for (const [key, dir] of [['incoming', dirs.incoming], ['accepted', dirs.accepted]] as const) {
+    const st = await stat(dir).catch(() => null);
+    if (!st?.isDirectory()) {
+      throw new PkgForgeError(ErrorCode.directory, `The ${key} jobs directory '${dir}' does not exist (run \`pkgforge init\`, or set '${key}' in the configuration)`);
+    }
+  }
+  const probe = join(dirs.accepted, `.pkgforge-probe-${process.pid}`);
+  try {
+    await writeFile(probe, 'test\n');
+    await unlink(probe);
+  } catch (err) {
+    throw new PkgForgeError(ErrorCode.directory, `The accepted jobs directory '${dirs.accepted}' is not writable: ${messageOf(err)}`);
+  }
+  await access(dirs.incoming, constants.R_OK | constants.W_OK).catch((err) => {
+    throw new PkgForgeError(ErrorCode.directory, `The incoming jobs directory '${dirs.incoming}' cannot be read and cleaned: ${messageOf(err)}`);
+  });
+  if (dirs.tmpdir) await mkdir(dirs.tmpdir, { recursive: true, mode: 0o750 });
+}
+
+/**
+ * One pass over the incoming queue, under a lock in the accepted directory so that two processors
+ * on the same directories never take the same job. Entries are processed oldest first.
+ */
+export async function runIncomingPass(ctx: IncomingContext, options: { signal?: AbortSignal } = {}): Promise<PassResult> {
+  const lockTarget = ctx.accepted;
+  let release: (() => Promise<void>) | null = null;
+  try {
+    // proper-lockfile makes a directory (atomic on local and network file systems) and refreshes
+    // its mtime; a lock not refreshed for `stale` ms belongs to a dead processor and is taken over.
+    release = await lockfile.lock(lockTarget, { lockfilePath: join(ctx.accepted, LOCK_NAME), stale: 30_000, update: 5_000, realpath: false });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') {
+      ctx.log.info('another incoming processor holds the lock, skipping this pass');
+      return { ran: false, outcomes: [], cruftRemoved: [] };
+    }
+    throw err;
+  }
+  try {
+    const result: PassResult = { ran: true, outcomes: [], cruftRemoved: [] };
+    for (const name of await removeStaleStaging(ctx.accepted)) ctx.log.warn(`Removed ${name} from accepted, left by an interrupted transfer`);
+    let scan;
+    try {
+      scan = await scanQueue(ctx.incoming);
+    } catch (err) {
+      ctx.log.error(`Could not load a job queue from incoming directory '${ctx.incoming}': ${messageOf(err)}`);
+      return result;
+    }
+    for (const path of scan.cruft) {
+      ctx.log.warn(`Removing ${path}, not a job directory`);
+      await removeTree(path).catch((err) => ctx.log.error(`Could not remove ${path}: ${messageOf(err)}`));
+      result.cruftRemoved.push(path);
+    }
+    const now = ctx.now?.() ?? Date.now();
+    for (const partial of scan.partial) {
+      // A submitter still writing names its directory with a leading dot; one abandoned for longer
+      // than the grace period is removed.
+      if (now - partial.lastChangeMs > ctx.waitForJobMs) {
+        ctx.log.warn(`Removing ${partial.path}, an abandoned partial submission`);
+        await removeTree(partial.path);
+        result.cruftRemoved.push(partial.path);
+      }
+    }
+    for (const entry of scan.entries) {
+      if (options.signal?.aborted) break;
+      if (!(await lstat(entry.path).catch(() => null))) continue;
+      try {
+        result.outcomes.push(await processEntry(ctx, entry));
+      } catch (err) {
+        if (!isTransientRegistryError(err)) {
+          // Left in place: the next pass tries again, and the grace period still applies.
+          ctx.log.error({ entry: entry.name, err: messageOf(err) }, `Failed to process ${entry.path}`);
+          continue;
+        }
+        // The registry stayed unreachable through the retries: leave this and later entries in
+        // place for the next pass rather than losing them.
+        result.registryError = `${entry.name}: ${messageOf(err)}`;
+        ctx.log.error({ entry: entry.name, err: messageOf(err) }, 'registry error, leaving the queue for the next pass');
+        break;
+      }
+    }
+    return result;
+  } finally {
+    await release().catch(() => {});
+  }
+}
+
+export interface IncomingDaemonOptions {
+  /** Seconds between rescans when no file-system event arrives. */
+  pollSeconds: number;
+  signal: AbortSignal;
+  /** Told after every pass (tests and `serve` follow progress through it). */
+  onPass?: (result: PassResult) => void;
+}
+
+/**
+ * Processes the queue until `signal` aborts: a pass at start, then whenever something changes in
+ * incoming (file-system events, debounced) and at least every poll interval. The pass in hand is
+ * finished before it returns.
+ */
+export async function runIncomingDaemon(ctx: IncomingContext, options: IncomingDaemonOptions): Promise<void> {
+  const { signal } = options;
+  let wake: (() => void) | null = null;
+  let pending = true;
+  const poke = () => {
+    pending = true;
+    wake?.();
+  };
+  let watcher: FSWatcher | null = null;
+  try {
+    watcher = watch(ctx.incoming, { recursive: true }, () => setTimeout(poke, 50));
+  } catch {
+    watcher = watch(ctx.incoming, () => setTimeout(poke, 50));
+  }
+  watcher.on('error', (err) => ctx.log.warn(`file-system events unavailable (${messageOf(err)}); polling only`));
+  signal.addEventListener('abort', () => wake?.(), { once: true });
+  ctx.log.info('Starting incoming queue processing daemon');
+  try {
+    while (!signal.aborted) {
+      if (pending) {
+        pending = false;
+        ctx.log.debug('Processing queue');
+        try {
+          const result = await runIncomingPass(ctx, { signal });
+          options.onPass?.(result);
+          // Jobs still waiting for files get another look soon, not only at the next poll.
+          if (result.outcomes.some((o) => o.kind === 'waiting') || result.registryError) setTimeout(poke, 1000).unref();
+        } catch (err) {
+          ctx.log.error(`incoming pass failed: ${messageOf(err)}`);
+        }
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          pending = true;
+          resolve();
+        }, options.pollSeconds * 1000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+  } finally {
+    watcher.close();
+    ctx.log.info('Stopping incoming queue processing daemon');
+  }
+}

@@ -1,0 +1,52 @@
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** One job directory waiting in incoming. */
+export interface QueueEntry {
+  /** The directory's name (users choose it; the job id comes from build.yml). */
+  name: string;
+  path: string;
+  /** Owner of the directory: the submitter. */
+  uid: number;
+  /** The directory's change time, ms: the submission time, and the queue order. */
+  ctimeMs: number;
+  /** The latest change to the directory or any file in it, ms: the grace period runs from here. */
+  lastChangeMs: number;
+}
+
+export interface QueueScan {
+  /** Job directories, oldest first. */
+  entries: QueueEntry[];
+  /** Top-level things that are not job directories (plain files, symbolic links): to be removed. */
+  cruft: string[];
+  /** Directories a submitter is still writing (names starting with a dot), with their last change. */
+  partial: QueueEntry[];
+}
+
+/** Reads the incoming directory without following any link. */
+export async function scanQueue(incoming: string): Promise<QueueScan> {
+  const scan: QueueScan = { entries: [], cruft: [], partial: [] };
+  for (const name of await readdir(incoming)) {
+    const path = join(incoming, name);
+    const st = await lstat(path).catch(() => null);
+    if (!st) continue; // removed while we looked
+    if (!st.isDirectory()) {
+      scan.cruft.push(path);
+      continue;
+    }
+    const entry: QueueEntry = { name, path, uid: st.uid, ctimeMs: st.ctimeMs, lastChangeMs: await lastChange(path, st.ctimeMs) };
+    (name.startsWith('.') ? scan.partial : scan.entries).push(entry);
+  }
+  scan.entries.sort((a, b) => a.ctimeMs - b.ctimeMs || (a.name < b.name ? -1 : 1));
+  return scan;
+}
+
+async function lastChange(dir: string, dirCtime: number): Promise<number> {
+  let latest = dirCtime;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const st = await lstat(join(dir, name)).catch(() => null);
+    if (st) latest = Math.max(latest, st.mtimeMs, st.ctimeMs);
+  }
+  return latest;
+}

@@ -1,0 +1,16 @@
+/**
+ * What a registry backend can do. Code outside registry/dialect/ branches on these, never on the
+ * backend's name.
+ */
+export interface RegistryCapabilities {
+  /** Human name for messages. */
+  readonly backend: 'sqlite' | 'postgresql';
+  /** The column type of an auto-incremented id in migrations. */
+  readonly idColumn: 'integer' | 'serial';
+  /** The statement that starts a transaction which will write (SQLite needs IMMEDIATE to avoid upgrade deadlocks). */
+  readonly beginWrite: string;
+  /** `FOR UPDATE SKIP LOCKED` is available (PostgreSQL); SQLite serialises writers instead. */
+  readonly supportsSkipLocked: boolean;
+  /** `LISTEN/NOTIFY` is available for waking idle daemons. */
+  readonly supportsListenNotify: boolean;
+}

@@ -1,0 +1,36 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { RegistryConfig } from '../../config/load-config.ts';
+import type { RegistryCapabilities } from '../capabilities.ts';
+import type { Database } from '../schema.ts';
+
+export const postgresCapabilities: RegistryCapabilities = {
+  backend: 'postgresql',
+  idColumn: 'serial',
+  beginWrite: 'BEGIN',
+  supportsSkipLocked: true,
+  supportsListenNotify: true,
+};
+
+const INT8_OID = 20;
+
+export function openPostgres(config: Extract<RegistryConfig, { type: 'postgresql' }>, poolSize = 10): Kysely<Database> {
+  const pool = new pg.Pool({
+    ...(config.connectionString !== undefined && { connectionString: config.connectionString }),
+    ...(config.host !== undefined && { host: config.host }),
+    ...(config.port !== undefined && { port: config.port }),
+    ...(config.database !== undefined && { database: config.database }),
+    ...(config.user !== undefined && { user: config.user }),
+    ...(config.password !== undefined && { password: config.password }),
+    max: poolSize,
+    connectionTimeoutMillis: 10_000,
+    // Our bigints are epoch milliseconds and byte counts, well inside 2^53: read them as numbers.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client that loses its connection emits 'error'; without a listener Node would exit.
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

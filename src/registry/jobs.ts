@@ -1,0 +1,188 @@
+import type { Kysely } from 'kysely';
+import type { Manifest } from '../core/manifest.ts';
+import type { JobStatus, TaskStatus } from '../core/terms.ts';
+import { ErrorCode, PkgForgeError } from '../util/errors.ts';
+import type { Database, JobRow } from './schema.ts';
+
+/** A job as the registry knows it. */
+export interface Job {
+  id: string;
+  bucket: string;
+  submitter: string | null;
+  status: JobStatus;
+  reason: string | null;
+  size: number;
+  platforms: string[];
+  archs: string[];
+  report: string[];
+  submittedAt: number | null;
+  incomingEntry: string | null;
+  createdAt: number;
+  modifiedAt: number;
+}
+
+export interface JobPackage {
+  position: number;
+  file: string;
+  type: string;
+  size: number;
+  sha1sum: string;
+  sha256sum: string | null;
+  name: string | null;
+  version: string | null;
+  release: string | null;
+}
+
+export interface JobTask {
+  id: number;
+  platform: string;
+  arch: string;
+  status: TaskStatus;
+  reason: string | null;
+  attempt: number;
+  queuedAt: number;
+  modifiedAt: number;
+}
+
+export interface JobDetail extends Job {
+  packages: JobPackage[];
+  tasks: JobTask[];
+}
+
+const toJob = (r: JobRow): Job => ({
+  id: r.uuid,
+  bucket: r.bucket,
+  submitter: r.submitter,
+  status: r.status,
+  reason: r.reason,
+  size: r.size,
+  platforms: JSON.parse(r.platforms) as string[],
+  archs: JSON.parse(r.archs) as string[],
+  report: JSON.parse(r.report) as string[],
+  submittedAt: r.submitted_at,
+  incomingEntry: r.incoming_entry,
+  createdAt: r.created_at,
+  modifiedAt: r.modified_at,
+});
+
+export async function findJob(db: Kysely<Database>, uuid: string): Promise<Job | null> {
+  const row = await db.selectFrom('jobs').selectAll().where('uuid', '=', uuid).executeTakeFirst();
+  return row ? toJob(row) : null;
+}
+
+export interface NewJobFacts {
+  submitter: string | null;
+  submittedAt: number | null;
+  incomingEntry: string | null;
+}
+
+/**
+ * Records a new job in state `incoming`, with its packages in build order. A job id is never
+ * reused: the unique constraint refuses a second one even if two processors race.
+ */
+export async function insertJob(db: Kysely<Database>, manifest: Manifest, facts: NewJobFacts): Promise<Job> {
+  const now = Date.now();
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .insertInto('jobs')
+      .values({
+        uuid: manifest.id,
+        bucket: manifest.bucket,
+        submitter: facts.submitter?.slice(0, 50) ?? null,
+        status: 'incoming',
+        reason: null,
+        size: manifest.size,
+        platforms: JSON.stringify(manifest.platforms),
+        archs: JSON.stringify(manifest.archs),
+        report: JSON.stringify(manifest.report),
+        submitted_at: facts.submittedAt,
+        incoming_entry: facts.incomingEntry,
+        created_at: now,
+        modified_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await trx
+      .insertInto('job_packages')
+      .values(
+        manifest.packages.map((p, position) => ({
+          job_id: row.id,
+          position,
+          file: p.file,
+          type: p.type,
+          size: p.size,
+          sha1sum: p.sha1sum,
+          sha256sum: p.sha256sum ?? null,
+          name: null,
+          version: null,
+          release: null,
+        })),
+      )
+      .execute();
+    return toJob(row);
+  });
+}
+
+export async function setJobStatus(db: Kysely<Database>, uuid: string, status: JobStatus, reason: string | null = null): Promise<void> {
+  const result = await db.updateTable('jobs').set({ status, reason, modified_at: Date.now() }).where('uuid', '=', uuid).executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
+}
+
+/** Records what validation learnt of each package (name, version, release). */
+export async function recordPackageFacts(
+  db: Kysely<Database>,
+  uuid: string,
+  facts: { position: number; name: string; version: string; release: string }[],
+): Promise<void> {
+  const job = await db.selectFrom('jobs').select('id').where('uuid', '=', uuid).executeTakeFirst();
+  if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
+  for (const f of facts) {
+    await db
+      .updateTable('job_packages')
+      .set({ name: f.name, version: f.version, release: f.release })
+      .where('job_id', '=', job.id)
+      .where('position', '=', f.position)
+      .execute();
+  }
+}
+
+export interface JobFilter {
+  submitter?: string;
+  status?: JobStatus;
+  bucket?: string;
+  limit?: number;
+}
+
+/** Jobs, newest first. */
+export async function listJobs(db: Kysely<Database>, filter: JobFilter = {}): Promise<Job[]> {
+  let q = db.selectFrom('jobs').selectAll();
+  if (filter.submitter !== undefined) q = q.where('submitter', '=', filter.submitter);
+  if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+  if (filter.bucket !== undefined) q = q.where('bucket', '=', filter.bucket);
+  const rows = await q.orderBy('id', 'desc').limit(filter.limit ?? 100).execute();
+  return rows.map(toJob);
+}
+
+export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<JobDetail | null> {
+  const row = await db.selectFrom('jobs').selectAll().where('uuid', '=', uuid).executeTakeFirst();
+  if (!row) return null;
+  const packages = await db
+    .selectFrom('job_packages')
+    .select(['position', 'file', 'type', 'size', 'sha1sum', 'sha256sum', 'name', 'version', 'release'])
+    .where('job_id', '=', row.id)
+    .orderBy('position')
+    .execute();
+  const tasks = await db
+    .selectFrom('tasks')
+    .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
+    .select(['tasks.id', 'platforms.name as platform', 'platforms.arch', 'tasks.status', 'tasks.reason', 'tasks.attempt', 'tasks.queued_at', 'tasks.modified_at'])
+    .where('tasks.job_id', '=', row.id)
+    .orderBy('platforms.name')
+    .orderBy('platforms.arch')
+    .execute();
+  return {
+    ...toJob(row),
+    packages,
+    tasks: tasks.map((t) => ({ id: t.id, platform: t.platform, arch: t.arch, status: t.status, reason: t.reason, attempt: t.attempt, queuedAt: t.queued_at, modifiedAt: t.modified_at })),
+  };
+}

@@ -1,0 +1,117 @@
+import { Kysely, Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
+import { JOB_STATUSES, TASK_STATUSES } from '../core/terms.ts';
+import { ErrorCode, PkgForgeError } from '../util/errors.ts';
+import type { RegistryCapabilities } from './capabilities.ts';
+
+/**
+ * Numbered migrations, in code so they ship inside the program. Never edit one that has been
+ * released: add the next number.
+ */
+function migrations(caps: RegistryCapabilities): Record<string, Migration> {
+  const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
+  return {
+    '0001-initial': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('platforms')
+          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('name', 'varchar(20)', (c) => c.notNull())
+          .addColumn('arch', 'varchar(20)', (c) => c.notNull())
+          .addColumn('active', 'smallint', (c) => c.notNull().defaultTo(0))
+          .addColumn('auto', 'smallint', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addUniqueConstraint('platforms_name_arch', ['name', 'arch'])
+          .execute();
+        await db.schema
+          .createTable('jobs')
+          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('uuid', 'varchar(50)', (c) => c.notNull().unique().check(sql`length(uuid) between 1 and 50`))
+          .addColumn('bucket', 'varchar(50)', (c) => c.notNull())
+          .addColumn('submitter', 'varchar(50)')
+          .addColumn('status', 'varchar(20)', (c) => c.notNull().defaultTo('incoming').check(sql`status in (${inList(JOB_STATUSES)})`))
+          .addColumn('reason', 'text')
+          .addColumn('size', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('platforms', 'text', (c) => c.notNull())
+          .addColumn('archs', 'text', (c) => c.notNull())
+          .addColumn('report', 'text', (c) => c.notNull())
+          .addColumn('submitted_at', 'bigint')
+          .addColumn('incoming_entry', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('modified_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('jobs_status').on('jobs').columns(['status']).execute();
+        await db.schema.createIndex('jobs_submitter').on('jobs').columns(['submitter']).execute();
+        await db.schema
+          .createTable('job_packages')
+          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('job_id', 'integer', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
+          .addColumn('position', 'integer', (c) => c.notNull())
+          .addColumn('file', 'text', (c) => c.notNull())
+          .addColumn('type', 'varchar(20)', (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('sha1sum', 'varchar(40)', (c) => c.notNull())
+          .addColumn('sha256sum', 'varchar(64)')
+          .addColumn('name', 'text')
+          .addColumn('version', 'text')
+          .addColumn('release', 'text')
+          .addUniqueConstraint('job_packages_position', ['job_id', 'position'])
+          .execute();
+        await db.schema
+          .createTable('tasks')
+          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('job_id', 'integer', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
+          .addColumn('platform_id', 'integer', (c) => c.notNull().references('platforms.id'))
+          .addColumn('status', 'varchar(20)', (c) => c.notNull().defaultTo('needs build').check(sql`status in (${inList(TASK_STATUSES)})`))
+          .addColumn('reason', 'text')
+          .addColumn('queued_at', 'bigint', (c) => c.notNull())
+          .addColumn('attempt', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('modified_at', 'bigint', (c) => c.notNull())
+          .addUniqueConstraint('tasks_job_platform', ['job_id', 'platform_id'])
+          .execute();
+        // The claim reads the oldest waiting task of one platform: this index serves it.
+        await db.schema.createIndex('tasks_queue').on('tasks').columns(['platform_id', 'status', 'queued_at', 'id']).execute();
+        await db.schema
+          .createTable('builders')
+          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('name', 'varchar(50)', (c) => c.notNull().unique())
+          .addColumn('platform_id', 'integer', (c) => c.notNull().references('platforms.id'))
+          // Not UNIQUE: the original's unique `current` made a requeued task unclaimable by another builder.
+          .addColumn('current_task_id', 'integer', (c) => c.references('tasks.id').onDelete('set null'))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('modified_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('attempts')
+          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('task_id', 'integer', (c) => c.notNull().references('tasks.id').onDelete('cascade'))
+          .addColumn('number', 'integer', (c) => c.notNull())
+          .addColumn('builder', 'varchar(50)', (c) => c.notNull())
+          .addColumn('host', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'bigint', (c) => c.notNull())
+          .addColumn('ended_at', 'bigint')
+          .addColumn('outcome', 'varchar(20)')
+          .addColumn('reason', 'text')
+          .addUniqueConstraint('attempts_task_number', ['task_id', 'number'])
+          .execute();
+      },
+    },
+  };
+}
+
+class InCodeMigrations implements MigrationProvider {
+  constructor(private readonly caps: RegistryCapabilities) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.caps);
+  }
+}
+
+/** Brings the registry's schema up to date. Safe to run from several processes at once. */
+export async function migrateRegistry(db: Kysely<any>, caps: RegistryCapabilities): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new InCodeMigrations(caps), migrationTableName: 'pkgforge_migrations', migrationLockTableName: 'pkgforge_migrations_lock' });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    throw new PkgForgeError(ErrorCode.registry, `Failed to migrate the registry: ${(error as Error).message ?? String(error)}`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

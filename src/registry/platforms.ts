@@ -1,0 +1,59 @@
+import type { Kysely } from 'kysely';
+import type { PlatformTarget } from '../core/terms.ts';
+import { SAFE_NAME_PATTERN } from '../core/names.ts';
+import { ErrorCode, PkgForgeError } from '../util/errors.ts';
+import type { Database, PlatformRow } from './schema.ts';
+
+export interface Platform {
+  id: number;
+  name: string;
+  arch: string;
+  active: boolean;
+  auto: boolean;
+}
+
+const toPlatform = (r: PlatformRow): Platform => ({ id: r.id, name: r.name, arch: r.arch, active: r.active === 1, auto: r.auto === 1 });
+const label = (name: string, arch: string) => `${name}/${arch}`;
+
+export async function listPlatforms(db: Kysely<Database>): Promise<Platform[]> {
+  const rows = await db.selectFrom('platforms').selectAll().orderBy('name').orderBy('arch').execute();
+  return rows.map(toPlatform);
+}
+
+/** The active platforms, as target selection takes them. */
+export async function activeTargets(db: Kysely<Database>): Promise<(PlatformTarget & { id: number })[]> {
+  const rows = await db.selectFrom('platforms').selectAll().where('active', '=', 1).orderBy('name').orderBy('arch').execute();
+  return rows.map((r) => ({ id: r.id, name: r.name, arch: r.arch, auto: r.auto === 1 }));
+}
+
+export async function findPlatform(db: Kysely<Database>, name: string, arch: string): Promise<Platform | null> {
+  const row = await db.selectFrom('platforms').selectAll().where('name', '=', name).where('arch', '=', arch).executeTakeFirst();
+  return row ? toPlatform(row) : null;
+}
+
+/** Adds a platform, inactive and not auto, as the original did. */
+export async function addPlatform(db: Kysely<Database>, name: string, arch: string): Promise<Platform> {
+  for (const [what, v] of [['name', name], ['architecture', arch]] as const) {
+    if (!SAFE_NAME_PATTERN.test(v) || v.length > 20) {
+      throw new PkgForgeError(ErrorCode.usage, `Cannot add ${label(name, arch)} platform: the ${what} may only contain A-Z a-z 0-9 _ . + - (at most 20 characters)`);
+    }
+  }
+  if (await findPlatform(db, name, arch)) throw new PkgForgeError(ErrorCode.exists, `Cannot add ${label(name, arch)} platform, it already exists.`);
+  const row = await db
+    .insertInto('platforms')
+    .values({ name, arch, active: 0, auto: 0, created_at: Date.now() })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toPlatform(row);
+}
+
+export type PlatformChange = 'activate' | 'deactivate' | 'setauto' | 'unsetauto';
+
+/** Changes a platform's flags. Deactivating also clears auto; setting auto does not activate. */
+export async function changePlatform(db: Kysely<Database>, name: string, arch: string, change: PlatformChange): Promise<Platform> {
+  const values =
+    change === 'activate' ? { active: 1 } : change === 'deactivate' ? { active: 0, auto: 0 } : change === 'setauto' ? { auto: 1 } : { auto: 0 };
+  const row = await db.updateTable('platforms').set(values).where('name', '=', name).where('arch', '=', arch).returningAll().executeTakeFirst();
+  if (!row) throw new PkgForgeError(ErrorCode.notFound, `Cannot modify ${label(name, arch)} platform, it does not exist.`);
+  return toPlatform(row);
+}

@@ -1,0 +1,106 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { JobStatus, TaskStatus } from '../core/terms.ts';
+
+/**
+ * The registry's tables as Kysely sees them. Times are epoch milliseconds (bigint), booleans are
+ * 0/1 integers and lists are JSON text, so both databases return the same values.
+ */
+export interface Database {
+  platforms: PlatformTable;
+  jobs: JobTable;
+  job_packages: JobPackageTable;
+  tasks: TaskTable;
+  builders: BuilderTable;
+  attempts: AttemptTable;
+}
+
+type Id = Generated<number>;
+type Millis = ColumnType<number, number, number>;
+
+export interface PlatformTable {
+  id: Id;
+  name: string;
+  arch: string;
+  active: number;
+  auto: number;
+  created_at: Millis;
+}
+
+export interface JobTable {
+  id: Id;
+  /** The job id users see (the original's `uuid`). */
+  uuid: string;
+  bucket: string;
+  submitter: string | null;
+  status: JobStatus;
+  /** Why the job is `invalid` or `fail`, for a person to read. */
+  reason: string | null;
+  size: number;
+  /** JSON arrays of the job's filters and report addresses. */
+  platforms: string;
+  archs: string;
+  report: string;
+  /** Submission time (the incoming directory's change time), epoch ms. */
+  submitted_at: Millis | null;
+  /** The incoming directory the job came from, so a processor restarted after a crash can resume it. */
+  incoming_entry: string | null;
+  created_at: Millis;
+  modified_at: Millis;
+}
+
+export interface JobPackageTable {
+  id: Id;
+  job_id: number;
+  /** Build order, from 0. */
+  position: number;
+  file: string;
+  type: string;
+  size: number;
+  sha1sum: string;
+  sha256sum: string | null;
+  name: string | null;
+  version: string | null;
+  release: string | null;
+}
+
+export interface TaskTable {
+  id: Id;
+  job_id: number;
+  platform_id: number;
+  status: TaskStatus;
+  reason: string | null;
+  /** The queue ordering key: registration time, kept when a task is requeued so it keeps its place. */
+  queued_at: Millis;
+  /** The number of the latest attempt (0 before the first claim); fences late results. */
+  attempt: number;
+  created_at: Millis;
+  modified_at: Millis;
+}
+
+export interface BuilderTable {
+  id: Id;
+  name: string;
+  platform_id: number;
+  current_task_id: number | null;
+  created_at: Millis;
+  modified_at: Millis;
+}
+
+export interface AttemptTable {
+  id: Id;
+  task_id: number;
+  number: number;
+  builder: string;
+  host: string;
+  started_at: Millis;
+  ended_at: Millis | null;
+  outcome: string | null;
+  reason: string | null;
+}
+
+export type JobRow = Selectable<JobTable>;
+export type NewJob = Insertable<JobTable>;
+export type PlatformRow = Selectable<PlatformTable>;
+export type TaskRow = Selectable<TaskTable>;
+export type BuilderRow = Selectable<BuilderTable>;
+export type JobPackageRow = Selectable<JobPackageTable>;

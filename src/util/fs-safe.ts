@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { ErrorCode, PkgForgeError } from './errors.ts';
+
+/**
+ * Writes a file atomically: a temporary name in the same directory, fsync, rename, fsync of the
+ * directory. A reader sees the old file or the whole new one, never half of it.
+ */
+export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+}
+
+/** Makes a rename or creation in a directory durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch {
+    // Some file systems refuse fsync on a directory; the rename is still atomic there.
+  } finally {
+    await fh.close();
+  }
+}
+
+/** `parent/name`, refusing any name that would escape `parent`. */
+export function childPath(parent: string, name: string): string {
+  const base = resolve(parent);
+  const full = resolve(base, name);
+  if (name.length === 0 || name.includes('\0') || !full.startsWith(base + sep) || full.slice(base.length + 1).includes(sep)) {
+    throw new PkgForgeError(ErrorCode.unsafePath, `'${name}' is not a plain name inside ${parent}`);
+  }
+  return full;
+}
+
+export async function removeTree(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true, maxRetries: 3 });
+}
+
+export async function ensureDir(path: string, mode = 0o755): Promise<void> {
+  await mkdir(path, { recursive: true, mode });
+}
+
+export async function isWritableDir(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.W_OK | constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
