@@ -33,7 +33,9 @@ export type EntryOutcome =
   | { kind: 'invalid'; entry: string; job: string | null; reason: string }
   | { kind: 'fail'; entry: string; job: string; reason: string }
   | { kind: 'rejected'; entry: string; job: string | null; reason: string }
-  | { kind: 'cleaned'; entry: string; job: string; reason: string };
+  | { kind: 'cleaned'; entry: string; job: string; reason: string }
+  /** Something unexpected (a file system error, a bug): the entry is left for the next pass. */
+  | { kind: 'error'; entry: string; job: null; reason: string };
 
 /** A job that cannot be loaded, validated or transferred yet (soft) or ever (hard). */
 class StageFailure extends Error {

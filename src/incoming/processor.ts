@@ -93,6 +93,7 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
         if (!isTransientRegistryError(err)) {
           // Left in place: the next pass tries again, and the grace period still applies.
           ctx.log.error({ entry: entry.name, err: messageOf(err) }, `Failed to process ${entry.path}`);
+          result.outcomes.push({ kind: 'error', entry: entry.name, job: null, reason: messageOf(err) });
           continue;
         }
         // The registry stayed unreachable through the retries: leave this and later entries in

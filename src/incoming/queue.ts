@@ -34,7 +34,7 @@ export async function scanQueue(incoming: string): Promise<QueueScan> {
       scan.cruft.push(path);
       continue;
     }
-    const entry: QueueEntry = { name, path, uid: st.uid, ctimeMs: st.ctimeMs, lastChangeMs: await lastChange(path, st.ctimeMs) };
+    const entry: QueueEntry = { name, path, uid: st.uid, ctimeMs: Math.floor(st.ctimeMs), lastChangeMs: Math.floor(await lastChange(path, st.ctimeMs)) };
     (name.startsWith('.') ? scan.partial : scan.entries).push(entry);
   }
   scan.entries.sort((a, b) => a.ctimeMs - b.ctimeMs || (a.name < b.name ? -1 : 1));

@@ -95,7 +95,7 @@ export async function insertJob(db: Kysely<Database>, manifest: Manifest, facts:
         platforms: JSON.stringify(manifest.platforms),
         archs: JSON.stringify(manifest.archs),
         report: JSON.stringify(manifest.report),
-        submitted_at: facts.submittedAt,
+        submitted_at: facts.submittedAt === null ? null : Math.floor(facts.submittedAt),
         incoming_entry: facts.incomingEntry,
         created_at: now,
         modified_at: now,

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import YAML from 'yaml';
+import { parseManifest, serialiseManifest } from '../../src/core/manifest.ts';
+import { jobIdProblem, isEmailAddress } from '../../src/core/names.ts';
+
+const SHA1 = 'a'.repeat(40);
+const SHA256 = 'b'.repeat(64);
+const pkg = (file: string, extra: Record<string, unknown> = {}) => ({ file, type: 'SRPM', size: 10, sha1sum: SHA1, sha256sum: SHA256, ...extra });
+const yamlOf = (o: Record<string, unknown>) => YAML.stringify({ id: 'job1', bucket: 'devel', packages: [pkg('a-1-1.src.rpm')], ...o });
+
+function rejects(text: string, pattern: RegExp) {
+  assert.throws(() => parseManifest(text, 'incoming/x/build.yml'), (err: Error) => {
+    assert.match(err.message, /^incoming\/x\/build\.yml: /);
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+describe('manifest', () => {
+  it('round-trips through build.yml with sorted keys and both checksums', () => {
+    const m = parseManifest(yamlOf({ platforms: 'el9, !el8', report: 'a@example.org, b@example.com' }), 'build.yml');
+    assert.deepEqual(m.platforms, ['el9', '!el8']);
+    assert.deepEqual(m.archs, ['all']);
+    assert.deepEqual(m.report, ['a@example.org', 'b@example.com']);
+    assert.equal(m.size, 10);
+    const text = serialiseManifest(m);
+    assert.deepEqual(Object.keys(YAML.parse(text)), ['archs', 'bucket', 'id', 'packages', 'platforms', 'report', 'size', 'submitter', 'subtime']);
+    assert.deepEqual(parseManifest(text, 'again'), m);
+  });
+
+  it('accepts a manifest with only sha1sum, as the original wrote', () => {
+    const m = parseManifest(yamlOf({ packages: [{ file: 'a-1-1.src.rpm', type: 'SRPM', size: 3, sha1sum: SHA1 }] }), 'build.yml');
+    assert.equal(m.packages[0]!.sha256sum, undefined);
+  });
+
+  it('reads the original client\'s style (document marker, ~ for null, platforms as a list)', () => {
+    const text = `--- \narchs: \n  - all\nbucket: lcfg\nid: i8Mq2Q0nRaG171vp1FpLxw\npackages: \n  - file: foo-1-2.src.rpm\n    sha1sum: 3f786850e387550fdab836ed7e6dc881de23001b\n    size: 123456\n    type: SRPM\nplatforms: \n  - auto\nreport: ~\nsize: 123456\nsubmitter: user1\nsubtime: ~\n`;
+    const m = parseManifest(text, 'build.yml');
+    assert.equal(m.id, 'i8Mq2Q0nRaG171vp1FpLxw');
+    assert.deepEqual(m.report, []);
+  });
+
+  it('names the line and column of malformed YAML', () => rejects('id: job1\nbucket: [devel\n', /malformed YAML.*line \d+, column \d+/));
+  it('refuses aliases, so an alias bomb cannot expand', () =>
+    rejects('a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nid: j\nbucket: d\npackages: []\n', /aliases/));
+  it('refuses duplicate keys', () => rejects('id: a\nid: b\nbucket: d\npackages: []\n', /unique/));
+  it('refuses a document that is not a mapping', () => rejects('- just\n- a list\n', /mapping/));
+  it('refuses an empty document', () => rejects('', /empty/));
+  it('refuses wrong types', () => rejects(yamlOf({ packages: 'a.src.rpm' }), /packages/));
+  it('refuses a missing bucket', () => rejects(YAML.stringify({ id: 'j', packages: [pkg('a.src.rpm')] }), /bucket/));
+  it('refuses zero packages', () => rejects(yamlOf({ packages: [] }), /no packages/));
+  it('refuses a file name with a path', () => rejects(yamlOf({ packages: [pkg('../../etc/passwd')] }), /path/));
+  it('refuses a file name of ..', () => rejects(yamlOf({ packages: [pkg('..')] }), /cannot be '\.\.'/));
+  it('refuses a file name with a NUL byte', () => rejects(yamlOf({ packages: [pkg('a\0.src.rpm')] }), /NUL/));
+  it('refuses duplicate file names', () => rejects(yamlOf({ packages: [pkg('a.src.rpm'), pkg('a.src.rpm')] }), /listed twice/));
+  it('refuses unknown package types', () => rejects(yamlOf({ packages: [pkg('a.tar.gz', { type: 'TARBALL' })] }), /not supported/));
+  it('refuses a malformed checksum', () => rejects(yamlOf({ packages: [pkg('a.src.rpm', { sha1sum: 'xyz' })] }), /sha1sum/));
+  it('refuses an id of 51 characters', () => rejects(yamlOf({ id: 'x'.repeat(51) }), /51 characters/));
+  it('refuses an id with a slash', () => rejects(yamlOf({ id: 'a/b' }), /may only contain/));
+  it('refuses a report address that is not an address', () => rejects(yamlOf({ report: ['not an address'] }), /e-mail/));
+  it('refuses a bucket that could become a path', () => rejects(yamlOf({ bucket: '../x' }), /bucket/));
+  it('refuses a platform filter with odd characters', () => rejects(yamlOf({ platforms: ['el9; rm -rf'] }), /platform/));
+  it('refuses an oversized manifest before parsing it', () => rejects(`id: j\nbucket: d\n#${'x'.repeat(1024 * 1024)}\n`, /larger than/));
+
+  it('checks job ids and addresses', () => {
+    assert.equal(jobIdProblem('x'.repeat(50)), null);
+    assert.match(jobIdProblem('x'.repeat(51))!, /at most 50/);
+    assert.equal(jobIdProblem('a.b_c-d'), null);
+    assert.ok(isEmailAddress('user+tag@example.org'));
+    assert.ok(!isEmailAddress('user@localhost'));
+    assert.ok(!isEmailAddress('a@b@c.org'));
+  });
+});

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { selectTargets } from '../../src/core/targets.ts';
+
+// The original's t/process_platforms.t: sl5 and f13 are auto, sl6 is not; each has i386 and x86_64.
+const available = [
+  { name: 'sl5', arch: 'i386', auto: true },
+  { name: 'sl5', arch: 'x86_64', auto: true },
+  { name: 'sl6', arch: 'i386', auto: false },
+  { name: 'sl6', arch: 'x86_64', auto: false },
+  { name: 'f13', arch: 'i386', auto: true },
+  { name: 'f13', arch: 'x86_64', auto: true },
+];
+
+const AUTO = ['f13/i386', 'f13/x86_64', 'sl5/i386', 'sl5/x86_64'];
+const ALL = ['f13/i386', 'f13/x86_64', 'sl5/i386', 'sl5/x86_64', 'sl6/i386', 'sl6/x86_64'];
+
+const cases: [string[], string[], string[]][] = [
+  [['auto'], ['all'], AUTO],
+  [['all'], ['all'], ALL],
+  [['auto'], ['i386'], ['f13/i386', 'sl5/i386']],
+  [['all'], ['i386', 'x86_64'], ALL],
+  [['all', '!sl6'], ['all'], AUTO],
+  [['all'], ['all', '!i386'], ['f13/x86_64', 'sl5/x86_64', 'sl6/x86_64']],
+  [['auto', '!sl5'], ['all'], ['f13/i386', 'f13/x86_64']],
+  [['auto', 'foo'], ['all'], AUTO],
+  [['auto', '!foo'], ['all'], AUTO],
+  [['auto'], ['all', 'foo'], AUTO],
+  [['auto'], ['all', '!foo'], AUTO],
+  [['auto', 'sl6'], ['all'], ALL],
+  [['!sl5'], ['all'], ['f13/i386', 'f13/x86_64']],
+  [['auto'], ['!i386'], ['f13/x86_64', 'sl5/x86_64']],
+  // Names match case-insensitively; the keywords do not.
+  [['SL6'], ['X86_64'], ['sl6/x86_64']],
+  [['ALL'], ['all'], []],
+  [[], [], AUTO],
+];
+
+describe('target selection follows the original rules', () => {
+  for (const [platforms, archs, expected] of cases) {
+    it(`platforms [${platforms.join(', ')}] archs [${archs.join(', ')}]`, () => {
+      const got = selectTargets(available, platforms, archs).map((t) => `${t.platform}/${t.arch}`);
+      assert.deepEqual(got, expected);
+    });
+  }
+
+  it('selects nothing when no platform is active', () => {
+    assert.deepEqual(selectTargets([], ['all'], ['all']), []);
+  });
+});

@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { RegistryConfig } from '../../src/config/load-config.ts';
+import type { IncomingContext } from '../../src/incoming/process-entry.ts';
+import { addPlatform, changePlatform } from '../../src/registry/platforms.ts';
+import { silentLog } from '../../src/util/log.ts';
+import { makeRegistry, type Dialect, type TestRegistry } from './registries.ts';
+
+/** A farm's directories and registry in a temporary place. */
+export interface TestFarm extends TestRegistry {
+  root: string;
+  incoming: string;
+  accepted: string;
+  results: string;
+  ctx(overrides?: Partial<IncomingContext>): IncomingContext;
+  dispose(): Promise<void>;
+}
+
+export async function makeFarm(dialect: Dialect): Promise<TestFarm> {
+  const reg = await makeRegistry(dialect);
+  const root = mkdtempSync(join(tmpdir(), 'pkgforge-farm-'));
+  const [incoming, accepted, results] = ['incoming', 'accepted', 'results'].map((d) => join(root, d)) as [string, string, string];
+  for (const d of [incoming, accepted, results]) mkdirSync(d);
+  return {
+    ...reg,
+    root,
+    incoming,
+    accepted,
+    results,
+    ctx: (overrides = {}) => ({ registry: reg.registry, incoming, accepted, waitForJobMs: 300_000, log: silentLog, retry: { attempts: 2, delayMs: 10 }, ...overrides }),
+    dispose: async () => {
+      await reg.dispose();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Adds platforms as `name/arch[*]` (a star makes it auto), all active. */
+export async function addPlatforms(farm: TestRegistry, ...specs: string[]): Promise<void> {
+  for (const spec of specs) {
+    const auto = spec.endsWith('*');
+    const [name, arch] = spec.replace('*', '').split('/') as [string, string];
+    await addPlatform(farm.registry.db, name, arch);
+    await changePlatform(farm.registry.db, name, arch, 'activate');
+    if (auto) await changePlatform(farm.registry.db, name, arch, 'setauto');
+  }
+}
+
+const run = promisify(execFile);
+const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+
+/** Runs the real `pkgforge` program (from source) with a farm's environment. */
+export async function pkgforge(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+export function registryEnv(config: RegistryConfig): string {
+  return config.type === 'sqlite' ? `sqlite:${config.path}` : config.connectionString!;
+}
