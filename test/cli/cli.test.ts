@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { makeRegistryConfig, DIALECTS } from '../helpers/registries.ts';
+import { pkgforge, registryEnv } from '../helpers/farm.ts';
+import { srpm } from '../helpers/srpm.ts';
+
+for (const dialect of DIALECTS) {
+  describe(`the pkgforge program on ${dialect}`, () => {
+    let env: Record<string, string>;
+    let drop: () => Promise<void>;
+    let hello: string;
+    before(async () => {
+      const home = mkdtempSync(join(tmpdir(), 'pkgforge-cli-'));
+      const reg = await makeRegistryConfig(dialect);
+      drop = reg.drop;
+      env = { PKGFORGE_HOME: home, HOME: join(home, 'user'), PKGFORGE_REGISTRY: registryEnv(reg.config), PKGFORGE_PLATFORM: 'el9' };
+      hello = srpm('hello');
+    });
+    after(() => drop());
+
+    it('initialises the farm with this host\'s platform active and auto', async () => {
+      const init = await pkgforge(['init'], env);
+      assert.equal(init.code, 0, init.stderr);
+      assert.match(init.stdout, /Registered this host's platform el9\/\S+ \(active, auto\)/);
+      const list = await pkgforge(['platform', 'list', '--json'], env);
+      const platforms = JSON.parse(list.stdout) as { name: string; active: boolean; auto: boolean }[];
+      assert.deepEqual(platforms.map((p) => [p.name, p.active, p.auto]), [['el9', true, true]]);
+    });
+
+    it('submits a job, registers it in one pass, and shows it', async () => {
+      const submit = await pkgforge(['submit', '--bucket', 'devel', '--report', 'rel@example.org', '--json', hello], env);
+      assert.equal(submit.code, 0, submit.stderr);
+      const { id } = JSON.parse(submit.stdout) as { id: string };
+      assert.match(id, /^[A-Za-z0-9_-]{22}$/);
+      const pass = await pkgforge(['incoming'], env);
+      assert.equal(pass.code, 0, pass.stderr);
+      assert.match(pass.stdout, new RegExp(`job ${id}: registered with 1 task`));
+      const show = await pkgforge(['job', 'show', id, '--json'], env);
+      const job = JSON.parse(show.stdout) as { status: string; tasks: { status: string }[]; packages: { name: string }[] };
+      assert.equal(job.status, 'registered');
+      assert.deepEqual(job.tasks.map((t) => t.status), ['needs build']);
+      assert.equal(job.packages[0]!.name, 'hello');
+      const jobs = await pkgforge(['jobs', '--status', 'registered'], env);
+      assert.match(jobs.stdout, new RegExp(`^${id}\\s+registered\\s+devel`, 'm'));
+    });
+
+    it('fails clearly, with nothing left in incoming, on bad submissions', async () => {
+      const fake = join(env.PKGFORGE_HOME!, 'fake-1-1.src.rpm');
+      writeFileSync(fake, 'no rpm here');
+      const cases: [string[], RegExp][] = [
+        [['submit', hello], /Required option missing: bucket/],
+        [['submit', '--bucket', 'devel', fake], /fake-1-1\.src\.rpm: not a valid RPM/],
+        [['submit', '--bucket', 'devel', join(env.PKGFORGE_HOME!, 'missing.src.rpm')], /does not exist/],
+        [['submit', '--bucket', 'devel', '--id', 'x'.repeat(51), hello], /51 characters/],
+        [['submit', '--bucket', 'devel', '--report', 'not-an-address', hello], /not a valid e-mail address/],
+        [['submit', '--bucket', 'devel', '/etc/hostname'], /Unsupported package type/],
+      ];
+      for (const [args, message] of cases) {
+        const r = await pkgforge(args, env);
+        assert.notEqual(r.code, 0, args.join(' '));
+        assert.match(r.stderr, message);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      }
+      assert.deepEqual(readdirSync(join(env.PKGFORGE_HOME!, 'incoming')), []);
+    });
+
+    it('manages platforms and builders with the original\'s messages', async () => {
+      assert.match((await pkgforge(['platform', 'add', '--name', 'f40', '--architecture', 'x86_64'], env)).stdout, /Successfully added f40\/x86_64 platform/);
+      assert.match((await pkgforge(['platform', 'add', '--name', 'f40', '--architecture', 'x86_64'], env)).stderr, /it already exists/);
+      const warn = await pkgforge(['builder', 'add', '--name', 'h1_f40', '--platform', 'f40', '--architecture', 'x86_64'], env);
+      assert.match(warn.stderr, /not currently active/);
+      assert.match(warn.stdout, /Successfully added builder 'h1_f40'/);
+      assert.match((await pkgforge(['platform', 'act', '--name', 'f40', '--architecture', 'x86_64'], env)).stdout, /Successfully activated/);
+      assert.match((await pkgforge(['builder', 'list'], env)).stdout, /h1_f40\tf40\t\tx86_64/);
+      assert.match((await pkgforge(['platform', 'frobnicate'], env)).stderr, /Invalid action 'frobnicate'/);
+      assert.match((await pkgforge(['builder', 'add', '--name', 'h2', '--platform', 'nope', '--architecture', 'x86_64'], env)).stderr, /Failed to find the platform 'nope\/x86_64'/);
+    });
+
+    it('runs as a daemon: registers a job as soon as it arrives, and stops on SIGTERM', async () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'incoming', '--daemon'], { env: { ...process.env, ...env, PKGFORGE_POLL: '3600' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let log = '';
+      const seen = (pattern: RegExp) =>
+        new Promise<void>((resolve, reject) => {
+          const check = () => pattern.test(log) && resolve();
+          child.stderr.on('data', (d: Buffer) => { log += d.toString(); check(); });
+          child.once('exit', () => reject(new Error(`daemon exited before ${pattern}:\n${log}`)));
+          check();
+        });
+      await seen(/Starting incoming queue processing daemon/);
+      const submit = await pkgforge(['submit', '--bucket', 'devel', '--id', 'daemon-job', hello], env);
+      assert.equal(submit.code, 0, submit.stderr);
+      // The poll interval is an hour: only the file-system event can have woken it.
+      await seen(/Registered 1 tasks for daemon-job/);
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0);
+      assert.match(log, /Stopping incoming queue processing daemon/);
+      assert.ok(!existsSync(join(env.PKGFORGE_HOME!, 'incoming', 'daemon-job')));
+    });
+
+    it('refuses to start the daemon when a directory is missing', async () => {
+      const r = await pkgforge(['incoming', '--daemon'], { ...env, PKGFORGE_ACCEPTED: join(env.PKGFORGE_HOME!, 'nowhere') });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /The accepted jobs directory '.*nowhere' does not exist/);
+    });
+  });
+}

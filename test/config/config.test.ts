@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { platformNameFromOsRelease } from '../../src/config/host-platform.ts';
+import { describeRegistry, loadConfig } from '../../src/config/load-config.ts';
+
+function home() {
+  const dir = mkdtempSync(join(tmpdir(), 'pkgforge-config-'));
+  mkdirSync(join(dir, 'etc'));
+  mkdirSync(join(dir, 'user', '.pkgforge'), { recursive: true });
+  return dir;
+}
+const envFor = (dir: string, extra: Record<string, string> = {}) => ({ PKGFORGE_HOME: dir, HOME: join(dir, 'user'), ...extra });
+
+describe('configuration', () => {
+  it('puts everything under PKGFORGE_HOME on the embedded default', () => {
+    const dir = home();
+    const c = loadConfig({ files: [], env: envFor(dir) });
+    assert.equal(c.incoming, join(dir, 'incoming'));
+    assert.equal(c.accepted, join(dir, 'accepted'));
+    assert.deepEqual(c.registry, { type: 'sqlite', path: join(dir, 'registry.db') });
+    assert.equal(c.waitForJob, 300);
+    assert.equal(c.layout.configDir, join(dir, 'etc'));
+  });
+
+  it('merges files in order, then the environment, then flags', () => {
+    const dir = home();
+    writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'bucket: one\nwait_for_job: 10\ninit: /etc/init.d/ignored\n');
+    writeFileSync(join(dir, 'etc', 'submit.yml'), 'bucket: two\n');
+    writeFileSync(join(dir, 'user', '.pkgforge', 'submit.yml'), 'bucket: three\nreport: me@example.org\n');
+    const env = envFor(dir, { PKGFORGE_WAIT_FOR_JOB: '0' });
+    const c = loadConfig({ files: ['submit.yml'], userFiles: true, env });
+    assert.equal(c.values.bucket, 'three');
+    assert.equal(c.values.report, 'me@example.org');
+    assert.equal(c.waitForJob, 0);
+    assert.equal(c.files.length, 3);
+    assert.equal(loadConfig({ files: ['submit.yml'], userFiles: true, env, overrides: { bucket: 'flag' } }).values.bucket, 'flag');
+  });
+
+  it('--configfile replaces the list, and +FILE appends to it', () => {
+    const dir = home();
+    writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'bucket: default\nwebsite: http://farm/\n');
+    const mine = join(dir, 'mine.yml');
+    writeFileSync(mine, 'bucket: mine\n');
+    const replaced = loadConfig({ files: [], configFiles: [mine], env: envFor(dir) });
+    assert.equal(replaced.values.bucket, 'mine');
+    assert.equal(replaced.website, null);
+    const appended = loadConfig({ files: [], configFiles: [`+${mine}`], env: envFor(dir) });
+    assert.equal(appended.values.bucket, 'mine');
+    assert.equal(appended.website, 'http://farm/');
+    assert.throws(() => loadConfig({ files: [], configFiles: [join(dir, 'missing.yml')], env: envFor(dir) }), /Cannot find the configuration file/);
+  });
+
+  it('reads the registry as a URL, a mapping or a SQLite path, and hides passwords in messages', () => {
+    const dir = home();
+    const pg = loadConfig({ files: [], env: envFor(dir, { PKGFORGE_REGISTRY: 'postgresql://farm:secret@db.example.org/pkgforge' }) });
+    assert.equal(pg.registry.type, 'postgresql');
+    assert.equal(describeRegistry(pg.registry), 'PostgreSQL postgresql://farm:***@db.example.org/pkgforge');
+    writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'registry:\n  host: db\n  name: pkgforge\n  user: pkgforge_incoming\n  pass: ~\n');
+    assert.deepEqual(loadConfig({ files: [], env: envFor(dir) }).registry, { type: 'postgresql', host: 'db', database: 'pkgforge', user: 'pkgforge_incoming' });
+  });
+
+  it('names the file and the key of a bad value', () => {
+    const dir = home();
+    writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'wait_for_job: soon\n');
+    assert.throws(() => loadConfig({ files: [], env: envFor(dir) }), /Invalid configuration value for 'wait_for_job'.*pkgforge\.yml/);
+    writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'a: [\n');
+    assert.throws(() => loadConfig({ files: [], env: envFor(dir) }), /An error occurred whilst loading '.*pkgforge\.yml'/);
+    assert.throws(() => loadConfig({ files: [], env: envFor(home(), { PKGFORGE_POLL: 'often' }) }), /PKGFORGE_POLL='often' is not a number/);
+  });
+
+  it('names platforms after the distribution', () => {
+    assert.equal(platformNameFromOsRelease('ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.4"\n'), 'el9');
+    assert.equal(platformNameFromOsRelease('ID=fedora\nVERSION_ID=40\n'), 'f40');
+    assert.equal(platformNameFromOsRelease('ID=debian\nVERSION_ID="12"\n'), 'deb12');
+    assert.equal(platformNameFromOsRelease('ID=arch\n'), null);
+  });
+});
