@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { MANIFEST_FILE, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from '../core/manifest.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import type { Target } from '../core/targets.ts';
-import { findJob, insertJob, recordPackageFacts, setJobStatus, type Job } from '../registry/jobs.ts';
+import { findJob, insertJob, markJobValid, setJobStatus, type Job } from '../registry/jobs.ts';
 import type { Registry } from '../registry/registry.ts';
 import { withRegistryRetry, type RetryOptions } from '../registry/retry.ts';
 import { registerTasks } from '../registry/tasks.ts';
@@ -53,21 +53,21 @@ class StageFailure extends Error {
  * submission.
  */
 export async function processEntry(ctx: IncomingContext, entry: QueueEntry): Promise<EntryOutcome> {
-  const { log } = ctx;
-  const now = ctx.now?.() ?? Date.now();
-  const overdue = now - entry.lastChangeMs > ctx.waitForJobMs;
-  const db = <T>(fn: () => Promise<T>) =>
-    withRegistryRetry(fn, { ...ctx.retry, onRetry: (err, n, ms) => log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying') });
-  log.info({ entry: entry.name }, `Processing ${entry.path}`);
+  const loaded = await loadEntry(ctx, entry);
+  return 'kind' in loaded ? loaded : processLoadedEntry(ctx, entry, loaded.manifest);
+}
 
-  // Stage 2: loading.
+/** Stage 2, loading: the manifest, or the outcome for an entry that cannot be loaded (yet). */
+export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promise<{ manifest: Manifest } | EntryOutcome> {
+  const { log } = ctx;
+  log.info({ entry: entry.name }, `Processing ${entry.path}`);
   let manifest: Manifest;
   try {
     manifest = await loadManifest(entry);
   } catch (err) {
     const reason = messageOf(err);
     const soft = !(err instanceof StageFailure) || err.soft;
-    if (soft && !overdue) {
+    if (soft && !isOverdue(ctx, entry)) {
       log.info({ entry: entry.name, reason }, 'job not loadable yet, will retry until the grace period ends');
       return { kind: 'waiting', entry: entry.name, job: null, reason };
     }
@@ -77,6 +77,17 @@ export async function processEntry(ctx: IncomingContext, entry: QueueEntry): Pro
   }
   manifest.submitter = userNameOf(entry.uid);
   manifest.subtime = Math.floor(entry.ctimeMs / 1000);
+  return { manifest };
+}
+
+const isOverdue = (ctx: IncomingContext, entry: QueueEntry) => (ctx.now?.() ?? Date.now()) - entry.lastChangeMs > ctx.waitForJobMs;
+
+/** Stages 2 (the registry part) to 6 for an entry whose manifest has been loaded. */
+export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest): Promise<EntryOutcome> {
+  const { log } = ctx;
+  const overdue = isOverdue(ctx, entry);
+  const db = <T>(fn: () => Promise<T>) =>
+    withRegistryRetry(fn, { ...ctx.retry, onRetry: (err, n, ms) => log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying') });
 
   let job = await db(() => findJob(ctx.registry.db, manifest.id));
   // The same entry as a job already in the registry is that job's own submission (a processor was
@@ -91,6 +102,8 @@ export async function processEntry(ctx: IncomingContext, entry: QueueEntry): Pro
     await removeTree(entry.path);
     return { kind: 'cleaned', entry: entry.name, job: job.id, reason: `job is already ${job.status}` };
   }
+  // Only a job recorded by an earlier pass can own an existing accepted copy.
+  const resuming = job !== null;
   if (!job) {
     try {
       job = await db(() => insertJob(ctx.registry.db, manifest, { submitter: manifest.submitter, submittedAt: entry.ctimeMs, incomingEntry: entry.name }));
@@ -106,7 +119,7 @@ export async function processEntry(ctx: IncomingContext, entry: QueueEntry): Pro
 
   // A previous pass may have got as far as accepted/<id> before it was stopped.
   const acceptedDir = childPath(ctx.accepted, manifest.id);
-  if (job.status !== JobStatus.incoming && (await lstat(acceptedDir).catch(() => null))) {
+  if (resuming && (await lstat(acceptedDir).catch(() => null))) {
     try {
       await verifyCopy(acceptedDir, manifest);
       log.info({ job: job.id }, `Resuming job ${job.id}: its accepted copy is complete and verified`);
@@ -134,8 +147,7 @@ export async function processEntry(ctx: IncomingContext, entry: QueueEntry): Pro
     await removeTree(entry.path);
     return { kind: 'invalid', entry: entry.name, job: manifest.id, reason };
   }
-  await db(() => recordPackageFacts(ctx.registry.db, manifest.id, staged.sources.map((s, position) => ({ position, name: s.name, version: s.version, release: s.release }))));
-  await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.valid));
+  await db(() => markJobValid(ctx.registry.db, manifest.id, staged.sources.map((s, position) => ({ position, name: s.name, version: s.version, release: s.release }))));
   log.info({ job: manifest.id }, `Validated job ${manifest.id}, will accept`);
 
   // Stage 4: transfer.

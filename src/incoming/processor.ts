@@ -5,8 +5,8 @@ import lockfile from 'proper-lockfile';
 import { isTransientRegistryError } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import { removeTree } from '../util/fs-safe.ts';
-import { processEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
-import { scanQueue } from './queue.ts';
+import { loadEntry, processLoadedEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
+import { scanQueue, type QueueEntry } from './queue.ts';
 import { removeStaleStaging } from './transfer.ts';
 
 export interface PassResult {
@@ -84,29 +84,60 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
         result.cruftRemoved.push(partial.path);
       }
     }
-    for (const entry of scan.entries) {
-      if (options.signal?.aborted) break;
-      if (!(await lstat(entry.path).catch(() => null))) continue;
-      try {
-        result.outcomes.push(await processEntry(ctx, entry));
-      } catch (err) {
-        if (!isTransientRegistryError(err)) {
-          // Left in place: the next pass tries again, and the grace period still applies.
-          ctx.log.error({ entry: entry.name, err: messageOf(err) }, `Failed to process ${entry.path}`);
-          result.outcomes.push({ kind: 'error', entry: entry.name, job: null, reason: messageOf(err) });
-          continue;
-        }
-        // The registry stayed unreachable through the retries: leave this and later entries in
-        // place for the next pass rather than losing them.
-        result.registryError = `${entry.name}: ${messageOf(err)}`;
-        ctx.log.error({ entry: entry.name, err: messageOf(err) }, 'registry error, leaving the queue for the next pass');
-        break;
-      }
-    }
+    await processEntries(ctx, scan.entries, result, options.signal);
     return result;
   } finally {
     await release().catch(() => {});
   }
+}
+
+/** Entries processed at once: file-system and database waits overlap, and one slow job does not hold up the rest. */
+const CONCURRENCY = 8;
+
+/**
+ * Loads the entries in queue order, then processes up to CONCURRENCY at once. Two entries naming
+ * the same job id are processed one after the other, oldest first, so the older one keeps the id.
+ */
+async function processEntries(ctx: IncomingContext, entries: QueueEntry[], result: PassResult, signal?: AbortSignal): Promise<void> {
+  const running = new Set<Promise<void>>();
+  const byJobId = new Map<string, Promise<void>>();
+  const handle = (entry: QueueEntry, err: unknown) => {
+    if (!isTransientRegistryError(err)) {
+      // Left in place: the next pass tries again, and the grace period still applies.
+      ctx.log.error({ entry: entry.name, err: messageOf(err) }, `Failed to process ${entry.path}`);
+      result.outcomes.push({ kind: 'error', entry: entry.name, job: null, reason: messageOf(err) });
+      return;
+    }
+    // The registry stayed unreachable through the retries: leave this and later entries in
+    // place for the next pass rather than losing them.
+    result.registryError ??= `${entry.name}: ${messageOf(err)}`;
+    ctx.log.error({ entry: entry.name, err: messageOf(err) }, 'registry error, leaving the queue for the next pass');
+  };
+  for (const entry of entries) {
+    if (signal?.aborted || result.registryError) break;
+    if (!(await lstat(entry.path).catch(() => null))) continue;
+    let loaded;
+    try {
+      loaded = await loadEntry(ctx, entry);
+    } catch (err) {
+      handle(entry, err);
+      continue;
+    }
+    if ('kind' in loaded) {
+      result.outcomes.push(loaded);
+      continue;
+    }
+    const { manifest } = loaded;
+    const before = byJobId.get(manifest.id) ?? Promise.resolve();
+    const work = before
+      .then(() => (result.registryError ? null : processLoadedEntry(ctx, entry, manifest)))
+      .then((outcome) => void (outcome && result.outcomes.push(outcome)), (err: unknown) => handle(entry, err));
+    byJobId.set(manifest.id, work);
+    running.add(work);
+    void work.finally(() => running.delete(work));
+    if (running.size >= CONCURRENCY) await Promise.race(running);
+  }
+  await Promise.all(running);
 }
 
 export interface IncomingDaemonOptions {

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { MANIFEST_FILE, serialiseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
 import { validateSource, type SourceInfo } from '../sources/index.ts';
 import { ErrorCode, PkgForgeError, isPkgForgeError } from '../util/errors.ts';
-import { childPath, fsyncDir, removeTree, writeFileAtomic } from '../util/fs-safe.ts';
-import { copyAndHash, hashFile } from '../util/hash.ts';
+import { childPath, fsyncDir, removeTree } from '../util/fs-safe.ts';
+import { copyAndHash, fsyncPath, hashFile } from '../util/hash.ts';
 
 /** Staging directories in accepted start with this; a pass removes any left by a crash. */
 export const STAGING_PREFIX = '.staging-';
@@ -48,9 +48,9 @@ export interface StagedJob {
 
 /**
  * Stage 3, validation, done on a private copy: each package is streamed from incoming into a
- * staging directory inside accepted, hashed on the way (sha1 and sha256 from one read), compared
- * with the manifest, and its header validated from the copy, so what is validated is exactly what
- * will be trusted. Files are opened without following links and must still be single-link regular files.
+ * staging directory inside accepted, its sha1 computed on the way and its sha256 (when the
+ * manifest has one) by reading the copy back, both compared with the manifest, and its header
+ * validated from the copy, so what is validated is exactly what will be trusted. Files are opened without following links and must still be single-link regular files.
  */
 export async function stageJob(dir: string, accepted: string, manifest: Manifest, onProgress?: (bytes: number) => void): Promise<StagedJob> {
   const staging = join(accepted, `${STAGING_PREFIX}${manifest.id}-${randomBytes(4).toString('hex')}`);
@@ -91,24 +91,38 @@ async function copyVerified(from: string, to: string, p: PackageEntry, onProgres
     await fh.close();
     throw new JobFileProblem(`${p.file}: is not a single-link regular file`, false);
   }
-  const d = await copyAndHash(fh, to, p.sha256sum ? ['sha1', 'sha256'] : ['sha1'], onProgress);
-  const size = d.size;
+  // One hash while copying and the other while reading the copy back: every checksum in the
+  // manifest is checked, and every byte of the copy is checked, in two reads of the data.
+  const copied = await copyAndHash(fh, to, ['sha1'], onProgress, { sync: false });
+  const size = copied.size;
   if (size !== p.size) throw new JobFileProblem(`${p.file}: read ${size} bytes, the manifest says ${p.size} (still arriving?)`, size < p.size);
-  if (d.sha1 !== p.sha1sum) throw new JobFileProblem(`${p.file}: the sha1sum does not match the manifest`, true);
-  if (p.sha256sum && d.sha256 !== p.sha256sum) throw new JobFileProblem(`${p.file}: the sha256sum does not match the manifest`, true);
+  if (copied.sha1 !== p.sha1sum) throw new JobFileProblem(`${p.file}: the sha1sum does not match the manifest`, true);
+  const readBack = p.sha256sum ? 'sha256' : 'sha1';
+  // The fsync (in the thread pool) overlaps the read-back hashing (on this thread).
+  const [back] = await Promise.all([hashFile(to, [readBack]), fsyncPath(to)]);
+  if (back.size !== p.size || back[readBack] !== (p.sha256sum ?? p.sha1sum)) {
+    // The copy differs from the manifest: the source changed under us (still arriving) or the copy is bad.
+    throw new JobFileProblem(`${p.file}: the ${readBack}sum does not match the manifest`, true);
+  }
   return { size };
 }
 
 /**
- * Stage 4, transfer: the staged copies are read back and checked against the manifest once more
- * (the copy on disk is what builders will trust), the manifest with the submitter and submission
- * time is written atomically, and the staging directory is renamed to accepted/<id> in one step,
- * so accepted/<id> either does not exist or is complete and verified.
+ * Stage 4, transfer: the manifest with the submitter and submission time is written into the
+ * staging directory (already verified by stageJob), and the staging directory is renamed to
+ * accepted/<id> in one step, so accepted/<id> either does not exist or is complete and verified.
  */
 export async function commitStagedJob(staged: StagedJob, accepted: string, manifest: Manifest): Promise<string> {
   try {
-    await verifyCopy(staged.staging, manifest);
-    await writeFileAtomic(join(staged.staging, MANIFEST_FILE), serialiseManifest(manifest));
+    // The staging directory is private to this processor, so the manifest needs no temporary name.
+    const fh = await open(join(staged.staging, MANIFEST_FILE), 'wx', 0o644);
+    try {
+      await fh.writeFile(serialiseManifest(manifest));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsyncDir(staged.staging);
     const target = childPath(accepted, manifest.id);
     if (await lstat(target).catch(() => null)) {
       throw new PkgForgeError(ErrorCode.transfer, `Job ${manifest.id}: accepted/${manifest.id} already exists`);
@@ -126,11 +140,11 @@ export async function commitStagedJob(staged: StagedJob, accepted: string, manif
 export async function verifyCopy(dir: string, manifest: Manifest): Promise<void> {
   for (const p of manifest.packages) {
     const path = childPath(dir, p.file);
-    const algorithms = p.sha256sum ? (['sha1', 'sha256'] as const) : (['sha1'] as const);
-    const d = await hashFile(path, algorithms).catch((err: Error) => {
+    const algorithm = p.sha256sum ? 'sha256' : 'sha1';
+    const d = await hashFile(path, [algorithm]).catch((err: Error) => {
       throw new PkgForgeError(ErrorCode.transfer, `Job ${manifest.id}: cannot read back the copy of ${p.file}: ${err.message}`);
     });
-    if (d.size !== p.size || d.sha1 !== p.sha1sum || (p.sha256sum && d.sha256 !== p.sha256sum)) {
+    if (d.size !== p.size || d[algorithm] !== (p.sha256sum ?? p.sha1sum)) {
       throw new PkgForgeError(ErrorCode.checksum, `Job ${manifest.id}: the copy of ${p.file} in accepted does not match the manifest`);
     }
   }

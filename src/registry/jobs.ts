@@ -128,22 +128,24 @@ export async function setJobStatus(db: Kysely<Database>, uuid: string, status: J
   if (Number(result.numUpdatedRows) === 0) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
 }
 
-/** Records what validation learnt of each package (name, version, release). */
-export async function recordPackageFacts(
+/** Marks a job `valid`, recording what validation learnt of each package (name, version, release). */
+export async function markJobValid(
   db: Kysely<Database>,
   uuid: string,
   facts: { position: number; name: string; version: string; release: string }[],
 ): Promise<void> {
-  const job = await db.selectFrom('jobs').select('id').where('uuid', '=', uuid).executeTakeFirst();
-  if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
-  for (const f of facts) {
-    await db
-      .updateTable('job_packages')
-      .set({ name: f.name, version: f.version, release: f.release })
-      .where('job_id', '=', job.id)
-      .where('position', '=', f.position)
-      .execute();
-  }
+  await db.transaction().execute(async (trx) => {
+    const job = await trx.updateTable('jobs').set({ status: 'valid', reason: null, modified_at: Date.now() }).where('uuid', '=', uuid).returning('id').executeTakeFirst();
+    if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
+    for (const f of facts) {
+      await trx
+        .updateTable('job_packages')
+        .set({ name: f.name, version: f.version, release: f.release })
+        .where('job_id', '=', job.id)
+        .where('position', '=', f.position)
+        .execute();
+    }
+  });
 }
 
 export interface JobFilter {

@@ -69,7 +69,7 @@ export interface TaskTable {
   platform_id: number;
   status: TaskStatus;
   reason: string | null;
-  /** The queue ordering key: registration time, kept when a task is requeued so it keeps its place. */
+  /** The queue ordering key: the job's submission time, kept when a task is requeued so it keeps its place. */
   queued_at: Millis;
   /** The number of the latest attempt (0 before the first claim); fences late results. */
   attempt: number;

@@ -14,14 +14,16 @@ import type { Database } from './schema.ts';
  */
 export async function registerTasks(registry: Registry, uuid: string, platforms: readonly string[], archs: readonly string[]): Promise<Target[]> {
   return writeTransaction(registry, async (trx) => {
-    const job = await trx.selectFrom('jobs').select(['id', 'status']).where('uuid', '=', uuid).executeTakeFirst();
+    const job = await trx.selectFrom('jobs').select(['id', 'status', 'submitted_at']).where('uuid', '=', uuid).executeTakeFirst();
     if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
     const available = await activeTargets(trx);
     const wanted = selectTargets(available, platforms, archs);
     const now = Date.now();
+    // Builders take tasks in submission order, whatever order the incoming processor finished them in.
+    const queuedAt = job.submitted_at ?? now;
     const rows = wanted.map((t) => {
       const platform = available.find((p) => p.name === t.platform && p.arch === t.arch)!;
-      return { job_id: job.id, platform_id: platform.id, status: TaskStatus.needsBuild, reason: null, queued_at: now, attempt: 0, created_at: now, modified_at: now };
+      return { job_id: job.id, platform_id: platform.id, status: TaskStatus.needsBuild, reason: null, queued_at: queuedAt, attempt: 0, created_at: now, modified_at: now };
     });
     if (rows.length > 0) {
       await trx.insertInto('tasks').values(rows).onConflict((oc) => oc.columns(['job_id', 'platform_id']).doNothing()).execute();

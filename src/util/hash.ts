@@ -1,8 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 
 export type HashAlgorithm = 'sha1' | 'sha256';
 
@@ -13,51 +10,80 @@ export interface FileDigests {
   sha256?: string;
 }
 
+/** Bytes read at a time: memory stays at two chunks whatever the file's size. */
 const CHUNK = 1024 * 1024;
 
-/** A pass-through that hashes what flows through it: one read of the data serves every digest. */
-class HashingStream extends Transform {
-  private readonly hashes: Map<HashAlgorithm, Hash>;
-  size = 0;
-  constructor(algorithms: readonly HashAlgorithm[]) {
-    super();
-    this.hashes = new Map(algorithms.map((a) => [a, createHash(a)]));
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void) {
-    for (const h of this.hashes.values()) h.update(chunk);
-    this.size += chunk.length;
-    done(null, chunk);
-  }
-  digests(): FileDigests {
-    const out: FileDigests = { size: this.size };
-    for (const [a, h] of this.hashes) out[a] = h.digest('hex');
-    return out;
-  }
+/** A buffer no larger than the file needs (plus one byte to see the end), so small files cost little memory. */
+const chunkFor = (fileSize: number) => Math.min(CHUNK, fileSize + 1);
+
+function digestsOf(hashes: Map<HashAlgorithm, Hash>, size: number): FileDigests {
+  const out: FileDigests = { size };
+  for (const [a, h] of hashes) out[a] = h.digest('hex');
+  return out;
 }
 
-/** Hashes a file by streaming it; never holds more than one chunk in memory. */
+/** Hashes a file chunk by chunk; never holds more than one chunk in memory. */
 export async function hashFile(path: string, algorithms: readonly HashAlgorithm[] = ['sha1', 'sha256']): Promise<FileDigests> {
-  const hasher = new HashingStream(algorithms);
-  await pipeline(createReadStream(path, { highWaterMark: CHUNK }), hasher, new Writable({ write: (_c, _e, cb) => cb() }));
-  return hasher.digests();
+  const hashes = new Map(algorithms.map((a) => [a, createHash(a)]));
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(chunkFor((await fh.stat()).size));
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      const chunk = buf.subarray(0, bytesRead);
+      for (const h of hashes.values()) h.update(chunk);
+      size += bytesRead;
+    }
+    return digestsOf(hashes, size);
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
- * Copies `from` to `to` (which must not exist), hashing the bytes as they pass, and fsyncs the copy
- * so that a later rename makes it durable. `onProgress` is told the bytes copied so far.
+ * Copies `from` (a path, or a handle the caller opened and this function closes) to `to`, which
+ * must not exist, hashing the bytes as they pass, and fsyncs the copy so that a later rename makes
+ * it durable (unless `sync` is false: the caller then fsyncs it itself). Two chunks alternate so that reading the next chunk overlaps writing this one.
  */
 export async function copyAndHash(
   from: string | FileHandle,
   to: string,
   algorithms: readonly HashAlgorithm[] = ['sha1', 'sha256'],
   onProgress?: (bytes: number) => void,
+  options: { sync?: boolean } = {},
 ): Promise<FileDigests> {
-  const hasher = new HashingStream(algorithms);
-  if (onProgress) hasher.on('data', () => onProgress(hasher.size));
-  const source = typeof from === 'string' ? createReadStream(from, { highWaterMark: CHUNK }) : from.createReadStream({ highWaterMark: CHUNK });
-  await pipeline(source, hasher, createWriteStream(to, { flags: 'wx', mode: 0o644, highWaterMark: CHUNK }));
-  await fsyncPath(to);
-  return hasher.digests();
+  const hashes = new Map(algorithms.map((a) => [a, createHash(a)]));
+  const src = typeof from === 'string' ? await open(from, 'r') : from;
+  let dst: FileHandle | undefined;
+  try {
+    dst = await open(to, 'wx', 0o644);
+    const chunkSize = chunkFor((await src.stat()).size);
+    let current = Buffer.allocUnsafe(chunkSize);
+    let next = Buffer.allocUnsafe(chunkSize);
+    let size = 0;
+    let n = (await src.read(current, 0, chunkSize, null)).bytesRead;
+    while (n > 0) {
+      const chunk = current.subarray(0, n);
+      for (const h of hashes.values()) h.update(chunk);
+      size += n;
+      const [, read] = await Promise.all([writeAll(dst, chunk), src.read(next, 0, chunkSize, null)]);
+      onProgress?.(size);
+      [current, next] = [next, current];
+      n = read.bytesRead;
+    }
+    if (options.sync !== false) await dst.sync();
+    return digestsOf(hashes, size);
+  } finally {
+    await dst?.close();
+    await src.close();
+  }
+}
+
+async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
 }
 
 export async function fsyncPath(path: string): Promise<void> {
