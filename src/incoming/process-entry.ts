@@ -67,7 +67,7 @@ export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promis
   } catch (err) {
     const reason = messageOf(err);
     const soft = !(err instanceof StageFailure) || err.soft;
-    if (soft && !isOverdue(ctx, entry)) {
+    if (soft && !(await isOverdue(ctx, entry))) {
       log.info({ entry: entry.name, reason }, 'job not loadable yet, will retry until the grace period ends');
       return { kind: 'waiting', entry: entry.name, job: null, reason };
     }
@@ -80,19 +80,18 @@ export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promis
   return { manifest };
 }
 
-const isOverdue = (ctx: IncomingContext, entry: QueueEntry) => (ctx.now?.() ?? Date.now()) - entry.lastChangeMs > ctx.waitForJobMs;
+const isOverdue = async (ctx: IncomingContext, entry: QueueEntry) => (ctx.now?.() ?? Date.now()) - (await entry.lastChange()) > ctx.waitForJobMs;
 
 /** Stages 2 (the registry part) to 6 for an entry whose manifest has been loaded. */
 export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest): Promise<EntryOutcome> {
   const { log } = ctx;
-  const overdue = isOverdue(ctx, entry);
   const db = <T>(fn: () => Promise<T>) =>
     withRegistryRetry(fn, { ...ctx.retry, onRetry: (err, n, ms) => log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying') });
 
   let job = await db(() => findJob(ctx.registry.db, manifest.id));
   // The same entry as a job already in the registry is that job's own submission (a processor was
   // stopped mid-way) only if the entry has not changed since the job was recorded.
-  const sameSubmission = job !== null && job.incomingEntry === entry.name && entry.lastChangeMs <= job.createdAt;
+  const sameSubmission = job !== null && job.incomingEntry === entry.name && (await entry.lastChange()) <= job.createdAt;
   if (job && !sameSubmission) {
     return reject(ctx, entry, manifest.id, `A job with ID ${manifest.id} has been previously registered`);
   }
@@ -137,7 +136,7 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
     staged = await stageJob(entry.path, ctx.accepted, manifest);
   } catch (err) {
     if (!(err instanceof JobFileProblem)) throw err;
-    if (err.soft && !overdue) {
+    if (err.soft && !(await isOverdue(ctx, entry))) {
       log.info({ job: manifest.id, reason: err.message }, `Invalid job ${manifest.id}, will retry: packages may still be in transit`);
       return { kind: 'waiting', entry: entry.name, job: manifest.id, reason: err.message };
     }

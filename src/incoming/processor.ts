@@ -78,7 +78,7 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
     for (const partial of scan.partial) {
       // A submitter still writing names its directory with a leading dot; one abandoned for longer
       // than the grace period is removed.
-      if (now - partial.lastChangeMs > ctx.waitForJobMs) {
+      if (now - (await partial.lastChange()) > ctx.waitForJobMs) {
         ctx.log.warn(`Removing ${partial.path}, an abandoned partial submission`);
         await removeTree(partial.path);
         result.cruftRemoved.push(partial.path);

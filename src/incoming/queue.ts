@@ -10,8 +10,11 @@ export interface QueueEntry {
   uid: number;
   /** The directory's change time, ms: the submission time, and the queue order. */
   ctimeMs: number;
-  /** The latest change to the directory or any file in it, ms: the grace period runs from here. */
-  lastChangeMs: number;
+  /**
+   * The latest change to the directory or any file in it, ms: the grace period runs from here.
+   * Read on demand (it stats every file), since only a job that is not ready yet needs it.
+   */
+  lastChange(): Promise<number>;
 }
 
 export interface QueueScan {
@@ -34,7 +37,8 @@ export async function scanQueue(incoming: string): Promise<QueueScan> {
       scan.cruft.push(path);
       continue;
     }
-    const entry: QueueEntry = { name, path, uid: st.uid, ctimeMs: Math.floor(st.ctimeMs), lastChangeMs: Math.floor(await lastChange(path, st.ctimeMs)) };
+    let latest: Promise<number> | null = null;
+    const entry: QueueEntry = { name, path, uid: st.uid, ctimeMs: Math.floor(st.ctimeMs), lastChange: () => (latest ??= lastChange(path, st.ctimeMs).then(Math.floor)) };
     (name.startsWith('.') ? scan.partial : scan.entries).push(entry);
   }
   scan.entries.sort((a, b) => a.ctimeMs - b.ctimeMs || (a.name < b.name ? -1 : 1));

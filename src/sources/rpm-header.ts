@@ -120,7 +120,11 @@ export async function readRpmHeader(path: string): Promise<RpmFile> {
   const fh = await open(path, 'r');
   try {
     const { size } = await fh.stat();
-    const leadBuf = await readExactly(fh, 0, LEAD_SIZE, size, 'the lead');
+    // Headers of ordinary source packages fit in the first block: one read serves them all.
+    const first = Buffer.allocUnsafe(Math.min(size, FIRST_READ));
+    const { bytesRead } = await fh.read(first, 0, first.length, 0);
+    const reader: Reader = { fh, size, first: first.subarray(0, bytesRead) };
+    const leadBuf = await readExactly(reader, 0, LEAD_SIZE, 'the lead');
     if (leadBuf.readUInt32BE(0) !== LEAD_MAGIC) throw new RpmFormatError('it is not an RPM file (bad magic number)');
     const lead: RpmLead = {
       major: leadBuf.readUInt8(4),
@@ -130,24 +134,33 @@ export async function readRpmHeader(path: string): Promise<RpmFile> {
     };
     if (lead.major < 3) throw new RpmFormatError(`RPM format version ${lead.major} is too old to read`);
     if (lead.signatureType !== 5) throw new RpmFormatError(`unsupported signature type ${lead.signatureType}`);
-    const sig = await readHeaderAt(fh, LEAD_SIZE, size, 'the signature header');
+    const sig = await readHeaderAt(reader, LEAD_SIZE, 'the signature header');
     // The signature header is padded so that the main header starts on an 8-byte boundary.
     const mainOffset = sig.end + ((8 - (sig.end % 8)) % 8);
-    const main = await readHeaderAt(fh, mainOffset, size, 'the main header');
+    const main = await readHeaderAt(reader, mainOffset, 'the main header');
     return { lead, header: main.header };
   } finally {
     await fh.close();
   }
 }
 
-async function readHeaderAt(fh: FileHandle, offset: number, fileSize: number, what: string): Promise<{ header: RpmHeader; end: number }> {
-  const intro = await readExactly(fh, offset, 16, fileSize, what);
+/** The file, with its first block already read. */
+interface Reader {
+  fh: FileHandle;
+  size: number;
+  first: Buffer;
+}
+
+const FIRST_READ = 64 * 1024;
+
+async function readHeaderAt(reader: Reader, offset: number, what: string): Promise<{ header: RpmHeader; end: number }> {
+  const intro = await readExactly(reader, offset, 16, what);
   if (!intro.subarray(0, 4).equals(HEADER_MAGIC)) throw new RpmFormatError(`${what} has a bad magic number`);
   const nindex = intro.readUInt32BE(8);
   const hsize = intro.readUInt32BE(12);
   if (nindex > MAX_INDEX_ENTRIES) throw new RpmFormatError(`${what} claims ${nindex} entries, more than ${MAX_INDEX_ENTRIES}`);
   if (hsize > MAX_STORE_BYTES) throw new RpmFormatError(`${what} claims ${hsize} bytes of data, more than ${MAX_STORE_BYTES}`);
-  const body = await readExactly(fh, offset + 16, nindex * 16 + hsize, fileSize, what);
+  const body = await readExactly(reader, offset + 16, nindex * 16 + hsize, what);
   const entries: IndexEntry[] = [];
   for (let i = 0; i < nindex; i++) {
     const e = { tag: body.readUInt32BE(i * 16), type: body.readUInt32BE(i * 16 + 4), offset: body.readUInt32BE(i * 16 + 8), count: body.readUInt32BE(i * 16 + 12) };
@@ -158,8 +171,9 @@ async function readHeaderAt(fh: FileHandle, offset: number, fileSize: number, wh
   return { header: new RpmHeader(entries, store), end: offset + 16 + nindex * 16 + hsize };
 }
 
-async function readExactly(fh: FileHandle, position: number, length: number, fileSize: number, what: string): Promise<Buffer> {
+async function readExactly({ fh, size: fileSize, first }: Reader, position: number, length: number, what: string): Promise<Buffer> {
   if (position + length > fileSize) throw new RpmFormatError(`the file is truncated (it ends inside ${what})`);
+  if (position + length <= first.length) return first.subarray(position, position + length);
   const buf = Buffer.alloc(length);
   let done = 0;
   while (done < length) {

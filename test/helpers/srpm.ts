@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** A spec for a tiny noarch package; `requires` become BuildRequires. */
-export function specFor(name: string, options: { version?: string; buildRequires?: string[]; summary?: string } = {}): string {
+export function specFor(name: string, options: { version?: string; buildRequires?: string[]; summary?: string; description?: string } = {}): string {
   return [
     `Name: ${name}`,
     `Version: ${options.version ?? '1.0'}`,
@@ -14,7 +14,7 @@ export function specFor(name: string, options: { version?: string; buildRequires
     'BuildArch: noarch',
     ...(options.buildRequires ?? []).map((r) => `BuildRequires: ${r}`),
     '%description',
-    `${name} is built by the PkgForge tests.`,
+    options.description ?? `${name} is built by the PkgForge tests.`,
     '%install',
     `mkdir -p %{buildroot}/usr/share/${name} && echo ${name} > %{buildroot}/usr/share/${name}/README`,
     '%files',

@@ -35,6 +35,13 @@ describe('SRPM validation reads the RPM header itself', () => {
     assert.deepEqual(info.buildRequires.sort(), ['gcc', 'make']);
   });
 
+  it('reads a header larger than the first block it reads', async () => {
+    const long = srpm('verbose', { summary: `a package whose header is large ${'x'.repeat(200)}`, description: 'lorem ipsum dolor '.repeat(8000) });
+    const info = await validateSrpm(long);
+    assert.equal(info.name, 'verbose');
+    assert.equal(info.specFile, 'pkg.spec');
+  });
+
   it('rejects a binary RPM', async () => {
     const binary = join(dir, 'hello-1.0-1.src.rpm');
     copyFileSync(buildRpm(specFor('hello'), 'binary'), binary);
