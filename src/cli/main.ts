@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isPkgForgeError, messageOf } from '../util/errors.ts';
+import { expandAbbreviations } from './abbreviations.ts';
 import { registerAdminCommands } from './admin.ts';
 import { registerIncomingCommand } from './incoming.ts';
 import { registerInitCommand } from './init.ts';
@@ -21,7 +22,7 @@ registerInitCommand(program);
 registerServeCommand(program);
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(expandAbbreviations(program, process.argv));
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode;

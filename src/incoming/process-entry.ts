@@ -12,7 +12,7 @@ import { isPkgForgeError, messageOf } from '../util/errors.ts';
 import { childPath, removeTree } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
 import { userNameOf } from '../util/users.ts';
-import type { QueueEntry } from './queue.ts';
+import { discardEntry, type QueueEntry } from './queue.ts';
 import { checkJobFiles, commitStagedJob, JobFileProblem, stageJob, verifyCopy } from './transfer.ts';
 
 export interface IncomingContext {
@@ -72,7 +72,7 @@ export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promis
       return { kind: 'waiting', entry: entry.name, job: null, reason };
     }
     log.error({ entry: entry.name, reason }, `Failed to load job ${entry.path}`);
-    await removeTree(entry.path);
+    await discardEntry(entry.path);
     return { kind: 'invalid', entry: entry.name, job: null, reason };
   }
   manifest.submitter = userNameOf(entry.uid);
@@ -98,7 +98,7 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
   if (job && !IN_FLIGHT_JOB_STATUSES.includes(job.status)) {
     // A processor stopped after the job's last status change but before removing the entry.
     log.info({ job: job.id }, `Removing ${entry.path}: job ${job.id} is already ${job.status}`);
-    await removeTree(entry.path);
+    await discardEntry(entry.path);
     return { kind: 'cleaned', entry: entry.name, job: job.id, reason: `job is already ${job.status}` };
   }
   // Only a job recorded by an earlier pass can own an existing accepted copy.
@@ -143,7 +143,7 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
     const reason = err.soft ? `${err.message}; gave up after the grace period of ${Math.round(ctx.waitForJobMs / 1000)} s` : err.message;
     log.error({ job: manifest.id, reason }, `Invalid job ${manifest.id}`);
     await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.invalid, reason));
-    await removeTree(entry.path);
+    await discardEntry(entry.path);
     return { kind: 'invalid', entry: entry.name, job: manifest.id, reason };
   }
   await db(() => markJobValid(ctx.registry.db, manifest.id, staged.sources.map((s, position) => ({ position, name: s.name, version: s.version, release: s.release }))));
@@ -156,7 +156,7 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
     const reason = `Failed to transfer job ${manifest.id} to the accepted directory: ${messageOf(err)}`;
     log.error({ job: manifest.id, reason }, reason);
     await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.fail, reason));
-    await removeTree(entry.path);
+    await discardEntry(entry.path);
     return { kind: 'fail', entry: entry.name, job: manifest.id, reason };
   }
   return register(ctx, entry, manifest, db);
@@ -168,13 +168,13 @@ async function register(ctx: IncomingContext, entry: QueueEntry, manifest: Manif
   ctx.log.info({ job: manifest.id }, `Successfully accepted job ${manifest.id}`);
   const targets = await db(() => registerTasks(ctx.registry, manifest.id, manifest.platforms, manifest.archs));
   ctx.log.info({ job: manifest.id, tasks: targets.map((t) => `${t.platform}/${t.arch}`) }, `Registered ${targets.length} tasks for ${manifest.id}`);
-  await removeTree(entry.path);
+  await discardEntry(entry.path);
   return { kind: 'registered', entry: entry.name, job: manifest.id, targets };
 }
 
 async function reject(ctx: IncomingContext, entry: QueueEntry, id: string, reason: string): Promise<EntryOutcome> {
   ctx.log.error({ entry: entry.name, job: id }, reason);
-  await removeTree(entry.path);
+  await discardEntry(entry.path);
   return { kind: 'rejected', entry: entry.name, job: id, reason };
 }
 

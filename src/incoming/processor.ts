@@ -1,12 +1,12 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { access, constants, lstat, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
+import { basename, join } from 'node:path';
 import { isTransientRegistryError } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import { removeTree } from '../util/fs-safe.ts';
 import { loadEntry, processLoadedEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
-import { scanQueue, type QueueEntry } from './queue.ts';
+import { REMOVING_PREFIX, scanQueue, type QueueEntry } from './queue.ts';
+import { takeProcessorLock } from './lock.ts';
 import { removeStaleStaging } from './transfer.ts';
 
 export interface PassResult {
@@ -17,8 +17,6 @@ export interface PassResult {
   /** Set when the registry stayed unreachable: the rest of the queue was left for the next pass. */
   registryError?: string;
 }
-
-const LOCK_NAME = '.incoming.lock';
 
 /** Checks the directories before a daemon starts, with messages that say what to fix. */
 export async function preflight(dirs: { incoming: string; accepted: string; tmpdir?: string }): Promise<void> {
@@ -46,18 +44,10 @@ export async function preflight(dirs: { incoming: string; accepted: string; tmpd
  * on the same directories never take the same job. Entries are processed oldest first.
  */
 export async function runIncomingPass(ctx: IncomingContext, options: { signal?: AbortSignal } = {}): Promise<PassResult> {
-  const lockTarget = ctx.accepted;
-  let release: (() => Promise<void>) | null = null;
-  try {
-    // proper-lockfile makes a directory (atomic on local and network file systems) and refreshes
-    // its mtime; a lock not refreshed for `stale` ms belongs to a dead processor and is taken over.
-    release = await lockfile.lock(lockTarget, { lockfilePath: join(ctx.accepted, LOCK_NAME), stale: 30_000, update: 5_000, realpath: false });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') {
-      ctx.log.info('another incoming processor holds the lock, skipping this pass');
-      return { ran: false, outcomes: [], cruftRemoved: [] };
-    }
-    throw err;
+  const lock = await takeProcessorLock(ctx.accepted);
+  if (!lock) {
+    ctx.log.info('another incoming processor holds the lock, skipping this pass');
+    return { ran: false, outcomes: [], cruftRemoved: [] };
   }
   try {
     const result: PassResult = { ran: true, outcomes: [], cruftRemoved: [] };
@@ -70,7 +60,7 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
       return result;
     }
     for (const path of scan.cruft) {
-      ctx.log.warn(`Removing ${path}, not a job directory`);
+      if (!basename(path).startsWith(REMOVING_PREFIX)) ctx.log.warn(`Removing ${path}, not a job directory`);
       await removeTree(path).catch((err) => ctx.log.error(`Could not remove ${path}: ${messageOf(err)}`));
       result.cruftRemoved.push(path);
     }
@@ -87,7 +77,7 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
     await processEntries(ctx, scan.entries, result, options.signal);
     return result;
   } finally {
-    await release().catch(() => {});
+    await lock.release();
   }
 }
 

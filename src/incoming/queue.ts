@@ -1,5 +1,7 @@
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { lstat, readdir, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { removeTree } from '../util/fs-safe.ts';
 
 /** One job directory waiting in incoming. */
 export interface QueueEntry {
@@ -20,10 +22,28 @@ export interface QueueEntry {
 export interface QueueScan {
   /** Job directories, oldest first. */
   entries: QueueEntry[];
-  /** Top-level things that are not job directories (plain files, symbolic links): to be removed. */
+  /** Top-level things that are not job directories (plain files, symbolic links, removals cut short): to be removed. */
   cruft: string[];
   /** Directories a submitter is still writing (names starting with a dot), with their last change. */
   partial: QueueEntry[];
+}
+
+/** Entries being removed are first renamed with this prefix, so a removal cut short is finished by the next scan. */
+export const REMOVING_PREFIX = '.removing-';
+
+/**
+ * Removes an incoming entry: renamed out of the queue in one step, then deleted, so a processor
+ * killed half-way through never leaves half a job that looks like a submission still arriving.
+ */
+export async function discardEntry(path: string): Promise<void> {
+  const doomed = join(dirname(path), `${REMOVING_PREFIX}${basename(path)}-${randomBytes(4).toString('hex')}`);
+  try {
+    await rename(path, doomed);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  await removeTree(doomed);
 }
 
 /** Reads the incoming directory without following any link. */
@@ -33,7 +53,7 @@ export async function scanQueue(incoming: string): Promise<QueueScan> {
     const path = join(incoming, name);
     const st = await lstat(path).catch(() => null);
     if (!st) continue; // removed while we looked
-    if (!st.isDirectory()) {
+    if (!st.isDirectory() || name.startsWith(REMOVING_PREFIX)) {
       scan.cruft.push(path);
       continue;
     }
