@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { join } from 'node:path';
 import { describeRegistry } from '../config/load-config.ts';
 import { preflight, runIncomingDaemon } from '../incoming/processor.ts';
 import { makeLog } from '../util/log.ts';
@@ -14,12 +15,15 @@ export function registerServeCommand(program: Command): void {
     .option('--debug', 'log debug messages')
     .action(async (opts: CommonOptions) => {
       const config = configFor(['handlers.yml', 'incoming.yml'], opts);
-      const log = makeLog({ debug: config.debug, name: 'serve' });
+      // The console is for the person at it; the daemon's log goes to a file in logdir.
+      const logFile = join(config.logdir, 'serve.log');
+      const log = makeLog({ debug: config.debug, name: 'serve', file: logFile });
       await withRegistry(config, async (registry) => {
         const report = await initialiseFarm(config, registry);
         await preflight(config);
         console.log(`PkgForge is running. Data: ${config.layout.home ?? '/var/lib/pkgforge'}; registry: ${describeRegistry(config.registry)}`);
         if (report.hostPlatform) console.log(`Registered this host's platform ${report.hostPlatform} (active, auto)`);
+        console.log(`Log: ${logFile}`);
         console.log('Submit a job with: pkgforge submit --bucket devel FILE.src.rpm   (stop with Ctrl-C)');
         const controller = new AbortController();
         abortOnSignals(controller, log);
