@@ -1,21 +1,27 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
+import { runBuildd } from '../buildd/daemon.ts';
 import { describeRegistry } from '../config/load-config.ts';
+import { detectHostPlatform } from '../config/host-platform.ts';
 import { preflight, runIncomingDaemon } from '../incoming/processor.ts';
+import { addBuilder, findBuilder } from '../registry/builders.ts';
+import { findPlatform } from '../registry/platforms.ts';
 import { makeLog } from '../util/log.ts';
+import { builddContext, describeTask, localBuilderName, stopSignals } from './buildd.ts';
 import { collect, configFor, withRegistry, type CommonOptions } from './context.ts';
-import { abortOnSignals, describeOutcome, incomingContext } from './incoming.ts';
+import { describeOutcome, incomingContext } from './incoming.ts';
 import { initialiseFarm } from './init.ts';
 
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
-    .description('run the whole farm on this machine (embedded default: SQLite registry, local directories)')
+    .description('run the whole farm on this machine: incoming processor and a builder for this host (embedded default: SQLite, local directories)')
     .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
+    .option('--no-build', 'do not run a build daemon for this host')
     .option('--debug', 'log debug messages')
-    .action(async (opts: CommonOptions) => {
-      const config = configFor(['handlers.yml', 'incoming.yml'], opts);
-      // The console is for the person at it; the daemon's log goes to a file in logdir.
+    .action(async (opts: CommonOptions & { build: boolean }) => {
+      const config = configFor(['handlers.yml', 'incoming.yml', 'buildd.yml'], opts);
+      // The console is for the person at it; the daemons' log goes to a file in logdir.
       const logFile = join(config.logdir, 'serve.log');
       const log = makeLog({ debug: config.debug, name: 'serve', file: logFile });
       await withRegistry(config, async (registry) => {
@@ -23,15 +29,33 @@ export function registerServeCommand(program: Command): void {
         await preflight(config);
         console.log(`PkgForge is running. Data: ${config.layout.home ?? '/var/lib/pkgforge'}; registry: ${describeRegistry(config.registry)}`);
         if (report.hostPlatform) console.log(`Registered this host's platform ${report.hostPlatform} (active, auto)`);
+        let builderName: string | null = null;
+        if (opts.build) {
+          const host = detectHostPlatform(config.platform);
+          builderName = localBuilderName(host.name);
+          if (!(await findBuilder(registry.db, builderName)) && (await findPlatform(registry.db, host.name, host.arch))) {
+            await addBuilder(registry.db, builderName, host.name, host.arch);
+            console.log(`Registered builder ${builderName} for ${host.name}/${host.arch}`);
+          }
+        }
         console.log(`Log: ${logFile}`);
         console.log('Submit a job with: pkgforge submit --bucket devel FILE.src.rpm   (stop with Ctrl-C)');
-        const controller = new AbortController();
-        abortOnSignals(controller, log);
-        await runIncomingDaemon(incomingContext(config, registry, log), {
-          pollSeconds: config.poll,
-          signal: controller.signal,
-          onPass: (result) => result.outcomes.forEach((o) => o.kind !== 'waiting' && console.log(describeOutcome(o))),
-        });
+        const builddCtx = builderName ? builddContext(config, registry, builderName, log) : null;
+        const { stop, abort } = stopSignals(log, builddCtx?.settings.stopGraceSeconds ?? 0);
+        await Promise.all([
+          runIncomingDaemon(incomingContext(config, registry, log), {
+            pollSeconds: config.poll,
+            signal: stop.signal,
+            onPass: (result) => result.outcomes.forEach((o) => o.kind !== 'waiting' && console.log(describeOutcome(o))),
+          }),
+          builddCtx
+            ? runBuildd(builddCtx, { stop: stop.signal, abort: abort.signal, onTask: (r) => console.log(describeTask(r)) }).catch((err: Error) => {
+                // Jobs are still taken in and registered; they wait for a builder that can build.
+                console.error(`The builder for this host cannot build: ${err.message}`);
+                console.error('Install the tools (Debian: apt-get install rpm createrepo-c rpmlint) and restart; jobs are still accepted meanwhile.');
+              })
+            : Promise.resolve(),
+        ]);
       });
     });
 }

@@ -35,6 +35,8 @@ export interface Config {
   poll: number;
   waitForJob: number;
   platform: string | null;
+  /** Published repositories: repos/<bucket>/<platform>/<arch>/. */
+  repos: string;
   /** The raw merged values, for the keys only some commands use (submit's bucket, platforms …). */
   values: ConfigFile;
 }
@@ -118,6 +120,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
     poll: values.poll ?? DEFAULTS.poll,
     waitForJob: values.wait_for_job ?? DEFAULTS.waitForJob,
     platform: values.platform ?? null,
+    repos: dir(values.repos, join(base, 'repos')),
     values,
   };
 }

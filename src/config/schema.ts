@@ -18,6 +18,9 @@ const RegistryMapping = Type.Object({
 export type RegistryMapping = Static<typeof RegistryMapping>;
 
 const List = Type.Union([Type.String(), Type.Array(Type.String()), Type.Null()]);
+/** A phase command: a name, or a one-key mapping of the name to its parameters. */
+const CommandSpec = Type.Union([Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]))]);
+const CommandList = Type.Union([Type.Array(CommandSpec), CommandSpec, Type.Null()]);
 
 export const ConfigSchema = Type.Object({
   /** The user drop box: one directory per submitted job. */
@@ -52,6 +55,29 @@ export const ConfigSchema = Type.Object({
   archs: Type.Optional(List),
   /** submit: report e-mail addresses. */
   report: Type.Optional(List),
+  /** buildd: the builder command (`rpmbuild` or `mock`), a name or `{name: {param: value}}`. */
+  builder: Type.Optional(CommandSpec),
+  /** buildd: checks run on the built packages (`rpmlint`). */
+  checks: Type.Optional(CommandList),
+  /** buildd: signers (`rpmsign`). */
+  signers: Type.Optional(CommandList),
+  /** buildd: publishers (`createrepo`, `command`); `submitters` is the original's name for them. */
+  publishers: Type.Optional(CommandList),
+  submitters: Type.Optional(CommandList),
+  /** buildd: reports sent when a task ends (`email`, `webhook`). */
+  reports: Type.Optional(CommandList),
+  /** buildd: seconds one package may build before its build is killed. */
+  timeout: Type.Optional(Type.Number({ minimum: 1 })),
+  /** buildd: `retry` (failed packages are retried after the others while progress is made) or `immediate`. */
+  error_policy: Type.Optional(Type.Union([Type.Literal('retry'), Type.Literal('immediate')])),
+  /** buildd: seconds between heartbeats that renew a build's lease. */
+  lease_renewal: Type.Optional(Type.Number({ minimum: 0.05 })),
+  /** buildd: seconds after the last heartbeat at which a build's lease expires and its task is requeued. */
+  lease_expiry: Type.Optional(Type.Number({ minimum: 0.1 })),
+  /** buildd: seconds a stopping daemon lets the build in hand finish before aborting it (0: wait for it). */
+  stop_grace: Type.Optional(Type.Number({ minimum: 0 })),
+  /** buildd: where published yum repositories live (repos/<bucket>/<platform>/<arch>/). */
+  repos: Type.Optional(Type.String({ minLength: 1 })),
 });
 export type ConfigFile = Static<typeof ConfigSchema>;
 
@@ -73,6 +99,12 @@ export const ENV_KEYS: Record<string, 'string' | 'number' | 'boolean'> = {
   platforms: 'string',
   archs: 'string',
   report: 'string',
+  timeout: 'number',
+  error_policy: 'string',
+  lease_renewal: 'number',
+  lease_expiry: 'number',
+  stop_grace: 'number',
+  repos: 'string',
 };
 
 /** Defaults, in one place. */

@@ -96,6 +96,19 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
           .execute();
       },
     },
+    '0002-leases': {
+      async up(db: Kysely<any>) {
+        // Who holds a building task, and until when: a lease renewed by the builder's heartbeat.
+        await db.schema.alterTable('tasks').addColumn('builder_id', 'integer', (c) => c.references('builders.id').onDelete('set null')).execute();
+        await db.schema.alterTable('tasks').addColumn('lease_expires_at', 'bigint').execute();
+        await db.schema.createIndex('tasks_leases').on('tasks').columns(['status', 'lease_expires_at']).execute();
+        await db.schema.alterTable('builders').addColumn('host', 'text').execute();
+        await db.schema.alterTable('builders').addColumn('last_heartbeat_at', 'bigint').execute();
+        // Set when the daemon's preflight fails (a missing tool): the builder cannot build, and says why.
+        await db.schema.alterTable('builders').addColumn('unable_reason', 'text').execute();
+        await db.schema.alterTable('attempts').addColumn('log_dir', 'text').execute();
+      },
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { RegistryConfig } from '../config/load-config.ts';
 import type { RegistryCapabilities } from './capabilities.ts';
-import { openPostgres, postgresCapabilities } from './dialect/postgres.ts';
+import { listenPostgres, openPostgres, postgresCapabilities } from './dialect/postgres.ts';
 import { openSqlite, sqliteCapabilities } from './dialect/sqlite.ts';
 import { migrateRegistry } from './migrations.ts';
 import type { Database } from './schema.ts';
@@ -11,6 +11,22 @@ export interface Registry {
   readonly db: Kysely<Database>;
   readonly caps: RegistryCapabilities;
   close(): Promise<void>;
+  /**
+   * Calls `onTasks` whenever tasks become claimable (registered, retried or requeued), with the
+   * platform ids, until the returned function is called. Null where the backend cannot notify
+   * (SQLite): daemons poll instead.
+   */
+  listenForTasks: ((onTasks: (platformIds: number[]) => void, onError: (err: Error) => void) => Promise<() => Promise<void>>) | null;
+}
+
+/** The channel on which new claimable tasks are announced. */
+export const TASKS_CHANNEL = 'pkgforge_tasks';
+
+/** Announces claimable tasks of these platforms; inside a transaction, delivered at commit. No-op on SQLite. */
+export async function notifyTasks(registry: Registry, trx: Kysely<Database>, platformIds: Iterable<number>): Promise<void> {
+  if (!registry.caps.supportsListenNotify) return;
+  const payload = [...new Set(platformIds)].join(',');
+  if (payload) await sql`select pg_notify(${TASKS_CHANNEL}, ${payload})`.execute(trx);
 }
 
 export interface OpenRegistryOptions {
@@ -24,7 +40,12 @@ export interface OpenRegistryOptions {
 export async function openRegistry(config: RegistryConfig, options: OpenRegistryOptions = {}): Promise<Registry> {
   const [db, caps] =
     config.type === 'sqlite' ? [openSqlite(config.path), sqliteCapabilities] : [openPostgres(config, options.poolSize), postgresCapabilities];
-  const registry: Registry = { db, caps, close: () => db.destroy() };
+  const listenForTasks: Registry['listenForTasks'] =
+    config.type === 'postgresql'
+      ? (onTasks, onError) =>
+          listenPostgres(config, TASKS_CHANNEL, (payload) => onTasks(payload.split(',').map(Number).filter((n) => Number.isInteger(n))), onError)
+      : null;
+  const registry: Registry = { db, caps, close: () => db.destroy(), listenForTasks };
   if (options.migrate) {
     try {
       await migrateRegistry(db, caps);

@@ -73,6 +73,10 @@ export interface TaskTable {
   queued_at: Millis;
   /** The number of the latest attempt (0 before the first claim); fences late results. */
   attempt: number;
+  /** The builder holding the task while it is `building`. */
+  builder_id: number | null;
+  /** When the holder's lease runs out unless its heartbeat renews it, epoch ms. */
+  lease_expires_at: Millis | null;
   created_at: Millis;
   modified_at: Millis;
 }
@@ -82,6 +86,10 @@ export interface BuilderTable {
   name: string;
   platform_id: number;
   current_task_id: number | null;
+  host: string | null;
+  last_heartbeat_at: Millis | null;
+  /** Why the daemon cannot build (its preflight failed), or null. */
+  unable_reason: string | null;
   created_at: Millis;
   modified_at: Millis;
 }
@@ -96,6 +104,8 @@ export interface AttemptTable {
   ended_at: Millis | null;
   outcome: string | null;
   reason: string | null;
+  /** Where this attempt's logs are, relative to the results directory. */
+  log_dir: string | null;
 }
 
 export type JobRow = Selectable<JobTable>;

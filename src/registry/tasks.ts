@@ -4,7 +4,7 @@ import { selectTargets, type Target } from '../core/targets.ts';
 import { JobStatus, TaskStatus } from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { activeTargets } from './platforms.ts';
-import { writeTransaction, type Registry } from './registry.ts';
+import { notifyTasks, writeTransaction, type Registry } from './registry.ts';
 import type { Database } from './schema.ts';
 
 /**
@@ -27,15 +27,85 @@ export async function registerTasks(registry: Registry, uuid: string, platforms:
     });
     if (rows.length > 0) {
       await trx.insertInto('tasks').values(rows).onConflict((oc) => oc.columns(['job_id', 'platform_id']).doNothing()).execute();
+      await notifyTasks(registry, trx, rows.map((r) => r.platform_id));
     }
     await trx.updateTable('jobs').set({ status: JobStatus.registered, reason: null, modified_at: now }).where('id', '=', job.id).execute();
     return wanted;
   });
 }
 
-/** Sets a job's status from its tasks (the original's trigger), inside the caller's transaction. */
+/**
+ * Sets a job's status from its tasks (the original's trigger), inside the caller's transaction.
+ * When the tasks say nothing (all waiting or building again, after a retry), a job past
+ * registration goes back to `registered`.
+ */
 export async function refreshJobStatus(trx: Kysely<Database>, jobId: number): Promise<void> {
   const tasks = await trx.selectFrom('tasks').select('status').where('job_id', '=', jobId).execute();
-  const status = deriveJobStatus(tasks.map((t) => t.status));
-  if (status) await trx.updateTable('jobs').set({ status, modified_at: Date.now() }).where('id', '=', jobId).execute();
+  const status = deriveJobStatus(tasks.map((t) => t.status)) ?? (tasks.length > 0 ? JobStatus.registered : null);
+  if (status) {
+    await trx
+      .updateTable('jobs')
+      .set({ status, modified_at: Date.now() })
+      .where('id', '=', jobId)
+      .where('status', 'not in', [JobStatus.incoming, JobStatus.valid, JobStatus.accepted, JobStatus.invalid])
+      .execute();
+  }
+}
+
+export interface TaskSelector {
+  platform?: string;
+  arch?: string;
+}
+
+async function selectJobTasks(trx: Kysely<Database>, uuid: string, selector: TaskSelector) {
+  const job = await trx.selectFrom('jobs').select(['id', 'status']).where('uuid', '=', uuid).executeTakeFirst();
+  if (!job) throw new PkgForgeError(ErrorCode.notFound, `There is no job ${uuid}`);
+  let q = trx
+    .selectFrom('tasks')
+    .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
+    .select(['tasks.id', 'tasks.status', 'tasks.attempt', 'tasks.builder_id', 'tasks.platform_id', 'platforms.name as platform', 'platforms.arch']);
+  q = q.where('tasks.job_id', '=', job.id);
+  if (selector.platform) q = q.where('platforms.name', '=', selector.platform);
+  if (selector.arch) q = q.where('platforms.arch', '=', selector.arch);
+  return { job, tasks: await q.execute() };
+}
+
+/**
+ * Cancels a job's waiting and running tasks (or those of one platform/arch). Waiting tasks end at
+ * once; a running build learns of it at its next heartbeat and is killed. Returns the tasks cancelled.
+ */
+export async function cancelTasks(registry: Registry, uuid: string, selector: TaskSelector = {}, who = 'a user'): Promise<{ platform: string; arch: string; wasRunning: boolean }[]> {
+  return writeTransaction(registry, async (trx) => {
+    const { job, tasks } = await selectJobTasks(trx, uuid, selector);
+    const now = Date.now();
+    const cancelled = [];
+    for (const t of tasks) {
+      if (t.status !== TaskStatus.needsBuild && t.status !== TaskStatus.building) continue;
+      const reason = `cancelled by ${who}`;
+      await trx.updateTable('tasks').set({ status: TaskStatus.cancelled, reason, lease_expires_at: null, modified_at: now }).where('id', '=', t.id).execute();
+      if (t.status === TaskStatus.building) {
+        await trx.updateTable('attempts').set({ ended_at: now, outcome: 'cancelled', reason }).where('task_id', '=', t.id).where('number', '=', t.attempt).where('ended_at', 'is', null).execute();
+        await trx.updateTable('builders').set({ current_task_id: null }).where('current_task_id', '=', t.id).execute();
+      }
+      cancelled.push({ platform: t.platform, arch: t.arch, wasRunning: t.status === TaskStatus.building });
+    }
+    await refreshJobStatus(trx, job.id);
+    return cancelled;
+  });
+}
+
+/** Puts a job's failed and cancelled tasks back in the queue, in their old place. Returns the tasks requeued. */
+export async function retryTasks(registry: Registry, uuid: string, selector: TaskSelector = {}): Promise<{ platform: string; arch: string }[]> {
+  return writeTransaction(registry, async (trx) => {
+    const { job, tasks } = await selectJobTasks(trx, uuid, selector);
+    const retried = [];
+    for (const t of tasks) {
+      if (t.status !== TaskStatus.fail && t.status !== TaskStatus.cancelled) continue;
+      await trx.updateTable('tasks').set({ status: TaskStatus.needsBuild, reason: null, builder_id: null, lease_expires_at: null, modified_at: Date.now() }).where('id', '=', t.id).execute();
+      retried.push({ platform: t.platform, arch: t.arch, platformId: t.platform_id });
+    }
+    await notifyTasks(registry, trx, retried.map((t) => t.platformId));
+    await refreshJobStatus(trx, job.id);
+    return retried.map(({ platform, arch }) => ({ platform, arch }));
+  });
 }

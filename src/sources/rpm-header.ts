@@ -27,6 +27,7 @@ export const RpmTag = {
   arch: 1022,
   oldFilenames: 1027,
   sourceRpm: 1044,
+  provideName: 1047,
   requireName: 1049,
   sourcePackage: 1106,
   dirIndexes: 1116,

@@ -34,3 +34,30 @@ export function openPostgres(config: Extract<RegistryConfig, { type: 'postgresql
   pool.on('error', () => {});
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
+
+/**
+ * A dedicated connection that LISTENs on a channel and calls `onNotify` with each payload.
+ * Returns a function that closes it. Reconnects are the caller's business (it polls anyway).
+ */
+export async function listenPostgres(
+  config: Extract<RegistryConfig, { type: 'postgresql' }>,
+  channel: string,
+  onNotify: (payload: string) => void,
+  onError: (err: Error) => void,
+): Promise<() => Promise<void>> {
+  const client = new pg.Client({
+    ...(config.connectionString !== undefined && { connectionString: config.connectionString }),
+    ...(config.host !== undefined && { host: config.host }),
+    ...(config.port !== undefined && { port: config.port }),
+    ...(config.database !== undefined && { database: config.database }),
+    ...(config.user !== undefined && { user: config.user }),
+    ...(config.password !== undefined && { password: config.password }),
+  });
+  client.on('notification', (msg) => onNotify(msg.payload ?? ''));
+  client.on('error', onError);
+  await client.connect();
+  await client.query(`LISTEN ${channel}`);
+  return async () => {
+    await client.end().catch(() => {});
+  };
+}

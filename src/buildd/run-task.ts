@@ -1,0 +1,130 @@
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rename } from 'node:fs/promises';
+import { once } from 'node:events';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import YAML from 'yaml';
+import { MANIFEST_FILE, parseManifest } from '../core/manifest.ts';
+import type { Claim } from '../registry/attempts.ts';
+import { messageOf } from '../util/errors.ts';
+import { childPath, removeTree, writeFileAtomic } from '../util/fs-safe.ts';
+import type { BuilddSettings } from './setup.ts';
+import { logLine, PhaseFailure, type BuildInfo, type PhaseCommand, type TaskRun } from './task-run.ts';
+
+export interface TaskDirs {
+  accepted: string;
+  results: string;
+  tmpdir: string;
+}
+
+/** Where a task's results and an attempt's logs live, relative to the results directory. */
+export function taskResultsPath(jobId: string, platform: string, arch: string): string {
+  return join(jobId, `${platform}-${arch}`);
+}
+export function attemptPath(jobId: string, platform: string, arch: string, attempt: number): string {
+  return join(taskResultsPath(jobId, platform, arch), `attempt-${attempt}`);
+}
+
+export type BuildResult = { status: 'success' | 'fail'; reason: string | null; run: TaskRun | null } | { status: 'stopped'; reason: string; run: TaskRun | null };
+
+/**
+ * Builds one claimed task: build → check → sign → publish, recorded in buildinfo.yml. Returns how
+ * it ended; `stopped` when `signal` aborted it (cancel, lost lease, shutdown), in which case the
+ * caller decides what the registry hears.
+ */
+export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSettings, signal: AbortSignal): Promise<BuildResult> {
+  const resultsDir = childPath(dirs.results, claim.jobId);
+  const taskDir = join(resultsDir, `${claim.platform}-${claim.arch}`);
+  const attemptDir = join(taskDir, `attempt-${claim.attempt}`);
+  await mkdir(attemptDir, { recursive: true });
+  await mkdir(join(dirs.tmpdir, claim.builderName), { recursive: true, mode: 0o750 });
+  const workDir = await mkdtemp(join(dirs.tmpdir, claim.builderName, `${claim.jobId}-${claim.attempt}-`));
+  const log = createWriteStream(join(attemptDir, 'build.log'), { flags: 'a' });
+  const info: BuildInfo = {
+    jobid: claim.jobId,
+    builder: claim.builderName,
+    hostname: hostname(),
+    platform: claim.platform,
+    architecture: claim.arch,
+    attempt: claim.attempt,
+    starttime: Math.floor(Date.now() / 1000),
+    endtime: null,
+    phases: ['init'],
+    sources: [],
+    success: [],
+    failures: [],
+    logs: ['build.log'],
+    products: [],
+    completed: false,
+    reason: null,
+  };
+  let run: TaskRun | null = null;
+  try {
+    const acceptedDir = childPath(dirs.accepted, claim.jobId);
+    let manifest;
+    try {
+      manifest = parseManifest(await readFile(join(acceptedDir, MANIFEST_FILE), 'utf8'), `accepted/${claim.jobId}/${MANIFEST_FILE}`);
+    } catch (err) {
+      // Requeueing would retry for ever (the original did): the task fails with the reason.
+      const reason = `The accepted copy of job ${claim.jobId} cannot be read: ${messageOf(err)}`;
+      log.write(`${reason}\n`);
+      return { status: 'fail', reason, run: null };
+    }
+    info.sources = manifest.packages.map((p) => ({ file: p.file, type: p.type, size: p.size, sha1sum: p.sha1sum }));
+    run = { claim, manifest, acceptedDir, resultsDir: taskDir, attemptDir, workDir, log, signal, timeoutSeconds: settings.timeoutSeconds, errorPolicy: settings.errorPolicy, info };
+    logLine(run, `building job ${claim.jobId} for ${claim.platform}/${claim.arch}, attempt ${claim.attempt}, on ${info.hostname} as ${claim.builderName}`);
+    const phases: [string, PhaseCommand[]][] = [
+      ['build', [settings.builder()]],
+      ['check', settings.checks],
+      ['sign', settings.signers],
+      ['publish', settings.publishers],
+    ];
+    try {
+      for (const [phase, commands] of phases) {
+        info.phases.push(phase);
+        for (const command of commands) {
+          if (signal.aborted) throw new PhaseFailure('stopped');
+          if (phase !== 'build') info.phases.push(`${phase}-${command.name}`);
+          await command.run(run);
+        }
+      }
+      info.phases.push('end');
+      info.completed = true;
+      logLine(run, 'finished: success');
+      return { status: 'success', reason: null, run };
+    } catch (err) {
+      if (signal.aborted) {
+        const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'stopped');
+        logLine(run, `stopped: ${reason}`);
+        info.reason = reason;
+        return { status: 'stopped', reason, run };
+      }
+      const reason = err instanceof PhaseFailure ? err.message : `Unexpected error in the ${info.phases.at(-1)} phase: ${messageOf(err)}`;
+      logLine(run, `An error occurred during the build process: ${reason}`);
+      logLine(run, `Giving up at phase: '${info.phases.at(-1)}'`);
+      info.reason = reason;
+      return { status: 'fail', reason, run };
+    }
+  } finally {
+    await keepResults(info, run, taskDir, attemptDir).catch((err) => log.write(`could not store the results: ${messageOf(err)}\n`));
+    log.end();
+    await once(log, 'close').catch(() => {});
+    await removeTree(workDir);
+  }
+}
+
+/** Copies products into the task's results directory and writes buildinfo.yml (attempt and latest). */
+async function keepResults(info: BuildInfo, run: TaskRun | null, taskDir: string, attemptDir: string): Promise<void> {
+  const sourceFiles = new Set(run?.manifest.packages.map((p) => p.file) ?? []);
+  for (const product of info.products) {
+    // A rebuilt source RPM of the same name is the one already kept in accepted/.
+    if (sourceFiles.has(basename(product))) continue;
+    const tmp = join(taskDir, `.${basename(product)}.tmp`);
+    await copyFile(product, tmp);
+    await rename(tmp, join(taskDir, basename(product)));
+  }
+  info.endtime = Math.floor(Date.now() / 1000);
+  const text = YAML.stringify({ ...info, completed: info.completed ? 1 : 0, products: info.products.map((p) => basename(p)) }, { sortMapEntries: true });
+  await writeFileAtomic(join(attemptDir, 'buildinfo.yml'), text);
+  await writeFileAtomic(join(taskDir, 'buildinfo.yml'), text);
+}

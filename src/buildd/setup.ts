@@ -1,0 +1,113 @@
+import { access, constants } from 'node:fs/promises';
+import { delimiter, isAbsolute, join } from 'node:path';
+import type { Config } from '../config/load-config.ts';
+import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
+import { CommandPublisher } from './commands/command.ts';
+import { CreaterepoPublisher } from './commands/createrepo.ts';
+import { EmailReport } from './commands/email.ts';
+import { RpmbuildBuilder } from './commands/rpmbuild.ts';
+import { RpmlintCheck } from './commands/rpmlint.ts';
+import { RpmsignSigner } from './commands/rpmsign.ts';
+import { WebhookReport } from './commands/webhook.ts';
+import type { PhaseCommand, ReportCommand } from './task-run.ts';
+
+/** A build daemon's settings, from buildd.yml and buildd-<name>.yml on top of pkgforge.yml. */
+export interface BuilddSettings {
+  builder: () => PhaseCommand;
+  checks: PhaseCommand[];
+  signers: PhaseCommand[];
+  publishers: PhaseCommand[];
+  reports: ReportCommand[];
+  timeoutSeconds: number;
+  errorPolicy: 'retry' | 'immediate';
+  pollSeconds: number;
+  leaseRenewalMs: number;
+  leaseExpiryMs: number;
+  stopGraceSeconds: number;
+}
+
+interface Spec {
+  name: string;
+  params: Record<string, unknown>;
+}
+
+function specs(value: unknown, phase: string): Spec[] {
+  if (value === undefined || value === null) return [];
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((v) => {
+    if (typeof v === 'string') return { name: v.toLowerCase(), params: {} };
+    const entries = Object.entries(v as Record<string, unknown>);
+    if (entries.length !== 1) throw new PkgForgeError(ErrorCode.config, `Only one ${phase} command may be named per entry, found: ${entries.map(([k]) => k).join(', ')}`);
+    const [name, params] = entries[0]!;
+    return { name: name.toLowerCase(), params: (params ?? {}) as Record<string, unknown> };
+  });
+}
+
+function make<T>(phase: string, spec: Spec, known: Record<string, (params: Record<string, unknown>) => T>): T {
+  // The original's module names (RPM, RPMLint, PkgSubmit, Email) are accepted too.
+  const factory = known[spec.name];
+  if (!factory) throw new PkgForgeError(ErrorCode.config, `Unknown ${phase} '${spec.name}'; known: ${Object.keys(known).join(', ')}`);
+  try {
+    return factory(spec.params);
+  } catch (err) {
+    throw new PkgForgeError(ErrorCode.config, `Cannot set up the ${phase} '${spec.name}': ${messageOf(err)}`);
+  }
+}
+
+export function builddSettings(config: Config): BuilddSettings {
+  const v = config.values;
+  const builderSpec = specs(v.builder ?? 'rpmbuild', 'builder');
+  if (builderSpec.length !== 1) throw new PkgForgeError(ErrorCode.config, 'Exactly one builder must be configured');
+  const builders = { rpmbuild: () => new RpmbuildBuilder(), rpm: () => new RpmbuildBuilder() };
+  // Validate now, build a fresh one per task (it keeps per-task state).
+  make('builder', builderSpec[0]!, builders);
+  const checks = specs(v.checks, 'check').map((s) => make<PhaseCommand>('check', s, { rpmlint: (p) => new RpmlintCheck(p as { strict?: boolean }) }));
+  const signers = specs(v.signers, 'signer').map((s) => make<PhaseCommand>('signer', s, { rpmsign: (p) => new RpmsignSigner(p as { key?: string }) }));
+  const publishers = specs(v.publishers ?? v.submitters ?? 'createrepo', 'publisher').map((s) =>
+    make<PhaseCommand>('publisher', s, {
+      createrepo: (p) => new CreaterepoPublisher(typeof p.repos === 'string' ? p.repos : config.repos),
+      command: (p) => new CommandPublisher(p),
+      pkgsubmit: (p) => new CommandPublisher({ command: p.command ?? ['/usr/sbin/pkgsubmit', '-x', '-B', '{bucket}'] }),
+    }),
+  );
+  const reports = specs(v.reports, 'report').map((s) =>
+    make<ReportCommand>('report', s, { email: (p) => new EmailReport(p), webhook: (p) => new WebhookReport(p as { url?: string }) }),
+  );
+  const leaseRenewal = v.lease_renewal ?? 30;
+  const leaseExpiry = v.lease_expiry ?? 120;
+  if (leaseExpiry <= leaseRenewal) throw new PkgForgeError(ErrorCode.config, `lease_expiry (${leaseExpiry} s) must be longer than lease_renewal (${leaseRenewal} s)`);
+  return {
+    builder: () => make('builder', builderSpec[0]!, builders),
+    checks,
+    signers,
+    publishers,
+    reports,
+    timeoutSeconds: v.timeout ?? 600,
+    errorPolicy: v.error_policy ?? 'retry',
+    pollSeconds: config.poll,
+    leaseRenewalMs: leaseRenewal * 1000,
+    leaseExpiryMs: leaseExpiry * 1000,
+    stopGraceSeconds: v.stop_grace ?? 0,
+  };
+}
+
+/** The tools a daemon's commands need that cannot be found, each with the command that needs it. */
+export async function missingTools(settings: BuilddSettings): Promise<string[]> {
+  const commands = [settings.builder(), ...settings.checks, ...settings.signers, ...settings.publishers, ...settings.reports];
+  const missing: string[] = [];
+  for (const c of commands) for (const tool of c.tools) if (!(await findExecutable(tool))) missing.push(`${tool} (needed by ${c.name})`);
+  return missing;
+}
+
+async function findExecutable(tool: string): Promise<string | null> {
+  const candidates = isAbsolute(tool) ? [tool] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, tool));
+  for (const c of candidates) {
+    try {
+      await access(c, constants.X_OK);
+      return c;
+    } catch {
+      // next
+    }
+  }
+  return null;
+}

@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { hostname } from 'node:os';
+import { runBuildd, type TaskReport } from '../buildd/daemon.ts';
+import { builddSettings } from '../buildd/setup.ts';
+import type { Config } from '../config/load-config.ts';
+import type { Registry } from '../registry/registry.ts';
+import { makeLog, type Log } from '../util/log.ts';
+import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
+
+export function describeTask(r: TaskReport): string {
+  return `job ${r.jobId} on ${r.platform}/${r.arch} (attempt ${r.attempt}): ${r.status}${r.reason ? ` (${r.reason})` : ''}`;
+}
+
+/**
+ * Stop signals for a daemon: the first SIGTERM/SIGINT lets the build in hand finish (or, with a
+ * stop grace, aborts it after that many seconds); a second one aborts it at once.
+ */
+export function stopSignals(log: Log, graceSeconds: number): { stop: AbortController; abort: AbortController } {
+  const stop = new AbortController();
+  const abort = new AbortController();
+  const handler = (signal: string) => {
+    if (stop.signal.aborted) {
+      log.warn(`${signal} again: aborting the build in hand`);
+      abort.abort(new Error('the build daemon was told to stop now'));
+      return;
+    }
+    log.info(`Handling shutdown request (${signal}), finishing the build in hand`);
+    stop.abort();
+    if (graceSeconds > 0) setTimeout(() => abort.abort(new Error(`the build did not finish within the stop grace of ${graceSeconds} s`)), graceSeconds * 1000).unref();
+  };
+  process.on('SIGTERM', () => handler('SIGTERM'));
+  process.on('SIGINT', () => handler('SIGINT'));
+  return { stop, abort };
+}
+
+export function builddContext(config: Config, registry: Registry, name: string, log: Log) {
+  return { registry, name, dirs: { accepted: config.accepted, results: config.results, tmpdir: config.tmpdir }, settings: builddSettings(config), log };
+}
+
+export function registerBuilddCommand(program: Command): void {
+  program
+    .command('buildd')
+    .description('build the next task for a builder and exit, or keep building with --daemon')
+    .requiredOption('-n, --name <name>', 'the builder (registered with `pkgforge builder add`)')
+    .option('--daemon', 'run until SIGTERM (a second signal aborts the build in hand)')
+    .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'log debug messages')
+    .action(async (opts: CommonOptions & { name: string; daemon?: boolean }) => {
+      const config = configFor(['handlers.yml', 'buildd.yml', `buildd-${opts.name}.yml`], opts);
+      const log = makeLog({ debug: config.debug, name: `buildd-${opts.name}` });
+      const ctx = (registry: Registry) => builddContext(config, registry, opts.name, log);
+      await withRegistry(config, async (registry) => {
+        const c = ctx(registry);
+        const { stop, abort } = stopSignals(log, c.settings.stopGraceSeconds);
+        const reports = await runBuildd(c, { once: !opts.daemon, stop: stop.signal, abort: abort.signal, onTask: (r) => !opts.json && console.log(describeTask(r)) });
+        if (opts.json) return printJson(reports);
+        if (!opts.daemon && reports.length === 0) console.log(`Nothing to build for '${opts.name}'`);
+      });
+    });
+}
+
+/** The builder name `serve` uses for this host. */
+export function localBuilderName(platform: string): string {
+  return `${hostname().split('.')[0]!.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 30)}_${platform}`.slice(0, 50);
+}
+

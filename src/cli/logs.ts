@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { attemptPath } from '../buildd/run-task.ts';
+import { getJobDetail } from '../registry/jobs.ts';
+import { ErrorCode, PkgForgeError } from '../util/errors.ts';
+import { childPath } from '../util/fs-safe.ts';
+import { collect, configFor, withRegistry, type CommonOptions } from './context.ts';
+
+export function registerLogsCommand(program: Command): void {
+  program
+    .command('logs')
+    .description("print a task's build log (the latest attempt); --follow keeps printing while it builds")
+    .argument('<id>', 'the job id')
+    .option('-p, --platform <name>', 'the platform (needed when the job has several tasks)')
+    .option('-a, --arch <arch>', 'the architecture')
+    .option('--attempt <n>', 'an earlier attempt')
+    .option('-f, --follow', 'keep printing as the log grows, until the attempt ends')
+    .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
+    .action(async (id: string, opts: CommonOptions & { platform?: string; arch?: string; attempt?: string; follow?: boolean }) => {
+      const config = configFor([], opts);
+      await withRegistry(config, async ({ db }) => {
+        const findTask = async () => {
+          const job = await getJobDetail(db, id);
+          if (!job) throw new PkgForgeError(ErrorCode.notFound, `There is no job ${id}`);
+          const tasks = job.tasks.filter((t) => (!opts.platform || t.platform === opts.platform) && (!opts.arch || t.arch === opts.arch));
+          if (tasks.length !== 1) {
+            throw new PkgForgeError(ErrorCode.usage, tasks.length === 0 ? `Job ${id} has no such task` : `Job ${id} has ${tasks.length} tasks; choose one with --platform and --arch (${tasks.map((t) => `${t.platform}/${t.arch}`).join(', ')})`);
+          }
+          return tasks[0]!;
+        };
+        const task = await findTask();
+        const attempt = opts.attempt ? Number(opts.attempt) : task.attempt;
+        if (!Number.isInteger(attempt) || attempt < 1) throw new PkgForgeError(ErrorCode.usage, `Task ${task.platform}/${task.arch} of job ${id} has not started building yet`);
+        const path = join(childPath(config.results, id), attemptPath('.', task.platform, task.arch, attempt), 'build.log');
+        let offset = 0;
+        let ending = false;
+        const buffer = Buffer.alloc(64 * 1024);
+        for (;;) {
+          const fh = await open(path, 'r').catch(() => null);
+          if (fh) {
+            try {
+              for (;;) {
+                const { bytesRead } = await fh.read(buffer, 0, buffer.length, offset);
+                if (bytesRead === 0) break;
+                process.stdout.write(buffer.subarray(0, bytesRead));
+                offset += bytesRead;
+              }
+            } finally {
+              await fh.close();
+            }
+          } else if (!opts.follow) {
+            throw new PkgForgeError(ErrorCode.notFound, `No build log yet for ${task.platform}/${task.arch} attempt ${attempt} of job ${id}`);
+          }
+          if (!opts.follow || ending) return;
+          const now = await findTask();
+          // The attempt has ended: one more read prints what is left, then stop.
+          if (now.attempt !== attempt || now.status !== 'building') ending = true;
+          else await sleep(250);
+        }
+      });
+    });
+}
