@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import YAML from 'yaml';
+import { runBuildd, runClaim } from '../../src/buildd/daemon.ts';
+import { builddSettings } from '../../src/buildd/setup.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import type { ConfigFile } from '../../src/config/schema.ts';
+import { runIncomingPass } from '../../src/incoming/processor.ts';
+import { submitJob } from '../../src/incoming/submit-job.ts';
+import { builderIdentity, claimNextTask, finishAttempt, listAttempts, requeueAbandoned } from '../../src/registry/attempts.ts';
+import { addBuilder, findBuilder } from '../../src/registry/builders.ts';
+import { getJobDetail } from '../../src/registry/jobs.ts';
+import { cancelTasks } from '../../src/registry/tasks.ts';
+import { silentLog } from '../../src/util/log.ts';
+import { addPlatforms, makeFarm, registryEnv, type TestFarm } from '../helpers/farm.ts';
+import { startSmtp } from '../helpers/smtp.ts';
+import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
+
+const never = new AbortController().signal;
+const slowSpec = (name: string) => specFor(name).replace('%install', '%build\nsleep 60\n%install');
+
+describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint, createrepo_c, SMTP)', () => {
+  let farm: TestFarm;
+  let smtp: Awaited<ReturnType<typeof startSmtp>>;
+  let repos: string;
+  before(async () => {
+    farm = await makeFarm('sqlite');
+    smtp = await startSmtp();
+    repos = join(farm.root, 'repos');
+    await addPlatforms(farm, 'el9/x86_64*');
+    await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
+    await addBuilder(farm.registry.db, 'b2', 'el9', 'x86_64');
+  });
+  after(async () => {
+    await smtp.close();
+    await farm.dispose();
+  });
+
+  const settings = (extra: Partial<ConfigFile> = {}) =>
+    builddSettings(
+      loadConfig({
+        files: [],
+        env: { PKGFORGE_HOME: farm.root, HOME: farm.root },
+        overrides: { repos, checks: ['rpmlint'], reports: [{ email: { host: '127.0.0.1', port: smtp.port, from: 'farm@example.org' } }], lease_renewal: 0.2, lease_expiry: 2, ...extra },
+      }),
+    );
+  const ctx = (name = 'b1', extra: Partial<ConfigFile> = {}) => ({ registry: farm.registry, name, dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp') }, settings: settings(extra), log: silentLog });
+  async function submit(id: string, files: string[], report: string[] = []) {
+    await submitJob({ files, target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report, id, submitter: null });
+    const pass = await runIncomingPass(farm.ctx());
+    assert.equal(pass.outcomes[0]?.kind, 'registered', JSON.stringify(pass.outcomes));
+  }
+  const buildOne = (name = 'b1', extra: Partial<ConfigFile> = {}) => runBuildd(ctx(name, extra), { once: true, stop: never, abort: never });
+
+  it('builds, checks and publishes a package into a yum repository, and mails a report', async () => {
+    await submit('ok', [srpm('hello')], ['dev@example.org', 'lead@example.org']);
+    const [report] = await buildOne();
+    assert.equal(report?.status, 'success', report?.reason ?? '');
+    const job = (await getJobDetail(farm.registry.db, 'ok'))!;
+    assert.equal(job.status, 'success');
+    const repo = join(repos, 'devel', 'el9', 'x86_64');
+    assert.ok(existsSync(join(repo, 'hello-1.0-1.noarch.rpm')));
+    const repomd = readFileSync(join(repo, 'repodata', 'repomd.xml'), 'utf8');
+    const primaryHref = repomd.match(/href="(repodata\/[^"]*primary\.xml\.gz)"/)![1]!;
+    assert.match(gunzipSync(readFileSync(join(repo, primaryHref))).toString(), /<name>hello<\/name>/);
+    const taskDir = join(farm.results, 'ok', 'el9-x86_64');
+    const info = YAML.parse(readFileSync(join(taskDir, 'buildinfo.yml'), 'utf8'));
+    assert.deepEqual(info.phases, ['init', 'build', 'check', 'check-rpmlint', 'sign', 'publish', 'publish-createrepo', 'end']);
+    assert.equal(info.completed, 1);
+    assert.deepEqual(info.products, ['hello-1.0-1.noarch.rpm']);
+    assert.ok(existsSync(join(taskDir, 'attempt-1', 'check-rpmlint.log')));
+    assert.match(readFileSync(join(taskDir, 'attempt-1', 'build.log'), 'utf8'), /hello-1\.0-1\.src\.rpm: built/);
+    await smtp.waitFor(1);
+    const mail = smtp.mails[0]!;
+    assert.deepEqual(mail.to.sort(), ['dev@example.org', 'lead@example.org']);
+    assert.equal(mail.header('X-PkgForge-Status'), 'success');
+    assert.equal(mail.header('X-PkgForge-Builder'), 'b1');
+    assert.equal(mail.header('X-PkgForge-ID'), 'ok');
+    assert.match(mail.raw, /was built and published for el9\/x86_64/);
+  });
+
+  it('builds a job whose first package needs the second, with the retry policy', async () => {
+    await submit('order-retry', [srpm('world', { buildRequires: ['hello'] }), srpm('hello')]);
+    const [report] = await buildOne();
+    assert.equal(report?.status, 'success', report?.reason ?? '');
+    const log = readFileSync(join(farm.results, 'order-retry', 'el9-x86_64', 'attempt-1', 'build.log'), 'utf8');
+    assert.match(log, /world-1\.0-1\.src\.rpm: cannot build yet, missing build dependencies: hello \(built later in this job\)/);
+    assert.match(log, /retrying world-1\.0-1\.src\.rpm/);
+  });
+
+  it('fails the same job with the immediate policy', async () => {
+    await submit('order-immediate', [srpm('world', { buildRequires: ['hello'] }), srpm('hello')]);
+    const [report] = await buildOne('b1', { error_policy: 'immediate' });
+    assert.equal(report?.status, 'fail');
+    const job = (await getJobDetail(farm.registry.db, 'order-immediate'))!;
+    assert.equal(job.status, 'fail');
+    assert.match(job.tasks[0]!.reason!, /Failed to build world-1\.0-1\.src\.rpm \(error policy: immediate\)/);
+  });
+
+  it('fails a package that does not build, keeping the reason and the log', async () => {
+    await submit('broken', [buildRpm(specFor('broken').replace('%install', '%build\necho this build breaks on purpose; exit 1\n%install'))]);
+    const [report] = await buildOne();
+    assert.equal(report?.status, 'fail');
+    const job = (await getJobDetail(farm.registry.db, 'broken'))!;
+    assert.match(job.tasks[0]!.reason!, /Failed to build broken-1\.0-1\.src\.rpm/);
+    const log = readFileSync(join(farm.results, 'broken', 'el9-x86_64', 'attempt-1', 'build.log'), 'utf8');
+    assert.match(log, /this build breaks on purpose/);
+    assert.match(log, /Giving up at phase: 'build'/);
+    await smtp.waitFor(1);
+  });
+
+  it('kills a build that exceeds its timeout', async () => {
+    await submit('slow', [buildRpm(slowSpec('slow'))]);
+    const started = Date.now();
+    const [report] = await buildOne('b1', { timeout: 1 });
+    assert.ok(Date.now() - started < 20_000);
+    assert.equal(report?.status, 'fail');
+    assert.match(report!.reason!, /killed after the build timeout of 1 s/);
+  });
+
+  it('cancels a waiting task at once and a running build within seconds', async () => {
+    await submit('cancel-waiting', [srpm('hello')]);
+    assert.equal((await cancelTasks(farm.registry, 'cancel-waiting')).length, 1);
+    assert.equal((await getJobDetail(farm.registry.db, 'cancel-waiting'))!.status, 'cancelled');
+
+    await submit('cancel-running', [buildRpm(slowSpec('slowcancel'))]);
+    const me = (await builderIdentity(farm.registry.db, 'b1'))!;
+    const claim = (await claimNextTask(farm.registry, me, 'h', 2000))!;
+    assert.equal(claim.jobId, 'cancel-running');
+    const building = runClaim(ctx(), claim, never);
+    // Cancel once the build is under way (its log exists).
+    const log = join(farm.results, 'cancel-running', 'el9-x86_64', 'attempt-1', 'build.log');
+    while (!existsSync(log) || !readFileSync(log, 'utf8').includes('building slowcancel')) await new Promise((r) => setTimeout(r, 50));
+    const cancelledAt = Date.now();
+    await cancelTasks(farm.registry, 'cancel-running');
+    const report = await building;
+    assert.ok(Date.now() - cancelledAt < 5000, `stopped after ${Date.now() - cancelledAt} ms`);
+    assert.equal(report.status, 'cancelled');
+    const job = (await getJobDetail(farm.registry.db, 'cancel-running'))!;
+    assert.equal(job.tasks[0]!.status, 'cancelled');
+  });
+
+  it('after a daemon is killed with SIGKILL mid-build, another completes the task and the dead one\'s result is refused', async () => {
+    await submit('killed', [buildRpm(slowSpec('killme').replace('sleep 60', 'sleep 4'))]);
+    const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+    const env = { ...process.env, PKGFORGE_HOME: farm.root, HOME: farm.root, PKGFORGE_REGISTRY: registryEnv(farm.config), PKGFORGE_ACCEPTED: farm.accepted, PKGFORGE_RESULTS: farm.results, PKGFORGE_REPOS: repos, PKGFORGE_LEASE_RENEWAL: '0.2', PKGFORGE_LEASE_EXPIRY: '1' };
+    const child = spawn(process.execPath, ['--import', 'tsx', main, 'buildd', '--name', 'b2'], { env, stdio: 'ignore' });
+    const log = join(farm.results, 'killed', 'el9-x86_64', 'attempt-1', 'build.log');
+    while (!existsSync(log) || !readFileSync(log, 'utf8').includes('building killme')) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const task = (await getJobDetail(farm.registry.db, 'killed'))!.tasks[0]!;
+    assert.equal(task.status, 'building');
+    // The dead builder's claim, as it would report it late.
+    const deadClaim = { taskId: task.id, attempt: 1, jobRowId: 0, jobId: 'killed', bucket: 'devel', platform: 'el9', arch: 'x86_64', builderId: (await findBuilder(farm.registry.db, 'b2'))!.id, builderName: 'b2' };
+    await new Promise((r) => setTimeout(r, 1200));
+    const [report] = await buildOne('b1');
+    assert.equal(report?.jobId, 'killed');
+    assert.equal(report?.attempt, 2);
+    assert.equal(report?.status, 'success', report?.reason ?? '');
+    assert.equal(await finishAttempt(farm.registry, { ...deadClaim, jobRowId: (await farm.registry.db.selectFrom('jobs').select('id').where('uuid', '=', 'killed').executeTakeFirstOrThrow()).id }, 'fail', 'late', null), false);
+    const attempts = await listAttempts(farm.registry.db, task.id);
+    assert.deepEqual(attempts.map((a) => [a.number, a.builder, a.outcome]), [[1, 'b2', 'lease expired'], [2, 'b1', 'success']]);
+    assert.deepEqual(readdirSync(join(farm.results, 'killed', 'el9-x86_64')).filter((n) => n.startsWith('attempt-')).sort(), ['attempt-1', 'attempt-2']);
+    assert.deepEqual(await requeueAbandoned(farm.registry), []);
+  });
+
+  it('refuses to start when a configured tool is missing, and records why', async () => {
+    await assert.rejects(runBuildd(ctx('b2', { publishers: [{ command: { command: ['/nonexistent/pkgsubmit'] } }] }), { once: true, stop: never, abort: never }), /missing tools: \/nonexistent\/pkgsubmit \(needed by command\)/);
+    const row = await farm.registry.db.selectFrom('builders').select('unable_reason').where('name', '=', 'b2').executeTakeFirstOrThrow();
+    assert.match(row.unable_reason!, /missing tools: \/nonexistent\/pkgsubmit/);
+  });
+});

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { normaliseManifest } from '../../src/core/manifest.ts';
+import { builderIdentity, claimNextTask, finishAttempt, heartbeat, listAttempts, releaseClaim, requeueAbandoned } from '../../src/registry/attempts.ts';
+import { addBuilder } from '../../src/registry/builders.ts';
+import { getJobDetail, insertJob } from '../../src/registry/jobs.ts';
+import { cancelTasks, registerTasks, retryTasks } from '../../src/registry/tasks.ts';
+import { addPlatforms, registryEnv } from '../helpers/farm.ts';
+import { DIALECTS, makeRegistry, type TestRegistry } from '../helpers/registries.ts';
+
+const run = promisify(execFile);
+
+async function job(t: TestRegistry, id: string, submittedAt: number) {
+  const m = normaliseManifest({ id, bucket: 'devel', packages: [{ file: `${id}.src.rpm`, type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, id);
+  await insertJob(t.registry.db, m, { submitter: 'u', submittedAt, incomingEntry: id });
+  await registerTasks(t.registry, id, ['all'], ['all']);
+}
+
+for (const dialect of DIALECTS) {
+  describe(`claims, leases and attempts on ${dialect}`, () => {
+    let t: TestRegistry;
+    before(async () => {
+      t = await makeRegistry(dialect);
+      await addPlatforms(t, 'el9/x86_64*', 'f40/x86_64*');
+      await addBuilder(t.registry.db, 'b1', 'el9', 'x86_64');
+      await addBuilder(t.registry.db, 'b2', 'el9', 'x86_64');
+      await addBuilder(t.registry.db, 'f1', 'f40', 'x86_64');
+    });
+    after(() => t.dispose());
+    const me = async (name: string) => (await builderIdentity(t.registry.db, name))!;
+
+    it('claims the oldest task of the builder\'s platform first, by submission time', async () => {
+      await job(t, 'newer', 2000);
+      await job(t, 'older', 1000);
+      const c1 = (await claimNextTask(t.registry, await me('b1'), 'h', 60_000))!;
+      assert.equal(c1.jobId, 'older');
+      assert.equal(c1.attempt, 1);
+      assert.equal(c1.platform, 'el9');
+      const c2 = (await claimNextTask(t.registry, await me('b2'), 'h', 60_000))!;
+      assert.equal(c2.jobId, 'newer');
+      assert.equal(await claimNextTask(t.registry, await me('b1'), 'h', 60_000), null);
+      assert.ok(await finishAttempt(t.registry, c1, 'success', null, 'older/el9-x86_64/attempt-1'));
+      assert.ok(await finishAttempt(t.registry, c2, 'fail', 'it broke', null));
+      const older = (await getJobDetail(t.registry.db, 'older'))!;
+      assert.equal(older.tasks.find((x) => x.platform === 'el9')?.status, 'success');
+      assert.equal(older.status, 'partial success');
+      const newer = (await getJobDetail(t.registry.db, 'newer'))!;
+      assert.equal(newer.status, 'partial fail');
+      assert.equal(newer.tasks.find((x) => x.platform === 'el9')?.reason, 'it broke');
+    });
+
+    it('requeues a task whose lease expired, in its old place, and refuses the late result', async () => {
+      await job(t, 'leased', 500);
+      const first = (await claimNextTask(t.registry, await me('f1'), 'h1', 1))!;
+      assert.equal(first.jobId, 'leased');
+      await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(await requeueAbandoned(t.registry), [first.taskId]);
+      assert.equal(await heartbeat(t.registry, first, 60_000), 'lost');
+      // The oldest task is still first in the queue.
+      const second = (await claimNextTask(t.registry, await me('f1'), 'h2', 60_000))!;
+      assert.equal(second.jobId, 'leased');
+      assert.equal(second.attempt, 2);
+      assert.equal(await finishAttempt(t.registry, first, 'fail', 'late', null), false);
+      assert.ok(await finishAttempt(t.registry, second, 'success', null, null));
+      const attempts = await listAttempts(t.registry.db, first.taskId);
+      assert.deepEqual(attempts.map((a) => [a.number, a.host, a.outcome]), [[1, 'h1', 'lease expired'], [2, 'h2', 'success']]);
+    });
+
+    it('resets a restarted builder\'s own unfinished attempt', async () => {
+      await job(t, 'own', 100);
+      const c = (await claimNextTask(t.registry, await me('b1'), 'h', 60_000))!;
+      assert.deepEqual(await requeueAbandoned(t.registry, { builderId: c.builderId }), [c.taskId]);
+      assert.equal((await listAttempts(t.registry.db, c.taskId))[0]!.outcome, 'abandoned');
+      const again = (await claimNextTask(t.registry, await me('b1'), 'h', 60_000))!;
+      assert.equal(again.taskId, c.taskId);
+      assert.ok(await releaseClaim(t.registry, again, 'stopping'));
+    });
+
+    it('cancels waiting and running tasks; a running build hears it at its heartbeat; retry requeues', async () => {
+      await job(t, 'steer', 150);
+      const running = (await claimNextTask(t.registry, await me('b1'), 'h', 60_000))!;
+      assert.equal(running.jobId, 'own'); // released above, and older
+      await finishAttempt(t.registry, running, 'success', null, null);
+      const c = (await claimNextTask(t.registry, await me('b1'), 'h', 60_000))!;
+      assert.equal(c.jobId, 'steer');
+      const cancelled = await cancelTasks(t.registry, 'steer', {}, 'alice');
+      assert.deepEqual(cancelled.map((x) => [x.platform, x.wasRunning]).sort(), [['el9', true], ['f40', false]]);
+      assert.equal(await heartbeat(t.registry, c, 60_000), 'cancelled');
+      assert.equal(await finishAttempt(t.registry, c, 'success', null, null), false);
+      let detail = (await getJobDetail(t.registry.db, 'steer'))!;
+      assert.equal(detail.status, 'cancelled');
+      assert.ok(detail.tasks.every((x) => x.reason === 'cancelled by alice'));
+      assert.equal((await retryTasks(t.registry, 'steer')).length, 2);
+      detail = (await getJobDetail(t.registry.db, 'steer'))!;
+      assert.equal(detail.status, 'registered');
+      assert.ok(detail.tasks.every((x) => x.status === 'needs build'));
+      await assert.rejects(cancelTasks(t.registry, 'nope'), /There is no job nope/);
+    });
+
+    it('never gives one task to two builders racing in separate processes', async () => {
+      for (let i = 0; i < 60; i++) await job(t, `race-${i}`, 10_000 + i);
+      const child = join(import.meta.dirname, '..', 'helpers', 'claim-child.ts');
+      const url = registryEnv(t.config).replace(/^sqlite:/, '');
+      const outs = await Promise.all(['b1', 'b2', 'b1', 'b2'].map((b) => run(process.execPath, ['--import', 'tsx', child, url, b])));
+      const claimed = outs.flatMap((o) => JSON.parse(o.stdout) as number[]);
+      // Every waiting el9 task (the 60 new ones and any left by earlier tests) was claimed exactly once.
+      assert.ok(claimed.length >= 60);
+      assert.equal(new Set(claimed).size, claimed.length);
+      const left = await t.registry.db.selectFrom('tasks').innerJoin('platforms', 'platforms.id', 'tasks.platform_id').select('tasks.id').where('platforms.name', '=', 'el9').where('tasks.status', '=', 'needs build').execute();
+      assert.deepEqual(left, []);
+    });
+  });
+}
