@@ -139,13 +139,14 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
   const poke = () => wake?.();
   options.stop.addEventListener('abort', poke, { once: true });
   let unlisten: (() => Promise<void>) | null = null;
-  if (!options.once && ctx.registry.listenForTasks) {
+  if (!options.once) {
     unlisten = await ctx.registry
       .listenForTasks((platforms) => platforms.includes(me.platformId) && poke(), (err) => ctx.log.warn({ err: err.message }, 'task notifications lost; polling'))
       .catch((err: Error) => (ctx.log.warn({ err: err.message }, 'cannot listen for task notifications; polling'), null));
   }
-  // Without notifications (SQLite) an idle daemon polls often; with them, the poll is only a fallback.
-  const idleMs = (unlisten ? ctx.settings.pollSeconds : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
+  // Without notifications from other processes (SQLite) an idle daemon polls often; with them
+  // (PostgreSQL), the poll is only a fallback.
+  const idleMs = (unlisten && ctx.registry.caps.supportsListenNotify ? ctx.settings.pollSeconds : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
   try {
     while (!options.stop.aborted) {
       let claim: Claim | null = null;

@@ -1,5 +1,5 @@
 import { loadConfig, type Config, type LoadConfigOptions } from '../config/load-config.ts';
-import { openRegistry, type OpenRegistryOptions, type Registry } from '../registry/registry.ts';
+import type { OpenRegistryOptions, Registry } from '../registry/registry.ts';
 
 /** Options every command takes. */
 export interface CommonOptions {
@@ -14,6 +14,8 @@ export function configFor(files: string[], opts: CommonOptions, extra: Partial<L
 
 /** Runs `fn` with an open registry and always closes it. */
 export async function withRegistry<T>(config: Config, fn: (registry: Registry) => Promise<T>, options: OpenRegistryOptions = { migrate: true }): Promise<T> {
+  // Loaded on first use, so commands that need no registry (submit) start without the database drivers.
+  const { openRegistry } = await import('../registry/registry.ts');
   const registry = await openRegistry(config.registry, options);
   try {
     return await fn(registry);

@@ -1,15 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isPkgForgeError, messageOf } from '../util/errors.ts';
 import { expandAbbreviations } from './abbreviations.ts';
-import { registerAdminCommands } from './admin.ts';
-import { registerBuilddCommand } from './buildd.ts';
-import { registerLogsCommand } from './logs.ts';
-import { registerSteerCommands } from './steer.ts';
-import { registerIncomingCommand } from './incoming.ts';
-import { registerInitCommand } from './init.ts';
-import { registerJobCommands } from './jobs.ts';
-import { registerServeCommand } from './serve.ts';
-import { registerSubmitCommand } from './submit.ts';
 
 const program = new Command('pkgforge')
   .description('PkgForge: a build farm for source packages')
@@ -17,15 +8,23 @@ const program = new Command('pkgforge')
   .showHelpAfterError()
   .exitOverride();
 
-registerSubmitCommand(program);
-registerIncomingCommand(program);
-registerJobCommands(program);
-registerBuilddCommand(program);
-registerSteerCommands(program);
-registerLogsCommand(program);
-registerAdminCommands(program);
-registerInitCommand(program);
-registerServeCommand(program);
+type Register = (program: Command) => void;
+/** Each command group is loaded only when it runs, so `pkgforge submit` starts without the registry's drivers. */
+const commandGroups: [string[], () => Promise<Register[]>][] = [
+  [['submit'], async () => [(await import('./submit.ts')).registerSubmitCommand]],
+  [['incoming'], async () => [(await import('./incoming.ts')).registerIncomingCommand]],
+  [['jobs', 'job'], async () => [(await import('./jobs.ts')).registerJobCommands]],
+  [['buildd'], async () => [(await import('./buildd.ts')).registerBuilddCommand]],
+  [['cancel', 'retry'], async () => [(await import('./steer.ts')).registerSteerCommands]],
+  [['logs'], async () => [(await import('./logs.ts')).registerLogsCommand]],
+  [['platform', 'builder'], async () => [(await import('./admin.ts')).registerAdminCommands]],
+  [['init'], async () => [(await import('./init.ts')).registerInitCommand]],
+  [['serve'], async () => [(await import('./serve.ts')).registerServeCommand]],
+];
+
+const wanted = process.argv[2];
+const group = commandGroups.find(([names]) => wanted !== undefined && names.includes(wanted));
+for (const [, load] of group ? [group] : commandGroups) for (const register of await load()) register(program);
 
 try {
   await program.parseAsync(expandAbbreviations(program, process.argv));

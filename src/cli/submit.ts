@@ -1,5 +1,4 @@
 import { Command, Option } from 'commander';
-import cliProgress from 'cli-progress';
 import { userInfo } from 'node:os';
 import { splitList } from '../core/names.ts';
 import { submitJob } from '../incoming/submit-job.ts';
@@ -36,7 +35,9 @@ export function registerSubmitCommand(program: Command): void {
     .action(async (files: string[], opts: SubmitOptions) => {
       const config = configFor(['submit.yml'], opts, { userFiles: true });
       const v = config.values;
-      const bar = process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'copying [{bar}] {percentage}% {value}/{total} bytes', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+      // Loaded only for a terminal: scripts and small jobs do not pay for it.
+      const cliProgress = process.stderr.isTTY && !opts.json ? (await import('cli-progress')).default : null;
+      const bar = cliProgress ? new cliProgress.SingleBar({ format: 'copying [{bar}] {percentage}% {value}/{total} bytes', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
       let started = false;
       const manifest = await submitJob({
         files,

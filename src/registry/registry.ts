@@ -1,8 +1,7 @@
+import { EventEmitter } from 'node:events';
 import { sql, type Kysely } from 'kysely';
 import type { RegistryConfig } from '../config/load-config.ts';
 import type { RegistryCapabilities } from './capabilities.ts';
-import { listenPostgres, openPostgres, postgresCapabilities } from './dialect/postgres.ts';
-import { openSqlite, sqliteCapabilities } from './dialect/sqlite.ts';
 import { migrateRegistry } from './migrations.ts';
 import type { Database } from './schema.ts';
 
@@ -13,20 +12,29 @@ export interface Registry {
   close(): Promise<void>;
   /**
    * Calls `onTasks` whenever tasks become claimable (registered, retried or requeued), with the
-   * platform ids, until the returned function is called. Null where the backend cannot notify
-   * (SQLite): daemons poll instead.
+   * platform ids, until the returned function is called. On PostgreSQL this hears every process
+   * (LISTEN/NOTIFY); on SQLite only this process (`pkgforge serve` runs the incoming processor
+   * and a builder together), so daemons there also poll.
    */
-  listenForTasks: ((onTasks: (platformIds: number[]) => void, onError: (err: Error) => void) => Promise<() => Promise<void>>) | null;
+  listenForTasks(onTasks: (platformIds: number[]) => void, onError: (err: Error) => void): Promise<() => Promise<void>>;
+  /** Tells this process's listeners (PostgreSQL's are told by the server). */
+  readonly localTasks: EventEmitter;
 }
 
 /** The channel on which new claimable tasks are announced. */
 export const TASKS_CHANNEL = 'pkgforge_tasks';
 
-/** Announces claimable tasks of these platforms; inside a transaction, delivered at commit. No-op on SQLite. */
+/** Announces claimable tasks of these platforms; inside a transaction, delivered at commit. */
 export async function notifyTasks(registry: Registry, trx: Kysely<Database>, platformIds: Iterable<number>): Promise<void> {
-  if (!registry.caps.supportsListenNotify) return;
-  const payload = [...new Set(platformIds)].join(',');
-  if (payload) await sql`select pg_notify(${TASKS_CHANNEL}, ${payload})`.execute(trx);
+  const ids = [...new Set(platformIds)];
+  if (ids.length === 0) return;
+  if (registry.caps.supportsListenNotify) {
+    await sql`select pg_notify(${TASKS_CHANNEL}, ${ids.join(',')})`.execute(trx);
+    return;
+  }
+  // SQLite: this process's listeners only. A claim they start queues behind this transaction on
+  // the one connection, so it sees the committed tasks.
+  setImmediate(() => registry.localTasks.emit('tasks', ids));
 }
 
 export interface OpenRegistryOptions {
@@ -38,14 +46,28 @@ export interface OpenRegistryOptions {
 
 /** Opens the configured registry. The only place that imports a concrete dialect. */
 export async function openRegistry(config: RegistryConfig, options: OpenRegistryOptions = {}): Promise<Registry> {
-  const [db, caps] =
-    config.type === 'sqlite' ? [openSqlite(config.path), sqliteCapabilities] : [openPostgres(config, options.poolSize), postgresCapabilities];
+  // Each dialect (and its driver) is loaded only when used: a SQLite farm never loads pg, and
+  // commands start faster.
+  let db: Kysely<Database>;
+  let caps: RegistryCapabilities;
+  let listenPostgres: typeof import('./dialect/postgres.ts').listenPostgres | null = null;
+  if (config.type === 'sqlite') {
+    const sqlite = await import('./dialect/sqlite.ts');
+    [db, caps] = [sqlite.openSqlite(config.path), sqlite.sqliteCapabilities];
+  } else {
+    const postgres = await import('./dialect/postgres.ts');
+    [db, caps, listenPostgres] = [postgres.openPostgres(config, options.poolSize), postgres.postgresCapabilities, postgres.listenPostgres];
+  }
+  const localTasks = new EventEmitter();
   const listenForTasks: Registry['listenForTasks'] =
-    config.type === 'postgresql'
+    config.type === 'postgresql' && listenPostgres
       ? (onTasks, onError) =>
-          listenPostgres(config, TASKS_CHANNEL, (payload) => onTasks(payload.split(',').map(Number).filter((n) => Number.isInteger(n))), onError)
-      : null;
-  const registry: Registry = { db, caps, close: () => db.destroy(), listenForTasks };
+          listenPostgres!(config, TASKS_CHANNEL, (payload) => onTasks(payload.split(',').map(Number).filter((n) => Number.isInteger(n))), onError)
+      : async (onTasks) => {
+          localTasks.on('tasks', onTasks);
+          return async () => void localTasks.off('tasks', onTasks);
+        };
+  const registry: Registry = { db, caps, close: () => db.destroy(), listenForTasks, localTasks };
   if (options.migrate) {
     try {
       await migrateRegistry(db, caps);

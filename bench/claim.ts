@@ -1,0 +1,122 @@
+/**
+ * npm run bench:claim — the claim path of the build daemons, on SQLite and PostgreSQL:
+ *   1. 10,000 registered tasks drained by 8 concurrent no-op builder processes: claims per second
+ *      and duplicates (must be 0);
+ *   2. 8 idle `pkgforge buildd --daemon` processes: the time from a task's registration to its
+ *      claim (median and p99), against the original's 60 s poll.
+ * BENCH_TASKS, BENCH_WORKERS and BENCH_LATENCY_TASKS change the sizes.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { makeRegistryConfig, type Dialect } from '../test/helpers/registries.ts';
+import { openRegistry, type Registry } from '../src/registry/registry.ts';
+import { addPlatform, changePlatform } from '../src/registry/platforms.ts';
+import { addBuilder } from '../src/registry/builders.ts';
+import { registerTasks } from '../src/registry/tasks.ts';
+
+const TASKS = Number(process.env.BENCH_TASKS ?? 10_000);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 8);
+const LATENCY_TASKS = Number(process.env.BENCH_LATENCY_TASKS ?? 200);
+const ROOT = join(import.meta.dirname, '..');
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+
+async function setup(dialect: Dialect) {
+  const { config, drop } = await makeRegistryConfig(dialect);
+  const registry = await openRegistry(config, { migrate: true });
+  await addPlatform(registry.db, 'el9', 'x86_64');
+  await changePlatform(registry.db, 'el9', 'x86_64', 'activate');
+  await changePlatform(registry.db, 'el9', 'x86_64', 'setauto');
+  for (let i = 0; i < WORKERS; i++) await addBuilder(registry.db, `b${i}`, 'el9', 'x86_64');
+  const url = config.type === 'sqlite' ? config.path : config.connectionString!;
+  return { registry, url, drop };
+}
+
+/** Registers `count` single-task jobs, in bulk. */
+async function seedTasks(registry: Registry, count: number) {
+  const platform = await registry.db.selectFrom('platforms').select('id').executeTakeFirstOrThrow();
+  const now = Date.now();
+  for (let start = 0; start < count; start += 500) {
+    const n = Math.min(500, count - start);
+    const jobs = await registry.db
+      .insertInto('jobs')
+      .values(Array.from({ length: n }, (_, i) => ({ uuid: `seed-${start + i}`, bucket: 'devel', submitter: null, status: 'registered' as const, reason: null, size: 1, platforms: '["auto"]', archs: '["all"]', report: '[]', submitted_at: now + start + i, incoming_entry: null, created_at: now, modified_at: now })))
+      .returning('id')
+      .execute();
+    await registry.db
+      .insertInto('tasks')
+      .values(jobs.map((j, i) => ({ job_id: j.id, platform_id: platform.id, status: 'needs build' as const, reason: null, queued_at: now + start + i, attempt: 0, created_at: now, modified_at: now })))
+      .execute();
+  }
+}
+
+async function throughput(dialect: Dialect) {
+  const { registry, url, drop } = await setup(dialect);
+  await seedTasks(registry, TASKS);
+  const started = performance.now();
+  const workers = Array.from({ length: WORKERS }, (_, i) => spawn(process.execPath, [join(import.meta.dirname, 'claim-worker.mjs'), url, `b${i}`], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const outputs = await Promise.all(workers.map(async (w) => {
+    let out = '';
+    w.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await once(w, 'exit');
+    return JSON.parse(out) as number[];
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  const claimed = outputs.flat();
+  await registry.close();
+  await drop();
+  return { claimsPerSecond: claimed.length / seconds, claimed: claimed.length, duplicates: claimed.length - new Set(claimed).size, seconds };
+}
+
+async function latency(dialect: Dialect) {
+  const { registry, url, drop } = await setup(dialect);
+  const home = mkdtempSync(join(tmpdir(), 'pkgforge-bench-claim-'));
+  for (const d of ['incoming', 'accepted', 'results', 'tmp']) mkdirSync(join(home, d));
+  const env = { ...process.env, PKGFORGE_HOME: home, PKGFORGE_REGISTRY: dialect === 'sqlite' ? `sqlite:${url}` : url, PKGFORGE_POLL: '60' };
+  const daemons: ChildProcess[] = Array.from({ length: WORKERS }, (_, i) => spawn(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'buildd', '--name', `b${i}`, '--daemon'], { env, stdio: 'ignore' }));
+  try {
+    // Idle once every daemon has passed preflight (its heartbeat) and had time to LISTEN.
+    for (;;) {
+      const ready = await registry.db.selectFrom('builders').select('id').where('last_heartbeat_at', 'is not', null).execute();
+      if (ready.length === WORKERS) break;
+      await sleep(100);
+    }
+    await sleep(1500);
+    const { insertJob } = await import('../src/registry/jobs.ts');
+    const { normaliseManifest } = await import('../src/core/manifest.ts');
+    for (let i = 0; i < LATENCY_TASKS; i++) {
+      const m = normaliseManifest({ id: `lat-${i}`, bucket: 'devel', packages: [{ file: 'x.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, 'x');
+      await insertJob(registry.db, m, { submitter: null, submittedAt: Date.now(), incomingEntry: null });
+      await registerTasks(registry, m.id, ['auto'], ['all']);
+      await sleep(20 + Math.random() * 30);
+    }
+    for (;;) {
+      const waiting = await registry.db.selectFrom('attempts').select('id').where('number', '=', 1).execute();
+      if (waiting.length >= LATENCY_TASKS) break;
+      await sleep(100);
+    }
+    const rows = await registry.db.selectFrom('attempts').innerJoin('tasks', 'tasks.id', 'attempts.task_id').select(['attempts.started_at', 'tasks.created_at']).where('attempts.number', '=', 1).execute();
+    const waits = rows.map((r) => r.started_at - r.created_at);
+    return { median: quantile(waits, 0.5), p99: quantile(waits, 0.99) };
+  } finally {
+    for (const d of daemons) d.kill('SIGTERM');
+    await Promise.all(daemons.map((d) => (d.exitCode === null ? once(d, 'exit') : null)));
+    await registry.close();
+    await drop();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+console.log(`PkgForge claim benchmark (${TASKS} tasks, ${WORKERS} builder processes; latency over ${LATENCY_TASKS} registrations)`);
+for (const dialect of ['sqlite', 'postgresql'] as const) {
+  const t = await throughput(dialect);
+  console.log(`1. ${dialect.padEnd(10)} ${t.claimed} claims in ${t.seconds.toFixed(2)} s: ${t.claimsPerSecond.toFixed(0)} claims/s, duplicates ${t.duplicates} (must be 0)`);
+}
+for (const dialect of ['sqlite', 'postgresql'] as const) {
+  const l = await latency(dialect);
+  console.log(`2. ${dialect.padEnd(10)} registration to claim by an idle daemon: median ${l.median} ms, p99 ${l.p99} ms${dialect === 'postgresql' ? ' (target median < 100 ms)' : ' (SQLite: polled every second)'}; ratio to the original's 60 s poll (median 30 s): ${(l.median / 30_000).toFixed(4)}`);
+}
