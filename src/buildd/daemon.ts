@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { builderIdentity, claimNextTask, finishAttempt, heartbeat, idleHeartbeat, releaseClaim, requeueAbandoned, type BuilderIdentity, type Claim } from '../registry/attempts.ts';
+import { builderIdentity, claimNextTask, claimStatus, finishAttempt, heartbeat, idleHeartbeat, releaseClaim, requeueAbandoned, type BuilderIdentity, type Claim } from '../registry/attempts.ts';
 import type { Registry } from '../registry/registry.ts';
 import { withRegistryRetry } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
@@ -9,6 +9,9 @@ import type { Log } from '../util/log.ts';
 import { attemptPath, buildTask, type TaskDirs } from './run-task.ts';
 import { missingTools, type BuilddSettings } from './setup.ts';
 import type { TaskOutcome } from './task-run.ts';
+
+/** How often a building daemon looks for a cancel at the latest. */
+const CANCEL_CHECK_MS = 2000;
 
 export interface BuilddContext {
   registry: Registry;
@@ -67,17 +70,28 @@ export async function runClaim(ctx: BuilddContext, claim: Claim, stop: AbortSign
   if (stop.aborted) onStop();
   else stop.addEventListener('abort', onStop, { once: true });
   let heard: 'cancelled' | 'lost' | null = null;
+  // The lease is renewed every lease_renewal; in between, the task's status is read every 2 s at
+  // most, so a cancel stops the build within seconds whatever the lease settings.
+  const tickMs = Math.min(settings.leaseRenewalMs, CANCEL_CHECK_MS);
+  let lastRenewal = Date.now();
+  let busy = false;
   const beat = setInterval(() => {
-    heartbeat(ctx.registry, claim, settings.leaseExpiryMs).then(
-      (answer) => {
-        if (answer === 'ok' || heard) return;
-        heard = answer;
-        log.warn({ job: claim.jobId, attempt: claim.attempt }, answer === 'cancelled' ? 'the task was cancelled, stopping its build' : 'the lease on this task was lost, stopping its build');
-        controller.abort(new Error(answer === 'cancelled' ? 'the task was cancelled' : 'the lease on this task was lost to another builder'));
-      },
-      (err: Error) => log.warn({ err: err.message }, 'heartbeat failed; will try again'),
-    );
-  }, settings.leaseRenewalMs);
+    if (busy || heard) return;
+    busy = true;
+    const renew = Date.now() - lastRenewal >= settings.leaseRenewalMs - tickMs / 2;
+    (renew ? heartbeat(ctx.registry, claim, settings.leaseExpiryMs) : claimStatus(ctx.registry, claim))
+      .then(
+        (answer) => {
+          if (renew && answer === 'ok') lastRenewal = Date.now();
+          if (answer === 'ok' || heard) return;
+          heard = answer;
+          log.warn({ job: claim.jobId, attempt: claim.attempt }, answer === 'cancelled' ? 'the task was cancelled, stopping its build' : 'the lease on this task was lost, stopping its build');
+          controller.abort(new Error(answer === 'cancelled' ? 'the task was cancelled' : 'the lease on this task was lost to another builder'));
+        },
+        (err: Error) => log.warn({ err: err.message }, 'heartbeat failed; will try again'),
+      )
+      .finally(() => (busy = false));
+  }, tickMs);
   const base: Omit<TaskReport, 'status' | 'reason'> = { jobId: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt };
   log.info({ job: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt }, `Starting task ${claim.jobId} on ${ctx.name}`);
   let result;

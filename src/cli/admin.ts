@@ -73,11 +73,16 @@ export function registerAdminCommands(program: Command): void {
       await withRegistry(config, async ({ db }) => {
         if (action === 'list') {
           const builders = await listBuilders(db);
-          if (opts.json) return printJson(builders.map((b) => ({ name: b.name, platform: b.platform, arch: b.arch, platformActive: b.platformActive, currentTask: b.currentTaskId })));
+          if (opts.json) {
+            return printJson(builders.map((b) => ({ name: b.name, platform: b.platform, arch: b.arch, platformActive: b.platformActive, currentTask: b.currentTaskId, host: b.host, lastHeartbeat: b.lastHeartbeatAt === null ? null : new Date(b.lastHeartbeatAt).toISOString(), unableToBuild: b.unableReason })));
+          }
           if (builders.length === 0) return console.log('Currently there are no builders registered');
           console.log(['Builder', '', 'Platform', 'Architecture'].join('\t'));
           console.log('='.repeat(45));
-          for (const b of builders) console.log(`${b.name}\t${b.platform}\t\t${b.arch}`);
+          for (const b of builders) {
+            console.log(`${b.name}\t${b.platform}\t\t${b.arch}`);
+            if (b.unableReason) console.log(`  unable to build: ${b.unableReason}`);
+          }
           return;
         }
         const name = required(opts.name, 'name');

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { isJobStatus, JOB_STATUSES } from '../core/terms.ts';
+import { listAttempts } from '../registry/attempts.ts';
 import { getJobDetail, listJobs, type Job } from '../registry/jobs.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
@@ -49,9 +50,25 @@ export function registerJobCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (id: string, opts: CommonOptions) => {
       const config = configFor([], opts);
-      const detail = await withRegistry(config, ({ db }) => getJobDetail(db, id));
-      if (!detail) throw new PkgForgeError(ErrorCode.notFound, `There is no job ${id}`);
-      if (opts.json) return printJson({ ...jobJson(detail), packages: detail.packages, tasks: detail.tasks.map(({ queuedAt, modifiedAt, ...t }) => ({ ...t, queuedAt: new Date(queuedAt).toISOString(), modifiedAt: new Date(modifiedAt).toISOString() })) });
+      const found = await withRegistry(config, async ({ db }) => {
+        const detail = await getJobDetail(db, id);
+        return detail && { detail, attempts: await Promise.all(detail.tasks.map((t) => listAttempts(db, t.id))) };
+      });
+      if (!found) throw new PkgForgeError(ErrorCode.notFound, `There is no job ${id}`);
+      const { detail, attempts } = found;
+      const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+      if (opts.json) {
+        return printJson({
+          ...jobJson(detail),
+          packages: detail.packages,
+          tasks: detail.tasks.map(({ queuedAt, modifiedAt, ...t }, i) => ({
+            ...t,
+            queuedAt: iso(queuedAt),
+            modifiedAt: iso(modifiedAt),
+            attempts: attempts[i]!.map((a) => ({ ...a, startedAt: iso(a.startedAt), endedAt: iso(a.endedAt) })),
+          })),
+        });
+      }
       console.log(`Job ${detail.id}`);
       console.log(`  status:     ${detail.status}${detail.reason ? ` (${detail.reason})` : ''}`);
       console.log(`  bucket:     ${detail.bucket}`);
@@ -63,6 +80,12 @@ export function registerJobCommands(program: Command): void {
       for (const p of detail.packages) console.log(`    ${p.position + 1}. ${p.file}${p.name ? `  (${p.name} ${p.version}-${p.release})` : ''}`);
       console.log(`  tasks (${detail.tasks.length}):`);
       if (detail.tasks.length === 0) console.log('    none: no active platform matches the job\'s filters');
-      for (const t of detail.tasks) console.log(`    ${`${t.platform}/${t.arch}`.padEnd(20)} ${t.status}${t.reason ? ` (${t.reason})` : ''}`);
+      detail.tasks.forEach((t, i) => {
+        console.log(`    ${`${t.platform}/${t.arch}`.padEnd(20)} ${t.status}${t.reason ? ` (${t.reason})` : ''}`);
+        for (const a of attempts[i]!) {
+          const how = a.endedAt === null ? 'building' : `${a.outcome}${a.reason ? `: ${a.reason}` : ''}`;
+          console.log(`      attempt ${a.number} by ${a.builder} on ${a.host}, ${time(a.startedAt)} to ${a.endedAt === null ? 'now' : time(a.endedAt)}: ${how}`);
+        }
+      });
     });
 }

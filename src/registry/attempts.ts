@@ -96,6 +96,13 @@ export async function heartbeat(registry: Registry, claim: Claim, leaseMs: numbe
   return task?.status === TaskStatus.cancelled && task.attempt === claim.attempt ? 'cancelled' : 'lost';
 }
 
+/** Whether the claim is still the task's current, running attempt (a cheap read between heartbeats). */
+export async function claimStatus(registry: Registry, claim: Claim): Promise<HeartbeatAnswer> {
+  const task = await registry.db.selectFrom('tasks').select(['status', 'attempt']).where('id', '=', claim.taskId).executeTakeFirst();
+  if (task?.status === TaskStatus.building && task.attempt === claim.attempt) return 'ok';
+  return task?.status === TaskStatus.cancelled && task.attempt === claim.attempt ? 'cancelled' : 'lost';
+}
+
 /** Marks a builder as alive with nothing in hand (an idle daemon's heartbeat). */
 export async function idleHeartbeat(db: Kysely<Database>, builderId: number, host: string, unableReason: string | null = null): Promise<void> {
   await db.updateTable('builders').set({ last_heartbeat_at: Date.now(), host, unable_reason: unableReason }).where('id', '=', builderId).execute();

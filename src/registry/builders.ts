@@ -10,6 +10,10 @@ export interface Builder {
   arch: string;
   platformActive: boolean;
   currentTaskId: number | null;
+  host: string | null;
+  lastHeartbeatAt: number | null;
+  /** Why the builder's daemon cannot build (its preflight failed), or null. */
+  unableReason: string | null;
 }
 
 const BUILDER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,49}$/;
@@ -18,10 +22,20 @@ export async function listBuilders(db: Kysely<Database>): Promise<Builder[]> {
   const rows = await db
     .selectFrom('builders')
     .innerJoin('platforms', 'platforms.id', 'builders.platform_id')
-    .select(['builders.id', 'builders.name', 'platforms.name as platform', 'platforms.arch', 'platforms.active', 'builders.current_task_id'])
+    .select(['builders.id', 'builders.name', 'platforms.name as platform', 'platforms.arch', 'platforms.active', 'builders.current_task_id', 'builders.host', 'builders.last_heartbeat_at', 'builders.unable_reason'])
     .orderBy('builders.name')
     .execute();
-  return rows.map((r) => ({ id: r.id, name: r.name, platform: r.platform, arch: r.arch, platformActive: r.active === 1, currentTaskId: r.current_task_id }));
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    platform: r.platform,
+    arch: r.arch,
+    platformActive: r.active === 1,
+    currentTaskId: r.current_task_id,
+    host: r.host,
+    lastHeartbeatAt: r.last_heartbeat_at,
+    unableReason: r.unable_reason,
+  }));
 }
 
 export async function findBuilder(db: Kysely<Database>, name: string): Promise<Builder | null> {
@@ -43,7 +57,7 @@ export async function addBuilder(db: Kysely<Database>, name: string, platform: s
     .values({ name, platform_id: p.id, current_task_id: null, created_at: now, modified_at: now })
     .returning(['id'])
     .executeTakeFirstOrThrow();
-  return { id: row.id, name, platform, arch, platformActive: p.active, currentTaskId: null };
+  return { id: row.id, name, platform, arch, platformActive: p.active, currentTaskId: null, host: null, lastHeartbeatAt: null, unableReason: null };
 }
 
 export async function deleteBuilder(db: Kysely<Database>, name: string): Promise<void> {

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { addBuilder } from '../../src/registry/builders.ts';
+import { getJobDetail } from '../../src/registry/jobs.ts';
+import { submitJob } from '../../src/incoming/submit-job.ts';
+import { runIncomingPass } from '../../src/incoming/processor.ts';
+import { addPlatforms, makeFarm, pkgforge, registryEnv, type TestFarm } from '../helpers/farm.ts';
+import { buildRpm, specFor } from '../helpers/srpm.ts';
+import { DIALECTS } from '../helpers/registries.ts';
+
+const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+/** A package whose build prints a line a second for `seconds` seconds. */
+const ticking = (name: string, seconds: number) => buildRpm(specFor(name).replace('%install', `%build\nfor i in $(seq 1 ${seconds}); do echo tick-$i; sleep 1; done\n%install`));
+
+for (const dialect of DIALECTS) {
+  describe(`pkgforge buildd as a daemon on ${dialect}`, () => {
+    let farm: TestFarm;
+    let env: Record<string, string>;
+    let hook: { port: number; bodies: { body: string; signature: string | undefined }[]; close: () => void };
+    before(async () => {
+      farm = await makeFarm(dialect);
+      await addPlatforms(farm, 'el9/x86_64*');
+      await addBuilder(farm.registry.db, 'd1', 'el9', 'x86_64');
+      const bodies: { body: string; signature: string | undefined }[] = [];
+      const server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          bodies.push({ body, signature: req.headers['x-pkgforge-signature'] as string | undefined });
+          res.end('ok');
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      hook = { port: (server.address() as AddressInfo).port, bodies, close: () => server.close() };
+      env = {
+        PKGFORGE_HOME: farm.root,
+        HOME: farm.root,
+        PKGFORGE_REGISTRY: registryEnv(farm.config),
+        PKGFORGE_INCOMING: farm.incoming,
+        PKGFORGE_ACCEPTED: farm.accepted,
+        PKGFORGE_RESULTS: farm.results,
+        PKGFORGE_REPOS: join(farm.root, 'repos'),
+      };
+      const { writeFileSync, mkdirSync } = await import('node:fs');
+      mkdirSync(join(farm.root, 'etc'), { recursive: true });
+      writeFileSync(join(farm.root, 'etc', 'buildd.yml'), `reports:\n  - webhook:\n      url: http://127.0.0.1:${hook.port}/hook\n      secret: s3cret\n`);
+    });
+    after(async () => {
+      hook.close();
+      await farm.dispose();
+    });
+
+    async function submit(id: string, files: string[]) {
+      await submitJob({ files, target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id, submitter: null });
+      assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
+    }
+    function daemon(): { child: ChildProcess; output: () => string; until: (re: RegExp) => Promise<void> } {
+      const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'buildd', '--name', 'd1', '--daemon'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      const listeners: (() => void)[] = [];
+      for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => ((out += d.toString()), listeners.forEach((l) => l())));
+      return {
+        child,
+        output: () => out,
+        until: (re) =>
+          new Promise((resolve, reject) => {
+            const check = () => re.test(out) && resolve();
+            listeners.push(check);
+            child.once('exit', () => (re.test(out) ? resolve() : reject(new Error(`exited before ${re}:\n${out}`))));
+            check();
+          }),
+      };
+    }
+
+    it('wakes for a new task, follows the log live, finishes the build in hand on SIGTERM, and reports by webhook', async () => {
+      const d = daemon();
+      await d.until(/Starting build daemon 'd1'/);
+      await submit('term', [ticking('ticker', 3)]);
+      // `pkgforge logs --follow` prints the log as it grows and stops when the attempt ends.
+      await d.until(/Starting task term/);
+      const follow = pkgforge(['logs', 'term', '--follow'], env);
+      await new Promise((r) => setTimeout(r, 1500));
+      d.child.kill('SIGTERM');
+      const [code] = await once(d.child, 'exit');
+      assert.equal(code, 0, d.output());
+      const logs = await follow;
+      assert.match(logs.stdout, /tick-1[\s\S]*tick-3[\s\S]*finished: success/);
+      const job = (await getJobDetail(farm.registry.db, 'term'))!;
+      assert.equal(job.status, 'success');
+      const hit = hook.bodies.find((b) => b.body.includes('"job":"term"'))!;
+      assert.equal(hit.signature, `sha256=${createHmac('sha256', 's3cret').update(hit.body).digest('hex')}`);
+      assert.equal(JSON.parse(hit.body).status, 'success');
+      const show = await pkgforge(['job', 'show', 'term'], env);
+      assert.match(show.stdout, /attempt 1 by d1 on \S+, .* to .*: success/);
+    });
+
+    it('aborts the build on a second SIGTERM and puts the task back in the queue', async () => {
+      const d = daemon();
+      await d.until(/Starting build daemon 'd1'/);
+      await submit('abort', [ticking('longticker', 60)]);
+      await d.until(/Starting task abort/);
+      d.child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      d.child.kill('SIGTERM');
+      const [code] = await once(d.child, 'exit');
+      assert.equal(code, 0, d.output());
+      const job = (await getJobDetail(farm.registry.db, 'abort'))!;
+      assert.equal(job.tasks[0]!.status, 'needs build');
+      const { listAttempts } = await import('../../src/registry/attempts.ts');
+      const attempts = await listAttempts(farm.registry.db, job.tasks[0]!.id);
+      assert.equal(attempts[0]!.outcome, 'requeued');
+      assert.match(attempts[0]!.reason!, /told to stop now/);
+      // Leave nothing waiting for the next test run.
+      await pkgforge(['cancel', 'abort'], env);
+    });
+
+    it('prints a helpful error when the builder does not exist', async () => {
+      const r = await pkgforge(['buildd', '--name', 'nobody'], env);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /There is no builder named 'nobody'.*pkgforge builder add/);
+    });
+
+    it('says there is nothing to build for a one-shot run with an empty queue', async () => {
+      const r = await pkgforge(['buildd', '--name', 'd1'], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Nothing to build for 'd1'/);
+    });
+  });
+}
