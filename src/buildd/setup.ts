@@ -5,6 +5,7 @@ import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import { CommandPublisher } from './commands/command.ts';
 import { CreaterepoPublisher } from './commands/createrepo.ts';
 import { EmailReport } from './commands/email.ts';
+import { MockBuilder } from './commands/mock.ts';
 import { RpmbuildBuilder } from './commands/rpmbuild.ts';
 import { RpmlintCheck } from './commands/rpmlint.ts';
 import { RpmsignSigner } from './commands/rpmsign.ts';
@@ -58,7 +59,7 @@ export function builddSettings(config: Config): BuilddSettings {
   const v = config.values;
   const builderSpec = specs(v.builder ?? 'rpmbuild', 'builder');
   if (builderSpec.length !== 1) throw new PkgForgeError(ErrorCode.config, 'Exactly one builder must be configured');
-  const builders = { rpmbuild: () => new RpmbuildBuilder(), rpm: () => new RpmbuildBuilder() };
+  const builders: Record<string, (p: Record<string, unknown>) => PhaseCommand> = { rpmbuild: () => new RpmbuildBuilder(), rpm: () => new RpmbuildBuilder(), mock: (p: Record<string, unknown>) => new MockBuilder(p as { root?: string }) };
   // Validate now, build a fresh one per task (it keeps per-task state).
   make('builder', builderSpec[0]!, builders);
   const checks = specs(v.checks, 'check').map((s) => make<PhaseCommand>('check', s, { rpmlint: (p) => new RpmlintCheck(p as { strict?: boolean }) }));

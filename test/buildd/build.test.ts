@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
@@ -169,6 +169,33 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     assert.deepEqual(attempts.map((a) => [a.number, a.builder, a.outcome]), [[1, 'b2', 'lease expired'], [2, 'b1', 'success']]);
     assert.deepEqual(readdirSync(join(farm.results, 'killed', 'el9-x86_64')).filter((n) => n.startsWith('attempt-')).sort(), ['attempt-1', 'attempt-2']);
     assert.deepEqual(await requeueAbandoned(farm.registry), []);
+  });
+
+  it('builds with mock in the <platform>-<bucket>-<arch> root, giving later packages the earlier ones through a local repository', async () => {
+    // No chroot can be set up offline, so a stand-in `mock` on PATH records how it is called and
+    // builds with rpmbuild into the result directory, as mock would.
+    const bin = join(farm.root, 'fake-bin');
+    const calls = join(farm.root, 'mock-calls.log');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(
+      join(bin, 'mock'),
+      `#!/bin/sh\nroot=""; result=""; repo=""; srpm=""\nwhile [ $# -gt 0 ]; do case "$1" in --root) root=$2; shift;; --resultdir) result=$2; shift;; --addrepo) repo=$2; shift;; --rpmbuild_timeout) shift;; --rebuild) ;; *) srpm=$1;; esac; shift; done\n` +
+        `echo "root=$root srpm=$(basename $srpm) repo-has=$(ls \${repo#file://} | grep -c '\\.rpm$')" >> ${calls}\n` +
+        `top=$(mktemp -d); rpmbuild --rebuild --nodeps --quiet --define "_topdir $top" "$srpm" || exit 1; cp $top/RPMS/*/*.rpm "$result"/\n`,
+    );
+    chmodSync(join(bin, 'mock'), 0o755);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      await submit('mocked', [srpm('hello'), srpm('world', { buildRequires: ['hello'] })]);
+      const [report] = await buildOne('b1', { builder: 'mock' });
+      assert.equal(report?.status, 'success', report?.reason ?? '');
+    } finally {
+      process.env.PATH = path;
+    }
+    const lines = readFileSync(calls, 'utf8').trim().split('\n');
+    assert.deepEqual(lines, ['root=el9-devel-x86_64 srpm=hello-1.0-1.src.rpm repo-has=0', 'root=el9-devel-x86_64 srpm=world-1.0-1.src.rpm repo-has=1']);
+    assert.ok(existsSync(join(repos, 'devel', 'el9', 'x86_64', 'world-1.0-1.noarch.rpm')));
   });
 
   it('refuses to start when a configured tool is missing, and records why', async () => {

@@ -1,0 +1,69 @@
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCommand } from '../../util/child.ts';
+import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../task-run.ts';
+
+/**
+ * Builds each source RPM in a mock chroot named `<platform>-<bucket>-<arch>` (a config in
+ * /etc/mock, as the original required), with the package timeout passed to mock. Packages built
+ * earlier in the job are made available to later ones: every result goes into one directory per
+ * attempt, createrepo_c turns it into a repository after each build, and mock is given it with
+ * --addrepo. The `retry` policy is the same as for rpmbuild.
+ */
+export class MockBuilder implements PhaseCommand {
+  readonly name = 'mock';
+  readonly tools = ['mock', 'createrepo_c'];
+  constructor(private readonly params: { root?: string }) {}
+
+  async run(task: TaskRun): Promise<void> {
+    const root = (this.params.root ?? '{platform}-{bucket}-{arch}').replaceAll('{platform}', task.claim.platform).replaceAll('{bucket}', task.claim.bucket).replaceAll('{arch}', task.claim.arch);
+    const localRepo = join(task.workDir, 'repo');
+    await mkdir(localRepo, { recursive: true });
+    await this.refreshRepo(task, localRepo);
+    let todo = task.manifest.packages.map((p) => p.file);
+    let failed: string[] = [];
+    for (;;) {
+      failed = [];
+      for (const file of todo) {
+        if (task.signal.aborted) throw new PhaseFailure('the build was stopped');
+        const resultDir = join(task.workDir, 'results', file);
+        await mkdir(resultDir, { recursive: true });
+        logLine(task, `building ${file} in mock root ${root}`);
+        const r = await runCommand(
+          'mock',
+          ['--root', root, '--resultdir', resultDir, '--addrepo', `file://${localRepo}`, '--rpmbuild_timeout', String(task.timeoutSeconds), '--rebuild', join(task.acceptedDir, file)],
+          { output: task.log, signal: task.signal, timeoutMs: (task.timeoutSeconds + 600) * 1000, cwd: task.workDir },
+        );
+        if (r.code === 0 && !r.error) {
+          logLine(task, `${file}: built`);
+          task.info.success.push(file);
+          for (const name of await readdir(resultDir)) {
+            const path = join(resultDir, name);
+            if (name.endsWith('.rpm')) {
+              task.info.products.push(path);
+              if (!name.endsWith('.src.rpm')) await runCommand('cp', [path, localRepo]);
+            }
+          }
+          await this.refreshRepo(task, localRepo);
+          continue;
+        }
+        logLine(task, `${file}: mock failed (${r.error?.message ?? (r.timedOut ? 'timed out' : `exit code ${r.code}`)})`);
+        failed.push(file);
+        if (task.errorPolicy === 'immediate') {
+          task.info.failures = failed;
+          throw new PhaseFailure(`Failed to build ${file} in mock root ${root} (error policy: immediate)`);
+        }
+      }
+      if (failed.length === 0 || failed.length === todo.length) break;
+      logLine(task, `retrying ${failed.join(', ')} now that other packages are built`);
+      todo = failed;
+    }
+    task.info.failures = failed;
+    if (failed.length > 0) throw new PhaseFailure(`Failed to build ${failed.join(', ')} in mock root ${root}`);
+  }
+
+  private async refreshRepo(task: TaskRun, repo: string): Promise<void> {
+    const r = await runCommand('createrepo_c', ['--quiet', '--update', repo], { output: task.log, signal: task.signal });
+    if (r.error || r.code !== 0) throw new PhaseFailure(`Failed to index the job's local repository ${repo}`);
+  }
+}
