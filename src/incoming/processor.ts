@@ -130,6 +130,9 @@ async function processEntries(ctx: IncomingContext, entries: QueueEntry[], resul
   await Promise.all(running);
 }
 
+/** File-system events come in bursts (a directory renamed into place, files inside it): one pass after a short pause serves them all. */
+const EVENT_DEBOUNCE_MS = 10;
+
 export interface IncomingDaemonOptions {
   /** Seconds between rescans when no file-system event arrives. */
   pollSeconds: number;
@@ -153,9 +156,9 @@ export async function runIncomingDaemon(ctx: IncomingContext, options: IncomingD
   };
   let watcher: FSWatcher | null = null;
   try {
-    watcher = watch(ctx.incoming, { recursive: true }, () => setTimeout(poke, 50));
+    watcher = watch(ctx.incoming, { recursive: true }, () => setTimeout(poke, EVENT_DEBOUNCE_MS));
   } catch {
-    watcher = watch(ctx.incoming, () => setTimeout(poke, 50));
+    watcher = watch(ctx.incoming, () => setTimeout(poke, EVENT_DEBOUNCE_MS));
   }
   watcher.on('error', (err) => ctx.log.warn(`file-system events unavailable (${messageOf(err)}); polling only`));
   signal.addEventListener('abort', () => wake?.(), { once: true });

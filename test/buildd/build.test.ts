@@ -198,6 +198,21 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     assert.ok(existsSync(join(repos, 'devel', 'el9', 'x86_64', 'world-1.0-1.noarch.rpm')));
   });
 
+  it('fails the task when the publishing command fails, and never because a report could not be sent', async () => {
+    await submit('publish-fails', [srpm('hello')], ['dev@example.org']);
+    const [failed] = await buildOne('b1', { publishers: [{ command: { command: ['sh', '-c', 'echo refusing these packages; exit 3', 'publish'] } }] });
+    assert.equal(failed?.status, 'fail');
+    assert.match(failed!.reason!, /The publishing command sh failed: exit code 3/);
+    const info = YAML.parse(readFileSync(join(farm.results, 'publish-fails', 'el9-x86_64', 'buildinfo.yml'), 'utf8'));
+    assert.deepEqual(info.phases.slice(-2), ['publish', 'publish-command']);
+
+    // Nothing listens on port 9: the report fails, the task still succeeds.
+    await submit('report-fails', [srpm('hello')], ['dev@example.org']);
+    const [ok] = await buildOne('b1', { reports: [{ email: { host: '127.0.0.1', port: 9 } }] });
+    assert.equal(ok?.status, 'success', ok?.reason ?? '');
+    assert.equal((await getJobDetail(farm.registry.db, 'report-fails'))!.status, 'success');
+  });
+
   it('refuses to start when a configured tool is missing, and records why', async () => {
     await assert.rejects(runBuildd(ctx('b2', { publishers: [{ command: { command: ['/nonexistent/pkgsubmit'] } }] }), { once: true, stop: never, abort: never }), /missing tools: \/nonexistent\/pkgsubmit \(needed by command\)/);
     const row = await farm.registry.db.selectFrom('builders').select('unable_reason').where('name', '=', 'b2').executeTakeFirstOrThrow();
