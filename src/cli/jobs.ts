@@ -8,7 +8,7 @@ import { collect, configFor, printJson, withRegistry, type CommonOptions } from 
 const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
 
 function jobJson(job: Job) {
-  const { incomingEntry: _entry, ...rest } = job;
+  const { incomingEntry: _entry, incomingInode: _inode, ...rest } = job;
   return { ...rest, submittedAt: job.submittedAt === null ? null : new Date(job.submittedAt).toISOString(), createdAt: new Date(job.createdAt).toISOString(), modifiedAt: new Date(job.modifiedAt).toISOString() };
 }
 

@@ -20,7 +20,7 @@ const FilterList = Type.Union([Type.String(), Type.Array(Type.String(), { maxIte
 const PackageEntrySchema = Type.Object({
   file: Type.String({ minLength: 1, maxLength: 255 }),
   type: Type.String({ minLength: 1, maxLength: 20 }),
-  size: Type.Integer({ minimum: 0 }),
+  size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
   sha1sum: Hex(40),
   sha256sum: Type.Optional(Hex(64)),
 });
@@ -33,9 +33,9 @@ const ManifestInputSchema = Type.Object({
   archs: Type.Optional(Type.Union([FilterList, Type.Null()])),
   report: Type.Optional(Type.Union([FilterList, Type.Null()])),
   packages: Type.Array(PackageEntrySchema, { maxItems: MAX_PACKAGES }),
-  size: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+  size: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), Type.Null()])),
   submitter: Type.Optional(Type.Union([Type.String({ maxLength: 50 }), Type.Null()])),
-  subtime: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+  subtime: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 2 ** 40 }), Type.Null()])),
 });
 
 export type PackageEntry = Omit<Static<typeof PackageEntrySchema>, 'type'> & { type: SourceType };
@@ -66,8 +66,12 @@ export function parseManifest(text: string, label: string): Manifest {
   }
   let data: unknown;
   try {
-    const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+    // The library's own duplicate-key check is quadratic (a hostile 1 MiB manifest took minutes);
+    // duplicates are found below with a set per mapping instead.
+    const doc = YAML.parseDocument(text, { uniqueKeys: false, prettyErrors: true });
     if (doc.errors.length > 0) throw doc.errors[0];
+    const duplicate = findDuplicateKey(doc.contents);
+    if (duplicate) throw manifestError(label, `malformed YAML: the key '${printable(duplicate)}' appears twice in one mapping`);
     data = doc.toJS({ maxAliasCount: 0 });
   } catch (err) {
     if (err instanceof YAMLParseError) {
@@ -163,6 +167,26 @@ export function serialiseManifest(manifest: Manifest): string {
 
 function sortKeys<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1))) as T;
+}
+
+/** The first key that appears twice in one mapping, anywhere in the document, or null. */
+function findDuplicateKey(node: unknown): string | null {
+  const stack = [node];
+  while (stack.length > 0) {
+    const n = stack.pop();
+    if (YAML.isMap(n)) {
+      const seen = new Set<string>();
+      for (const pair of n.items) {
+        const key = YAML.isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        if (seen.has(key)) return key;
+        seen.add(key);
+        stack.push(pair.value);
+      }
+    } else if (YAML.isSeq(n)) {
+      stack.push(...n.items);
+    }
+  }
+  return null;
 }
 
 function manifestError(label: string, reason: string): PkgForgeError {

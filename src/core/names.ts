@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 
-export const JOB_ID_PATTERN = /^[A-Za-z0-9_.-]+$/;
+/** A job id: the original's characters, but never a leading dot or dash (those name PkgForge's own files). */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 export const JOB_ID_MAX_LENGTH = 50;
 
 /** Why a job id is unacceptable, or null when it is fine. */
 export function jobIdProblem(id: string): string | null {
   if (id.length === 0) return 'the job id is empty';
   if (id.length > JOB_ID_MAX_LENGTH) return `the job id is ${id.length} characters long, at most ${JOB_ID_MAX_LENGTH} are allowed`;
-  if (!JOB_ID_PATTERN.test(id)) return 'the job id may only contain the characters A-Z a-z 0-9 _ . -';
+  if (!JOB_ID_PATTERN.test(id)) return 'the job id may only contain the characters A-Z a-z 0-9 _ . - and must not start with a dot or a dash';
   if (id === '.' || id === '..') return `the job id cannot be '${id}'`;
   return null;
 }

@@ -89,10 +89,11 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
     withRegistryRetry(fn, { ...ctx.retry, onRetry: (err, n, ms) => log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying') });
 
   let job = await db(() => findJob(ctx.registry.db, manifest.id));
-  // The same entry as a job already in the registry is that job's own submission (a processor was
-  // stopped mid-way) only if the entry has not changed since the job was recorded.
-  const sameSubmission = job !== null && job.incomingEntry === entry.name && (await entry.lastChange()) <= job.createdAt;
-  if (job && !sameSubmission) {
+  // A job recorded from this very directory (same name, device and inode) is this submission,
+  // seen again: it was waiting for files, or a processor stopped mid-way. Anything else with the
+  // same id is a reuse of the id.
+  const ownEntry = (j: Job) => j.incomingEntry === entry.name && j.incomingInode === entry.inode;
+  if (job && !ownEntry(job)) {
     return reject(ctx, entry, manifest.id, `A job with ID ${manifest.id} has been previously registered`);
   }
   if (job && !IN_FLIGHT_JOB_STATUSES.includes(job.status)) {
@@ -105,14 +106,15 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
   const resuming = job !== null;
   if (!job) {
     try {
-      job = await db(() => insertJob(ctx.registry.db, manifest, { submitter: manifest.submitter, submittedAt: entry.ctimeMs, incomingEntry: entry.name }));
+      job = await db(() => insertJob(ctx.registry.db, manifest, { submitter: manifest.submitter, submittedAt: entry.ctimeMs, incomingEntry: entry.name, incomingInode: entry.inode }));
       log.info({ job: job.id }, `Registered job ${job.id}`);
     } catch (err) {
-      // Another processor (or an earlier submission) took the id between our look-up and insert.
-      if ((await db(() => findJob(ctx.registry.db, manifest.id))) !== null) {
-        return reject(ctx, entry, manifest.id, `A job with ID ${manifest.id} has been previously registered`);
-      }
-      throw err;
+      const found = await db(() => findJob(ctx.registry.db, manifest.id));
+      if (found === null) throw err;
+      // Our own insert committed but its reply was lost, and the retry hit the unique id.
+      if (ownEntry(found) && IN_FLIGHT_JOB_STATUSES.includes(found.status)) job = found;
+      // Another submission took the id between our look-up and insert.
+      else return reject(ctx, entry, manifest.id, `A job with ID ${manifest.id} has been previously registered`);
     }
   }
 
@@ -181,9 +183,14 @@ async function reject(ctx: IncomingContext, entry: QueueEntry, id: string, reaso
 async function loadManifest(entry: QueueEntry): Promise<Manifest> {
   const path = join(entry.path, MANIFEST_FILE);
   const label = `${entry.name}/${MANIFEST_FILE}`;
+  // lstat first: a FIFO or device opened for reading would block the processor for good.
+  const st = await lstat(path).catch(() => null);
+  if (!st) throw new StageFailure(`${label}: the manifest has not arrived`, true);
+  if (st.isSymbolicLink()) throw new StageFailure(`${label}: the manifest is a symbolic link`, false);
+  if (!st.isFile()) throw new StageFailure(`${label}: the manifest is not a regular file`, false);
   let fh;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new StageFailure(`${label}: the manifest has not arrived`, true);
@@ -191,12 +198,22 @@ async function loadManifest(entry: QueueEntry): Promise<Manifest> {
     throw err;
   }
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new StageFailure(`${label}: the manifest is not a regular file`, false);
-    if (st.size > MANIFEST_MAX_BYTES) throw new StageFailure(`${label}: the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`, false);
-    const text = await fh.readFile({ encoding: 'utf8' });
+    const opened = await fh.stat();
+    if (!opened.isFile()) throw new StageFailure(`${label}: the manifest is not a regular file`, false);
+    // Read at most one byte past the limit, whatever the file grows to meanwhile.
+    const buf = Buffer.alloc(MANIFEST_MAX_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, length, buf.length - length, length);
+      if (bytesRead === 0 || length + bytesRead >= buf.length) {
+        length += bytesRead;
+        break;
+      }
+      length += bytesRead;
+    }
+    if (length > MANIFEST_MAX_BYTES) throw new StageFailure(`${label}: the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`, false);
     try {
-      return parseManifest(text, label);
+      return parseManifest(buf.toString('utf8', 0, length), label);
     } catch (err) {
       // A manifest written in place may be half-written: soft until the grace period ends.
       if (isPkgForgeError(err)) throw new StageFailure(err.message, true);

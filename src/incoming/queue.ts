@@ -10,6 +10,11 @@ export interface QueueEntry {
   path: string;
   /** Owner of the directory: the submitter. */
   uid: number;
+  /**
+   * `dev:inode:birth` of the directory: which directory this is, whatever its name. The birth time
+   * tells a new directory from an old one whose inode number the file system reused.
+   */
+  inode: string;
   /** The directory's change time, ms: the submission time, and the queue order. */
   ctimeMs: number;
   /**
@@ -51,14 +56,15 @@ export async function scanQueue(incoming: string): Promise<QueueScan> {
   const scan: QueueScan = { entries: [], cruft: [], partial: [] };
   for (const name of await readdir(incoming)) {
     const path = join(incoming, name);
-    const st = await lstat(path).catch(() => null);
+    const st = await lstat(path, { bigint: true }).catch(() => null);
     if (!st) continue; // removed while we looked
     if (!st.isDirectory() || name.startsWith(REMOVING_PREFIX)) {
       scan.cruft.push(path);
       continue;
     }
     let latest: Promise<number> | null = null;
-    const entry: QueueEntry = { name, path, uid: st.uid, ctimeMs: Math.floor(st.ctimeMs), lastChange: () => (latest ??= lastChange(path, st.ctimeMs).then(Math.floor)) };
+    const ctimeMs = Number(st.ctimeMs);
+    const entry: QueueEntry = { name, path, uid: Number(st.uid), inode: `${st.dev}:${st.ino}:${st.birthtimeNs}`, ctimeMs, lastChange: () => (latest ??= lastChange(path, ctimeMs).then(Math.floor)) };
     (name.startsWith('.') ? scan.partial : scan.entries).push(entry);
   }
   scan.entries.sort((a, b) => a.ctimeMs - b.ctimeMs || (a.name < b.name ? -1 : 1));

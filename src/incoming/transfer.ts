@@ -79,14 +79,17 @@ export async function stageJob(dir: string, accepted: string, manifest: Manifest
 async function copyVerified(from: string, to: string, p: PackageEntry, onProgress: (n: number) => void): Promise<{ size: number }> {
   let fh;
   try {
-    fh = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fh = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ELOOP') throw new JobFileProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
     if (code === 'ENOENT') throw new JobFileProblem(`${p.file}: the file has not arrived`, true);
     throw err;
   }
-  const st = await fh.stat();
+  const st = await fh.stat().catch(async (err: Error) => {
+    await fh.close();
+    throw err;
+  });
   if (!st.isFile() || st.nlink > 1) {
     await fh.close();
     throw new JobFileProblem(`${p.file}: is not a single-link regular file`, false);

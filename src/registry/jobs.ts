@@ -17,6 +17,7 @@ export interface Job {
   report: string[];
   submittedAt: number | null;
   incomingEntry: string | null;
+  incomingInode: string | null;
   createdAt: number;
   modifiedAt: number;
 }
@@ -61,6 +62,7 @@ const toJob = (r: JobRow): Job => ({
   report: JSON.parse(r.report) as string[],
   submittedAt: r.submitted_at,
   incomingEntry: r.incoming_entry,
+  incomingInode: r.incoming_inode,
   createdAt: r.created_at,
   modifiedAt: r.modified_at,
 });
@@ -74,6 +76,7 @@ export interface NewJobFacts {
   submitter: string | null;
   submittedAt: number | null;
   incomingEntry: string | null;
+  incomingInode?: string | null;
 }
 
 /**
@@ -97,6 +100,7 @@ export async function insertJob(db: Kysely<Database>, manifest: Manifest, facts:
         report: JSON.stringify(manifest.report),
         submitted_at: facts.submittedAt === null ? null : Math.floor(facts.submittedAt),
         incoming_entry: facts.incomingEntry,
+        incoming_inode: facts.incomingInode ?? null,
         created_at: now,
         modified_at: now,
       })

@@ -109,6 +109,13 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
         await db.schema.alterTable('attempts').addColumn('log_dir', 'text').execute();
       },
     },
+    '0003-entry-identity': {
+      async up(db: Kysely<any>) {
+        // The incoming directory's device, inode and birth time: a processor restarted after a crash knows its
+        // own entry from a new submission reusing the directory name, whatever the clocks say.
+        await db.schema.alterTable('jobs').addColumn('incoming_inode', 'text').execute();
+      },
+    },
   };
 }
 

@@ -44,6 +44,8 @@ export interface JobTable {
   submitted_at: Millis | null;
   /** The incoming directory the job came from, so a processor restarted after a crash can resume it. */
   incoming_entry: string | null;
+  /** `dev:inode` of that directory. */
+  incoming_inode: string | null;
   created_at: Millis;
   modified_at: Millis;
 }

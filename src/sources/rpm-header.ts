@@ -17,6 +17,8 @@ const HEADER_MAGIC = Buffer.from([0x8e, 0xad, 0xe8, 0x01]);
 /** rpm itself refuses more than this many tags or this much header data. */
 const MAX_INDEX_ENTRIES = 65536;
 const MAX_STORE_BYTES = 64 * 1024 * 1024;
+/** More entries than any real package has in one array (files, requires…). */
+const MAX_ARRAY_ITEMS = 1_000_000;
 
 export const RpmTag = {
   name: 1000,
@@ -92,13 +94,16 @@ export class RpmHeader {
     const e = this.entries.get(tag);
     if (!e) return [];
     if (e.type !== TYPE.int32) throw new RpmFormatError(`tag ${tag} is not a 32-bit integer`);
-    if (e.offset + e.count * 4 > this.store.length) throw new RpmFormatError(`tag ${tag} runs past the end of the header`);
+    if (e.count > MAX_ARRAY_ITEMS || e.offset + e.count * 4 > this.store.length) throw new RpmFormatError(`tag ${tag} runs past the end of the header`);
     const out: number[] = [];
     for (let i = 0; i < e.count; i++) out.push(this.store.readInt32BE(e.offset + i * 4));
     return out;
   }
 
   private readStrings(e: IndexEntry, count: number): string[] {
+    // Every string takes at least its NUL byte: a count beyond the bytes left is a lie, and
+    // believing it would let a small hostile header make a huge array.
+    if (count > this.store.length - e.offset || count > MAX_ARRAY_ITEMS) throw new RpmFormatError(`tag ${e.tag} claims ${count} strings, more than its data can hold`);
     const out: string[] = [];
     let pos = e.offset;
     for (let i = 0; i < count; i++) {

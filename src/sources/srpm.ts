@@ -1,7 +1,7 @@
 import { lstat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
-import { readRpmHeader, RpmFormatError, RpmTag } from './rpm-header.ts';
+import { readRpmHeader, RpmFormatError, RpmTag, type RpmHeader } from './rpm-header.ts';
 
 /** What a valid source RPM tells us about itself. */
 export interface SrpmInfo {
@@ -48,11 +48,12 @@ export async function validateSrpm(path: string): Promise<SrpmInfo> {
   }
 }
 
-function fileList(header: import('./rpm-header.ts').RpmHeader): string[] {
+function fileList(header: RpmHeader): string[] {
   const baseNames = header.strings(RpmTag.baseNames);
   if (baseNames.length > 0) {
     const dirNames = header.strings(RpmTag.dirNames);
     const dirIndexes = header.int32s(RpmTag.dirIndexes);
+    if (dirIndexes.length !== baseNames.length) throw new RpmFormatError('the file list is inconsistent (directory indexes do not match file names)');
     return baseNames.map((b, i) => `${dirNames[dirIndexes[i] ?? -1] ?? ''}${b}`);
   }
   return header.strings(RpmTag.oldFilenames);

@@ -76,8 +76,11 @@ export async function copyAndHash(
     if (options.sync !== false) await dst.sync();
     return digestsOf(hashes, size);
   } finally {
-    await dst?.close();
-    await src.close();
+    // Both handles are closed even if closing the copy reports a late write error (NFS does).
+    await Promise.allSettled([dst?.close(), src.close()]).then(([d, s]) => {
+      if (d.status === 'rejected') throw d.reason;
+      if (s.status === 'rejected') throw s.reason;
+    });
   }
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
@@ -13,6 +14,12 @@ import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
 import { writeJobDir } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
+
+/** The identity of a directory, as the queue scan records it. */
+function inodeOf(dir: string): string {
+  const st = lstatSync(dir, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
+}
 
 for (const dialect of DIALECTS) {
   describe(`incoming processor on ${dialect}`, () => {
@@ -82,6 +89,25 @@ for (const dialect of DIALECTS) {
       assert.match(job!.reason!, /hello-1\.0-1\.src\.rpm: is 1000 bytes, the manifest says \d+ .*grace period/);
       assert.ok(gone('truncated'));
       assert.ok(!existsSync(join(farm.accepted, 'truncated')));
+    });
+
+    it('registers a job that was waiting for a file once the file has arrived', async () => {
+      const dir = writeJobDir(farm.incoming, 'late-file', [hello]);
+      const f = join(dir, 'hello-1.0-1.src.rpm');
+      const whole = readFileSync(f);
+      writeFileSync(f, whole.subarray(0, 100));
+      assert.equal((await only()).kind, 'waiting');
+      writeFileSync(f, whole);
+      assert.equal((await only()).kind, 'registered');
+      assert.equal((await findJob(farm.registry.db, 'late-file'))?.status, 'registered');
+    });
+
+    it('refuses a build.yml that is a FIFO without blocking on it', async () => {
+      const dir = writeJobDir(farm.incoming, 'fifo', [hello], { noManifest: true });
+      execFileSync('mkfifo', [join(dir, 'build.yml')]);
+      const outcome = await only();
+      assert.equal(outcome.kind, 'invalid');
+      assert.match(outcome.kind === 'invalid' ? outcome.reason : '', /not a regular file/);
     });
 
     it('treats a checksum mismatch as still arriving, then invalid with the reason', async () => {
@@ -207,7 +233,7 @@ for (const dialect of DIALECTS) {
       const dir = writeJobDir(farm.incoming, 'crash-after-transfer', [hello]);
       const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
       const st = statSync(dir);
-      await insertJob(farm.registry.db, manifest, { submitter: 'root', submittedAt: st.ctimeMs, incomingEntry: 'crash-after-transfer' });
+      await insertJob(farm.registry.db, manifest, { submitter: 'root', submittedAt: st.ctimeMs, incomingEntry: 'crash-after-transfer', incomingInode: inodeOf(dir) });
       await commitStagedJob(await stageJob(dir, farm.accepted, manifest), farm.accepted, manifest);
       await setJobStatus(farm.registry.db, 'crash-after-transfer', 'valid');
       const outcome = await only();
@@ -219,7 +245,7 @@ for (const dialect of DIALECTS) {
     it('copies again when an interrupted job\'s accepted copy is damaged', async () => {
       const dir = writeJobDir(farm.incoming, 'crash-damaged', [hello]);
       const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
-      await insertJob(farm.registry.db, manifest, { submitter: 'root', submittedAt: statSync(dir).ctimeMs, incomingEntry: 'crash-damaged' });
+      await insertJob(farm.registry.db, manifest, { submitter: 'root', submittedAt: statSync(dir).ctimeMs, incomingEntry: 'crash-damaged', incomingInode: inodeOf(dir) });
       await setJobStatus(farm.registry.db, 'crash-damaged', 'valid');
       mkdirSync(join(farm.accepted, 'crash-damaged'));
       writeFileSync(join(farm.accepted, 'crash-damaged', 'hello-1.0-1.src.rpm'), 'half');
@@ -237,7 +263,7 @@ for (const dialect of DIALECTS) {
     it('cleans up the entry of a job registered just before a crash, leaving the job alone', async () => {
       const dir = writeJobDir(farm.incoming, 'crash-after-register', [hello]);
       const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
-      await insertJob(farm.registry.db, manifest, { submitter: 'root', submittedAt: statSync(dir).ctimeMs, incomingEntry: 'crash-after-register' });
+      await insertJob(farm.registry.db, manifest, { submitter: 'root', submittedAt: statSync(dir).ctimeMs, incomingEntry: 'crash-after-register', incomingInode: inodeOf(dir) });
       await setJobStatus(farm.registry.db, 'crash-after-register', 'registered');
       const outcome = await only();
       assert.equal(outcome.kind, 'cleaned');
