@@ -74,7 +74,10 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
         result.cruftRemoved.push(partial.path);
       }
     }
-    await processEntries(ctx, scan.entries, result, options.signal);
+    // Stop starting entries if the lock was lost (this process stalled past its stale time).
+    const stop = options.signal ? AbortSignal.any([options.signal, lock.lost]) : lock.lost;
+    await processEntries(ctx, scan.entries, result, stop);
+    if (lock.lost.aborted) ctx.log.error('the incoming lock was taken over during the pass; stopped taking new entries');
     return result;
   } finally {
     await lock.release();

@@ -153,11 +153,14 @@ export async function verifyCopy(dir: string, manifest: Manifest): Promise<void>
   }
 }
 
-/** Removes staging directories a killed processor left in accepted. Call only while holding the processor lock. */
+/**
+ * Removes staging directories a killed processor left in accepted, and the leftovers of lock
+ * hand-overs. Call only while holding the processor lock.
+ */
 export async function removeStaleStaging(accepted: string): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(accepted)) {
-    if (name.startsWith(STAGING_PREFIX)) {
+    if (name.startsWith(STAGING_PREFIX) || /^\.incoming\.lock\.(dead|gone)-/.test(name)) {
       await removeTree(join(accepted, name));
       removed.push(name);
     }

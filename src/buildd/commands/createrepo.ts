@@ -19,7 +19,7 @@ export class CreaterepoPublisher implements PhaseCommand {
     const repo = join(this.repos, bucket, platform, arch);
     await mkdir(repo, { recursive: true });
     const rpms = task.info.products.filter((p) => p.endsWith('.rpm') && !p.endsWith('.src.rpm'));
-    const release = await lockfile.lock(repo, { lockfilePath: join(repo, '.publish.lock'), retries: { retries: 600, minTimeout: 100, maxTimeout: 1000 }, stale: 60_000, realpath: false });
+    const release = await lockfile.lock(repo, { lockfilePath: join(repo, '.publish.lock'), retries: { retries: 600, minTimeout: 100, maxTimeout: 1000 }, stale: 60_000, realpath: false, onCompromised: (err) => logLine(task, `the publishing lock on ${repo} was lost: ${err.message}`) });
     try {
       for (const rpm of rpms) {
         // Copied under a temporary name and renamed, so dnf never reads half a package.
