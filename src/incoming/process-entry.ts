@@ -6,7 +6,7 @@ import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import type { Target } from '../core/targets.ts';
 import { findJob, insertJob, markJobValid, setJobStatus, type Job } from '../registry/jobs.ts';
 import type { Registry } from '../registry/registry.ts';
-import { withRegistryRetry, type RetryOptions } from '../registry/retry.ts';
+import { isTransientRegistryError, withRegistryRetry, type RetryOptions } from '../registry/retry.ts';
 import { registerTasks } from '../registry/tasks.ts';
 import { isPkgForgeError, messageOf } from '../util/errors.ts';
 import { childPath, removeTree } from '../util/fs-safe.ts';
@@ -137,7 +137,16 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
     await checkJobFiles(entry.path, manifest);
     staged = await stageJob(entry.path, ctx.accepted, manifest);
   } catch (err) {
-    if (!(err instanceof JobFileProblem)) throw err;
+    if (!(err instanceof JobFileProblem)) {
+      // The file system failed (disk full, I/O error): try again on later passes, and give up
+      // with the reason once the grace period is over, rather than retrying for ever.
+      if (isTransientRegistryError(err) || !(await isOverdue(ctx, entry))) throw err;
+      const reason = `Failed to copy job ${manifest.id} into the accepted directory: ${messageOf(err)}`;
+      log.error({ job: manifest.id, reason }, reason);
+      await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.fail, reason));
+      await discardEntry(entry.path);
+      return { kind: 'fail', entry: entry.name, job: manifest.id, reason };
+    }
     if (err.soft && !(await isOverdue(ctx, entry))) {
       log.info({ job: manifest.id, reason: err.message }, `Invalid job ${manifest.id}, will retry: packages may still be in transit`);
       return { kind: 'waiting', entry: entry.name, job: manifest.id, reason: err.message };

@@ -1,13 +1,17 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { access, constants, lstat, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, constants, lstat, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { isTransientRegistryError } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
-import { removeTree } from '../util/fs-safe.ts';
+import { childPath, removeTree } from '../util/fs-safe.ts';
+import { MANIFEST_FILE, parseManifest } from '../core/manifest.ts';
+import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
+import { setJobStatus } from '../registry/jobs.ts';
+import { registerTasks } from '../registry/tasks.ts';
 import { loadEntry, processLoadedEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
 import { REMOVING_PREFIX, scanQueue, type QueueEntry } from './queue.ts';
 import { takeProcessorLock } from './lock.ts';
-import { removeStaleStaging } from './transfer.ts';
+import { removeStaleStaging, verifyCopy } from './transfer.ts';
 
 export interface PassResult {
   /** False when another processor held the lock and this pass did nothing. */
@@ -78,6 +82,10 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
     const stop = options.signal ? AbortSignal.any([options.signal, lock.lost]) : lock.lost;
     await processEntries(ctx, scan.entries, result, stop);
     if (lock.lost.aborted) ctx.log.error('the incoming lock was taken over during the pass; stopped taking new entries');
+    else if (!result.registryError) {
+      const present = new Set([...scan.entries, ...scan.partial].map((e) => e.name));
+      result.outcomes.push(...(await sweepOrphans(ctx, present).catch((err) => (ctx.log.error(`could not look for interrupted jobs: ${messageOf(err)}`), []))));
+    }
     return result;
   } finally {
     await lock.release();
@@ -135,6 +143,37 @@ async function processEntries(ctx: IncomingContext, entries: QueueEntry[], resul
 
 /** File-system events come in bursts (a directory renamed into place, files inside it): one pass after a short pause serves them all. */
 const EVENT_DEBOUNCE_MS = 10;
+
+/**
+ * Finishes jobs left in flight (incoming, valid, accepted) whose incoming directory is gone, once
+ * they are older than the grace period: a job whose accepted copy is complete is registered; any
+ * other fails with the reason and loses its partial copy. Without this, such a job would wait for ever.
+ */
+async function sweepOrphans(ctx: IncomingContext, present: Set<string>): Promise<EntryOutcome[]> {
+  const cutoff = (ctx.now?.() ?? Date.now()) - ctx.waitForJobMs;
+  const jobs = await ctx.registry.db.selectFrom('jobs').select(['uuid', 'incoming_entry', 'created_at']).where('status', 'in', [...IN_FLIGHT_JOB_STATUSES]).where('created_at', '<', cutoff).execute();
+  const outcomes: EntryOutcome[] = [];
+  for (const job of jobs) {
+    if (job.incoming_entry !== null && present.has(job.incoming_entry)) continue;
+    const entry = job.incoming_entry ?? job.uuid;
+    const acceptedDir = childPath(ctx.accepted, job.uuid);
+    try {
+      const manifest = parseManifest(await readFile(join(acceptedDir, MANIFEST_FILE), 'utf8'), `accepted/${job.uuid}/${MANIFEST_FILE}`);
+      await verifyCopy(acceptedDir, manifest);
+      await setJobStatus(ctx.registry.db, job.uuid, JobStatus.accepted);
+      const targets = await registerTasks(ctx.registry, job.uuid, manifest.platforms, manifest.archs);
+      ctx.log.warn({ job: job.uuid }, `Registered interrupted job ${job.uuid} from its verified accepted copy`);
+      outcomes.push({ kind: 'registered', entry, job: job.uuid, targets });
+    } catch {
+      const reason = 'its submission left the incoming directory before it was accepted';
+      await removeTree(acceptedDir);
+      await setJobStatus(ctx.registry.db, job.uuid, JobStatus.fail, reason);
+      ctx.log.error({ job: job.uuid }, `Job ${job.uuid} failed: ${reason}`);
+      outcomes.push({ kind: 'fail', entry, job: job.uuid, reason });
+    }
+  }
+  return outcomes;
+}
 
 export interface IncomingDaemonOptions {
   /** Seconds between rescans when no file-system event arrives. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, readdir, rename } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { removeTree } from '../util/fs-safe.ts';
 
 /** One job directory waiting in incoming. */
@@ -41,7 +41,8 @@ export const REMOVING_PREFIX = '.removing-';
  * killed half-way through never leaves half a job that looks like a submission still arriving.
  */
 export async function discardEntry(path: string): Promise<void> {
-  const doomed = join(dirname(path), `${REMOVING_PREFIX}${basename(path)}-${randomBytes(4).toString('hex')}`);
+  // No part of the old name: a name near the length limit must still fit.
+  const doomed = join(dirname(path), `${REMOVING_PREFIX}${randomBytes(8).toString('hex')}`);
   try {
     await rename(path, doomed);
   } catch (err) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
@@ -251,6 +251,36 @@ for (const dialect of DIALECTS) {
       writeFileSync(join(farm.accepted, 'crash-damaged', 'hello-1.0-1.src.rpm'), 'half');
       assert.equal((await only()).kind, 'registered');
       assert.equal(readFileSync(join(farm.accepted, 'crash-damaged', 'hello-1.0-1.src.rpm')).length, readFileSync(hello).length);
+    });
+
+    it('finishes an interrupted job whose incoming directory has gone: registered from a verified copy, else failed', async () => {
+      const dir = writeJobDir(farm.incoming, 'orphan-copied', [hello]);
+      const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
+      await insertJob(farm.registry.db, manifest, { submitter: 'root', submittedAt: statSync(dir).ctimeMs, incomingEntry: 'orphan-copied', incomingInode: inodeOf(dir) });
+      await commitStagedJob(await stageJob(dir, farm.accepted, manifest), farm.accepted, manifest);
+      await setJobStatus(farm.registry.db, 'orphan-copied', 'valid');
+      rmSync(dir, { recursive: true });
+
+      const dir2 = writeJobDir(farm.incoming, 'orphan-lost', [hello]);
+      const manifest2 = parseManifest(readFileSync(join(dir2, 'build.yml'), 'utf8'), 'x');
+      await insertJob(farm.registry.db, manifest2, { submitter: 'root', submittedAt: statSync(dir2).ctimeMs, incomingEntry: 'orphan-lost', incomingInode: inodeOf(dir2) });
+      rmSync(dir2, { recursive: true });
+
+      // Within the grace period nothing happens; after it, both are settled.
+      assert.deepEqual((await pass()).outcomes, []);
+      const settled = await pass({ waitForJobMs: 0 });
+      assert.deepEqual(settled.outcomes.map((o) => `${o.job}:${o.kind}`).sort(), ['orphan-copied:registered', 'orphan-lost:fail']);
+      assert.equal((await findJob(farm.registry.db, 'orphan-copied'))?.status, 'registered');
+      const lost = await findJob(farm.registry.db, 'orphan-lost');
+      assert.equal(lost?.status, 'fail');
+      assert.match(lost!.reason!, /left the incoming directory before it was accepted/);
+    });
+
+    it('handles an entry whose name is near the length limit', async () => {
+      const name = `n${'x'.repeat(240)}`;
+      writeJobDir(farm.incoming, name, [hello], { manifest: { id: 'long-name' } });
+      assert.equal((await only()).kind, 'registered');
+      assert.ok(gone(name));
     });
 
     it('removes a staging directory left by a processor killed mid-copy', async () => {
