@@ -134,8 +134,8 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
   // Stage 3: validation (files present, right size, checksums and headers, on a private copy).
   let staged;
   try {
-    await checkJobFiles(entry.path, manifest);
-    staged = await stageJob(entry.path, ctx.accepted, manifest);
+    await checkJobFiles(entry.base ?? entry.path, manifest);
+    staged = await stageJob(entry.base ?? entry.path, ctx.accepted, manifest);
   } catch (err) {
     if (!(err instanceof JobFileProblem)) {
       // The file system failed (disk full, I/O error): try again on later passes, and give up
@@ -190,7 +190,7 @@ async function reject(ctx: IncomingContext, entry: QueueEntry, id: string, reaso
 }
 
 async function loadManifest(entry: QueueEntry): Promise<Manifest> {
-  const path = join(entry.path, MANIFEST_FILE);
+  const path = join(entry.base ?? entry.path, MANIFEST_FILE);
   const label = `${entry.name}/${MANIFEST_FILE}`;
   // lstat first: a FIFO or device opened for reading would block the processor for good.
   const st = await lstat(path).catch(() => null);

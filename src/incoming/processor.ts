@@ -9,7 +9,7 @@ import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import { setJobStatus } from '../registry/jobs.ts';
 import { registerTasks } from '../registry/tasks.ts';
 import { loadEntry, processLoadedEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
-import { REMOVING_PREFIX, scanQueue, type QueueEntry } from './queue.ts';
+import { openEntry, REMOVING_PREFIX, scanQueue, type QueueEntry } from './queue.ts';
 import { takeProcessorLock } from './lock.ts';
 import { removeStaleStaging, verifyCopy } from './transfer.ts';
 
@@ -114,25 +114,30 @@ async function processEntries(ctx: IncomingContext, entries: QueueEntry[], resul
     result.registryError ??= `${entry.name}: ${messageOf(err)}`;
     ctx.log.error({ entry: entry.name, err: messageOf(err) }, 'registry error, leaving the queue for the next pass');
   };
-  for (const entry of entries) {
+  for (const scanned of entries) {
     if (signal?.aborted || result.registryError) break;
-    if (!(await lstat(entry.path).catch(() => null))) continue;
+    const opened = await openEntry(scanned);
+    if (!opened) continue; // gone, or replaced since the scan: the next pass sees what is there now
+    const { entry, close } = opened;
     let loaded;
     try {
       loaded = await loadEntry(ctx, entry);
     } catch (err) {
       handle(entry, err);
+      await close();
       continue;
     }
     if ('kind' in loaded) {
       result.outcomes.push(loaded);
+      await close();
       continue;
     }
     const { manifest } = loaded;
     const before = byJobId.get(manifest.id) ?? Promise.resolve();
     const work = before
       .then(() => (result.registryError ? null : processLoadedEntry(ctx, entry, manifest)))
-      .then((outcome) => void (outcome && result.outcomes.push(outcome)), (err: unknown) => handle(entry, err));
+      .then((outcome) => void (outcome && result.outcomes.push(outcome)), (err: unknown) => handle(entry, err))
+      .finally(close);
     byJobId.set(manifest.id, work);
     running.add(work);
     void work.finally(() => running.delete(work));

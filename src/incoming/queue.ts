@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, readdir, rename } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { removeTree } from '../util/fs-safe.ts';
 
@@ -8,6 +9,12 @@ export interface QueueEntry {
   /** The directory's name (users choose it; the job id comes from build.yml). */
   name: string;
   path: string;
+  /**
+   * Where to read the entry's files: the directory opened once and checked to be the one scanned
+   * (`/proc/self/fd/N`), so swapping the directory for a link after the scan cannot redirect the
+   * processor. Unset before the entry is opened; `path` is still used to remove it.
+   */
+  base?: string;
   /** Owner of the directory: the submitter. */
   uid: number;
   /**
@@ -80,4 +87,25 @@ async function lastChange(dir: string, dirCtime: number): Promise<number> {
     if (st) latest = Math.max(latest, st.mtimeMs, st.ctimeMs);
   }
   return latest;
+}
+
+/**
+ * Opens an entry's directory without following links and checks it is the directory the scan saw;
+ * returns the entry with `base` set and a function to close it, or null if it changed or went.
+ */
+export async function openEntry(entry: QueueEntry): Promise<{ entry: QueueEntry; close: () => Promise<void> } | null> {
+  let fh;
+  try {
+    fh = await open(entry.path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch {
+    return null;
+  }
+  const st = await fh.stat({ bigint: true }).catch(() => null);
+  if (!st || `${st.dev}:${st.ino}:${st.birthtimeNs}` !== entry.inode) {
+    await fh.close();
+    return null;
+  }
+  const viaFd = `/proc/self/fd/${fh.fd}`;
+  const base = (await lstat(viaFd).catch(() => null)) ? viaFd : entry.path;
+  return { entry: { ...entry, base }, close: () => fh.close() };
 }
