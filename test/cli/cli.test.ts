@@ -62,11 +62,12 @@ for (const dialect of DIALECTS) {
       ];
       for (const [args, message] of cases) {
         const r = await pkgforge(args, env);
-        assert.notEqual(r.code, 0, args.join(' '));
-        assert.match(r.stderr, message);
-        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+        const what = `${args.join(' ')}\nexit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+        assert.notEqual(r.code, 0, what);
+        assert.match(r.stderr, message, what);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, `no stack trace: ${what}`);
+        assert.deepEqual(readdirSync(join(env.PKGFORGE_HOME!, 'incoming')), [], `nothing left in incoming after: ${what}`);
       }
-      assert.deepEqual(readdirSync(join(env.PKGFORGE_HOME!, 'incoming')), []);
     });
 
     it('manages platforms and builders with the original\'s messages', async () => {
