@@ -1,6 +1,5 @@
-import { access, constants } from 'node:fs/promises';
-import { delimiter, isAbsolute, join } from 'node:path';
 import type { Config } from '../config/load-config.ts';
+import { findExecutable } from '../util/child.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import { CommandPublisher } from './commands/command.ts';
 import { CreaterepoPublisher } from './commands/createrepo.ts';
@@ -98,17 +97,4 @@ export async function missingTools(settings: BuilddSettings): Promise<string[]> 
   const missing: string[] = [];
   for (const c of commands) for (const tool of c.tools) if (!(await findExecutable(tool))) missing.push(`${tool} (needed by ${c.name})`);
   return missing;
-}
-
-async function findExecutable(tool: string): Promise<string | null> {
-  const candidates = isAbsolute(tool) ? [tool] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, tool));
-  for (const c of candidates) {
-    try {
-      await access(c, constants.X_OK);
-      return c;
-    } catch {
-      // next
-    }
-  }
-  return null;
 }

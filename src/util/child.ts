@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import { delimiter, isAbsolute, join } from 'node:path';
 import type { Writable } from 'node:stream';
 
 export interface RunOptions {
@@ -81,4 +83,18 @@ export async function captureCommand(command: string, args: readonly string[], t
   const sink = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) });
   const r = await runCommand(command, args, { output: sink, timeoutMs });
   return { code: r.error ? null : r.code, stdout: Buffer.concat(chunks).toString('utf8') };
+}
+
+/** The full path of an executable found on PATH (or the path itself when absolute), or null. */
+export async function findExecutable(tool: string): Promise<string | null> {
+  const candidates = isAbsolute(tool) ? [tool] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, tool));
+  for (const c of candidates) {
+    try {
+      await access(c, constants.X_OK);
+      return c;
+    } catch {
+      // next
+    }
+  }
+  return null;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -211,6 +211,27 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     const [ok] = await buildOne('b1', { reports: [{ email: { host: '127.0.0.1', port: 9 } }] });
     assert.equal(ok?.status, 'success', ok?.reason ?? '');
     assert.equal((await getJobDetail(farm.registry.db, 'report-fails'))!.status, 'success');
+  });
+
+  it('signs the packages with rpmsign and the configured key', async () => {
+    const gnupg = join(farm.root, 'gnupg');
+    mkdirSync(gnupg, { mode: 0o700 });
+    execFileSync('gpg', ['--homedir', gnupg, '--batch', '--passphrase', '', '--quick-gen-key', 'PkgForge Test <signer@example.org>', 'rsa2048', 'sign', 'never'], { stdio: 'ignore' });
+    const saved = process.env.GNUPGHOME;
+    process.env.GNUPGHOME = gnupg;
+    try {
+      await submit('signed', [srpm('hello')]);
+      const [report] = await buildOne('b1', { signers: [{ rpmsign: { key: 'PkgForge Test' } }] });
+      assert.equal(report?.status, 'success', report?.reason ?? '');
+    } finally {
+      if (saved === undefined) delete process.env.GNUPGHOME;
+      else process.env.GNUPGHOME = saved;
+    }
+    const rpm = join(farm.results, 'signed', 'el9-x86_64', 'hello-1.0-1.noarch.rpm');
+    const sig = execFileSync('rpm', ['-qp', '--qf', '%{RSAHEADER:pgpsig}', rpm]).toString();
+    assert.match(sig, /RSA\/SHA\d+, .*Key ID [0-9a-f]+/);
+    const info = YAML.parse(readFileSync(join(farm.results, 'signed', 'el9-x86_64', 'buildinfo.yml'), 'utf8'));
+    assert.ok(info.phases.includes('sign-rpmsign'));
   });
 
   it('refuses to start when a configured tool is missing, and records why', async () => {
