@@ -1,8 +1,8 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely } from 'kysely';
 import { TaskStatus } from '../core/terms.ts';
 import { notifyTasks, writeTransaction, type Registry } from './registry.ts';
 import type { Database } from './schema.ts';
-import { refreshJobStatus } from './tasks.ts';
+import { lockJob, refreshJobStatus } from './tasks.ts';
 
 /**
  * Claims, leases and attempts: how build daemons take tasks and give them back.
@@ -60,7 +60,7 @@ export async function claimNextTask(registry: Registry, builder: BuilderIdentity
     if (registry.caps.supportsSkipLocked) next = next.forUpdate().skipLocked();
     const task = await trx
       .updateTable('tasks')
-      .set({ status: TaskStatus.building, attempt: sql<number>`attempt + 1`, builder_id: builder.id, lease_expires_at: now + leaseMs, reason: null, modified_at: now })
+      .set({ status: TaskStatus.building, attempt: sql<number>`attempt + 1`, builder_id: builder.id, lease_expires_at: leaseUntil(registry, leaseMs), reason: null, modified_at: now })
       .where('id', '=', next)
       .returning(['id', 'job_id', 'attempt'])
       .executeTakeFirst();
@@ -86,7 +86,7 @@ export async function heartbeat(registry: Registry, claim: Claim, leaseMs: numbe
   await registry.db.updateTable('builders').set({ last_heartbeat_at: now }).where('id', '=', claim.builderId).execute();
   const renewed = await registry.db
     .updateTable('tasks')
-    .set({ lease_expires_at: now + leaseMs })
+    .set({ lease_expires_at: leaseUntil(registry, leaseMs) })
     .where('id', '=', claim.taskId)
     .where('attempt', '=', claim.attempt)
     .where('status', '=', TaskStatus.building)
@@ -121,6 +121,7 @@ export async function finishAttempt(
   logDir: string | null,
 ): Promise<boolean> {
   return writeTransaction(registry, async (trx) => {
+    await lockJob(trx, registry.caps, claim.jobRowId);
     const now = Date.now();
     const updated = await trx
       .updateTable('tasks')
@@ -132,7 +133,7 @@ export async function finishAttempt(
     if (Number(updated.numUpdatedRows) !== 1) return false;
     await closeAttempt(trx, claim.taskId, claim.attempt, outcome, reason, logDir);
     await trx.updateTable('builders').set({ current_task_id: null, modified_at: now }).where('id', '=', claim.builderId).execute();
-    await refreshJobStatus(trx, claim.jobRowId);
+    await refreshJobStatus(trx, claim.jobRowId, registry.caps);
     return true;
   });
 }
@@ -159,22 +160,43 @@ export async function releaseClaim(registry: Registry, claim: Claim, reason: str
  * Returns to the queue every building task whose lease has run out (its builder died or lost the
  * registry), and every task still held by `builderId` when given (a daemon restarting resets its
  * own unfinished attempt). Returns the tasks requeued.
+ *
+ * Each update repeats its conditions, so a task finished, renewed or cancelled between the look
+ * and the update is left alone (PostgreSQL runs this beside other transactions).
  */
 export async function requeueAbandoned(registry: Registry, options: { builderId?: number } = {}): Promise<number[]> {
   return writeTransaction(registry, async (trx) => {
     const now = Date.now();
-    let q = trx.selectFrom('tasks').select(['id', 'attempt', 'builder_id', 'platform_id']).where('status', '=', TaskStatus.building);
-    q = options.builderId === undefined ? q.where('lease_expires_at', '<', now) : q.where((eb) => eb.or([eb('lease_expires_at', '<', now), eb('builder_id', '=', options.builderId!)]));
-    const stale = await q.execute();
+    const expired = (eb: ExpressionBuilder<Database, 'tasks'>) => eb('lease_expires_at', '<', sql<number>`${sql.raw(registry.caps.nowMsSql)}`);
+    const abandoned = (eb: ExpressionBuilder<Database, 'tasks'>) =>
+      options.builderId === undefined ? expired(eb) : eb.or([expired(eb), eb('builder_id', '=', options.builderId)]);
+    const stale = await trx.selectFrom('tasks').select(['id', 'attempt', 'builder_id', 'platform_id', 'job_id']).where('status', '=', TaskStatus.building).where(abandoned).execute();
+    const requeued: typeof stale = [];
     for (const t of stale) {
-      const own = t.builder_id === options.builderId;
-      await trx.updateTable('tasks').set({ status: TaskStatus.needsBuild, builder_id: null, lease_expires_at: null, modified_at: now }).where('id', '=', t.id).where('attempt', '=', t.attempt).execute();
+      await lockJob(trx, registry.caps, t.job_id);
+      const updated = await trx
+        .updateTable('tasks')
+        .set({ status: TaskStatus.needsBuild, builder_id: null, lease_expires_at: null, modified_at: now })
+        .where('id', '=', t.id)
+        .where('attempt', '=', t.attempt)
+        .where('status', '=', TaskStatus.building)
+        .where(abandoned)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) !== 1) continue;
+      requeued.push(t);
+      const own = options.builderId !== undefined && t.builder_id === options.builderId;
       await closeAttempt(trx, t.id, t.attempt, own ? 'abandoned' : 'lease expired', own ? 'the build daemon restarted during the build' : 'the builder stopped renewing its lease (died or lost the registry)', null);
       await trx.updateTable('builders').set({ current_task_id: null }).where('current_task_id', '=', t.id).execute();
+      await refreshJobStatus(trx, t.job_id, registry.caps);
     }
-    await notifyTasks(registry, trx, stale.map((t) => t.platform_id));
-    return stale.map((t) => t.id);
+    await notifyTasks(registry, trx, requeued.map((t) => t.platform_id));
+    return requeued.map((t) => t.id);
   });
+}
+
+/** now + ms on the database's clock. */
+function leaseUntil(registry: Registry, ms: number) {
+  return sql<number>`${sql.raw(registry.caps.nowMsSql)} + ${Math.round(ms)}`;
 }
 
 async function closeAttempt(trx: Kysely<Database>, taskId: number, number: number, outcome: string, reason: string | null, logDir: string | null): Promise<void> {

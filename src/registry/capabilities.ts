@@ -13,4 +13,11 @@ export interface RegistryCapabilities {
   readonly supportsSkipLocked: boolean;
   /** `LISTEN/NOTIFY` is available for waking idle daemons. */
   readonly supportsListenNotify: boolean;
+  /** Row locks (`SELECT … FOR UPDATE`) are available; SQLite's IMMEDIATE transactions lock the whole database instead. */
+  readonly supportsRowLocks: boolean;
+  /**
+   * The database server's clock in epoch milliseconds, as SQL. Leases are stamped and compared
+   * with it, so builders on hosts with skewed clocks still agree on when a lease runs out.
+   */
+  readonly nowMsSql: string;
 }

@@ -4,6 +4,7 @@ import { selectTargets, type Target } from '../core/targets.ts';
 import { JobStatus, TaskStatus } from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { activeTargets } from './platforms.ts';
+import type { RegistryCapabilities } from './capabilities.ts';
 import { notifyTasks, writeTransaction, type Registry } from './registry.ts';
 import type { Database } from './schema.ts';
 
@@ -39,7 +40,8 @@ export async function registerTasks(registry: Registry, uuid: string, platforms:
  * When the tasks say nothing (all waiting or building again, after a retry), a job past
  * registration goes back to `registered`.
  */
-export async function refreshJobStatus(trx: Kysely<Database>, jobId: number): Promise<void> {
+export async function refreshJobStatus(trx: Kysely<Database>, jobId: number, caps: RegistryCapabilities): Promise<void> {
+  await lockJob(trx, caps, jobId);
   const tasks = await trx.selectFrom('tasks').select('status').where('job_id', '=', jobId).execute();
   const status = deriveJobStatus(tasks.map((t) => t.status)) ?? (tasks.length > 0 ? JobStatus.registered : null);
   if (status) {
@@ -52,13 +54,25 @@ export async function refreshJobStatus(trx: Kysely<Database>, jobId: number): Pr
   }
 }
 
+/**
+ * Locks a job's row for the rest of the transaction (PostgreSQL; SQLite's writers are serialised
+ * already). Every transaction that changes a job's tasks takes this lock *first*, before any task
+ * row, so two of them never deadlock, and two tasks of one job finishing at once cannot both read
+ * the other's old status when deriving the job's.
+ */
+export async function lockJob(trx: Kysely<Database>, caps: RegistryCapabilities, jobId: number): Promise<void> {
+  if (caps.supportsRowLocks) await trx.selectFrom('jobs').select('id').where('id', '=', jobId).forUpdate().execute();
+}
+
 export interface TaskSelector {
   platform?: string;
   arch?: string;
 }
 
-async function selectJobTasks(trx: Kysely<Database>, uuid: string, selector: TaskSelector) {
-  const job = await trx.selectFrom('jobs').select(['id', 'status']).where('uuid', '=', uuid).executeTakeFirst();
+async function selectJobTasks(trx: Kysely<Database>, caps: RegistryCapabilities, uuid: string, selector: TaskSelector) {
+  let jobQuery = trx.selectFrom('jobs').select(['id', 'status']).where('uuid', '=', uuid);
+  if (caps.supportsRowLocks) jobQuery = jobQuery.forUpdate();
+  const job = await jobQuery.executeTakeFirst();
   if (!job) throw new PkgForgeError(ErrorCode.notFound, `There is no job ${uuid}`);
   let q = trx
     .selectFrom('tasks')
@@ -67,6 +81,8 @@ async function selectJobTasks(trx: Kysely<Database>, uuid: string, selector: Tas
   q = q.where('tasks.job_id', '=', job.id);
   if (selector.platform) q = q.where('platforms.name', '=', selector.platform);
   if (selector.arch) q = q.where('platforms.arch', '=', selector.arch);
+  // Locked, so a claim, a finish or a requeue cannot change them between our look and our update.
+  if (caps.supportsRowLocks) q = q.forUpdate('tasks' as never);
   return { job, tasks: await q.execute() };
 }
 
@@ -76,7 +92,7 @@ async function selectJobTasks(trx: Kysely<Database>, uuid: string, selector: Tas
  */
 export async function cancelTasks(registry: Registry, uuid: string, selector: TaskSelector = {}, who = 'a user'): Promise<{ platform: string; arch: string; wasRunning: boolean }[]> {
   return writeTransaction(registry, async (trx) => {
-    const { job, tasks } = await selectJobTasks(trx, uuid, selector);
+    const { job, tasks } = await selectJobTasks(trx, registry.caps, uuid, selector);
     const now = Date.now();
     const cancelled = [];
     for (const t of tasks) {
@@ -89,7 +105,7 @@ export async function cancelTasks(registry: Registry, uuid: string, selector: Ta
       }
       cancelled.push({ platform: t.platform, arch: t.arch, wasRunning: t.status === TaskStatus.building });
     }
-    await refreshJobStatus(trx, job.id);
+    await refreshJobStatus(trx, job.id, registry.caps);
     return cancelled;
   });
 }
@@ -97,7 +113,7 @@ export async function cancelTasks(registry: Registry, uuid: string, selector: Ta
 /** Puts a job's failed and cancelled tasks back in the queue, in their old place. Returns the tasks requeued. */
 export async function retryTasks(registry: Registry, uuid: string, selector: TaskSelector = {}): Promise<{ platform: string; arch: string }[]> {
   return writeTransaction(registry, async (trx) => {
-    const { job, tasks } = await selectJobTasks(trx, uuid, selector);
+    const { job, tasks } = await selectJobTasks(trx, registry.caps, uuid, selector);
     const retried = [];
     for (const t of tasks) {
       if (t.status !== TaskStatus.fail && t.status !== TaskStatus.cancelled) continue;
@@ -105,7 +121,7 @@ export async function retryTasks(registry: Registry, uuid: string, selector: Tas
       retried.push({ platform: t.platform, arch: t.arch, platformId: t.platform_id });
     }
     await notifyTasks(registry, trx, retried.map((t) => t.platformId));
-    await refreshJobStatus(trx, job.id);
+    await refreshJobStatus(trx, job.id, registry.caps);
     return retried.map(({ platform, arch }) => ({ platform, arch }));
   });
 }

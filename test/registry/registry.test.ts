@@ -72,10 +72,10 @@ for (const dialect of DIALECTS) {
 
       const row = await t.registry.db.selectFrom('jobs').select('id').where('uuid', '=', 'job-b').executeTakeFirstOrThrow();
       await t.registry.db.updateTable('tasks').set({ status: 'success' }).where('id', '=', detail.tasks[0]!.id).execute();
-      await refreshJobStatus(t.registry.db, row.id);
+      await refreshJobStatus(t.registry.db, row.id, t.registry.caps);
       assert.equal((await findJob(t.registry.db, 'job-b'))?.status, 'partial success');
       await t.registry.db.updateTable('tasks').set({ status: 'fail' }).where('id', '=', detail.tasks[1]!.id).execute();
-      await refreshJobStatus(t.registry.db, row.id);
+      await refreshJobStatus(t.registry.db, row.id, t.registry.caps);
       assert.equal((await findJob(t.registry.db, 'job-b'))?.status, 'partial fail');
     });
 

@@ -10,6 +10,8 @@ export const postgresCapabilities: RegistryCapabilities = {
   beginWrite: 'BEGIN',
   supportsSkipLocked: true,
   supportsListenNotify: true,
+  supportsRowLocks: true,
+  nowMsSql: '(extract(epoch from clock_timestamp()) * 1000)::bigint',
 };
 
 const INT8_OID = 20;

@@ -12,6 +12,8 @@ export const sqliteCapabilities: RegistryCapabilities = {
   // SQLite has one writer at a time: a claim inside BEGIN IMMEDIATE cannot race another.
   supportsSkipLocked: false,
   supportsListenNotify: false,
+  supportsRowLocks: false,
+  nowMsSql: "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
 };
 
 export function openSqlite(path: string): Kysely<Database> {
