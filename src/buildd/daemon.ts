@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { sql } from 'kysely';
 import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { builderIdentity, claimNextTask, claimStatus, finishAttempt, heartbeat, idleHeartbeat, releaseClaim, requeueAbandoned, type BuilderIdentity, type Claim } from '../registry/attempts.ts';
@@ -6,9 +7,18 @@ import type { Registry } from '../registry/registry.ts';
 import { withRegistryRetry } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import type { Log } from '../util/log.ts';
-import { attemptPath, buildTask, type TaskDirs } from './run-task.ts';
+import { attemptPath, buildTask, promoteAttempt, type TaskDirs } from './run-task.ts';
 import { missingTools, type BuilddSettings } from './setup.ts';
 import type { TaskOutcome } from './task-run.ts';
+
+/** How long a daemon waits after an unexpected failure before it claims again. */
+const ERROR_PAUSE_MS = 5000;
+
+const pause = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
 
 /** How often a building daemon looks for a cancel at the latest. */
 const CANCEL_CHECK_MS = 2000;
@@ -54,7 +64,7 @@ export async function preflightBuilder(ctx: BuilddContext): Promise<BuilderIdent
   if (missing.length > 0) problems.push(`missing tools: ${missing.join(', ')}`);
   await mkdir(ctx.dirs.tmpdir, { recursive: true, mode: 0o750 }).catch((err: Error) => problems.push(`cannot create '${ctx.dirs.tmpdir}': ${err.message}`));
   const unable = problems.length > 0 ? `The build environment is incomplete: ${problems.join('; ')}` : null;
-  await idleHeartbeat(ctx.registry.db, me.id, ctx.host ?? hostname(), unable);
+  await idleHeartbeat(ctx.registry.db, me.id, ctx.host ?? instanceName(), unable);
   if (unable) throw new PkgForgeError(ErrorCode.directory, `Builder '${ctx.name}': ${unable}`);
   return me;
 }
@@ -113,6 +123,7 @@ export async function runClaim(ctx: BuilddContext, claim: Claim, stop: AbortSign
     }
   } else {
     const accepted = await db(() => finishAttempt(ctx.registry, claim, result.status, result.reason, logDir));
+    if (accepted) await promoteAttempt(ctx.dirs.results, claim).catch((err) => log.error({ job: claim.jobId, err: messageOf(err) }, 'could not make this attempt the current results'));
     if (!accepted) {
       log.warn({ job: claim.jobId, attempt: claim.attempt }, `Result '${result.status}' for attempt ${claim.attempt} of ${claim.jobId} refused: the attempt is no longer current (its lease expired or the task was cancelled)`);
       report = { ...base, status: 'refused', reason: 'the attempt is no longer current' };
@@ -131,6 +142,40 @@ export async function runClaim(ctx: BuilddContext, claim: Claim, stop: AbortSign
   return report;
 }
 
+/**
+ * The task another running instance of this builder holds under a live lease, if any. A daemon
+ * resets its own unfinished attempt at start, but must not take a healthy build from a second
+ * process started under the same name.
+ */
+async function busyElsewhere(registry: Registry, builderId: number): Promise<{ job: string; host: string | null; attempt: number } | null> {
+  const row = await registry.db
+    .selectFrom('tasks')
+    .innerJoin('jobs', 'jobs.id', 'tasks.job_id')
+    .innerJoin('attempts', (j) => j.onRef('attempts.task_id', '=', 'tasks.id').onRef('attempts.number', '=', 'tasks.attempt'))
+    .select(['jobs.uuid', 'attempts.host', 'tasks.attempt'])
+    .where('tasks.builder_id', '=', builderId)
+    .where('tasks.status', '=', 'building')
+    .where('tasks.lease_expires_at', '>', sql<number>`${sql.raw(registry.caps.nowMsSql)}`)
+    .executeTakeFirst();
+  if (!row) return null;
+  // The lease of a daemon on this host that is no longer running is not a live one.
+  const holder = row.host?.match(/^(.*)\[(\d+)\]$/);
+  if (holder && holder[1] === hostname() && !processIsAlive(Number(holder[2]))) return null;
+  return { job: row.uuid, host: row.host, attempt: row.attempt };
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** How a daemon names itself in the registry: its host and process, e.g. `buildhost[4242]`. */
+export const instanceName = () => `${hostname()}[${process.pid}]`;
+
 export interface BuilddLoopOptions {
   /** Build at most one task and return (`pkgforge buildd` without --daemon). */
   once?: boolean;
@@ -143,14 +188,24 @@ export interface BuilddLoopOptions {
 
 /** The build daemon: preflight, reset its own unfinished attempt, then claim and build until stopped. */
 export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions): Promise<TaskReport[]> {
-  const host = ctx.host ?? hostname();
+  const host = ctx.host ?? instanceName();
   const me = await preflightBuilder(ctx);
+  const busy = await busyElsewhere(ctx.registry, me.id);
+  if (busy) {
+    throw new PkgForgeError(ErrorCode.locked, `Builder '${ctx.name}' is already building job ${busy.job} on ${busy.host ?? 'another host'} (attempt ${busy.attempt}); run one daemon per builder name`);
+  }
   const reset = await requeueAbandoned(ctx.registry, { builderId: me.id });
   if (reset.length > 0) ctx.log.warn({ tasks: reset }, 'requeued tasks this builder left unfinished');
   ctx.log.info(`Starting build daemon '${ctx.name}' for ${me.platform}/${me.arch}`);
   const reports: TaskReport[] = [];
   let wake: (() => void) | null = null;
-  const poke = () => wake?.();
+  // Set by a notification that arrives while the daemon is not asleep (between an empty claim and
+  // the sleep), so the wake-up is not lost.
+  let poked = false;
+  const poke = () => {
+    poked = true;
+    wake?.();
+  };
   options.stop.addEventListener('abort', poke, { once: true });
   let unlisten: (() => Promise<void>) | null = null;
   if (!options.once) {
@@ -164,6 +219,7 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
   try {
     while (!options.stop.aborted) {
       let claim: Claim | null = null;
+      poked = false;
       try {
         await requeueAbandoned(ctx.registry);
         claim = await claimNextTask(ctx.registry, me, host, ctx.settings.leaseExpiryMs);
@@ -171,7 +227,18 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
         ctx.log.error({ err: messageOf(err) }, 'Failed to query the registry for a new task');
       }
       if (claim) {
-        const report = await runClaim(ctx, claim, options.abort);
+        let report: TaskReport;
+        try {
+          report = await runClaim(ctx, claim, options.abort);
+        } catch (err) {
+          // Anything unexpected (a full disk, the registry gone for longer than the retries): the
+          // task goes back to the queue, and the daemon carries on after a pause.
+          const reason = `the build daemon failed: ${messageOf(err)}`;
+          ctx.log.error({ job: claim.jobId, err: messageOf(err) }, reason);
+          await releaseClaim(ctx.registry, claim, reason).catch(() => {});
+          report = { jobId: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt, status: 'requeued', reason };
+          if (!options.once) await pause(ERROR_PAUSE_MS, options.stop);
+        }
         reports.push(report);
         options.onTask?.(report);
         if (options.once) break;
@@ -179,6 +246,7 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
       }
       if (options.once) break;
       await idleHeartbeat(ctx.registry.db, me.id, host).catch(() => {});
+      if (poked || options.stop.aborted) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, idleMs);
         wake = () => (clearTimeout(timer), resolve());

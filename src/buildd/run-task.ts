@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rename } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
@@ -40,6 +40,8 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
   await mkdir(join(dirs.tmpdir, claim.builderName), { recursive: true, mode: 0o750 });
   const workDir = await mkdtemp(join(dirs.tmpdir, claim.builderName, `${claim.jobId}-${claim.attempt}-`));
   const log = createWriteStream(join(attemptDir, 'build.log'), { flags: 'a' });
+  // A write error (disk full) must not crash the daemon: the build goes on, its log is incomplete.
+  log.on('error', () => {});
   const info: BuildInfo = {
     jobid: claim.jobId,
     builder: claim.builderName,
@@ -106,25 +108,49 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
       return { status: 'fail', reason, run };
     }
   } finally {
-    await keepResults(info, run, taskDir, attemptDir).catch((err) => log.write(`could not store the results: ${messageOf(err)}\n`));
+    // The log is closed before buildinfo.yml appears, so a reader following the log knows that
+    // once buildinfo.yml is there, the log is complete.
     log.end();
     await once(log, 'close').catch(() => {});
+    await keepResults(info, run, attemptDir).catch((err) => process.stderr.write(`pkgforge: could not store the results of ${claim.jobId}: ${messageOf(err)}\n`));
     await removeTree(workDir);
   }
 }
 
-/** Copies products into the task's results directory and writes buildinfo.yml (attempt and latest). */
-async function keepResults(info: BuildInfo, run: TaskRun | null, taskDir: string, attemptDir: string): Promise<void> {
+/**
+ * Keeps this attempt's products and buildinfo.yml in its own directory. They become the task's
+ * current results only once the registry has accepted the attempt's result (promoteAttempt), so
+ * an attempt that lost its lease can never overwrite a newer one's.
+ */
+async function keepResults(info: BuildInfo, run: TaskRun | null, attemptDir: string): Promise<void> {
   const sourceFiles = new Set(run?.manifest.packages.map((p) => p.file) ?? []);
   for (const product of info.products) {
     // A rebuilt source RPM of the same name is the one already kept in accepted/.
     if (sourceFiles.has(basename(product))) continue;
-    const tmp = join(taskDir, `.${basename(product)}.tmp`);
-    await copyFile(product, tmp);
-    await rename(tmp, join(taskDir, basename(product)));
+    await copyFile(product, join(attemptDir, basename(product)));
   }
   info.endtime = Math.floor(Date.now() / 1000);
   const text = YAML.stringify({ ...info, completed: info.completed ? 1 : 0, products: info.products.map((p) => basename(p)) }, { sortMapEntries: true });
   await writeFileAtomic(join(attemptDir, 'buildinfo.yml'), text);
-  await writeFileAtomic(join(taskDir, 'buildinfo.yml'), text);
+}
+
+/**
+ * Makes an attempt's products and buildinfo.yml the task's current results (the top of
+ * results/<job>/<platform>-<arch>/): the previous attempt's products go, this one's are linked in
+ * (copied where links are not possible), buildinfo.yml last.
+ */
+export async function promoteAttempt(results: string, claim: Claim): Promise<void> {
+  const taskDir = join(childPath(results, claim.jobId), `${claim.platform}-${claim.arch}`);
+  const attemptDir = join(taskDir, `attempt-${claim.attempt}`);
+  for (const name of await readdir(taskDir)) {
+    if (name.endsWith('.rpm')) await rm(join(taskDir, name), { force: true });
+  }
+  for (const name of await readdir(attemptDir)) {
+    if (!name.endsWith('.rpm')) continue;
+    const tmp = join(taskDir, `.${name}.tmp`);
+    await link(join(attemptDir, name), tmp).catch(() => copyFile(join(attemptDir, name), tmp));
+    await rename(tmp, join(taskDir, name));
+  }
+  await copyFile(join(attemptDir, 'buildinfo.yml'), join(taskDir, '.buildinfo.yml.tmp'));
+  await rename(join(taskDir, '.buildinfo.yml.tmp'), join(taskDir, 'buildinfo.yml'));
 }

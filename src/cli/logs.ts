@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { attemptPath } from '../buildd/run-task.ts';
 import { getJobDetail } from '../registry/jobs.ts';
@@ -30,12 +31,18 @@ export function registerLogsCommand(program: Command): void {
           }
           return tasks[0]!;
         };
-        const task = await findTask();
+        let task = await findTask();
+        // --follow on a task still waiting waits for its first attempt to start.
+        while (opts.follow && !opts.attempt && task.attempt === 0 && task.status === 'needs build') {
+          await sleep(500);
+          task = await findTask();
+        }
         const attempt = opts.attempt ? Number(opts.attempt) : task.attempt;
         if (!Number.isInteger(attempt) || attempt < 1) throw new PkgForgeError(ErrorCode.usage, `Task ${task.platform}/${task.arch} of job ${id} has not started building yet`);
         const path = join(childPath(config.results, id), attemptPath('.', task.platform, task.arch, attempt), 'build.log');
         let offset = 0;
-        let ending = false;
+        let endedAt: number | null = null;
+        let finishing = false;
         const buffer = Buffer.alloc(64 * 1024);
         for (;;) {
           const fh = await open(path, 'r').catch(() => null);
@@ -53,11 +60,17 @@ export function registerLogsCommand(program: Command): void {
           } else if (!opts.follow) {
             throw new PkgForgeError(ErrorCode.notFound, `No build log yet for ${task.platform}/${task.arch} attempt ${attempt} of job ${id}`);
           }
-          if (!opts.follow || ending) return;
+          if (!opts.follow || finishing) return;
+          // The registry may say the attempt has ended before its daemon wrote the last lines:
+          // once the attempt's buildinfo.yml is written (after the log is closed), or 5 s later,
+          // one more read prints what is left.
+          if (endedAt !== null && (existsSync(join(dirname(path), 'buildinfo.yml')) || Date.now() - endedAt > 5000)) {
+            finishing = true;
+            continue;
+          }
           const now = await findTask();
-          // The attempt has ended: one more read prints what is left, then stop.
-          if (now.attempt !== attempt || now.status !== 'building') ending = true;
-          else await sleep(250);
+          if (endedAt === null && (now.attempt !== attempt || now.status !== 'building')) endedAt = Date.now();
+          await sleep(250);
         }
       });
     });

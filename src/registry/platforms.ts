@@ -12,6 +12,8 @@ export interface Platform {
   auto: boolean;
 }
 
+const PLATFORM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+]{0,19}$/;
+
 const toPlatform = (r: PlatformRow): Platform => ({ id: r.id, name: r.name, arch: r.arch, active: r.active === 1, auto: r.auto === 1 });
 const label = (name: string, arch: string) => `${name}/${arch}`;
 
@@ -33,10 +35,11 @@ export async function findPlatform(db: Kysely<Database>, name: string, arch: str
 
 /** Adds a platform, inactive and not auto, as the original did. */
 export async function addPlatform(db: Kysely<Database>, name: string, arch: string): Promise<Platform> {
-  for (const [what, v] of [['name', name], ['architecture', arch]] as const) {
-    if (!SAFE_NAME_PATTERN.test(v) || v.length > 20) {
-      throw new PkgForgeError(ErrorCode.usage, `Cannot add ${label(name, arch)} platform: the ${what} may only contain A-Z a-z 0-9 _ . + - (at most 20 characters)`);
-    }
+  // No dash in a platform name: results/<job>/<platform>-<arch>/ and mock's
+  // <platform>-<bucket>-<arch> must name one platform/arch only.
+  if (!PLATFORM_NAME.test(name)) throw new PkgForgeError(ErrorCode.usage, `Cannot add ${label(name, arch)} platform: the name may only contain A-Z a-z 0-9 _ . + (at most 20 characters)`);
+  if (!SAFE_NAME_PATTERN.test(arch) || arch.length > 20) {
+    throw new PkgForgeError(ErrorCode.usage, `Cannot add ${label(name, arch)} platform: the architecture may only contain A-Z a-z 0-9 _ . + - (at most 20 characters)`);
   }
   if (await findPlatform(db, name, arch)) throw new PkgForgeError(ErrorCode.exists, `Cannot add ${label(name, arch)} platform, it already exists.`);
   const row = await db

@@ -12,7 +12,7 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Kill the whole process group when this aborts (cancel, shutdown). */
   signal?: AbortSignal;
-  /** Seconds between SIGTERM and SIGKILL. */
+  /** Milliseconds between SIGTERM and SIGKILL (default 2 s, so a cancel takes effect within 5 s). */
   killGraceMs?: number;
 }
 
@@ -36,7 +36,9 @@ export function runCommand(command: string, args: readonly string[], options: Ru
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
     const killGroup = () => {
-      if (child.pid === undefined || child.exitCode !== null) return;
+      // No check that the child is still running: its group may hold members (a backgrounded
+      // `sleep 600 &`) after it exited, and they are what keeps the build alive.
+      if (child.pid === undefined) return;
       try {
         process.kill(-child.pid, 'SIGTERM');
       } catch {
@@ -48,7 +50,7 @@ export function runCommand(command: string, args: readonly string[], options: Ru
         } catch {
           // already gone
         }
-      }, options.killGraceMs ?? 5000);
+      }, options.killGraceMs ?? 2000);
     };
     const timer = options.timeoutMs ? setTimeout(() => ((timedOut = true), killGroup()), options.timeoutMs) : undefined;
     const onAbort = () => ((aborted = true), killGroup());
@@ -59,6 +61,21 @@ export function runCommand(command: string, args: readonly string[], options: Ru
     }
     let error: Error | undefined;
     child.on('error', (err) => (error = err));
+    child.on('exit', () => {
+      // Once the command itself has ended, whatever it left in its group goes too, and we stop
+      // waiting for pipes a leftover process may still hold open.
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // none left
+        }
+      }
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, 200).unref();
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       clearTimeout(killTimer);

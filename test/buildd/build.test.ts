@@ -168,6 +168,7 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     const attempts = await listAttempts(farm.registry.db, task.id);
     assert.deepEqual(attempts.map((a) => [a.number, a.builder, a.outcome]), [[1, 'b2', 'lease expired'], [2, 'b1', 'success']]);
     assert.deepEqual(readdirSync(join(farm.results, 'killed', 'el9-x86_64')).filter((n) => n.startsWith('attempt-')).sort(), ['attempt-1', 'attempt-2']);
+    assert.equal(YAML.parse(readFileSync(join(farm.results, 'killed', 'el9-x86_64', 'buildinfo.yml'), 'utf8')).attempt, 2);
     assert.deepEqual(await requeueAbandoned(farm.registry), []);
   });
 
@@ -232,6 +233,18 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     assert.match(sig, /RSA\/SHA\d+, .*Key ID [0-9a-f]+/);
     const info = YAML.parse(readFileSync(join(farm.results, 'signed', 'el9-x86_64', 'buildinfo.yml'), 'utf8'));
     assert.ok(info.phases.includes('sign-rpmsign'));
+  });
+
+  it('refuses to start a second daemon under a builder name that is building elsewhere', async () => {
+    await submit('busy', [srpm('hello')]);
+    const me = (await builderIdentity(farm.registry.db, 'b2'))!;
+    const claim = (await claimNextTask(farm.registry, me, 'otherhost[4242]', 60_000))!;
+    await assert.rejects(buildOne('b2'), /Builder 'b2' is already building job busy on otherhost\[4242\]/);
+    // The healthy build was not taken away.
+    assert.equal((await getJobDetail(farm.registry.db, 'busy'))!.tasks[0]!.status, 'building');
+    const { releaseClaim } = await import('../../src/registry/attempts.ts');
+    await releaseClaim(farm.registry, claim, 'test over');
+    await cancelTasks(farm.registry, 'busy');
   });
 
   it('refuses to start when a configured tool is missing, and records why', async () => {

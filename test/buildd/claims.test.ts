@@ -100,6 +100,11 @@ for (const dialect of DIALECTS) {
       await assert.rejects(cancelTasks(t.registry, 'nope'), /There is no job nope/);
     });
 
+    it('refuses a platform name with a dash, which would make results paths ambiguous', async () => {
+      const { addPlatform } = await import('../../src/registry/platforms.ts');
+      await assert.rejects(addPlatform(t.registry.db, 'el-9', 'x86_64'), /the name may only contain/);
+    });
+
     it('never gives one task to two builders racing in separate processes', async () => {
       for (let i = 0; i < 60; i++) await job(t, `race-${i}`, 10_000 + i);
       const child = join(import.meta.dirname, '..', 'helpers', 'claim-child.ts');

@@ -21,6 +21,8 @@ export class CreaterepoPublisher implements PhaseCommand {
     const rpms = task.info.products.filter((p) => p.endsWith('.rpm') && !p.endsWith('.src.rpm'));
     const release = await lockfile.lock(repo, { lockfilePath: join(repo, '.publish.lock'), retries: { retries: 600, minTimeout: 100, maxTimeout: 1000 }, stale: 60_000, realpath: false, onCompromised: (err) => logLine(task, `the publishing lock on ${repo} was lost: ${err.message}`) });
     try {
+      // The wait for the lock may have been long: an attempt cancelled or superseded meanwhile publishes nothing.
+      if (task.signal.aborted) throw new PhaseFailure('stopped before publishing');
       for (const rpm of rpms) {
         // Copied under a temporary name and renamed, so dnf never reads half a package.
         const tmp = join(repo, `.${basename(rpm)}.tmp`);
