@@ -89,6 +89,9 @@ async function lastChange(dir: string, dirCtime: number): Promise<number> {
   return latest;
 }
 
+/** Whether this system has /proc/self/fd (Linux); elsewhere entries are read by path. */
+let hasProcFd: boolean | undefined;
+
 /**
  * Opens an entry's directory without following links and checks it is the directory the scan saw;
  * returns the entry with `base` set and a function to close it, or null if it changed or went.
@@ -105,7 +108,7 @@ export async function openEntry(entry: QueueEntry): Promise<{ entry: QueueEntry;
     await fh.close();
     return null;
   }
-  const viaFd = `/proc/self/fd/${fh.fd}`;
-  const base = (await lstat(viaFd).catch(() => null)) ? viaFd : entry.path;
+  hasProcFd ??= await lstat('/proc/self/fd').then(() => true, () => false);
+  const base = hasProcFd ? `/proc/self/fd/${fh.fd}` : entry.path;
   return { entry: { ...entry, base }, close: () => fh.close() };
 }
