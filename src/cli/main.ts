@@ -20,6 +20,7 @@ const commandGroups: [string[], () => Promise<Register[]>][] = [
   [['platform', 'builder'], async () => [(await import('./admin.ts')).registerAdminCommands]],
   [['init'], async () => [(await import('./init.ts')).registerInitCommand]],
   [['serve'], async () => [(await import('./serve.ts')).registerServeCommand]],
+  [['web'], async () => [(await import('./web.ts')).registerWebCommand]],
 ];
 
 const wanted = process.argv[2];

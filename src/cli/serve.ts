@@ -11,6 +11,7 @@ import { builddContext, describeTask, localBuilderName, stopSignals } from './bu
 import { collect, configFor, withRegistry, type CommonOptions } from './context.ts';
 import { describeOutcome, incomingContext } from './incoming.ts';
 import { initialiseFarm } from './init.ts';
+import { startWeb } from './web.ts';
 
 export function registerServeCommand(program: Command): void {
   program
@@ -18,8 +19,10 @@ export function registerServeCommand(program: Command): void {
     .description('run the whole farm on this machine: incoming processor and a builder for this host (embedded default: SQLite, local directories)')
     .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
     .option('--no-build', 'do not run a build daemon for this host')
+    .option('--listen <host:port>', 'where the HTTP API listens', '127.0.0.1:8080')
+    .option('--no-web', 'do not serve the HTTP API')
     .option('--debug', 'log debug messages')
-    .action(async (opts: CommonOptions & { build: boolean }) => {
+    .action(async (opts: CommonOptions & { build: boolean; web: boolean; listen: string }) => {
       const config = configFor(['handlers.yml', 'incoming.yml', 'buildd.yml'], opts);
       // The console is for the person at it; the daemons' log goes to a file in logdir.
       const logFile = join(config.logdir, 'serve.log');
@@ -38,6 +41,9 @@ export function registerServeCommand(program: Command): void {
             console.log(`Registered builder ${builderName} for ${host.name}/${host.arch}`);
           }
         }
+        // The farm runs without its API rather than not at all (the port may be taken).
+        const web = opts.web ? await startWeb(config, registry, opts.listen).catch((err: Error) => (console.error(`The HTTP API is off: cannot listen on ${opts.listen}: ${err.message}`), null)) : null;
+        if (web) console.log(`API: ${web.url}/api/v1 (documentation: ${web.url}/api/docs)`);
         console.log(`Log: ${logFile}`);
         console.log('Submit a job with: pkgforge submit --bucket devel FILE.src.rpm   (stop with Ctrl-C)');
         const builddCtx = builderName ? builddContext(config, registry, builderName, log) : null;
@@ -56,6 +62,7 @@ export function registerServeCommand(program: Command): void {
               })
             : Promise.resolve(),
         ]);
+        await web?.close();
       });
     });
 }

@@ -192,3 +192,36 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
     tasks: tasks.map((t) => ({ id: t.id, platform: t.platform, arch: t.arch, status: t.status, reason: t.reason, attempt: t.attempt, queuedAt: t.queued_at, modifiedAt: t.modified_at })),
   };
 }
+
+export interface JobPageFilter extends JobFilter {
+  /** Only jobs with a task on this platform. */
+  platform?: string;
+  /** The cursor from a previous page: jobs older than it. */
+  before?: number;
+}
+
+/** A page of jobs, newest first, with the cursor of the next page (keyset pagination). */
+export async function listJobsPage(db: Kysely<Database>, filter: JobPageFilter = {}): Promise<{ jobs: Job[]; next: number | null }> {
+  const limit = filter.limit ?? 50;
+  let q = db.selectFrom('jobs').selectAll();
+  if (filter.submitter !== undefined) q = q.where('submitter', '=', filter.submitter);
+  if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+  if (filter.bucket !== undefined) q = q.where('bucket', '=', filter.bucket);
+  if (filter.before !== undefined) q = q.where('id', '<', filter.before);
+  if (filter.platform !== undefined) {
+    const platform = filter.platform;
+    q = q.where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('tasks')
+          .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
+          .select('tasks.id')
+          .whereRef('tasks.job_id', '=', 'jobs.id')
+          .where('platforms.name', '=', platform),
+      ),
+    );
+  }
+  const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
+  const page = rows.slice(0, limit);
+  return { jobs: page.map(toJob), next: rows.length > limit ? page[page.length - 1]!.id : null };
+}

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import type { Config } from '../config/load-config.ts';
+import type { Registry } from '../registry/registry.ts';
+import { ErrorCode, PkgForgeError } from '../util/errors.ts';
+import { collect, configFor, withRegistry, type CommonOptions } from './context.ts';
+
+/** `HOST:PORT` (IPv6 as `[::1]:8080`), checked. */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = value.match(/^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new PkgForgeError(ErrorCode.usage, `--listen takes HOST:PORT (e.g. 127.0.0.1:8080), not '${value}'`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** Starts the HTTP server; returns its address and a function that stops it. */
+export async function startWeb(config: Config, registry: Registry, listen: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const { buildApp } = await import('../web/app.ts');
+  const { host, port } = parseListen(listen);
+  const app = await buildApp({ registry, results: config.results, healthyWithinMs: (config.values.lease_expiry ?? 120) * 1000 });
+  const url = await app.listen({ host, port });
+  return { url, close: () => app.close() };
+}
+
+export function registerWebCommand(program: Command): void {
+  program
+    .command('web')
+    .description('serve the HTTP API (and, later, the web pages) until SIGTERM')
+    .option('--listen <host:port>', 'the address to listen on', '127.0.0.1:8080')
+    .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
+    .action(async (opts: CommonOptions & { listen: string }) => {
+      const config = configFor(['web.yml'], opts);
+      await withRegistry(config, async (registry) => {
+        const web = await startWeb(config, registry, opts.listen);
+        console.log(`PkgForge API at ${web.url}/api/v1 (documentation: ${web.url}/api/docs)`);
+        await new Promise<void>((resolve) => {
+          process.once('SIGTERM', resolve);
+          process.once('SIGINT', resolve);
+        });
+        await web.close();
+      });
+    });
+}

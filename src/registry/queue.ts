@@ -1,0 +1,79 @@
+import { sql, type Kysely } from 'kysely';
+import { TaskStatus } from '../core/terms.ts';
+import type { Database } from './schema.ts';
+
+/** A waiting task in its platform's queue. */
+export interface QueuedTask {
+  position: number;
+  taskId: number;
+  jobId: string;
+  bucket: string;
+  submitter: string | null;
+  queuedAt: number;
+  /** The attempt about to start (1 for a task never built). */
+  nextAttempt: number;
+}
+
+/** One platform's queue and why its tasks wait. */
+export interface PlatformQueue {
+  platform: string;
+  arch: string;
+  active: boolean;
+  waiting: QueuedTask[];
+  building: number;
+  builders: { total: number; healthy: number; busy: number; unable: number };
+  /** Why the waiting tasks wait, for a person: the answer to "why is my job still waiting?". */
+  why: string | null;
+}
+
+/**
+ * Every platform's queue: waiting tasks in claim order with their position, and why they wait.
+ * A builder is healthy when it sent a heartbeat within `healthyWithinMs` and can build.
+ */
+export async function listQueues(db: Kysely<Database>, nowMs: number, healthyWithinMs: number, limitPerPlatform = 200): Promise<PlatformQueue[]> {
+  const platforms = await db.selectFrom('platforms').selectAll().orderBy('name').orderBy('arch').execute();
+  const builders = await db.selectFrom('builders').select(['platform_id', 'last_heartbeat_at', 'unable_reason', 'current_task_id']).execute();
+  const building = await db
+    .selectFrom('tasks')
+    .select(['platform_id', sql<number>`count(*)`.as('n')])
+    .where('status', '=', TaskStatus.building)
+    .groupBy('platform_id')
+    .execute();
+  const queues: PlatformQueue[] = [];
+  for (const p of platforms) {
+    const waiting = await db
+      .selectFrom('tasks')
+      .innerJoin('jobs', 'jobs.id', 'tasks.job_id')
+      .select(['tasks.id', 'jobs.uuid', 'jobs.bucket', 'jobs.submitter', 'tasks.queued_at', 'tasks.attempt'])
+      .where('tasks.platform_id', '=', p.id)
+      .where('tasks.status', '=', TaskStatus.needsBuild)
+      .orderBy('tasks.queued_at')
+      .orderBy('tasks.id')
+      .limit(limitPerPlatform)
+      .execute();
+    const mine = builders.filter((b) => b.platform_id === p.id);
+    const alive = mine.filter((b) => b.last_heartbeat_at !== null && nowMs - b.last_heartbeat_at <= healthyWithinMs);
+    const unable = mine.filter((b) => b.unable_reason !== null);
+    const healthy = alive.filter((b) => b.unable_reason === null);
+    const busy = healthy.filter((b) => b.current_task_id !== null);
+    let why: string | null = null;
+    if (waiting.length > 0) {
+      if (!p.active) why = 'the platform is not active';
+      else if (mine.length === 0) why = 'no builder is registered for this platform';
+      else if (healthy.length === 0 && unable.length > 0) why = `the builders cannot build: ${unable[0]!.unable_reason}`;
+      else if (healthy.length === 0) why = 'no builder for this platform is running (no recent heartbeat)';
+      else if (busy.length === healthy.length) why = `all ${healthy.length} running builder${healthy.length === 1 ? ' is' : 's are'} busy`;
+      else why = 'waiting for an idle builder to claim it';
+    }
+    queues.push({
+      platform: p.name,
+      arch: p.arch,
+      active: p.active === 1,
+      waiting: waiting.map((t, i) => ({ position: i + 1, taskId: t.id, jobId: t.uuid, bucket: t.bucket, submitter: t.submitter, queuedAt: t.queued_at, nextAttempt: t.attempt + 1 })),
+      building: Number(building.find((b) => b.platform_id === p.id)?.n ?? 0),
+      builders: { total: mine.length, healthy: healthy.length, busy: busy.length, unable: unable.length },
+      why,
+    });
+  }
+  return queues;
+}

@@ -1,0 +1,44 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { listBuilders } from '../../registry/builders.ts';
+import { listPlatforms } from '../../registry/platforms.ts';
+import { listQueues } from '../../registry/queue.ts';
+import { Builder, Platform, Queue } from '../schemas.ts';
+import type { WebContext } from '../app.ts';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** Platforms, builders and the queue: what the farm has and why a job waits. */
+export function farmRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get('/platforms', { schema: { summary: 'Platforms', tags: ['farm'], response: { 200: Type.Array(Platform) } } }, async () =>
+      (await listPlatforms(ctx.registry.db)).map(({ name, arch, active, auto }) => ({ name, arch, active, auto })),
+    );
+
+    app.get('/builders', { schema: { summary: 'Builders, with their current task and health', tags: ['farm'], response: { 200: Type.Array(Builder) } } }, async () => {
+      const now = Date.now();
+      return (await listBuilders(ctx.registry.db)).map((b) => ({
+        name: b.name,
+        platform: b.platform,
+        arch: b.arch,
+        host: b.host,
+        currentTask: b.currentTaskId,
+        lastHeartbeat: iso(b.lastHeartbeatAt),
+        healthy: b.unableReason === null && b.lastHeartbeatAt !== null && now - b.lastHeartbeatAt <= ctx.healthyWithinMs,
+        unableToBuild: b.unableReason,
+      }));
+    });
+
+    app.get('/queue', { schema: { summary: "Each platform's waiting tasks, their positions and why they wait", tags: ['farm'], response: { 200: Type.Array(Queue) } } }, async () =>
+      (await listQueues(ctx.registry.db, Date.now(), ctx.healthyWithinMs)).map((q) => ({
+        platform: q.platform,
+        arch: q.arch,
+        active: q.active,
+        building: q.building,
+        builders: q.builders,
+        why: q.why,
+        waiting: q.waiting.map((w) => ({ position: w.position, job: w.jobId, bucket: w.bucket, submitter: w.submitter, queuedAt: iso(w.queuedAt), nextAttempt: w.nextAttempt })),
+      })),
+    );
+  };
+}

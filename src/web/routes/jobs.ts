@@ -1,0 +1,109 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import Type from 'typebox';
+import { listAttempts } from '../../registry/attempts.ts';
+import { getJobDetail, listJobsPage, type Job } from '../../registry/jobs.ts';
+import { listPlatforms } from '../../registry/platforms.ts';
+import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
+import { childPath } from '../../util/fs-safe.ts';
+import { ErrorReply, JobDetail, JobList, JobListQuery, TaskDetail } from '../schemas.ts';
+import type { WebContext } from '../app.ts';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function summary(job: Job) {
+  return {
+    id: job.id,
+    status: job.status,
+    reason: job.reason,
+    bucket: job.bucket,
+    submitter: job.submitter,
+    platforms: job.platforms,
+    archs: job.archs,
+    size: job.size,
+    submittedAt: iso(job.submittedAt),
+    modifiedAt: iso(job.modifiedAt),
+    url: `/api/v1/jobs/${encodeURIComponent(job.id)}`,
+  };
+}
+
+/** Names a job's filters give that match no platform or arch, or only inactive ones. */
+function filterWarnings(job: Job, platforms: { name: string; arch: string; active: boolean }[]): string[] {
+  const warnings: string[] = [];
+  const lower = (s: string) => s.toLowerCase();
+  for (const p of job.platforms.map((x) => x.replace(/^!/, ''))) {
+    if (p === 'auto' || p === 'all') continue;
+    const known = platforms.filter((x) => lower(x.name) === lower(p));
+    if (known.length === 0) warnings.push(`platform '${p}' is unknown`);
+    else if (!known.some((x) => x.active)) warnings.push(`platform '${p}' is not active`);
+  }
+  for (const a of job.archs.map((x) => x.replace(/^!/, ''))) {
+    if (a === 'all') continue;
+    const known = platforms.filter((x) => lower(x.arch) === lower(a));
+    if (known.length === 0) warnings.push(`architecture '${a}' is unknown`);
+    else if (!known.some((x) => x.active)) warnings.push(`architecture '${a}' has no active platform`);
+  }
+  return warnings;
+}
+
+export function jobRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get('/jobs', { schema: { summary: 'Jobs, newest first', tags: ['jobs'], querystring: JobListQuery, response: { 200: JobList } } }, async (req) => {
+      const q = req.query;
+      const page = await listJobsPage(ctx.registry.db, {
+        limit: q.limit ?? 50,
+        ...(q.submitter !== undefined && { submitter: q.submitter }),
+        ...(q.status !== undefined && { status: q.status }),
+        ...(q.bucket !== undefined && { bucket: q.bucket }),
+        ...(q.platform !== undefined && { platform: q.platform }),
+        ...(q.before !== undefined && { before: Number(q.before) }),
+      });
+      return { jobs: page.jobs.map(summary), next: page.next === null ? null : String(page.next) };
+    });
+
+    app.get('/jobs/:id', { schema: { summary: 'A job: manifest, packages, tasks, warnings', tags: ['jobs'], params: Type.Object({ id: Type.String({ maxLength: 50 }) }), response: { 200: JobDetail, 404: ErrorReply } } }, async (req) => {
+      const job = await getJobDetail(ctx.registry.db, req.params.id);
+      if (!job) throw new PkgForgeError(ErrorCode.notFound, `There is no job ${req.params.id}`);
+      const platforms = await listPlatforms(ctx.registry.db);
+      return {
+        ...summary(job),
+        report: job.report,
+        packages: job.packages,
+        tasks: job.tasks.map((t) => ({ platform: t.platform, arch: t.arch, status: t.status, reason: t.reason, attempt: t.attempt, queuedAt: iso(t.queuedAt), modifiedAt: iso(t.modifiedAt) })),
+        warnings: filterWarnings(job, platforms),
+      };
+    });
+
+    app.get(
+      '/jobs/:id/tasks/:platform/:arch',
+      { schema: { summary: 'A task: attempts and result files', tags: ['jobs'], params: Type.Object({ id: Type.String({ maxLength: 50 }), platform: Type.String({ maxLength: 20 }), arch: Type.String({ maxLength: 20 }) }), response: { 200: TaskDetail, 404: ErrorReply } } },
+      async (req) => {
+        const { id, platform, arch } = req.params;
+        const job = await getJobDetail(ctx.registry.db, id);
+        const task = job?.tasks.find((t) => t.platform === platform && t.arch === arch);
+        if (!job || !task) throw new PkgForgeError(ErrorCode.notFound, `Job ${id} has no task for ${platform}/${arch}`);
+        const attempts = await listAttempts(ctx.registry.db, task.id);
+        const files: { name: string; size: number }[] = [];
+        // Only names the registry knows go into the path, and childPath refuses anything else.
+        const dir = join(childPath(ctx.results, job.id), `${task.platform}-${task.arch}`);
+        for (const name of await readdir(dir).catch(() => [] as string[])) {
+          const st = await stat(join(dir, name)).catch(() => null);
+          if (st?.isFile()) files.push({ name, size: st.size });
+        }
+        return {
+          job: job.id,
+          platform: task.platform,
+          arch: task.arch,
+          status: task.status,
+          reason: task.reason,
+          attempt: task.attempt,
+          queuedAt: iso(task.queuedAt),
+          modifiedAt: iso(task.modifiedAt),
+          attempts: attempts.map((a) => ({ number: a.number, builder: a.builder, host: a.host, startedAt: iso(a.startedAt), endedAt: iso(a.endedAt), outcome: a.outcome, reason: a.reason })),
+          files: files.sort((a, b) => (a.name < b.name ? -1 : 1)),
+        };
+      },
+    );
+  };
+}
