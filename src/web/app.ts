@@ -5,7 +5,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from '../registry/registry.ts';
 import { ErrorCode, isPkgForgeError } from '../util/errors.ts';
 import { farmRoutes } from './routes/farm.ts';
+import { fileRoutes } from './routes/files.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 
 /** What the web application needs. */
 export interface WebContext {
@@ -45,9 +47,11 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
     async (api) => {
       await api.register(jobRoutes(ctx));
       await api.register(farmRoutes(ctx));
+      await api.register(fileRoutes(ctx));
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: '/api/v1' },
   );
+  await app.register(metricsRoutes(ctx));
   return app;
 }

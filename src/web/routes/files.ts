@@ -1,0 +1,103 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import Type from 'typebox';
+import { getJobDetail } from '../../registry/jobs.ts';
+import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
+import { childPath } from '../../util/fs-safe.ts';
+import type { WebContext } from '../app.ts';
+
+const TaskParams = Type.Object({ id: Type.String({ maxLength: 50 }), platform: Type.String({ maxLength: 20 }), arch: Type.String({ maxLength: 20 }) });
+/** A file of the task's results, or of one attempt's directory (`attempt-2/build.log`). */
+const FILE_NAME = /^(attempt-[0-9]{1,6}\/)?[A-Za-z0-9_][A-Za-z0-9_.+~-]{0,250}$/;
+
+async function taskDir(ctx: WebContext, id: string, platform: string, arch: string) {
+  const job = await getJobDetail(ctx.registry.db, id);
+  const task = job?.tasks.find((t) => t.platform === platform && t.arch === arch);
+  if (!job || !task) throw new PkgForgeError(ErrorCode.notFound, `Job ${id} has no task for ${platform}/${arch}`);
+  return { task, dir: join(childPath(ctx.results, job.id), `${task.platform}-${task.arch}`) };
+}
+
+/** Downloads from the results directory (never a path outside it) and the live build log. */
+export function fileRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/jobs/:id/tasks/:platform/:arch/files/*',
+      { schema: { summary: "Download a file of a task's results (buildinfo.yml, a log, a package)", tags: ['jobs'], params: Type.Object({ ...TaskParams.properties, '*': Type.String() }) } },
+      async (req, reply) => {
+        const name = req.params['*'];
+        if (!FILE_NAME.test(name)) throw new PkgForgeError(ErrorCode.notFound, `No file '${name}' in the results of this task`);
+        const { dir } = await taskDir(ctx, req.params.id, req.params.platform, req.params.arch);
+        const path = join(dir, name);
+        const st = await stat(path).catch(() => null);
+        if (!st?.isFile()) throw new PkgForgeError(ErrorCode.notFound, `No file '${name}' in the results of this task`);
+        const type = name.endsWith('.rpm') ? 'application/x-rpm' : name.endsWith('.yml') ? 'application/yaml; charset=utf-8' : 'text/plain; charset=utf-8';
+        return reply
+          .header('content-type', type)
+          .header('content-length', st.size)
+          .header('content-disposition', `${name.endsWith('.rpm') ? 'attachment' : 'inline'}; filename="${name.split('/').pop()}"`)
+          .header('x-content-type-options', 'nosniff')
+          .send(createReadStream(path));
+      },
+    );
+
+    app.get(
+      '/jobs/:id/tasks/:platform/:arch/log',
+      {
+        schema: {
+          summary: "The build log of the task's latest attempt as a live event stream",
+          description: 'text/event-stream; each event carries new log text and, as its id, the byte offset after it, so a client that reconnects with Last-Event-ID resumes where it stopped. The stream ends (event `end`) when the attempt ends.',
+          tags: ['jobs'],
+          params: TaskParams,
+          querystring: Type.Object({ attempt: Type.Optional(Type.Integer({ minimum: 1 })) }),
+        },
+      },
+      async (req, reply) => {
+        const { id, platform, arch } = req.params;
+        const first = await taskDir(ctx, id, platform, arch);
+        const attempt = req.query.attempt ?? first.task.attempt;
+        if (attempt < 1) throw new PkgForgeError(ErrorCode.notFound, `The task ${platform}/${arch} of job ${id} has not started building yet`);
+        const path = join(first.dir, `attempt-${attempt}`, 'build.log');
+        const resume = Number(req.headers['last-event-id']);
+        let offset = Number.isInteger(resume) && resume > 0 ? resume : 0;
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+        let closed = false;
+        req.raw.on('close', () => (closed = true));
+        const buf = Buffer.alloc(64 * 1024);
+        let endedAt: number | null = null;
+        let finishing = false;
+        for (;;) {
+          const fh = await open(path, 'r').catch(() => null);
+          if (fh) {
+            try {
+              for (;;) {
+                const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+                if (bytesRead === 0) break;
+                offset += bytesRead;
+                // One event per read; each line of text as a data: line (SSE's framing).
+                const text = buf.toString('utf8', 0, bytesRead);
+                res.write(`id: ${offset}\n${text.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`);
+              }
+            } finally {
+              await fh.close();
+            }
+          }
+          if (closed || finishing) break;
+          const now = await getJobDetail(ctx.registry.db, id);
+          const task = now?.tasks.find((t) => t.platform === platform && t.arch === arch);
+          if (endedAt === null && (!task || task.attempt !== attempt || task.status !== 'building')) endedAt = Date.now();
+          // The log is complete once the attempt's buildinfo.yml exists (written after the log is closed).
+          if (endedAt !== null && ((await stat(join(first.dir, `attempt-${attempt}`, 'buildinfo.yml')).catch(() => null)) || Date.now() - endedAt > 5000)) {
+            finishing = true;
+            continue;
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        if (!closed) res.end(`event: end\ndata: ${attempt}\n\n`);
+      },
+    );
+  };
+}
