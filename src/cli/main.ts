@@ -21,6 +21,7 @@ const commandGroups: [string[], () => Promise<Register[]>][] = [
   [['init'], async () => [(await import('./init.ts')).registerInitCommand]],
   [['serve'], async () => [(await import('./serve.ts')).registerServeCommand]],
   [['web'], async () => [(await import('./web.ts')).registerWebCommand]],
+  [['token'], async () => [(await import('./token.ts')).registerTokenCommands]],
 ];
 
 const wanted = process.argv[2];

@@ -16,7 +16,14 @@ export function parseListen(value: string): { host: string; port: number } {
 export async function startWeb(config: Config, registry: Registry, listen: string): Promise<{ url: string; close: () => Promise<void> }> {
   const { buildApp } = await import('../web/app.ts');
   const { host, port } = parseListen(listen);
-  const app = await buildApp({ registry, results: config.results, healthyWithinMs: (config.values.lease_expiry ?? 120) * 1000 });
+  const app = await buildApp({
+    registry,
+    results: config.results,
+    incoming: config.incoming,
+    uploadMaxBytes: config.values.upload_max_bytes ?? 2 * 1024 ** 3,
+    readRequiresToken: config.values.read_requires_token ?? false,
+    healthyWithinMs: (config.values.lease_expiry ?? 120) * 1000,
+  });
   const url = await app.listen({ host, port });
   return { url, close: () => app.close() };
 }

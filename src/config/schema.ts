@@ -76,6 +76,12 @@ export const ConfigSchema = Type.Object({
   lease_expiry: Type.Optional(Type.Number({ minimum: 0.1 })),
   /** buildd: seconds a stopping daemon lets the build in hand finish before aborting it (0: wait for it). */
   stop_grace: Type.Optional(Type.Number({ minimum: 0 })),
+  /** web: the largest source package an HTTP upload may carry, in bytes (default 2 GiB). */
+  upload_max_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** web: reading the API needs a token too (default: only writing does). */
+  read_requires_token: Type.Optional(Type.Boolean()),
+  /** submit --server: the API token to send. */
+  token: Type.Optional(Type.String()),
   /** buildd: where published yum repositories live (repos/<bucket>/<platform>/<arch>/). */
   repos: Type.Optional(Type.String({ minLength: 1 })),
 });
@@ -105,6 +111,9 @@ export const ENV_KEYS: Record<string, 'string' | 'number' | 'boolean'> = {
   lease_expiry: 'number',
   stop_grace: 'number',
   repos: 'string',
+  upload_max_bytes: 'number',
+  read_requires_token: 'boolean',
+  token: 'string',
 };
 
 /** Defaults, in one place. */

@@ -21,7 +21,11 @@ export function assertJobId(id: string): void {
 
 /** A new job id: 128 random bits, base64url (22 characters), as the original's UUIDs. */
 export function generateJobId(): string {
-  return randomBytes(16).toString('base64url');
+  // base64url may start with '-', which ids may not (it would read as an option); draw again.
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /** Why a source package file name is unsafe, or null. The name must be a bare name inside the job directory. */

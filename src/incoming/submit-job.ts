@@ -1,12 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, rename, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { MANIFEST_FILE, normaliseManifest, serialiseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { normaliseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
 import { generateJobId } from '../core/names.ts';
 import { sourceTypeOf, validateSource } from '../sources/index.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
-import { childPath, fsyncDir, removeTree, writeFileAtomic } from '../util/fs-safe.ts';
-import { copyAndHash } from '../util/hash.ts';
+import { JobDirWriter } from './job-dir.ts';
 
 export interface SubmitRequest {
   /** Paths of the source packages, in build order. */
@@ -32,8 +30,6 @@ export interface SubmitRequest {
 export async function submitJob(req: SubmitRequest): Promise<Manifest> {
   if (req.files.length === 0) throw new PkgForgeError(ErrorCode.usage, 'No packages specified, nothing to do.');
   if (!req.bucket) throw new PkgForgeError(ErrorCode.usage, 'Required option missing: bucket (use --bucket NAME or set `bucket` in submit.yml)');
-  const targetStat = await stat(req.target).catch(() => null);
-  if (!targetStat?.isDirectory()) throw new PkgForgeError(ErrorCode.directory, `Cannot find build job submission directory ${req.target}`);
 
   const seen = new Set<string>();
   let total = 0;
@@ -57,28 +53,19 @@ export async function submitJob(req: SubmitRequest): Promise<Manifest> {
       `job ${id}`,
     );
   draft(req.files.map((f) => ({ file: basename(f), type: 'SRPM', size: 0, sha1sum: '0'.repeat(40) })));
-  const finalDir = childPath(req.target, id);
-  if (await lstat(finalDir).catch(() => null)) throw new PkgForgeError(ErrorCode.jobId, `Job ${id} is already in ${req.target}; choose another id`);
-
-  const partial = join(req.target, `.${id}.partial-${randomBytes(4).toString('hex')}`);
-  await mkdir(partial, { mode: 0o755 });
+  const writer = await JobDirWriter.create(req.target, id);
   try {
-    const packages: PackageEntry[] = [];
     let copied = 0;
     for (const file of req.files) {
       req.onFile?.(`Copying '${file}' to '${req.target}'`);
-      const d = await copyAndHash(file, join(partial, basename(file)), ['sha1', 'sha256'], (n) => req.onProgress?.(copied + n, total));
-      copied += d.size;
-      packages.push({ file: basename(file), type: sourceTypeOf(basename(file))!, size: d.size, sha1sum: d.sha1!, sha256sum: d.sha256! });
+      const entry = await writer.addFile(file, (n) => req.onProgress?.(copied + n, total));
+      copied += entry.size;
     }
-    const manifest = draft(packages);
-    await writeFileAtomic(join(partial, MANIFEST_FILE), serialiseManifest(manifest));
-    if (await lstat(finalDir).catch(() => null)) throw new PkgForgeError(ErrorCode.jobId, `Job ${id} is already in ${req.target}; choose another id`);
-    await rename(partial, finalDir);
-    await fsyncDir(req.target);
+    const manifest = draft([...writer.entries]);
+    await writer.finish(manifest);
     return manifest;
   } catch (err) {
-    await removeTree(partial);
+    await writer.abandon();
     if (err instanceof PkgForgeError) throw err;
     throw new PkgForgeError(ErrorCode.transfer, `Job submission failed: ${messageOf(err)}`, { cause: err });
   }

@@ -116,6 +116,20 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
         await db.schema.alterTable('jobs').addColumn('incoming_inode', 'text').execute();
       },
     },
+    '0004-tokens': {
+      async up(db: Kysely<any>) {
+        // API tokens: only a hash is kept; the token itself is shown once, when it is made.
+        await db.schema
+          .createTable('tokens')
+          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('user', 'varchar(50)', (c) => c.notNull())
+          .addColumn('hash', 'varchar(64)', (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_used_at', 'bigint')
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+      },
+    },
   };
 }
 

@@ -12,6 +12,17 @@ export interface Database {
   tasks: TaskTable;
   builders: BuilderTable;
   attempts: AttemptTable;
+  tokens: TokenTable;
+}
+
+export interface TokenTable {
+  id: Id;
+  user: string;
+  /** sha256 of the token, hex. */
+  hash: string;
+  created_at: Millis;
+  last_used_at: Millis | null;
+  revoked_at: Millis | null;
 }
 
 type Id = Generated<number>;

@@ -29,6 +29,12 @@ export const ErrorCode = {
   usage: 'PKGF_ERR_USAGE',
   /** Another process holds a lock PkgForge needs. */
   locked: 'PKGF_ERR_LOCKED',
+  /** An HTTP request without a valid API token where one is needed. */
+  auth: 'PKGF_ERR_AUTH',
+  /** An HTTP upload larger than the configured limit. */
+  tooLarge: 'PKGF_ERR_TOO_LARGE',
+  /** An unexpected server error (details in the server's log). */
+  internal: 'PKGF_ERR_INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -8,16 +8,23 @@ import { farmRoutes } from './routes/farm.ts';
 import { fileRoutes } from './routes/files.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { requireUser, writeRoutes } from './routes/write.ts';
 
 /** What the web application needs. */
 export interface WebContext {
   registry: Registry;
   results: string;
+  /** Where uploaded jobs are written (the incoming directory). */
+  incoming: string;
+  /** The largest source package an upload may carry, in bytes. */
+  uploadMaxBytes: number;
+  /** Reading needs a token too (by default only writing does). */
+  readRequiresToken: boolean;
   /** A builder whose last heartbeat is older than this is not healthy (the lease expiry). */
   healthyWithinMs: number;
 }
 
-const STATUS: Partial<Record<string, number>> = { [ErrorCode.notFound]: 404, [ErrorCode.usage]: 400, [ErrorCode.exists]: 409, [ErrorCode.jobId]: 400, [ErrorCode.manifest]: 400 };
+const STATUS: Partial<Record<string, number>> = { [ErrorCode.notFound]: 404, [ErrorCode.usage]: 400, [ErrorCode.exists]: 409, [ErrorCode.jobId]: 409, [ErrorCode.manifest]: 400 };
 
 /**
  * The HTTP application: the JSON API under /api/v1 with its OpenAPI document (/api/v1/openapi.json,
@@ -38,7 +45,8 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
     const e = err as { validation?: unknown; statusCode?: number; message: string };
     if (e.validation || (e.statusCode !== undefined && e.statusCode < 500)) {
       const statusCode = e.statusCode ?? 400;
-      return reply.status(statusCode).send({ statusCode, code: 'PKGF_ERR_USAGE', error: 'Bad Request', message: e.message });
+      const code = statusCode === 401 ? 'PKGF_ERR_AUTH' : statusCode === 413 ? 'PKGF_ERR_TOO_LARGE' : 'PKGF_ERR_USAGE';
+      return reply.status(statusCode).send({ statusCode, code, error: statusCode === 401 ? 'Unauthorized' : 'Bad Request', message: e.message });
     }
     req.log.error(err);
     return reply.status(500).send({ statusCode: 500, code: 'PKGF_ERR_INTERNAL', error: 'Internal Server Error', message: 'Something went wrong; the server log has the details.' });
@@ -48,6 +56,8 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
       await api.register(jobRoutes(ctx));
       await api.register(farmRoutes(ctx));
       await api.register(fileRoutes(ctx));
+      await api.register(writeRoutes(ctx));
+      if (ctx.readRequiresToken) api.addHook('onRequest', async (req) => void (req.method === 'GET' && (await requireUser(ctx, req))));
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: '/api/v1' },

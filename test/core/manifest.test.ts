@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import YAML from 'yaml';
 import { parseManifest, serialiseManifest } from '../../src/core/manifest.ts';
-import { jobIdProblem, isEmailAddress } from '../../src/core/names.ts';
+import { generateJobId, jobIdProblem, isEmailAddress } from '../../src/core/names.ts';
 
 const SHA1 = 'a'.repeat(40);
 const SHA256 = 'b'.repeat(64);
@@ -65,6 +65,10 @@ describe('manifest', () => {
   it('refuses a bucket that could become a path', () => rejects(yamlOf({ bucket: '../x' }), /bucket/));
   it('refuses a platform filter with odd characters', () => rejects(yamlOf({ platforms: ['el9; rm -rf'] }), /platform/));
   it('refuses an oversized manifest before parsing it', () => rejects(`id: j\nbucket: d\n#${'x'.repeat(1024 * 1024)}\n`, /larger than/));
+
+  it('generates ids that are always valid (never a leading dash)', () => {
+    for (let i = 0; i < 2000; i++) assert.equal(jobIdProblem(generateJobId()), null);
+  });
 
   it('checks job ids and addresses', () => {
     assert.equal(jobIdProblem('x'.repeat(50)), null);

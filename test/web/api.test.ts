@@ -30,7 +30,7 @@ for (const dialect of DIALECTS) {
       for (let i = 0; i < 7; i++) await job(farm, `job-${i}`);
       await job(farm, 'odd', { platforms: ['auto', 'nosuch', 'f40'], archs: ['all', 'sparc'] });
       await farm.registry.db.updateTable('platforms').set({ active: 0 }).where('name', '=', 'f40').execute();
-      app = await buildApp({ registry: farm.registry, results: farm.results, healthyWithinMs: 120_000 });
+      app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024 * 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
     });
     after(async () => {
       await app.close();

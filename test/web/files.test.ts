@@ -30,7 +30,7 @@ describe('result downloads, the live log and metrics', () => {
     writeFileSync(join(attemptDir, 'build.log'), 'line one\n');
     writeFileSync(join(farm.results, 'j1', 'el9-x86_64', 'a-1-1.noarch.rpm'), 'rpm bytes');
     writeFileSync(join(farm.root, 'secret'), 'secret');
-    app = await buildApp({ registry: farm.registry, results: farm.results, healthyWithinMs: 120_000 });
+    app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024 * 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
   });
   after(async () => {

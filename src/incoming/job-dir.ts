@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { lstat, mkdir, rename, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import { MANIFEST_FILE, serialiseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
+import { fileNameProblem, printable } from '../core/names.ts';
+import { sourceTypeOf, validateSource } from '../sources/index.ts';
+import { ErrorCode, PkgForgeError } from '../util/errors.ts';
+import { childPath, fsyncDir, removeTree, writeFileAtomic } from '../util/fs-safe.ts';
+import { copyAndHash, fsyncPath } from '../util/hash.ts';
+
+/**
+ * A job directory being written into incoming: under a dot-name the processor ignores, files
+ * added one by one (each hashed as it streams), the manifest written last, and the whole directory
+ * renamed into place in one step. Used by `pkgforge submit` and by uploads over HTTP.
+ */
+export class JobDirWriter {
+  private readonly packages: PackageEntry[] = [];
+  private constructor(
+    readonly target: string,
+    readonly id: string,
+    private readonly partial: string,
+  ) {}
+
+  static async create(target: string, id: string): Promise<JobDirWriter> {
+    const st = await stat(target).catch(() => null);
+    if (!st?.isDirectory()) throw new PkgForgeError(ErrorCode.directory, `Cannot find build job submission directory ${target}`);
+    if (await lstat(childPath(target, id)).catch(() => null)) throw new PkgForgeError(ErrorCode.jobId, `Job ${id} is already in ${target}; choose another id`);
+    const partial = join(target, `.${id}.partial-${randomBytes(4).toString('hex')}`);
+    await mkdir(partial, { mode: 0o755 });
+    return new JobDirWriter(target, id, partial);
+  }
+
+  get entries(): readonly PackageEntry[] {
+    return this.packages;
+  }
+
+  /** Copies a local source package in. */
+  async addFile(path: string, onProgress?: (bytes: number) => void): Promise<PackageEntry> {
+    const name = this.checkName(basename(path));
+    const d = await copyAndHash(path, join(this.partial, name), ['sha1', 'sha256'], onProgress);
+    return this.record(name, d.size, d.sha1!, d.sha256!);
+  }
+
+  /** Streams an uploaded source package in, refusing it once it passes `maxBytes`, and validates it. */
+  async addStream(fileName: string, stream: Readable, maxBytes: number): Promise<PackageEntry> {
+    const name = this.checkName(fileName);
+    const path = join(this.partial, name);
+    const sha1 = createHash('sha1');
+    const sha256 = createHash('sha256');
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _e, done) {
+        size += chunk.length;
+        if (size > maxBytes) return done(new PkgForgeError(ErrorCode.usage, `${printable(name)} is larger than the upload limit of ${maxBytes} bytes`));
+        sha1.update(chunk);
+        sha256.update(chunk);
+        done(null, chunk);
+      },
+    });
+    await pipeline(stream, meter, createWriteStream(path, { flags: 'wx', mode: 0o644 }));
+    await fsyncPath(path);
+    await validateSource(sourceTypeOf(name)!, path);
+    return this.record(name, size, sha1.digest('hex'), sha256.digest('hex'));
+  }
+
+  /** Writes the manifest and puts the job in place. The manifest must list exactly the files added. */
+  async finish(manifest: Manifest): Promise<void> {
+    await writeFileAtomic(join(this.partial, MANIFEST_FILE), serialiseManifest(manifest));
+    const finalDir = childPath(this.target, this.id);
+    if (await lstat(finalDir).catch(() => null)) throw new PkgForgeError(ErrorCode.jobId, `Job ${this.id} is already in ${this.target}; choose another id`);
+    await rename(this.partial, finalDir);
+    await fsyncDir(this.target);
+  }
+
+  async abandon(): Promise<void> {
+    await removeTree(this.partial);
+  }
+
+  private checkName(name: string): string {
+    const problem = fileNameProblem(name);
+    if (problem) throw new PkgForgeError(ErrorCode.unsafePath, `${printable(name)}: ${problem}`);
+    if (!sourceTypeOf(name)) throw new PkgForgeError(ErrorCode.sourcePackage, `Unsupported package type for ${printable(name)}, is it really a source package?`);
+    if (this.packages.some((p) => p.file === name)) throw new PkgForgeError(ErrorCode.sourcePackage, `Two packages are named ${printable(name)}; file names within a job must differ`);
+    return name;
+  }
+
+  private record(file: string, size: number, sha1sum: string, sha256sum: string): PackageEntry {
+    const entry: PackageEntry = { file, type: sourceTypeOf(file)!, size, sha1sum, sha256sum };
+    this.packages.push(entry);
+    return entry;
+  }
+}

@@ -1,0 +1,106 @@
+import multipart from '@fastify/multipart';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import Type from 'typebox';
+import { normaliseManifest } from '../../core/manifest.ts';
+import { assertJobId, generateJobId, splitList } from '../../core/names.ts';
+import { JobDirWriter } from '../../incoming/job-dir.ts';
+import { findJob } from '../../registry/jobs.ts';
+import { cancelTasks, retryTasks } from '../../registry/tasks.ts';
+import { userOfToken } from '../../registry/tokens.ts';
+import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
+import type { WebContext } from '../app.ts';
+
+/** The user of the request's bearer token; 401 without a valid one. */
+export async function requireUser(ctx: WebContext, req: FastifyRequest): Promise<string> {
+  const header = req.headers.authorization ?? '';
+  const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+  const user = token ? await userOfToken(ctx.registry.db, token) : null;
+  if (!user) throw Object.assign(new Error('This needs a valid API token: Authorization: Bearer <token> (pkgforge token create)'), { statusCode: 401 });
+  return user;
+}
+
+const Steer = Type.Object({ platform: Type.Optional(Type.String({ maxLength: 20 })), arch: Type.Optional(Type.String({ maxLength: 20 })) });
+const IdParams = Type.Object({ id: Type.String({ maxLength: 50 }) });
+const FIELDS = new Set(['bucket', 'platforms', 'archs', 'report', 'id']);
+
+/** Writing over HTTP: uploads, cancel and retry. Every route needs a token. */
+export function writeRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    // One byte over the limit lets our own check (with its message) see an oversized file.
+    await app.register(multipart, { limits: { fileSize: ctx.uploadMaxBytes + 1, files: 100, fields: 20, fieldSize: 64 * 1024, parts: 120 } });
+    // Authentication comes first, before the body is read or checked: 401, not 400, for a stranger.
+    const users = new WeakMap<FastifyRequest, string>();
+    app.addHook('onRequest', async (req) => void users.set(req, await requireUser(ctx, req)));
+    const userOf = (req: FastifyRequest) => users.get(req)!;
+
+    app.post(
+      '/jobs',
+      {
+        schema: {
+          summary: 'Submit a job: multipart fields bucket, platforms, archs, report, id (optional), then one `file` part per source package in build order',
+          tags: ['jobs'],
+          consumes: ['multipart/form-data'],
+          response: { 201: Type.Object({ id: Type.String(), url: Type.String(), packages: Type.Array(Type.String()) }) },
+        },
+      },
+      async (req, reply) => {
+        const user = userOf(req);
+        if (!req.isMultipart()) throw new PkgForgeError(ErrorCode.usage, 'Send the job as multipart/form-data');
+        const fields: Record<string, string[]> = {};
+        let writer: JobDirWriter | null = null;
+        try {
+          for await (const part of req.parts()) {
+            if (part.type === 'field') {
+              if (writer) throw new PkgForgeError(ErrorCode.usage, 'Send the fields before the file parts');
+              if (!FIELDS.has(part.fieldname)) throw new PkgForgeError(ErrorCode.usage, `Unknown field '${part.fieldname}'; fields are ${[...FIELDS].join(', ')} and file`);
+              (fields[part.fieldname] ??= []).push(String(part.value));
+              continue;
+            }
+            if (part.fieldname !== 'file') throw new PkgForgeError(ErrorCode.usage, `File parts must be named 'file', not '${part.fieldname}'`);
+            if (!writer) {
+              const id = fields.id?.[0] ?? generateJobId();
+              assertJobId(id);
+              // Said now rather than by the incoming processor later: the id was used before.
+              if (await findJob(ctx.registry.db, id)) throw new PkgForgeError(ErrorCode.jobId, `A job with ID ${id} has been previously registered; choose another id`);
+              writer = await JobDirWriter.create(ctx.incoming, id);
+            }
+            await writer.addStream(part.filename, part.file, ctx.uploadMaxBytes);
+            if (part.file.truncated) throw new PkgForgeError(ErrorCode.usage, `${part.filename} is larger than the upload limit of ${ctx.uploadMaxBytes} bytes`);
+          }
+          if (!writer) throw new PkgForgeError(ErrorCode.usage, 'No packages: send one `file` part per source package');
+          const manifest = normaliseManifest(
+            {
+              id: writer.id,
+              bucket: fields.bucket?.[0],
+              platforms: splitList(fields.platforms ?? []),
+              archs: splitList(fields.archs ?? []),
+              report: splitList(fields.report ?? []),
+              packages: [...writer.entries],
+              submitter: user,
+              subtime: null,
+            },
+            `job ${writer.id}`,
+          );
+          await writer.finish(manifest);
+          const url = `/api/v1/jobs/${encodeURIComponent(manifest.id)}`;
+          return reply.status(201).header('location', url).send({ id: manifest.id, url, packages: manifest.packages.map((p) => p.file) });
+        } catch (err) {
+          await writer?.abandon();
+          throw err;
+        }
+      },
+    );
+
+    app.post('/jobs/:id/cancel', { schema: { summary: "Cancel a job's waiting and running tasks", tags: ['jobs'], params: IdParams, body: Type.Optional(Steer) } }, async (req) => {
+      const user = userOf(req);
+      const done = await cancelTasks(ctx.registry, req.params.id, { ...(req.body?.platform && { platform: req.body.platform }), ...(req.body?.arch && { arch: req.body.arch }) }, user);
+      return { cancelled: done };
+    });
+
+    app.post('/jobs/:id/retry', { schema: { summary: "Requeue a job's failed and cancelled tasks", tags: ['jobs'], params: IdParams, body: Type.Optional(Steer) } }, async (req) => {
+      const done = await retryTasks(ctx.registry, req.params.id, { ...(req.body?.platform && { platform: req.body.platform }), ...(req.body?.arch && { arch: req.body.arch }) });
+      return { retried: done };
+    });
+  };
+}

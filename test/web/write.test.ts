@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { openAsBlob, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import YAML from 'yaml';
+import { runIncomingPass } from '../../src/incoming/processor.ts';
+import { getJobDetail } from '../../src/registry/jobs.ts';
+import { createToken, revokeToken } from '../../src/registry/tokens.ts';
+import { buildApp } from '../../src/web/app.ts';
+import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { DIALECTS } from '../helpers/registries.ts';
+import { srpm } from '../helpers/srpm.ts';
+
+for (const dialect of DIALECTS) {
+  describe(`writing over HTTP on ${dialect}`, () => {
+    let farm: TestFarm;
+    let app: FastifyInstance;
+    let base: string;
+    let token: string;
+    before(async () => {
+      farm = await makeFarm(dialect);
+      await addPlatforms(farm, 'el9/x86_64*', 'f40/x86_64*');
+      token = (await createToken(farm.registry.db, 'alice')).token;
+      app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 64 * 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+      base = await app.listen({ host: '127.0.0.1', port: 0 });
+    });
+    after(async () => {
+      await app.close();
+      await farm.dispose();
+    });
+
+    async function upload(files: string[], fields: Record<string, string> = { bucket: 'devel' }, auth = token) {
+      const form = new FormData();
+      for (const [k, v] of Object.entries(fields)) form.append(k, v);
+      for (const f of files) form.append('file', await openAsBlob(f), basename(f));
+      const r = await fetch(`${base}/api/v1/jobs`, { method: 'POST', body: form, headers: auth ? { authorization: `Bearer ${auth}` } : {} });
+      return { status: r.status, body: (await r.json()) as any };
+    }
+
+    it('takes an upload into incoming, with the token\'s user as submitter, for the processor to register', async () => {
+      const r = await upload([srpm('hello'), srpm('world', { buildRequires: ['hello'] })], { bucket: 'devel', platforms: 'el9', report: 'rel@example.org', id: 'up-1' });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.deepEqual(r.body, { id: 'up-1', url: '/api/v1/jobs/up-1', packages: ['hello-1.0-1.src.rpm', 'world-1.0-1.src.rpm'] });
+      const manifest = YAML.parse(readFileSync(join(farm.incoming, 'up-1', 'build.yml'), 'utf8'));
+      assert.equal(manifest.submitter, 'alice');
+      assert.deepEqual(manifest.platforms, ['el9']);
+      assert.equal(manifest.packages[0].sha256sum.length, 64);
+      assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
+      const job = (await getJobDetail(farm.registry.db, 'up-1'))!;
+      assert.deepEqual(job.tasks.map((t) => t.platform), ['el9']);
+    });
+
+    it('refuses writes without a valid token', async () => {
+      assert.equal((await upload([srpm('hello')], { bucket: 'devel' }, '')).status, 401);
+      assert.equal((await upload([srpm('hello')], { bucket: 'devel' }, 'pkgf_wrong')).status, 401);
+      const { id, token: revoked } = await createToken(farm.registry.db, 'bob');
+      await revokeToken(farm.registry.db, id);
+      const r = await upload([srpm('hello')], { bucket: 'devel' }, revoked);
+      assert.equal(r.status, 401);
+      assert.equal(r.body.code, 'PKGF_ERR_AUTH');
+      assert.deepEqual(readdirSync(farm.incoming), []);
+    });
+
+    it('refuses bad uploads with a clear 4xx and leaves nothing in incoming', async () => {
+      const fake = join(farm.root, 'fake-1-1.src.rpm');
+      writeFileSync(fake, 'not an rpm');
+      const big = join(farm.root, 'big-1-1.src.rpm');
+      writeFileSync(big, Buffer.alloc(100 * 1024, 1));
+      const cases: [Promise<{ status: number; body: any }>, RegExp][] = [
+        [upload([fake]), /fake-1-1\.src\.rpm: not a valid RPM/],
+        [upload([srpm('hello')], {}), /bucket/],
+        [upload([], { bucket: 'devel' }), /No packages/],
+        [upload([srpm('hello')], { bucket: 'devel', id: '../../etc' }), /job id/],
+        [upload([srpm('hello')], { bucket: 'devel', id: 'up-1' }), /already|previously|choose another id/],
+        [upload([srpm('hello')], { bucket: 'devel', report: 'not an address' }), /e-mail/],
+        [upload([big]), /larger than the upload limit|too large/i],
+        [upload([srpm('hello')], { bucket: 'devel', colour: 'red' }), /Unknown field 'colour'/],
+      ];
+      for (const [pending, message] of cases) {
+        const r = await pending;
+        assert.ok(r.status >= 400 && r.status < 500, `${message}: ${r.status} ${JSON.stringify(r.body)}`);
+        assert.match(r.body.message, message);
+      }
+      assert.deepEqual(readdirSync(farm.incoming), []);
+    });
+
+    it('cancels and retries a job\'s tasks', async () => {
+      const post = async (path: string, body: unknown = {}) => {
+        const r = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        return { status: r.status, body: (await r.json()) as any };
+      };
+      await upload([srpm('hello')], { bucket: 'devel', id: 'steer' });
+      await runIncomingPass(farm.ctx());
+      const cancelled = await post('/api/v1/jobs/steer/cancel', { platform: 'f40' });
+      assert.equal(cancelled.status, 200);
+      assert.deepEqual(cancelled.body.cancelled, [{ platform: 'f40', arch: 'x86_64', wasRunning: false }]);
+      const job = (await getJobDetail(farm.registry.db, 'steer'))!;
+      assert.equal(job.tasks.find((t) => t.platform === 'f40')?.reason, 'cancelled by alice');
+      assert.deepEqual((await post('/api/v1/jobs/steer/retry')).body.retried, [{ platform: 'f40', arch: 'x86_64' }]);
+      assert.equal((await post('/api/v1/jobs/nope/cancel')).status, 404);
+      const anonymous = await fetch(`${base}/api/v1/jobs/steer/cancel`, { method: 'POST' });
+      assert.equal(anonymous.status, 401);
+    });
+  });
+}
+
+describe('reading can require a token', () => {
+  it('answers 401 to reads without one when configured so', async () => {
+    const farm = await makeFarm('sqlite');
+    const app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024, readRequiresToken: true, healthyWithinMs: 120_000 });
+    try {
+      assert.equal((await app.inject({ method: 'GET', url: '/api/v1/jobs' })).statusCode, 401);
+      const { token } = await createToken(farm.registry.db, 'carol');
+      assert.equal((await app.inject({ method: 'GET', url: '/api/v1/jobs', headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
+    } finally {
+      await app.close();
+      await farm.dispose();
+    }
+  });
+});
