@@ -18,9 +18,16 @@ export function registerLogsCommand(program: Command): void {
     .option('-a, --arch <arch>', 'the architecture')
     .option('--attempt <n>', 'an earlier attempt')
     .option('-f, --follow', 'keep printing as the log grows, until the attempt ends')
+    .option('--server <url>', 'follow the log from a PkgForge server (needs --platform and --arch)')
+    .option('--token <token>', 'the API token, when the server needs one for reading')
     .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
-    .action(async (id: string, opts: CommonOptions & { platform?: string; arch?: string; attempt?: string; follow?: boolean }) => {
+    .action(async (id: string, opts: CommonOptions & { platform?: string; arch?: string; attempt?: string; follow?: boolean; server?: string; token?: string }) => {
       const config = configFor([], opts);
+      if (opts.server) {
+        if (!opts.platform || !opts.arch) throw new PkgForgeError(ErrorCode.usage, 'With --server, name the task with --platform and --arch');
+        const { followRemoteLog } = await import('./remote.ts');
+        return followRemoteLog(opts.server, opts.token ?? config.values.token, id, opts.platform, opts.arch, process.stdout);
+      }
       await withRegistry(config, async ({ db }) => {
         const findTask = async () => {
           const job = await getJobDetail(db, id);

@@ -5,6 +5,8 @@ import { submitJob } from '../incoming/submit-job.ts';
 import { collect, configFor, printJson, type CommonOptions } from './context.ts';
 
 interface SubmitOptions extends CommonOptions {
+  server?: string;
+  token?: string;
   bucket?: string;
   platforms?: string[];
   archs?: string[];
@@ -28,6 +30,8 @@ export function registerSubmitCommand(program: Command): void {
     .option('-r, --report <address>', 'e-mail addresses to which build reports will be sent (repeatable)', collect)
     .option('--id <id>', 'the unique identifier for this job (default: generated)')
     .option('--target <dir>', 'location into which jobs should be submitted (default: the incoming directory)')
+    .option('--server <url>', 'upload to a PkgForge server over HTTP instead (no shared file system needed)')
+    .option('--token <token>', 'the API token for --server (or PKGFORGE_TOKEN, or `token` in submit.yml)')
     .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends to the default list)', collect)
     .option('--verbose', 'verbose output')
     .option('--json', 'print the result as JSON')
@@ -35,6 +39,25 @@ export function registerSubmitCommand(program: Command): void {
     .action(async (files: string[], opts: SubmitOptions) => {
       const config = configFor(['submit.yml'], opts, { userFiles: true });
       const v = config.values;
+      if (opts.server) {
+        const { submitRemote } = await import('./remote.ts');
+        const r = await submitRemote({
+          server: opts.server,
+          token: opts.token ?? v.token,
+          files,
+          fields: {
+            bucket: opts.bucket ?? v.bucket,
+            platforms: opts.platforms ? splitList(opts.platforms) : splitList(v.platforms),
+            archs: opts.archs ? splitList(opts.archs) : splitList(v.archs),
+            report: opts.report ? splitList(opts.report) : splitList(v.report),
+            id: opts.id,
+          },
+        });
+        if (opts.json) return printJson(r);
+        console.log(`Successfully submitted ${r.packages.length} package${r.packages.length === 1 ? '' : 's'} as build job ${r.id}`);
+        console.log(`You can follow the progress at ${r.url}`);
+        return;
+      }
       // Loaded only for a terminal: scripts and small jobs do not pay for it.
       const cliProgress = process.stderr.isTTY && !opts.json ? (await import('cli-progress')).default : null;
       const bar = cliProgress ? new cliProgress.SingleBar({ format: 'copying [{bar}] {percentage}% {value}/{total} bytes', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;

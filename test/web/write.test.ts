@@ -119,3 +119,44 @@ describe('reading can require a token', () => {
     }
   });
 });
+
+describe('the CLI against a remote server', () => {
+  it('submits with --server and follows a log with logs --server', async () => {
+    const { pkgforge } = await import('../helpers/farm.ts');
+    const { builderIdentity, claimNextTask, finishAttempt } = await import('../../src/registry/attempts.ts');
+    const { addBuilder } = await import('../../src/registry/builders.ts');
+    const { mkdirSync } = await import('node:fs');
+    const farm = await makeFarm('sqlite');
+    await addPlatforms(farm, 'el9/x86_64*');
+    await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
+    const app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024 * 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { token } = await createToken(farm.registry.db, 'dave');
+      // A client with no access to the farm's directories: its own empty PKGFORGE_HOME.
+      const env = { PKGFORGE_HOME: join(farm.root, 'client'), HOME: join(farm.root, 'client'), PKGFORGE_TOKEN: token };
+      const noToken = await pkgforge(['submit', '--server', base, '--bucket', 'devel', srpm('hello')], { PKGFORGE_HOME: join(farm.root, 'client'), HOME: join(farm.root, 'client') });
+      assert.equal(noToken.code, 1);
+      assert.match(noToken.stderr, /needs an API token/);
+      const r = await pkgforge(['submit', '--server', base, '--bucket', 'devel', '--id', 'remote-1', '--json', srpm('hello')], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).url, `${base}/api/v1/jobs/remote-1`);
+      assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
+
+      const claim = (await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'b1'))!, 'h[1]', 60_000))!;
+      const dir = join(farm.results, 'remote-1', 'el9-x86_64', 'attempt-1');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'build.log'), 'compiling\nlinking\n');
+      const following = pkgforge(['logs', 'remote-1', '--server', base, '--platform', 'el9', '--arch', 'x86_64'], env);
+      await new Promise((res) => setTimeout(res, 1500));
+      await finishAttempt(farm.registry, claim, 'success', null, null);
+      writeFileSync(join(dir, 'buildinfo.yml'), 'completed: 1\n');
+      const logs = await following;
+      assert.equal(logs.code, 0, logs.stderr);
+      assert.equal(logs.stdout, 'compiling\nlinking\n');
+    } finally {
+      await app.close();
+      await farm.dispose();
+    }
+  });
+});
