@@ -8,6 +8,7 @@ import { farmRoutes } from './routes/farm.ts';
 import { fileRoutes } from './routes/files.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { pageRoutes } from './routes/pages.ts';
 import { requireUser, writeRoutes } from './routes/write.ts';
 
 /** What the web application needs. */
@@ -63,5 +64,6 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
     { prefix: '/api/v1' },
   );
   await app.register(metricsRoutes(ctx));
+  await app.register(pageRoutes(ctx));
   return app;
 }

@@ -29,7 +29,7 @@ function summary(job: Job) {
 }
 
 /** Names a job's filters give that match no platform or arch, or only inactive ones. */
-function filterWarnings(job: Job, platforms: { name: string; arch: string; active: boolean }[]): string[] {
+export function filterWarnings(job: Job, platforms: { name: string; arch: string; active: boolean }[]): string[] {
   const warnings: string[] = [];
   const lower = (s: string) => s.toLowerCase();
   for (const p of job.platforms.map((x) => x.replace(/^!/, ''))) {
