@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { runClaim } from '../../src/buildd/daemon.ts';
+import { builddSettings } from '../../src/buildd/setup.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { runIncomingPass } from '../../src/incoming/processor.ts';
+import { submitJob } from '../../src/incoming/submit-job.ts';
+import { builderIdentity, claimNextTask } from '../../src/registry/attempts.ts';
+import { addBuilder } from '../../src/registry/builders.ts';
+import { getJobDetail, markJobValid } from '../../src/registry/jobs.ts';
+import { createToken } from '../../src/registry/tokens.ts';
+import { silentLog } from '../../src/util/log.ts';
+import { buildApp } from '../../src/web/app.ts';
+import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
+
+/** Screenshots of the main pages are kept here (ignored by git) for a person to look at. */
+const SHOTS = join(import.meta.dirname, '..', '..', 'test-output');
+
+describe('the web interface in a real browser (Debian chromium)', () => {
+  let farm: TestFarm;
+  let app: FastifyInstance;
+  let base: string;
+  let browser: Browser;
+  let page: Page;
+  const dialogs: string[] = [];
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    farm = await makeFarm('sqlite');
+    await addPlatforms(farm, 'el9/x86_64*', 'f40/x86_64*');
+    await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
+    app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024 * 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+    base = await app.listen({ host: '127.0.0.1', port: 0 });
+    browser = await chromium.launch({
+      executablePath: process.env.PKGFORGE_TEST_CHROMIUM ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await app?.close();
+    await farm?.dispose();
+  });
+
+  async function submit(id: string, files: string[]) {
+    await submitJob({ files, target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id, submitter: 'tester' });
+    assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
+  }
+
+  it('lists jobs and opens a job built during the test, following its live log as it grows', async () => {
+    await submit('live', [buildRpm(specFor('ticker').replace('%install', '%build\nfor i in 1 2 3 4; do echo tick-$i; sleep 1; done\n%install'))]);
+    const settings = builddSettings(loadConfig({ files: [], env: { PKGFORGE_HOME: farm.root, HOME: farm.root }, overrides: { repos: join(farm.root, 'repos') } }));
+    const claim = (await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'b1'))!, 'h[1]', 60_000))!;
+    const building = runClaim({ registry: farm.registry, name: 'b1', dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp') }, settings, log: silentLog }, claim, new AbortController().signal);
+
+    await page.goto(`${base}/`);
+    await page.getByRole('link', { name: 'live' }).waitFor();
+    await page.screenshot({ path: join(SHOTS, 'jobs.png'), fullPage: true });
+    await page.getByRole('link', { name: 'live' }).click();
+    await page.locator('#matrix').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'job.png'), fullPage: true });
+    await page.locator('#matrix a').first().click();
+    // The log grows while the build runs: first one tick, later another.
+    await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('tick-1'));
+    await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('tick-3'));
+    await page.screenshot({ path: join(SHOTS, 'task.png'), fullPage: true });
+    await page.waitForFunction(() => document.getElementById('log')?.dataset.ended === 'true', undefined, { timeout: 30_000 });
+    assert.match((await page.textContent('#log'))!, /finished: success/);
+    assert.equal((await building).status, 'success');
+  });
+
+  it('cancels a waiting job with the button', async () => {
+    await submit('waiting', [srpm('hello')]);
+    const { token } = await createToken(farm.registry.db, 'webuser');
+    await page.goto(`${base}/jobs/waiting`);
+    await page.evaluate((t) => localStorage.setItem('pkgforge-token', t), token);
+    await Promise.all([page.waitForEvent('load'), page.click('#cancel')]);
+    await page.getByText('cancelled by webuser').first().waitFor();
+    const job = (await getJobDetail(farm.registry.db, 'waiting'))!;
+    assert.equal(job.status, 'cancelled');
+    assert.ok(job.tasks.every((t) => t.status === 'cancelled'));
+  });
+
+  it('shows a package name holding <script> as text', async () => {
+    await submit('hostile', [srpm('hello')]);
+    await markJobValid(farm.registry.db, 'hostile', [{ position: 0, name: '<script>alert("xss")</script>', version: '1', release: '1' }]);
+    await page.goto(`${base}/jobs/hostile`);
+    assert.equal(await page.textContent('#packages .pkg-name'), '<script>alert("xss")</script>');
+    assert.deepEqual(dialogs, []);
+    await page.goto(`${base}/queue`);
+    await page.screenshot({ path: join(SHOTS, 'queue.png'), fullPage: true });
+    await page.goto(`${base}/builders`);
+    await page.screenshot({ path: join(SHOTS, 'builders.png'), fullPage: true });
+  });
+});
