@@ -2,16 +2,23 @@ import Type from 'typebox';
 import { JOB_STATUSES, TASK_STATUSES, type JobStatus, type TaskStatus } from '../core/terms.ts';
 
 /** The API's shapes, in one place: they validate requests and document responses (OpenAPI). */
-const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
+
+/**
+ * A nullable string as one JSON-schema type (`["string", "null"]`) rather than a union: the
+ * response serializer handles it directly, where a union made it run a validator (with format
+ * checks) on every value of every response.
+ */
+const NullableString = (options: Record<string, unknown> = {}) => Type.Unsafe<string | null>({ type: ['string', 'null'], ...options });
+const Time = NullableString({ format: 'date-time' });
 const JobStatusSchema = Type.Unsafe<JobStatus>({ type: 'string', enum: [...JOB_STATUSES] });
 const TaskStatusSchema = Type.Unsafe<TaskStatus>({ type: 'string', enum: [...TASK_STATUSES] });
 
 export const JobSummary = Type.Object({
   id: Type.String(),
   status: JobStatusSchema,
-  reason: Type.Union([Type.String(), Type.Null()]),
+  reason: NullableString(),
   bucket: Type.String(),
-  submitter: Type.Union([Type.String(), Type.Null()]),
+  submitter: NullableString(),
   platforms: Type.Array(Type.String()),
   archs: Type.Array(Type.String()),
   size: Type.Integer(),
@@ -22,7 +29,7 @@ export const JobSummary = Type.Object({
 
 export const JobList = Type.Object({
   jobs: Type.Array(JobSummary),
-  next: Type.Union([Type.String(), Type.Null()], { description: 'the cursor of the next (older) page, for ?before=' }),
+  next: NullableString({ description: 'the cursor of the next (older) page, for ?before=' }),
 });
 
 export const JobListQuery = Type.Object({
@@ -40,15 +47,15 @@ export const Attempt = Type.Object({
   host: Type.String(),
   startedAt: Time,
   endedAt: Time,
-  outcome: Type.Union([Type.String(), Type.Null()]),
-  reason: Type.Union([Type.String(), Type.Null()]),
+  outcome: NullableString(),
+  reason: NullableString(),
 });
 
 export const TaskSummary = Type.Object({
   platform: Type.String(),
   arch: Type.String(),
   status: TaskStatusSchema,
-  reason: Type.Union([Type.String(), Type.Null()]),
+  reason: NullableString(),
   attempt: Type.Integer(),
   queuedAt: Time,
   modifiedAt: Time,
@@ -64,10 +71,10 @@ export const JobDetail = Type.Object({
       type: Type.String(),
       size: Type.Integer(),
       sha1sum: Type.String(),
-      sha256sum: Type.Union([Type.String(), Type.Null()]),
-      name: Type.Union([Type.String(), Type.Null()]),
-      version: Type.Union([Type.String(), Type.Null()]),
-      release: Type.Union([Type.String(), Type.Null()]),
+      sha256sum: NullableString(),
+      name: NullableString(),
+      version: NullableString(),
+      release: NullableString(),
     }),
   ),
   tasks: Type.Array(TaskSummary),
@@ -87,11 +94,11 @@ export const Builder = Type.Object({
   name: Type.String(),
   platform: Type.String(),
   arch: Type.String(),
-  host: Type.Union([Type.String(), Type.Null()]),
-  currentTask: Type.Union([Type.Integer(), Type.Null()]),
+  host: NullableString(),
+  currentTask: Type.Unsafe<number | null>({ type: ['integer', 'null'] }),
   lastHeartbeat: Time,
   healthy: Type.Boolean(),
-  unableToBuild: Type.Union([Type.String(), Type.Null()]),
+  unableToBuild: NullableString(),
 });
 
 export const Queue = Type.Object({
@@ -100,8 +107,8 @@ export const Queue = Type.Object({
   active: Type.Boolean(),
   building: Type.Integer(),
   builders: Type.Object({ total: Type.Integer(), healthy: Type.Integer(), busy: Type.Integer(), unable: Type.Integer() }),
-  why: Type.Union([Type.String(), Type.Null()]),
-  waiting: Type.Array(Type.Object({ position: Type.Integer(), job: Type.String(), bucket: Type.String(), submitter: Type.Union([Type.String(), Type.Null()]), queuedAt: Time, nextAttempt: Type.Integer() })),
+  why: NullableString(),
+  waiting: Type.Array(Type.Object({ position: Type.Integer(), job: Type.String(), bucket: Type.String(), submitter: NullableString(), queuedAt: Time, nextAttempt: Type.Integer() })),
 });
 
 export const ErrorReply = Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() });
