@@ -10,6 +10,7 @@ import type { Log } from '../util/log.ts';
 import { attemptPath, buildTask, promoteAttempt, type TaskDirs } from './run-task.ts';
 import { missingTools, type BuilddSettings } from './setup.ts';
 import type { TaskOutcome } from './task-run.ts';
+import { isProcessAlive } from '../util/process.ts';
 
 /** How long a daemon waits after an unexpected failure before it claims again. */
 const ERROR_PAUSE_MS = 5000;
@@ -160,18 +161,10 @@ async function busyElsewhere(registry: Registry, builderId: number): Promise<{ j
   if (!row) return null;
   // The lease of a daemon on this host that is no longer running is not a live one.
   const holder = row.host?.match(/^(.*)\[(\d+)\]$/);
-  if (holder && holder[1] === hostname() && !processIsAlive(Number(holder[2]))) return null;
+  if (holder && holder[1] === hostname() && !isProcessAlive(Number(holder[2]))) return null;
   return { job: row.uuid, host: row.host, attempt: row.attempt };
 }
 
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** How a daemon names itself in the registry: its host and process, e.g. `buildhost[4242]`. */
 export const instanceName = () => `${hostname()}[${process.pid}]`;

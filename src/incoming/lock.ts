@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { isProcessAlive } from '../util/process.ts';
 
 /**
  * The incoming processor's lock: a directory in accepted holding a note of its owner (host, pid,
@@ -115,18 +116,10 @@ const TAKEOVER_STALE_MS = 10_000;
 /** Whether the lock's holder died on this host, or has not refreshed its note for the stale time. */
 async function isAbandoned(lockPath: string): Promise<boolean> {
   const owner = await readOwner(lockPath);
-  if (owner && owner.host === hostname() && !isAlive(owner.pid)) return true;
+  if (owner && owner.host === hostname() && !isProcessAlive(owner.pid)) return true;
   const noteAge = await stat(join(lockPath, OWNER_FILE)).then((st) => Date.now() - st.mtimeMs, () => null);
   if (noteAge !== null) return noteAge > STALE_MS;
   // No note (a lock being removed, or damaged): judge by the directory itself.
   return stat(lockPath).then((st) => Date.now() - st.mtimeMs > STALE_MS, () => false);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -16,14 +16,23 @@ export const postgresCapabilities: RegistryCapabilities = {
 
 const INT8_OID = 20;
 
-export function openPostgres(config: Extract<RegistryConfig, { type: 'postgresql' }>, poolSize = 10): Kysely<Database> {
-  const pool = new pg.Pool({
+type PostgresConfig = Extract<RegistryConfig, { type: 'postgresql' }>;
+
+/** node-postgres connection options from our configuration (unset keys fall back to PG* variables). */
+function connectionOptions(config: PostgresConfig): pg.ClientConfig {
+  return {
     ...(config.connectionString !== undefined && { connectionString: config.connectionString }),
     ...(config.host !== undefined && { host: config.host }),
     ...(config.port !== undefined && { port: config.port }),
     ...(config.database !== undefined && { database: config.database }),
     ...(config.user !== undefined && { user: config.user }),
     ...(config.password !== undefined && { password: config.password }),
+  };
+}
+
+export function openPostgres(config: PostgresConfig, poolSize = 10): Kysely<Database> {
+  const pool = new pg.Pool({
+    ...connectionOptions(config),
     max: poolSize,
     connectionTimeoutMillis: 10_000,
     // Our bigints are epoch milliseconds and byte counts, well inside 2^53: read them as numbers.
@@ -42,19 +51,12 @@ export function openPostgres(config: Extract<RegistryConfig, { type: 'postgresql
  * Returns a function that closes it. Reconnects are the caller's business (it polls anyway).
  */
 export async function listenPostgres(
-  config: Extract<RegistryConfig, { type: 'postgresql' }>,
+  config: PostgresConfig,
   channel: string,
   onNotify: (payload: string) => void,
   onError: (err: Error) => void,
 ): Promise<() => Promise<void>> {
-  const client = new pg.Client({
-    ...(config.connectionString !== undefined && { connectionString: config.connectionString }),
-    ...(config.host !== undefined && { host: config.host }),
-    ...(config.port !== undefined && { port: config.port }),
-    ...(config.database !== undefined && { database: config.database }),
-    ...(config.user !== undefined && { user: config.user }),
-    ...(config.password !== undefined && { password: config.password }),
-  });
+  const client = new pg.Client(connectionOptions(config));
   client.on('notification', (msg) => onNotify(msg.payload ?? ''));
   client.on('error', onError);
   await client.connect();
