@@ -130,6 +130,12 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
           .execute();
       },
     },
+    '0005-task-status-index': {
+      async up(db: Kysely<any>) {
+        // Counting tasks by status (queue page, metrics) without scanning every task.
+        await db.schema.createIndex('tasks_status_platform').on('tasks').columns(['status', 'platform_id']).execute();
+      },
+    },
   };
 }
 

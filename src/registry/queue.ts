@@ -19,7 +19,10 @@ export interface PlatformQueue {
   platform: string;
   arch: string;
   active: boolean;
+  /** The first waiting tasks, in claim order (at most the limit asked for). */
   waiting: QueuedTask[];
+  /** All waiting tasks of the platform. */
+  waitingTotal: number;
   building: number;
   builders: { total: number; healthy: number; busy: number; unable: number };
   /** Why the waiting tasks wait, for a person: the answer to "why is my job still waiting?". */
@@ -30,15 +33,16 @@ export interface PlatformQueue {
  * Every platform's queue: waiting tasks in claim order with their position, and why they wait.
  * A builder is healthy when it sent a heartbeat within `healthyWithinMs` and can build.
  */
-export async function listQueues(db: Kysely<Database>, nowMs: number, healthyWithinMs: number, limitPerPlatform = 200): Promise<PlatformQueue[]> {
+export async function listQueues(db: Kysely<Database>, nowMs: number, healthyWithinMs: number, limitPerPlatform = 50): Promise<PlatformQueue[]> {
   const platforms = await db.selectFrom('platforms').selectAll().orderBy('name').orderBy('arch').execute();
   const builders = await db.selectFrom('builders').select(['platform_id', 'last_heartbeat_at', 'unable_reason', 'current_task_id']).execute();
-  const building = await db
+  const counts = await db
     .selectFrom('tasks')
-    .select(['platform_id', sql<number>`count(*)`.as('n')])
-    .where('status', '=', TaskStatus.building)
-    .groupBy('platform_id')
+    .select(['platform_id', 'status', sql<number>`count(*)`.as('n')])
+    .where('status', 'in', [TaskStatus.building, TaskStatus.needsBuild])
+    .groupBy(['status', 'platform_id'])
     .execute();
+  const count = (platformId: number, status: string) => Number(counts.find((c) => c.platform_id === platformId && c.status === status)?.n ?? 0);
   const queues: PlatformQueue[] = [];
   for (const p of platforms) {
     const waiting = await db
@@ -70,7 +74,8 @@ export async function listQueues(db: Kysely<Database>, nowMs: number, healthyWit
       arch: p.arch,
       active: p.active === 1,
       waiting: waiting.map((t, i) => ({ position: i + 1, taskId: t.id, jobId: t.uuid, bucket: t.bucket, submitter: t.submitter, queuedAt: t.queued_at, nextAttempt: t.attempt + 1 })),
-      building: Number(building.find((b) => b.platform_id === p.id)?.n ?? 0),
+      waitingTotal: count(p.id, TaskStatus.needsBuild),
+      building: count(p.id, TaskStatus.building),
       builders: { total: mine.length, healthy: healthy.length, busy: busy.length, unable: unable.length },
       why,
     });

@@ -105,6 +105,7 @@ export const Queue = Type.Object({
   platform: Type.String(),
   arch: Type.String(),
   active: Type.Boolean(),
+  waitingTotal: Type.Integer(),
   building: Type.Integer(),
   builders: Type.Object({ total: Type.Integer(), healthy: Type.Integer(), busy: Type.Integer(), unable: Type.Integer() }),
   why: NullableString(),

@@ -29,11 +29,12 @@ export function farmRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       }));
     });
 
-    app.get('/queue', { schema: { summary: "Each platform's waiting tasks, their positions and why they wait", tags: ['farm'], response: { 200: Type.Array(Queue) } } }, async () =>
-      (await listQueues(ctx.registry.db, Date.now(), ctx.healthyWithinMs)).map((q) => ({
+    app.get('/queue', { schema: { summary: "Each platform's first waiting tasks, their positions, how many wait and why", tags: ['farm'], querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })) }), response: { 200: Type.Array(Queue) } } }, async (req) =>
+      (await listQueues(ctx.registry.db, Date.now(), ctx.healthyWithinMs, req.query.limit ?? 50)).map((q) => ({
         platform: q.platform,
         arch: q.arch,
         active: q.active,
+        waitingTotal: q.waitingTotal,
         building: q.building,
         builders: q.builders,
         why: q.why,
