@@ -36,6 +36,8 @@ export function registerWebCommand(program: Command): void {
     .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
     .action(async (opts: CommonOptions & { listen: string }) => {
       const config = configFor(['web.yml'], opts);
+      // The web server may run under a database role that can only read (and write what its write
+      // routes need): it checks the schema instead of migrating it.
       await withRegistry(config, async (registry) => {
         const web = await startWeb(config, registry, opts.listen);
         console.log(`PkgForge API at ${web.url}/api/v1 (documentation: ${web.url}/api/docs)`);
@@ -44,6 +46,6 @@ export function registerWebCommand(program: Command): void {
           process.once('SIGINT', resolve);
         });
         await web.close();
-      });
+      }, { checkSchema: true });
     });
 }

@@ -155,3 +155,21 @@ export async function migrateRegistry(db: Kysely<any>, caps: RegistryCapabilitie
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
+
+/**
+ * Checks, without writing, that the registry's schema is the one this program expects: for
+ * processes whose database role may only read (the web server), which cannot run migrations.
+ */
+export async function assertSchemaCurrent(db: Kysely<any>, caps: RegistryCapabilities): Promise<void> {
+  const wanted = Object.keys(migrations(caps));
+  let applied: string[];
+  try {
+    applied = (await sql<{ name: string }>`select name from pkgforge_migrations`.execute(db)).rows.map((r) => r.name);
+  } catch (err) {
+    throw new PkgForgeError(ErrorCode.registry, `The registry has no PkgForge schema yet (run \`pkgforge init\` as the registry's owner): ${(err as Error).message}`, { cause: err });
+  }
+  const missing = wanted.filter((m) => !applied.includes(m));
+  if (missing.length > 0) {
+    throw new PkgForgeError(ErrorCode.registry, `The registry's schema is older than this PkgForge (missing ${missing.join(', ')}); run \`pkgforge init\` as the registry's owner`);
+  }
+}

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { sql, type Kysely } from 'kysely';
 import type { RegistryConfig } from '../config/load-config.ts';
 import type { RegistryCapabilities } from './capabilities.ts';
-import { migrateRegistry } from './migrations.ts';
+import { assertSchemaCurrent, migrateRegistry } from './migrations.ts';
 import type { Database } from './schema.ts';
 
 /** An open registry: the query builder, what the backend can do, and how to close it. */
@@ -40,6 +40,8 @@ export async function notifyTasks(registry: Registry, trx: Kysely<Database>, pla
 export interface OpenRegistryOptions {
   /** Run migrations before returning (daemons and `pkgforge init` do). */
   migrate?: boolean;
+  /** Only check that the schema is current, writing nothing (for read-only database roles). */
+  checkSchema?: boolean;
   /** Connections in the PostgreSQL pool. */
   poolSize?: number;
 }
@@ -68,9 +70,9 @@ export async function openRegistry(config: RegistryConfig, options: OpenRegistry
           return async () => void localTasks.off('tasks', onTasks);
         };
   const registry: Registry = { db, caps, close: () => db.destroy(), listenForTasks, localTasks };
-  if (options.migrate) {
+  if (options.migrate || options.checkSchema) {
     try {
-      await migrateRegistry(db, caps);
+      await (options.migrate ? migrateRegistry(db, caps) : assertSchemaCurrent(db, caps));
     } catch (err) {
       await db.destroy();
       throw err;

@@ -27,7 +27,8 @@ export async function userOfToken(db: Kysely<Database>, token: string): Promise<
   if (!token.startsWith('pkgf_') || token.length > 100) return null;
   const row = await db.selectFrom('tokens').select(['id', 'user']).where('hash', '=', hashOf(token)).where('revoked_at', 'is', null).executeTakeFirst();
   if (!row) return null;
-  await db.updateTable('tokens').set({ last_used_at: Date.now() }).where('id', '=', row.id).execute();
+  // Best effort: a web server whose role may not write still authenticates.
+  await db.updateTable('tokens').set({ last_used_at: Date.now() }).where('id', '=', row.id).execute().catch(() => {});
   return row.user;
 }
 
