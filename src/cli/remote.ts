@@ -1,5 +1,8 @@
-import { openAsBlob } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { Readable } from 'node:stream';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 
 /** Talking to a PkgForge server over its HTTP API (no shared file system needed). */
@@ -24,27 +27,59 @@ export interface RemoteSubmit {
   token: string | undefined;
   files: string[];
   fields: { bucket?: string | undefined; platforms: string[]; archs: string[]; report: string[]; id?: string | undefined };
+  /** Told of the bytes of the packages sent so far, out of the total. */
+  onProgress?: (sent: number, total: number) => void;
 }
 
-/** Uploads a job; the files are streamed from disk (Blobs backed by the files), never read whole. */
+/**
+ * A multipart/form-data body generated as it is sent: fields first, then each file streamed from
+ * disk in chunks (never read whole), counting the bytes for a progress bar.
+ */
+async function* multipartBody(boundary: string, fields: [string, string][], files: string[], onChunk: (n: number) => void): AsyncGenerator<Uint8Array> {
+  const enc = new TextEncoder();
+  const quote = (s: string) => s.replace(/["\r\n\\]/g, '_');
+  for (const [name, value] of fields) {
+    yield enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n\r\n${value}\r\n`);
+  }
+  for (const file of files) {
+    yield enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${quote(basename(file))}"\r\nContent-Type: application/x-rpm\r\n\r\n`);
+    for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+      onChunk((chunk as Buffer).length);
+      yield chunk as Buffer;
+    }
+    yield enc.encode('\r\n');
+  }
+  yield enc.encode(`--${boundary}--\r\n`);
+}
+
+/** Uploads a job, streaming the packages from disk. */
 export async function submitRemote(req: RemoteSubmit): Promise<{ id: string; url: string; packages: string[] }> {
   if (!req.token) throw new PkgForgeError(ErrorCode.auth, 'Submitting to a server needs an API token: --token, PKGFORGE_TOKEN or `token` in submit.yml (an admin makes one with `pkgforge token create`)');
-  const form = new FormData();
-  if (req.fields.bucket) form.append('bucket', req.fields.bucket);
-  if (req.fields.id) form.append('id', req.fields.id);
-  for (const p of req.fields.platforms) form.append('platforms', p);
-  for (const a of req.fields.archs) form.append('archs', a);
-  for (const r of req.fields.report) form.append('report', r);
+  let total = 0;
   for (const f of req.files) {
-    const blob = await openAsBlob(f).catch(() => {
-      throw new PkgForgeError(ErrorCode.sourcePackage, `The file '${f}' does not exist or cannot be read`);
-    });
-    form.append('file', blob, basename(f));
+    const st = await stat(f).catch(() => null);
+    if (!st?.isFile()) throw new PkgForgeError(ErrorCode.sourcePackage, `The file '${f}' does not exist or is not a regular file`);
+    total += st.size;
   }
-  const res = await fetch(apiUrl(req.server, '/api/v1/jobs'), { method: 'POST', body: form, headers: { authorization: `Bearer ${req.token}` } });
+  const fields: [string, string][] = [
+    ...(req.fields.bucket ? [['bucket', req.fields.bucket] as [string, string]] : []),
+    ...(req.fields.id ? [['id', req.fields.id] as [string, string]] : []),
+    ...req.fields.platforms.map((p) => ['platforms', p] as [string, string]),
+    ...req.fields.archs.map((a) => ['archs', a] as [string, string]),
+    ...req.fields.report.map((r) => ['report', r] as [string, string]),
+  ];
+  const boundary = `pkgforge-${randomBytes(12).toString('hex')}`;
+  let sent = 0;
+  const body = Readable.from(multipartBody(boundary, fields, req.files, (n) => req.onProgress?.((sent += n), total)));
+  const res = await fetch(apiUrl(req.server, '/api/v1/jobs'), {
+    method: 'POST',
+    body: Readable.toWeb(body) as ReadableStream,
+    headers: { authorization: `Bearer ${req.token}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+    duplex: 'half',
+  } as RequestInit);
   if (res.status !== 201) throw await failure(res);
-  const body = (await res.json()) as { id: string; url: string; packages: string[] };
-  return { ...body, url: apiUrl(req.server, body.url) };
+  const answer = (await res.json()) as { id: string; url: string; packages: string[] };
+  return { ...answer, url: apiUrl(req.server, answer.url) };
 }
 
 /** Follows a task's build log from the server's event stream, writing the text to `out`. */

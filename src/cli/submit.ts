@@ -39,9 +39,20 @@ export function registerSubmitCommand(program: Command): void {
     .action(async (files: string[], opts: SubmitOptions) => {
       const config = configFor(['submit.yml'], opts, { userFiles: true });
       const v = config.values;
+      // Loaded only for a terminal: scripts and small jobs do not pay for it.
+      const cliProgress = process.stderr.isTTY && !opts.json ? (await import('cli-progress')).default : null;
+      const bar = cliProgress ? new cliProgress.SingleBar({ format: `${opts.server ? 'uploading' : 'copying'} [{bar}] {percentage}% {value}/{total} bytes`, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+      let started = false;
+      const onProgress = (done: number, total: number) => {
+        if (!bar || total < PROGRESS_THRESHOLD) return;
+        if (!started) bar.start(total, 0);
+        started = true;
+        bar.update(done);
+      };
       if (opts.server) {
         const { submitRemote } = await import('./remote.ts');
         const r = await submitRemote({
+          onProgress,
           server: opts.server,
           token: opts.token ?? v.token,
           files,
@@ -52,16 +63,12 @@ export function registerSubmitCommand(program: Command): void {
             report: opts.report ? splitList(opts.report) : splitList(v.report),
             id: opts.id,
           },
-        });
+        }).finally(() => started && bar?.stop());
         if (opts.json) return printJson(r);
         console.log(`Successfully submitted ${r.packages.length} package${r.packages.length === 1 ? '' : 's'} as build job ${r.id}`);
         console.log(`You can follow the progress at ${r.url}`);
         return;
       }
-      // Loaded only for a terminal: scripts and small jobs do not pay for it.
-      const cliProgress = process.stderr.isTTY && !opts.json ? (await import('cli-progress')).default : null;
-      const bar = cliProgress ? new cliProgress.SingleBar({ format: 'copying [{bar}] {percentage}% {value}/{total} bytes', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
-      let started = false;
       const manifest = await submitJob({
         files,
         target: opts.target ?? v.target ?? config.incoming,
@@ -72,12 +79,7 @@ export function registerSubmitCommand(program: Command): void {
         id: opts.id,
         submitter: userInfo().username,
         onFile: (m) => opts.verbose && console.error(m),
-        onProgress: (copied, total) => {
-          if (!bar || total < PROGRESS_THRESHOLD) return;
-          if (!started) bar.start(total, 0);
-          started = true;
-          bar.update(copied);
-        },
+        onProgress,
       }).finally(() => started && bar?.stop());
       const url = config.website ? `${config.website.replace(/\/$/, '')}/jobs/${encodeURIComponent(manifest.id)}` : null;
       if (opts.json) return printJson({ id: manifest.id, packages: manifest.packages.map((p) => p.file), size: manifest.size, url });
