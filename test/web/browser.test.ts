@@ -100,5 +100,10 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     await page.screenshot({ path: join(SHOTS, 'queue.png'), fullPage: true });
     await page.goto(`${base}/builders`);
     await page.screenshot({ path: join(SHOTS, 'builders.png'), fullPage: true });
+    // A phone's width: nothing may need a horizontal scroll of the whole page.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base}/jobs/live`);
+    await page.screenshot({ path: join(SHOTS, 'job-phone.png'), fullPage: true });
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'the job page fits a phone screen');
   });
 });
