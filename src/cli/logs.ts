@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { followLog } from '../buildd/follow-log.ts';
 import { attemptPath } from '../buildd/run-task.ts';
 import { getJobDetail } from '../registry/jobs.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
@@ -47,38 +48,14 @@ export function registerLogsCommand(program: Command): void {
         const attempt = opts.attempt ? Number(opts.attempt) : task.attempt;
         if (!Number.isInteger(attempt) || attempt < 1) throw new PkgForgeError(ErrorCode.usage, `Task ${task.platform}/${task.arch} of job ${id} has not started building yet`);
         const path = join(childPath(config.results, id), attemptPath('.', task.platform, task.arch, attempt), 'build.log');
-        let offset = 0;
-        let endedAt: number | null = null;
-        let finishing = false;
-        const buffer = Buffer.alloc(64 * 1024);
-        for (;;) {
-          const fh = await open(path, 'r').catch(() => null);
-          if (fh) {
-            try {
-              for (;;) {
-                const { bytesRead } = await fh.read(buffer, 0, buffer.length, offset);
-                if (bytesRead === 0) break;
-                process.stdout.write(buffer.subarray(0, bytesRead));
-                offset += bytesRead;
-              }
-            } finally {
-              await fh.close();
-            }
-          } else if (!opts.follow) {
-            throw new PkgForgeError(ErrorCode.notFound, `No build log yet for ${task.platform}/${task.arch} attempt ${attempt} of job ${id}`);
-          }
-          if (!opts.follow || finishing) return;
-          // The registry may say the attempt has ended before its daemon wrote the last lines:
-          // once the attempt's buildinfo.yml is written (after the log is closed), or 5 s later,
-          // one more read prints what is left.
-          if (endedAt !== null && (existsSync(join(dirname(path), 'buildinfo.yml')) || Date.now() - endedAt > 5000)) {
-            finishing = true;
-            continue;
-          }
-          const now = await findTask();
-          if (endedAt === null && (now.attempt !== attempt || now.status !== 'building')) endedAt = Date.now();
-          await sleep(250);
+        if (!opts.follow && !existsSync(path)) {
+          throw new PkgForgeError(ErrorCode.notFound, `No build log yet for ${task.platform}/${task.arch} attempt ${attempt} of job ${id}`);
         }
+        const stillRunning = async () => {
+          const now = await findTask();
+          return now.attempt === attempt && now.status === 'building';
+        };
+        for await (const { chunk } of followLog(path, { follow: opts.follow === true, stillRunning })) process.stdout.write(chunk);
       });
     });
 }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { followLog } from '../../buildd/follow-log.ts';
 import { join } from 'node:path';
 import Type from 'typebox';
 import { getJobDetail } from '../../registry/jobs.ts';
@@ -60,42 +61,23 @@ export function fileRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         if (attempt < 1) throw new PkgForgeError(ErrorCode.notFound, `The task ${platform}/${arch} of job ${id} has not started building yet`);
         const path = join(first.dir, `attempt-${attempt}`, 'build.log');
         const resume = Number(req.headers['last-event-id']);
-        let offset = Number.isInteger(resume) && resume > 0 ? resume : 0;
+        const offset = Number.isInteger(resume) && resume > 0 ? resume : 0;
         reply.hijack();
         const res = reply.raw;
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
         let closed = false;
-        req.raw.on('close', () => (closed = true));
-        const buf = Buffer.alloc(64 * 1024);
-        let endedAt: number | null = null;
-        let finishing = false;
-        for (;;) {
-          const fh = await open(path, 'r').catch(() => null);
-          if (fh) {
-            try {
-              for (;;) {
-                const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-                if (bytesRead === 0) break;
-                offset += bytesRead;
-                // One event per read; each line of text as a data: line (SSE's framing).
-                const text = buf.toString('utf8', 0, bytesRead);
-                res.write(`id: ${offset}\n${text.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`);
-              }
-            } finally {
-              await fh.close();
-            }
-          }
-          if (closed || finishing) break;
+        const gone = new AbortController();
+        req.raw.on('close', () => gone.abort());
+        const stillRunning = async () => {
           const now = await getJobDetail(ctx.registry.db, id);
           const task = now?.tasks.find((t) => t.platform === platform && t.arch === arch);
-          if (endedAt === null && (!task || task.attempt !== attempt || task.status !== 'building')) endedAt = Date.now();
-          // The log is complete once the attempt's buildinfo.yml exists (written after the log is closed).
-          if (endedAt !== null && ((await stat(join(first.dir, `attempt-${attempt}`, 'buildinfo.yml')).catch(() => null)) || Date.now() - endedAt > 5000)) {
-            finishing = true;
-            continue;
-          }
-          await new Promise((r) => setTimeout(r, 250));
+          return task !== undefined && task.attempt === attempt && task.status === 'building';
+        };
+        for await (const { chunk, offset: after } of followLog(path, { offset, follow: true, stillRunning, signal: gone.signal })) {
+          // One event per read; each line of text as a data: line (SSE's framing).
+          res.write(`id: ${after}\n${chunk.toString('utf8').split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`);
         }
+        closed = gone.signal.aborted;
         if (!closed) res.end(`event: end\ndata: ${attempt}\n\n`);
       },
     );
