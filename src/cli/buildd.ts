@@ -6,31 +6,10 @@ import type { Config } from '../config/load-config.ts';
 import type { Registry } from '../registry/registry.ts';
 import { makeLog, type Log } from '../util/log.ts';
 import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
+import { stopSignals } from './signals.ts';
 
 export function describeTask(r: TaskReport): string {
   return `job ${r.jobId} on ${r.platform}/${r.arch} (attempt ${r.attempt}): ${r.status}${r.reason ? ` (${r.reason})` : ''}`;
-}
-
-/**
- * Stop signals for a daemon: the first SIGTERM/SIGINT lets the build in hand finish (or, with a
- * stop grace, aborts it after that many seconds); a second one aborts it at once.
- */
-export function stopSignals(log: Log, graceSeconds: number): { stop: AbortController; abort: AbortController } {
-  const stop = new AbortController();
-  const abort = new AbortController();
-  const handler = (signal: string) => {
-    if (stop.signal.aborted) {
-      log.warn(`${signal} again: aborting the build in hand`);
-      abort.abort(new Error('the build daemon was told to stop now'));
-      return;
-    }
-    log.info(`Handling shutdown request (${signal}), finishing the build in hand`);
-    stop.abort();
-    if (graceSeconds > 0) setTimeout(() => abort.abort(new Error(`the build did not finish within the stop grace of ${graceSeconds} s`)), graceSeconds * 1000).unref();
-  };
-  process.on('SIGTERM', () => handler('SIGTERM'));
-  process.on('SIGINT', () => handler('SIGINT'));
-  return { stop, abort };
 }
 
 export function builddContext(config: Config, registry: Registry, name: string, log: Log) {

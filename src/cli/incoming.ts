@@ -5,6 +5,7 @@ import { preflight, runIncomingDaemon, runIncomingPass } from '../incoming/proce
 import type { Registry } from '../registry/registry.ts';
 import { makeLog, type Log } from '../util/log.ts';
 import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
+import { stopSignals } from './signals.ts';
 
 export function describeOutcome(o: EntryOutcome): string {
   switch (o.kind) {
@@ -22,17 +23,6 @@ export function describeOutcome(o: EntryOutcome): string {
 /** The incoming processor's context from the configuration. */
 export function incomingContext(config: Config, registry: Registry, log: Log) {
   return { registry, incoming: config.incoming, accepted: config.accepted, waitForJobMs: config.waitForJob * 1000, log };
-}
-
-/** Stops `controller` on SIGTERM or SIGINT; a second signal exits at once. */
-export function abortOnSignals(controller: AbortController, log: Log): void {
-  const handler = (signal: string) => {
-    if (controller.signal.aborted) process.exit(130);
-    log.info(`Handling shutdown request (${signal}), finishing the job in hand`);
-    controller.abort();
-  };
-  process.on('SIGTERM', () => handler('SIGTERM'));
-  process.on('SIGINT', () => handler('SIGINT'));
 }
 
 export function registerIncomingCommand(program: Command): void {
@@ -60,9 +50,10 @@ export function registerIncomingCommand(program: Command): void {
           }
           return;
         }
-        const controller = new AbortController();
-        abortOnSignals(controller, log);
-        await runIncomingDaemon(ctx, { pollSeconds: config.poll, signal: controller.signal });
+        // The pass in hand is finished on the first signal; a second one exits at once.
+        const { stop, abort } = stopSignals(log, 0);
+        abort.signal.addEventListener('abort', () => process.exit(130));
+        await runIncomingDaemon(ctx, { pollSeconds: config.poll, signal: stop.signal });
       });
     });
 }

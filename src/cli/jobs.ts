@@ -5,7 +5,7 @@ import { getJobDetail, listJobs, type Job } from '../registry/jobs.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
 
-const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
+import { displayTime as time, isoTime } from '../core/time.ts';
 
 function jobJson(job: Job) {
   const { incomingEntry: _entry, incomingInode: _inode, ...rest } = job;
@@ -56,7 +56,7 @@ export function registerJobCommands(program: Command): void {
       });
       if (!found) throw new PkgForgeError(ErrorCode.notFound, `There is no job ${id}`);
       const { detail, attempts } = found;
-      const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+      const iso = isoTime;
       if (opts.json) {
         return printJson({
           ...jobJson(detail),

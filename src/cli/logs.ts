@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -3,7 +3,7 @@ import { createToken, listTokens, revokeToken } from '../registry/tokens.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
 
-const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
+import { displayTime as time } from '../core/time.ts';
 
 export function registerTokenCommands(program: Command): void {
   const token = program.command('token').description('API tokens: writes over HTTP need one');

@@ -233,4 +233,3 @@ async function loadManifest(entry: QueueEntry): Promise<Manifest> {
   }
 }
 
-export type { Job };

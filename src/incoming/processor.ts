@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { access, constants, lstat, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { isTransientRegistryError } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';

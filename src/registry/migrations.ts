@@ -1,4 +1,4 @@
-import { Kysely, Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, sql, type ColumnDefinitionBuilder, type Migration, type MigrationProvider } from 'kysely';
 import { JOB_STATUSES, TASK_STATUSES } from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import type { RegistryCapabilities } from './capabilities.ts';
@@ -8,13 +8,15 @@ import type { RegistryCapabilities } from './capabilities.ts';
  * released: add the next number.
  */
 function migrations(caps: RegistryCapabilities): Record<string, Migration> {
+  // SQLite needs AUTOINCREMENT so ids are never reused; PostgreSQL's serial is that already.
+  const idColumn = (c: ColumnDefinitionBuilder) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey());
   const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
   return {
     '0001-initial': {
       async up(db: Kysely<any>) {
         await db.schema
           .createTable('platforms')
-          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', caps.idColumn, idColumn)
           .addColumn('name', 'varchar(20)', (c) => c.notNull())
           .addColumn('arch', 'varchar(20)', (c) => c.notNull())
           .addColumn('active', 'smallint', (c) => c.notNull().defaultTo(0))
@@ -24,7 +26,7 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
           .execute();
         await db.schema
           .createTable('jobs')
-          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', caps.idColumn, idColumn)
           .addColumn('uuid', 'varchar(50)', (c) => c.notNull().unique().check(sql`length(uuid) between 1 and 50`))
           .addColumn('bucket', 'varchar(50)', (c) => c.notNull())
           .addColumn('submitter', 'varchar(50)')
@@ -43,7 +45,7 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
         await db.schema.createIndex('jobs_submitter').on('jobs').columns(['submitter']).execute();
         await db.schema
           .createTable('job_packages')
-          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', caps.idColumn, idColumn)
           .addColumn('job_id', 'integer', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
           .addColumn('position', 'integer', (c) => c.notNull())
           .addColumn('file', 'text', (c) => c.notNull())
@@ -58,7 +60,7 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
           .execute();
         await db.schema
           .createTable('tasks')
-          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', caps.idColumn, idColumn)
           .addColumn('job_id', 'integer', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
           .addColumn('platform_id', 'integer', (c) => c.notNull().references('platforms.id'))
           .addColumn('status', 'varchar(20)', (c) => c.notNull().defaultTo('needs build').check(sql`status in (${inList(TASK_STATUSES)})`))
@@ -73,7 +75,7 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
         await db.schema.createIndex('tasks_queue').on('tasks').columns(['platform_id', 'status', 'queued_at', 'id']).execute();
         await db.schema
           .createTable('builders')
-          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', caps.idColumn, idColumn)
           .addColumn('name', 'varchar(50)', (c) => c.notNull().unique())
           .addColumn('platform_id', 'integer', (c) => c.notNull().references('platforms.id'))
           // Not UNIQUE: the original's unique `current` made a requeued task unclaimable by another builder.
@@ -83,7 +85,7 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
           .execute();
         await db.schema
           .createTable('attempts')
-          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', caps.idColumn, idColumn)
           .addColumn('task_id', 'integer', (c) => c.notNull().references('tasks.id').onDelete('cascade'))
           .addColumn('number', 'integer', (c) => c.notNull())
           .addColumn('builder', 'varchar(50)', (c) => c.notNull())
@@ -121,7 +123,7 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
         // API tokens: only a hash is kept; the token itself is shown once, when it is made.
         await db.schema
           .createTable('tokens')
-          .addColumn('id', caps.idColumn, (c) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', caps.idColumn, idColumn)
           .addColumn('user', 'varchar(50)', (c) => c.notNull())
           .addColumn('hash', 'varchar(64)', (c) => c.notNull().unique())
           .addColumn('created_at', 'bigint', (c) => c.notNull())

@@ -3,7 +3,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import YAML from 'yaml';
 import { parseManifest } from '../../src/core/manifest.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
 import { commitStagedJob, stageJob } from '../../src/incoming/transfer.ts';

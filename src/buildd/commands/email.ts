@@ -21,7 +21,7 @@ export class EmailReport implements ReportCommand {
     const to = task.manifest.report;
     if (to.length === 0) return;
     const transport = nodemailer.createTransport({ host: this.params.host ?? 'localhost', port: this.params.port ?? 25, secure: this.params.secure ?? false, tls: { rejectUnauthorized: false } });
-    const { claim, info } = task;
+    const { claim } = task;
     const word = outcome.status === 'success' ? 'OK' : outcome.status === 'cancelled' ? 'CANCELLED' : 'FAIL';
     await transport.sendMail({
       from: this.params.from ?? `pkgforge@${hostname()}`,

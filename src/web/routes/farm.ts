@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { isoTime as iso } from '../../core/time.ts';
 import { listBuilders } from '../../registry/builders.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
 import { listQueues } from '../../registry/queue.ts';
 import { Builder, Platform, Queue } from '../schemas.ts';
 import type { WebContext } from '../app.ts';
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** Platforms, builders and the queue: what the farm has and why a job waits. */
 export function farmRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Type from 'typebox';
+import { isoTime as iso } from '../../core/time.ts';
 import { listAttempts } from '../../registry/attempts.ts';
 import { getJobDetail, listJobsPage, type Job } from '../../registry/jobs.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
@@ -10,7 +11,6 @@ import { childPath } from '../../util/fs-safe.ts';
 import { ErrorReply, JobDetail, JobList, JobListQuery, TaskDetail } from '../schemas.ts';
 import type { WebContext } from '../app.ts';
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 function summary(job: Job) {
   return {

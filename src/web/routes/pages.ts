@@ -4,6 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import Type from 'typebox';
+import { displayTime as time } from '../../core/time.ts';
 import { JOB_STATUSES, isJobStatus } from '../../core/terms.ts';
 import { listAttempts } from '../../registry/attempts.ts';
 import { listBuilders } from '../../registry/builders.ts';
@@ -17,7 +18,6 @@ import type { WebContext } from '../app.ts';
 // The templates stay in src/web/views; from src/web/routes and from dist/web/routes alike this
 // path leads there.
 const eta = new Eta({ views: fileURLToPath(new URL('../../../src/web/views/', import.meta.url)), autoEscape: true, cache: true });
-const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
 /** JSON for inside a <script>: '<' escaped so no string can close the element. */
 const js = (v: unknown) => JSON.stringify(v).replaceAll('<', '\\u003c');
 
