@@ -63,10 +63,15 @@ export async function preflightBuilder(ctx: BuilddContext): Promise<BuilderIdent
   }
   const missing = await missingTools(ctx.settings);
   if (missing.length > 0) problems.push(`missing tools: ${missing.join(', ')}`);
-  await mkdir(ctx.dirs.tmpdir, { recursive: true, mode: 0o750 }).catch((err: Error) => problems.push(`cannot create '${ctx.dirs.tmpdir}': ${err.message}`));
+  await mkdir(ctx.dirs.tmpdir, { recursive: true, mode: 0o711 }).catch((err: Error) => problems.push(`cannot create '${ctx.dirs.tmpdir}': ${err.message}`));
+  const sandbox = await ctx.settings.sandbox(ctx.name, me.platform);
+  if (sandbox.problem) problems.push(sandbox.problem);
+  else if (sandbox.sandbox?.kind === 'bwrap' && ctx.settings.builderNeedsHost) problems.push('mock needs root for its chroots and cannot run in the bubblewrap sandbox; set `sandbox: none` for this builder to rely on mock\'s own isolation (see docs/security.md)');
   const unable = problems.length > 0 ? `The build environment is incomplete: ${problems.join('; ')}` : null;
-  await idleHeartbeat(ctx.registry.db, me.id, ctx.host ?? instanceName(), unable);
+  await idleHeartbeat(ctx.registry.db, me.id, ctx.host ?? instanceName(), unable, sandbox.sandbox?.kind ?? null);
   if (unable) throw new PkgForgeError(ErrorCode.directory, `Builder '${ctx.name}': ${unable}`);
+  if (sandbox.sandbox?.kind === 'none') ctx.log.warn(`Builder '${ctx.name}' builds WITHOUT a sandbox (sandbox: none): every submitter's build scripts run with this daemon's powers`);
+  else ctx.log.info(`Builder '${ctx.name}': ${sandbox.sandbox!.describe()}`);
   return me;
 }
 
@@ -105,6 +110,7 @@ export async function runClaim(ctx: BuilddContext, claim: Claim, stop: AbortSign
   }, tickMs);
   const base: Omit<TaskReport, 'status' | 'reason'> = { jobId: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt };
   log.info({ job: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt }, `Starting task ${claim.jobId} on ${ctx.name}`);
+  if ((await settings.sandbox(ctx.name, claim.platform)).sandbox?.kind === 'none') log.warn({ job: claim.jobId }, `Building ${claim.jobId} WITHOUT a sandbox (sandbox: none)`);
   let result;
   try {
     result = await buildTask(claim, ctx.dirs, settings, controller.signal);

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
@@ -7,9 +7,10 @@ import YAML from 'yaml';
 import { MANIFEST_FILE, parseManifest } from '../core/manifest.ts';
 import type { Claim } from '../registry/attempts.ts';
 import { messageOf } from '../util/errors.ts';
-import { childPath, removeTree, writeFileAtomic } from '../util/fs-safe.ts';
+import { childPath, writeFileAtomic } from '../util/fs-safe.ts';
 import type { BuilddSettings } from './setup.ts';
 import { logLine, PhaseFailure, type BuildInfo, type PhaseCommand, type TaskRun } from './task-run.ts';
+import { linkOrCopy, makeWorkspace, removeWorkspace, type Workspace } from './workspace.ts';
 
 export interface TaskDirs {
   accepted: string;
@@ -37,8 +38,6 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
   const taskDir = join(resultsDir, `${claim.platform}-${claim.arch}`);
   const attemptDir = join(taskDir, `attempt-${claim.attempt}`);
   await mkdir(attemptDir, { recursive: true });
-  await mkdir(join(dirs.tmpdir, claim.builderName), { recursive: true, mode: 0o750 });
-  const workDir = await mkdtemp(join(dirs.tmpdir, claim.builderName, `${claim.jobId}-${claim.attempt}-`));
   const log = createWriteStream(join(attemptDir, 'build.log'), { flags: 'a' });
   // A write error (disk full) must not crash the daemon: the build goes on, its log is incomplete.
   log.on('error', () => {});
@@ -61,7 +60,15 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
     reason: null,
   };
   let run: TaskRun | null = null;
+  let workspace: Workspace | null = null;
   try {
+    const setup = await settings.sandbox(claim.builderName, claim.platform);
+    if (!setup.sandbox) {
+      // The daemon checked this at start; a sandbox that broke since fails the build, never runs it bare.
+      const reason = `The build sandbox cannot be used: ${setup.problem}`;
+      log.write(`${reason}\n`);
+      return { status: 'fail', reason, run: null };
+    }
     const acceptedDir = childPath(dirs.accepted, claim.jobId);
     let manifest;
     try {
@@ -73,8 +80,12 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
       return { status: 'fail', reason, run: null };
     }
     info.sources = manifest.packages.map((p) => ({ file: p.file, type: p.type, size: p.size, sha1sum: p.sha1sum }));
-    run = { claim, manifest, acceptedDir, resultsDir: taskDir, attemptDir, workDir, log, signal, timeoutSeconds: settings.timeoutSeconds, errorPolicy: settings.errorPolicy, info };
+    workspace = await makeWorkspace(setup.workspaces, `${claim.jobId}-${claim.attempt}-`, setup.sandbox, acceptedDir, manifest.packages.map((p) => p.file));
+    const sandbox = setup.sandbox;
+    run = { claim, manifest, acceptedDir, resultsDir: taskDir, attemptDir, workDir: workspace.root, workspace, sandbox, log, signal, timeoutSeconds: settings.timeoutSeconds, errorPolicy: settings.errorPolicy, info };
     logLine(run, `building job ${claim.jobId} for ${claim.platform}/${claim.arch}, attempt ${claim.attempt}, on ${info.hostname} as ${claim.builderName}`);
+    logLine(run, sandbox.describe());
+    if (sandbox.kind === 'none') logLine(run, 'WARNING: this build is not sandboxed: its scripts can read and change everything the build daemon can');
     const phases: [string, PhaseCommand[]][] = [
       ['build', [settings.builder()]],
       ['check', settings.checks],
@@ -113,7 +124,7 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
     log.end();
     await once(log, 'close').catch(() => {});
     await keepResults(info, run, attemptDir).catch((err) => process.stderr.write(`pkgforge: could not store the results of ${claim.jobId}: ${messageOf(err)}\n`));
-    await removeTree(workDir);
+    if (workspace) await removeWorkspace(workspace).catch((err) => process.stderr.write(`pkgforge: could not remove ${workspace!.root}: ${messageOf(err)}\n`));
   }
 }
 
@@ -127,7 +138,8 @@ async function keepResults(info: BuildInfo, run: TaskRun | null, attemptDir: str
   for (const product of info.products) {
     // A rebuilt source RPM of the same name is the one already kept in accepted/.
     if (sourceFiles.has(basename(product))) continue;
-    await copyFile(product, join(attemptDir, basename(product)));
+    // Products are the daemon's own checked copies (products.ts), so a link is as good as a copy.
+    await linkOrCopy(product, join(attemptDir, basename(product)));
   }
   info.endtime = Math.floor(Date.now() / 1000);
   const text = YAML.stringify({ ...info, completed: info.completed ? 1 : 0, products: info.products.map((p) => basename(p)) }, { sortMapEntries: true });

@@ -9,6 +9,7 @@ import { RpmbuildBuilder } from './commands/rpmbuild.ts';
 import { RpmlintCheck } from './commands/rpmlint.ts';
 import { RpmsignSigner } from './commands/rpmsign.ts';
 import { WebhookReport } from './commands/webhook.ts';
+import { setUpSandbox, type SandboxSetup } from './sandbox-setup.ts';
 import type { PhaseCommand, ReportCommand } from './task-run.ts';
 
 /** A build daemon's settings, from buildd.yml and buildd-<name>.yml on top of pkgforge.yml. */
@@ -24,6 +25,10 @@ export interface BuilddSettings {
   leaseRenewalMs: number;
   leaseExpiryMs: number;
   stopGraceSeconds: number;
+  /** The sandbox of builder `name` (serving `platform`), set up once and then reused. */
+  sandbox: (name: string, platform: string) => Promise<SandboxSetup>;
+  /** The builder command cannot run inside the bwrap sandbox (mock needs root for its chroots). */
+  builderNeedsHost: boolean;
 }
 
 interface Spec {
@@ -76,8 +81,15 @@ export function builddSettings(config: Config): BuilddSettings {
   const leaseRenewal = v.lease_renewal ?? 30;
   const leaseExpiry = v.lease_expiry ?? 120;
   if (leaseExpiry <= leaseRenewal) throw new PkgForgeError(ErrorCode.config, `lease_expiry (${leaseExpiry} s) must be longer than lease_renewal (${leaseRenewal} s)`);
+  const sandboxes = new Map<string, Promise<SandboxSetup>>();
   return {
     builder: () => make('builder', builderSpec[0]!, builders),
+    sandbox: (name, platform) => {
+      const key = `${name}\0${platform}`;
+      if (!sandboxes.has(key)) sandboxes.set(key, setUpSandbox(config, name, platform));
+      return sandboxes.get(key)!;
+    },
+    builderNeedsHost: builderSpec[0]!.name === 'mock',
     checks,
     signers,
     publishers,

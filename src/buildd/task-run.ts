@@ -1,6 +1,8 @@
 import type { WriteStream } from 'node:fs';
 import type { Manifest } from '../core/manifest.ts';
 import type { Claim } from '../registry/attempts.ts';
+import type { Sandbox } from './sandbox.ts';
+import type { Workspace } from './workspace.ts';
 
 /** What a build of one task knows and accumulates; every phase command reads and extends it. */
 export interface TaskRun {
@@ -12,8 +14,11 @@ export interface TaskRun {
   resultsDir: string;
   /** results/<job>/<platform>-<arch>/attempt-<n>/: this attempt's logs, never overwritten by a retry. */
   attemptDir: string;
-  /** A private scratch directory for this attempt, removed afterwards. */
+  /** A private scratch directory for this attempt, removed afterwards (the workspace's root). */
   workDir: string;
+  /** Where the build works, and the sandbox every command that reads the submitter's files runs in. */
+  workspace: Workspace;
+  sandbox: Sandbox;
   /** The build log (build.log in the attempt directory), streamed as the build runs. */
   log: WriteStream;
   /** Aborted when the task is cancelled, its lease is lost, or the daemon must stop now. */

@@ -17,6 +17,20 @@ const RegistryMapping = Type.Object({
 });
 export type RegistryMapping = Static<typeof RegistryMapping>;
 
+const Size = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?\\s*[KMGTkmgt]?(i?B)?$' })]);
+const Limits = Type.Object({
+  /** Memory of a build (bytes, or 8G). */
+  memory: Type.Optional(Size),
+  /** Processes (and threads) a build may have at once. */
+  processes: Type.Optional(Type.Integer({ minimum: 16 })),
+  /** Size of the build's work directory. */
+  workdir: Type.Optional(Size),
+  /** Size of each of the build's private /tmp, /var/tmp and /dev/shm. */
+  tmpfs: Type.Optional(Size),
+  /** Size of one product (a built package) taken from the build. */
+  product: Type.Optional(Size),
+}, { additionalProperties: false });
+
 const List = Type.Union([Type.String(), Type.Array(Type.String()), Type.Null()]);
 /** A phase command: a name, or a one-key mapping of the name to its parameters. */
 const CommandSpec = Type.Union([Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]))]);
@@ -82,6 +96,16 @@ export const ConfigSchema = Type.Object({
   read_requires_token: Type.Optional(Type.Boolean()),
   /** submit --server: the API token to send. */
   token: Type.Optional(Type.String()),
+  /** buildd: `bwrap` (the default: every build in a bubblewrap sandbox) or `none` (builds run as the daemon, with a warning). */
+  sandbox: Type.Optional(Type.Union([Type.Literal('bwrap'), Type.Literal('none')])),
+  /** buildd: the unprivileged user builds run as when the daemon runs as root (default `pkgforge-build` if it exists, else `nobody`). */
+  sandbox_user: Type.Optional(Type.String({ minLength: 1 })),
+  /** buildd: where sandboxed builds get their work directories (default: tmpdir, or /var/tmp/pkgforge-builds when the build user cannot reach tmpdir). */
+  sandbox_dir: Type.Optional(Type.String({ minLength: 1 })),
+  /** buildd: what one build may use; sizes as bytes or with K, M, G, T. */
+  limits: Type.Optional(Limits),
+  /** buildd: limits for one platform, by platform name, over `limits`. */
+  platform_limits: Type.Optional(Type.Record(Type.String(), Limits)),
   /** buildd: where published yum repositories live (repos/<bucket>/<platform>/<arch>/). */
   repos: Type.Optional(Type.String({ minLength: 1 })),
 });
@@ -111,6 +135,9 @@ export const ENV_KEYS: Record<string, 'string' | 'number' | 'boolean'> = {
   lease_expiry: 'number',
   stop_grace: 'number',
   repos: 'string',
+  sandbox: 'string',
+  sandbox_user: 'string',
+  sandbox_dir: 'string',
   upload_max_bytes: 'number',
   read_requires_token: 'boolean',
   token: 'string',

@@ -104,8 +104,12 @@ export async function claimStatus(registry: Registry, claim: Claim): Promise<Hea
 }
 
 /** Marks a builder as alive with nothing in hand (an idle daemon's heartbeat). */
-export async function idleHeartbeat(db: Kysely<Database>, builderId: number, host: string, unableReason: string | null = null): Promise<void> {
-  await db.updateTable('builders').set({ last_heartbeat_at: Date.now(), host, unable_reason: unableReason }).where('id', '=', builderId).execute();
+export async function idleHeartbeat(db: Kysely<Database>, builderId: number, host: string, unableReason: string | null = null, sandbox?: string | null): Promise<void> {
+  await db
+    .updateTable('builders')
+    .set({ last_heartbeat_at: Date.now(), host, unable_reason: unableReason, ...(sandbox !== undefined && { sandbox }) })
+    .where('id', '=', builderId)
+    .execute();
 }
 
 /**

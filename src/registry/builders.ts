@@ -14,6 +14,8 @@ export interface Builder {
   lastHeartbeatAt: number | null;
   /** Why the builder's daemon cannot build (its preflight failed), or null. */
   unableReason: string | null;
+  /** How its daemon confines builds: `bwrap`, `none` (unsandboxed), or null before it first started. */
+  sandbox: string | null;
 }
 
 const BUILDER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,49}$/;
@@ -22,7 +24,7 @@ export async function listBuilders(db: Kysely<Database>): Promise<Builder[]> {
   const rows = await db
     .selectFrom('builders')
     .innerJoin('platforms', 'platforms.id', 'builders.platform_id')
-    .select(['builders.id', 'builders.name', 'platforms.name as platform', 'platforms.arch', 'platforms.active', 'builders.current_task_id', 'builders.host', 'builders.last_heartbeat_at', 'builders.unable_reason'])
+    .select(['builders.id', 'builders.name', 'platforms.name as platform', 'platforms.arch', 'platforms.active', 'builders.current_task_id', 'builders.host', 'builders.last_heartbeat_at', 'builders.unable_reason', 'builders.sandbox'])
     .orderBy('builders.name')
     .execute();
   return rows.map((r) => ({
@@ -35,6 +37,7 @@ export async function listBuilders(db: Kysely<Database>): Promise<Builder[]> {
     host: r.host,
     lastHeartbeatAt: r.last_heartbeat_at,
     unableReason: r.unable_reason,
+    sandbox: r.sandbox,
   }));
 }
 
@@ -57,7 +60,7 @@ export async function addBuilder(db: Kysely<Database>, name: string, platform: s
     .values({ name, platform_id: p.id, current_task_id: null, created_at: now, modified_at: now })
     .returning(['id'])
     .executeTakeFirstOrThrow();
-  return { id: row.id, name, platform, arch, platformActive: p.active, currentTaskId: null, host: null, lastHeartbeatAt: null, unableReason: null };
+  return { id: row.id, name, platform, arch, platformActive: p.active, currentTaskId: null, host: null, lastHeartbeatAt: null, unableReason: null, sandbox: null };
 }
 
 export async function deleteBuilder(db: Kysely<Database>, name: string): Promise<void> {

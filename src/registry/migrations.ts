@@ -138,6 +138,12 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
         await db.schema.createIndex('tasks_status_platform').on('tasks').columns(['status', 'platform_id']).execute();
       },
     },
+    '0006-builder-sandbox': {
+      async up(db: Kysely<any>) {
+        // How the builder's daemon confines builds (`bwrap`, or `none` when an admin turned the sandbox off), as it said at start.
+        await db.schema.alterTable('builders').addColumn('sandbox', 'varchar(20)').execute();
+      },
+    },
   };
 }
 

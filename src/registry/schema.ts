@@ -103,6 +103,7 @@ export interface BuilderTable {
   last_heartbeat_at: Millis | null;
   /** Why the daemon cannot build (its preflight failed), or null. */
   unable_reason: string | null;
+  sandbox: string | null;
   created_at: Millis;
   modified_at: Millis;
 }

@@ -14,6 +14,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Milliseconds between SIGTERM and SIGKILL (default 2 s, so a cancel takes effect within 5 s). */
   killGraceMs?: number;
+  /** Run as this user and group (the caller must be root); supplementary groups are dropped. */
+  uid?: number;
+  gid?: number;
+  /** Called with the child's pid once it is running (a sandbox's watcher finds its processes from it). */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface RunResult {
@@ -31,7 +36,15 @@ export interface RunResult {
  */
 export function runCommand(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.uid !== undefined && { uid: options.uid }),
+      ...(options.gid !== undefined && { gid: options.gid }),
+    });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     let timedOut = false;
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;

@@ -17,3 +17,19 @@ export function userNameOf(uid: number): string {
   }
   return cache.get(uid) ?? String(uid);
 }
+
+export interface UserIds {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** A user by name or number, through the system's name service (`getent`), or null when there is none. */
+export async function lookupUser(nameOrUid: string): Promise<UserIds | null> {
+  const { captureCommand } = await import('./child.ts');
+  const r = await captureCommand('getent', ['passwd', '--', nameOrUid]);
+  const line = r.code === 0 ? r.stdout.split('\n')[0] : undefined;
+  const [name, , uid, gid] = line?.split(':') ?? [];
+  if (!name || uid === undefined || gid === undefined || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) return null;
+  return { name, uid: Number(uid), gid: Number(gid) };
+}

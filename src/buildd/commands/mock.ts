@@ -1,9 +1,14 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from '../../util/child.ts';
+import { takeRpmProduct } from '../products.ts';
 import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../task-run.ts';
 
 /**
+ * mock needs root for its chroots, so it cannot run inside the bubblewrap sandbox: a mock builder
+ * must be configured with `sandbox: none` and relies on mock's own isolation (which its
+ * maintainers say is not a security boundary; see docs/security.md).
+ *
  * Builds each source RPM in a mock chroot named `<platform>-<bucket>-<arch>` (a config in
  * /etc/mock, as the original required), with the package timeout passed to mock. Packages built
  * earlier in the job are made available to later ones: every result goes into one directory per
@@ -38,11 +43,11 @@ export class MockBuilder implements PhaseCommand {
           logLine(task, `${file}: built`);
           task.info.success.push(file);
           for (const name of await readdir(resultDir)) {
-            const path = join(resultDir, name);
-            if (name.endsWith('.rpm')) {
-              task.info.products.push(path);
-              if (!name.endsWith('.src.rpm')) await runCommand('cp', [path, localRepo]);
-            }
+            if (!name.endsWith('.rpm')) continue;
+            // mock's results are the build's output: checked and copied like any product.
+            const taken = await takeRpmProduct(join(resultDir, name), task.workspace.products.host, name.endsWith('.src.rpm') ? 'source' : 'binary', task.sandbox.limits.product);
+            task.info.products.push(taken);
+            if (!name.endsWith('.src.rpm')) await copyFile(taken, join(localRepo, name));
           }
           await this.refreshRepo(task, localRepo);
           continue;

@@ -1,8 +1,10 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { readRpmHeader, RpmTag } from '../../sources/rpm-header.ts';
 import { validateSrpm } from '../../sources/srpm.ts';
-import { captureCommand, runCommand } from '../../util/child.ts';
+import { captureCommand } from '../../util/child.ts';
+import { takeRpmProduct } from '../products.ts';
 import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../task-run.ts';
 
 /**
@@ -21,8 +23,8 @@ export class RpmbuildBuilder implements PhaseCommand {
   readonly tools = ['rpmbuild', 'rpm'];
 
   async run(task: TaskRun): Promise<void> {
-    const top = join(task.workDir, 'rpmbuild');
-    for (const d of ['BUILD', 'BUILDROOT', 'RPMS', 'SOURCES', 'SPECS', 'SRPMS']) await mkdir(join(top, d), { recursive: true });
+    // The farm's own header reader validates each source outside; everything that parses the
+    // spec (rpmbuild, rpm queries with the submitter's names) runs in the sandbox.
     const sources = await Promise.all(task.manifest.packages.map(async (p) => ({ file: p.file, path: join(task.acceptedDir, p.file), info: await validateSrpm(join(task.acceptedDir, p.file)) })));
     const jobSourceNames = new Set(sources.map((s) => s.info.name));
     const built = new Set<string>(); // source names built in this task
@@ -39,15 +41,15 @@ export class RpmbuildBuilder implements PhaseCommand {
         for (const req of s.info.buildRequires) {
           if (provided.has(req)) continue;
           if (jobSourceNames.has(req) && !built.has(req)) missing.push(`${req} (built later in this job)`);
-          else if (!jobSourceNames.has(req) && hostHasRpmDb && (await captureCommand('rpm', ['-q', '--whatprovides', req])).code !== 0) missing.push(req);
+          else if (!jobSourceNames.has(req) && hostHasRpmDb && !(await this.hostProvides(task, req))) missing.push(req);
         }
         if (missing.length > 0) {
           logLine(task, `${s.file}: cannot build yet, missing build dependencies: ${missing.join(', ')}`);
           failed.push(s);
-        } else if (await this.buildOne(task, top, s.path, s.file)) {
+        } else if (await this.buildOne(task, s.file)) {
           built.add(s.info.name);
           task.info.success.push(s.file);
-          for (const p of await this.newProducts(top, task)) {
+          for (const p of await this.newProducts(task)) {
             const h = await readRpmHeader(p).catch(() => null);
             if (!h) continue;
             provided.add(h.header.string(RpmTag.name) ?? '');
@@ -74,34 +76,60 @@ export class RpmbuildBuilder implements PhaseCommand {
 
   private seen = new Set<string>();
 
-  /** Binary and source RPMs that appeared since the last call, recorded as products. */
-  private async newProducts(top: string, task: TaskRun): Promise<string[]> {
+  /**
+   * Binary and source RPMs that appeared since the last call, each checked and copied out of the
+   * work directory (products.ts), and recorded as products.
+   */
+  private async newProducts(task: TaskRun): Promise<string[]> {
     const fresh: string[] = [];
-    for (const dir of ['RPMS', 'SRPMS']) {
+    const top = join(task.workspace.build.host, 'rpmbuild');
+    for (const [dir, kind] of [['RPMS', 'binary'], ['SRPMS', 'source']] as const) {
       for (const name of await readdir(join(top, dir)).catch(() => [] as string[])) {
-        const path = join(top, dir, name);
-        if (!name.endsWith('.rpm') || this.seen.has(path)) continue;
-        this.seen.add(path);
-        fresh.push(path);
-        task.info.products.push(path);
+        if (this.seen.has(`${dir}/${name}`)) continue;
+        this.seen.add(`${dir}/${name}`);
+        const taken = await takeRpmProduct(join(top, dir, name), task.workspace.products.host, kind, task.sandbox.limits.product).catch((err: Error) => {
+          logLine(task, err.message);
+          throw err;
+        });
+        fresh.push(taken);
+        task.info.products.push(taken);
       }
     }
     return fresh;
   }
 
-  private async buildOne(task: TaskRun, top: string, path: string, file: string): Promise<boolean> {
+  /** Whether the host's rpm database provides `req`, asked inside the sandbox (the name is the submitter's). */
+  private async hostProvides(task: TaskRun, req: string): Promise<boolean> {
+    const { build } = task.workspace;
+    const r = await task.sandbox.run({ argv: ['rpm', '-q', '--whatprovides', '--', req], binds: [build], home: build, output: devNull(), timeoutMs: 60_000, signal: task.signal });
+    return r.code === 0;
+  }
+
+  private async buildOne(task: TaskRun, file: string): Promise<boolean> {
     logLine(task, `building ${file}`);
-    const r = await runCommand(
-      'rpmbuild',
-      ['--rebuild', '--nodeps', '--define', `_topdir ${top}`, '--define', '_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm', '--define', `_tmppath ${join(task.workDir, 'tmp')}`, path],
-      { output: task.log, timeoutMs: task.timeoutSeconds * 1000, signal: task.signal, cwd: task.workDir },
-    );
-    if (r.timedOut) logLine(task, `${file}: killed after the build timeout of ${task.timeoutSeconds} s`);
+    const { build, sources } = task.workspace;
+    const box = task.sandbox;
+    const top = box.path(build, 'rpmbuild');
+    const r = await box.run({
+      argv: ['rpmbuild', '--rebuild', '--nodeps', '--define', `_topdir ${top}`, '--define', '_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm', '--define', `_tmppath ${box.path(build, 'tmp')}`, box.path(sources, file)],
+      binds: [sources, build],
+      home: build,
+      output: task.log,
+      timeoutMs: task.timeoutSeconds * 1000,
+      signal: task.signal,
+    });
+    if (r.limit) logLine(task, `${file}: the build exceeded ${r.limit}`);
+    else if (r.timedOut) logLine(task, `${file}: killed after the build timeout of ${task.timeoutSeconds} s`);
     else if (r.aborted) logLine(task, `${file}: build stopped`);
     else if (r.error) logLine(task, `${file}: could not run rpmbuild: ${r.error.message}`);
     else if (r.code !== 0) logLine(task, `${file}: rpmbuild failed with exit code ${r.code}`);
     else logLine(task, `${file}: built`);
+    if (r.limit) throw new PhaseFailure(`Failed to build ${file}: the build exceeded ${r.limit}`);
     if (r.timedOut) throw new PhaseFailure(`Failed to build ${file}: killed after the build timeout of ${task.timeoutSeconds} s`);
     return !r.timedOut && !r.aborted && !r.error && r.code === 0;
   }
+}
+
+function devNull(): Writable {
+  return new Writable({ write: (_c, _e, done) => done() });
 }

@@ -1,7 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { basename, join } from 'node:path';
 import { once } from 'node:events';
-import { runCommand } from '../../util/child.ts';
 import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../task-run.ts';
 
 /**
@@ -22,8 +21,11 @@ export class RpmlintCheck implements PhaseCommand {
     try {
       for (const pkg of task.info.products.filter((p) => p.endsWith('.rpm') && !p.endsWith('.src.rpm'))) {
         out.write(`Running rpmlint on ${basename(pkg)}\n`);
-        const r = await runCommand('rpmlint', [pkg], { output: out, signal: task.signal, timeoutMs: 10 * 60_000 });
+        // rpmlint reads what the build made: it runs in the sandbox, with the products read-only.
+        const { build, products } = task.workspace;
+        const r = await task.sandbox.run({ argv: ['rpmlint', task.sandbox.path(products, basename(pkg))], binds: [products, build], home: build, output: out, signal: task.signal, timeoutMs: 10 * 60_000 });
         out.write('\n');
+        if (r.limit) throw new PhaseFailure(`rpmlint on ${basename(pkg)} exceeded ${r.limit}`);
         if (r.error || r.code === null) throw new PhaseFailure(`Failed to run rpmlint on ${basename(pkg)}: ${r.error?.message ?? `killed by ${r.signal}`}`);
         // rpmlint sets bit 64 when it found errors; other non-zero codes mean it could not run.
         if (r.code & 64) failing.push(basename(pkg));
