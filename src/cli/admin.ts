@@ -74,13 +74,13 @@ export function registerAdminCommands(program: Command): void {
         if (action === 'list') {
           const builders = await listBuilders(db);
           if (opts.json) {
-            return printJson(builders.map((b) => ({ name: b.name, platform: b.platform, arch: b.arch, platformActive: b.platformActive, currentTask: b.currentTaskId, host: b.host, lastHeartbeat: b.lastHeartbeatAt === null ? null : new Date(b.lastHeartbeatAt).toISOString(), unableToBuild: b.unableReason })));
+            return printJson(builders.map((b) => ({ name: b.name, platform: b.platform, arch: b.arch, platformActive: b.platformActive, currentTask: b.currentTaskId, host: b.host, lastHeartbeat: b.lastHeartbeatAt === null ? null : new Date(b.lastHeartbeatAt).toISOString(), unableToBuild: b.unableReason, sandbox: b.sandbox })));
           }
           if (builders.length === 0) return console.log('Currently there are no builders registered');
-          console.log(['Builder', '', 'Platform', 'Architecture'].join('\t'));
-          console.log('='.repeat(45));
+          console.log(['Builder', '', 'Platform', 'Architecture', 'Sandbox'].join('\t'));
+          console.log('='.repeat(53));
           for (const b of builders) {
-            console.log(`${b.name}\t${b.platform}\t\t${b.arch}`);
+            console.log(`${b.name}\t${b.platform}\t\t${b.arch}\t\t${b.sandbox === 'none' ? 'NONE (unsandboxed)' : (b.sandbox ?? '-')}`);
             if (b.unableReason) console.log(`  unable to build: ${b.unableReason}`);
           }
           return;

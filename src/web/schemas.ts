@@ -99,6 +99,8 @@ export const Builder = Type.Object({
   lastHeartbeat: Time,
   healthy: Type.Boolean(),
   unableToBuild: NullableString(),
+  /** How builds are confined: `bwrap`, `none` (unsandboxed, an admin's choice), null before its daemon first started. */
+  sandbox: NullableString(),
 });
 
 export const Queue = Type.Object({

@@ -9,10 +9,11 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import type { ConfigFile } from '../../src/config/schema.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
 import { submitJob } from '../../src/incoming/submit-job.ts';
-import { addBuilder } from '../../src/registry/builders.ts';
+import { addBuilder, listBuilders } from '../../src/registry/builders.ts';
+import { buildApp } from '../../src/web/app.ts';
 import { cancelTasks } from '../../src/registry/tasks.ts';
 import { silentLog } from '../../src/util/log.ts';
-import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, makeFarm, pkgforge, registryEnv, type TestFarm } from '../helpers/farm.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 
 const never = new AbortController().signal;
@@ -212,10 +213,34 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
     assert.equal(existsSync(luaTarget), false);
   });
 
+  it('refuses to start a builder whose sandbox cannot start, naming the cause, and records it', async () => {
+    await assert.rejects(runBuildd(ctx({ sandbox_user: 'no-such-user-pkgforge' }), { once: true, stop: never, abort: never }), /sandbox_user 'no-such-user-pkgforge'/);
+    const [b] = await listBuilders(farm.registry.db);
+    assert.match(b!.unableReason ?? '', /no-such-user-pkgforge/);
+  });
+
+  it('builds unsandboxed only when told `sandbox: none`, and says so in the log, the registry, `builder list` and the web page', async () => {
+    const { report, log } = await build(srpm('plain'), { sandbox: 'none' });
+    assert.equal(report.status, 'success', report.reason ?? '');
+    assert.match(log, /WARNING: this build is not sandboxed/);
+    const [b] = await listBuilders(farm.registry.db);
+    assert.equal(b!.sandbox, 'none');
+    const cli = await pkgforge(['builder', 'list'], { PKGFORGE_HOME: farm.root, PKGFORGE_REGISTRY: registryEnv(farm.config) });
+    assert.match(cli.stdout, /^b1\s+el9\s+x86_64\s+NONE \(unsandboxed\)$/m, cli.stdout + cli.stderr);
+    const app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+    try {
+      assert.match((await app.inject({ url: '/builders' })).body, /unsandboxed/);
+      assert.equal((await app.inject({ url: '/api/v1/builders' })).json()[0].sandbox, 'none');
+    } finally {
+      await app.close();
+    }
+  });
+
   it('builds, checks and publishes a normal package after all of that', async () => {
     const { report, log } = await build(srpm('hello'), { checks: ['rpmlint'] });
     assert.equal(report.status, 'success', report.reason ?? '');
     assert.match(log, /sandbox: bubblewrap, no network/);
+    assert.equal((await listBuilders(farm.registry.db))[0]!.sandbox, 'bwrap');
     assert.ok(existsSync(join(repos, 'devel', 'el9', 'x86_64', 'hello-1.0-1.noarch.rpm')));
     // Nothing of any attempt's workspace is left.
     const base = join(farm.root, 'tmp', 'b1');

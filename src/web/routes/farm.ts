@@ -26,6 +26,7 @@ export function farmRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         lastHeartbeat: iso(b.lastHeartbeatAt),
         healthy: b.unableReason === null && b.lastHeartbeatAt !== null && now - b.lastHeartbeatAt <= ctx.healthyWithinMs,
         unableToBuild: b.unableReason,
+        sandbox: b.sandbox,
       }));
     });
 
