@@ -34,7 +34,7 @@ async function rebuild(box: Sandbox & { base?: string }, dir: string, file: stri
   const ws = await makeWorkspace(box.base!, 'bench-', box, dir, [file]);
   const top = box.path(ws.build, 'rpmbuild');
   const r = await box.run({ argv: ['rpmbuild', '--rebuild', '--nodeps', '--quiet', '--define', `_topdir ${top}`, box.path(ws.sources, file)], binds: [ws.sources, ws.build], home: ws.build, output: sink(), timeoutMs: 120_000, signal });
-  await removeWorkspace(ws);
+  await removeWorkspace(ws, box);
   if (r.code !== 0) throw new Error(`rpmbuild failed in ${box.kind}: ${r.code}`);
   return performance.now() - t0;
 }

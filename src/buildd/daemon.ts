@@ -6,6 +6,7 @@ import { builderIdentity, claimNextTask, claimStatus, finishAttempt, heartbeat, 
 import type { Registry } from '../registry/registry.ts';
 import { withRegistryRetry } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
+import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
 import { attemptPath, buildTask, promoteAttempt, type TaskDirs } from './run-task.ts';
 import { missingTools, type BuilddSettings } from './setup.ts';
@@ -53,6 +54,9 @@ export async function preflightBuilder(ctx: BuilddContext): Promise<BuilderIdent
   if (!me) throw new PkgForgeError(ErrorCode.notFound, `There is no builder named '${ctx.name}' in the registry (add it with \`pkgforge builder add --name ${ctx.name} --platform P --architecture A\`)`);
   if (!me.active) throw new PkgForgeError(ErrorCode.usage, `The platform ${me.platform}/${me.arch} of builder '${ctx.name}' is not active (\`pkgforge platform activate\`)`);
   const problems: string[] = [];
+  for (const [dir, what] of [[ctx.dirs.accepted, 'accepted'], [ctx.dirs.repos, 'repositories']] as const) {
+    if (dir) await assertOwnerOnlyWritable(dir, what).catch((err: Error) => problems.push(err.message));
+  }
   const acceptedOk = await access(ctx.dirs.accepted, constants.R_OK | constants.X_OK).then(() => true, () => false);
   if (!acceptedOk) problems.push(`the accepted directory '${ctx.dirs.accepted}' cannot be read`);
   const resultsStat = await stat(ctx.dirs.results).catch(() => null);

@@ -16,6 +16,8 @@ export interface TaskDirs {
   accepted: string;
   results: string;
   tmpdir: string;
+  /** Published repositories (checked at start: only their owner may write them). */
+  repos?: string;
 }
 
 /** Where a task's results and an attempt's logs live, relative to the results directory. */
@@ -124,7 +126,7 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
     log.end();
     await once(log, 'close').catch(() => {});
     await keepResults(info, run, attemptDir).catch((err) => process.stderr.write(`pkgforge: could not store the results of ${claim.jobId}: ${messageOf(err)}\n`));
-    if (workspace) await removeWorkspace(workspace).catch((err) => process.stderr.write(`pkgforge: could not remove ${workspace!.root}: ${messageOf(err)}\n`));
+    if (workspace && run) await removeWorkspace(workspace, run.sandbox).catch((err) => process.stderr.write(`pkgforge: could not remove ${workspace!.root}: ${messageOf(err)}\n`));
   }
 }
 

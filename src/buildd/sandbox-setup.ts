@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Config } from '../config/load-config.ts';
@@ -39,12 +39,26 @@ async function buildUser(configured: string | undefined): Promise<UserIds | null
     if (!configured) return null;
     const u = await lookupUser(configured);
     if (u?.uid === euid) return null;
-    return `builds can run as the user '${configured}' only when the build daemon runs as root (it runs as uid ${euid}); leave sandbox_user unset to build as the daemon's own user`;
+    if (!u) return `the sandbox_user '${configured}' does not exist`;
+    // A system install's daemon user may be given just these (systemd: AmbientCapabilities=).
+    if (await hasCapabilities(['chown', 'setgid', 'setuid'])) return u;
+    return `builds can run as the user '${configured}' only when the build daemon runs as root or holds CAP_SETUID, CAP_SETGID and CAP_CHOWN (it runs as uid ${euid}); leave sandbox_user unset to build as the daemon's own user`;
   }
   const u = configured ? await lookupUser(configured) : ((await lookupUser(BUILD_USER)) ?? (await lookupUser('nobody')));
   if (!u) return configured ? `the sandbox_user '${configured}' does not exist` : `neither the user '${BUILD_USER}' nor 'nobody' exists (create one with \`pkgforge init --system\`)`;
   if (u.uid === 0 || u.gid === 0) return `the sandbox_user '${u.name}' is root; builds never run as root`;
   return u;
+}
+
+const CAPABILITY_BITS = { chown: 0, setgid: 6, setuid: 7 } as const;
+
+/** Whether this process holds these capabilities (its effective set, from /proc/self/status). */
+async function hasCapabilities(names: (keyof typeof CAPABILITY_BITS)[]): Promise<boolean> {
+  const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
+  const hex = status.match(/^CapEff:\s*([0-9a-f]+)$/m)?.[1];
+  if (!hex) return false;
+  const eff = BigInt(`0x${hex}`);
+  return names.every((n) => (eff >> BigInt(CAPABILITY_BITS[n])) & 1n);
 }
 
 /** The farm's directories, which a build must not see even inside the read-only root. */

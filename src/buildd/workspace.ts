@@ -1,5 +1,6 @@
 import { chmod, chown, copyFile, link, mkdir, mkdtemp, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { captureCommand } from '../util/child.ts';
 import { removeTree } from '../util/fs-safe.ts';
 import type { UserIds } from '../util/users.ts';
@@ -52,11 +53,18 @@ export async function linkOrCopy(from: string, to: string): Promise<void> {
  * Removes a workspace. A build may leave directories without write permission (Go's module cache
  * does); those are made writable first when a plain removal fails.
  */
-export async function removeWorkspace(ws: Workspace): Promise<void> {
+export async function removeWorkspace(ws: Workspace, sandbox: Sandbox): Promise<void> {
   try {
     await removeTree(ws.root);
   } catch {
-    await captureCommand('chmod', ['-R', 'u+rwX', '--', ws.root]);
+    if (sandbox.user && process.geteuid?.() !== 0) {
+      // A daemon that switched users by capability cannot remove the build user's files itself:
+      // the build user empties its own directory, in the sandbox.
+      const output = new Writable({ write: (_c, _e, done) => done() });
+      await sandbox.run({ argv: ['sh', '-c', 'chmod -R u+rwX . 2>/dev/null; find . -mindepth 1 -delete'], binds: [ws.build], home: ws.build, output, timeoutMs: 10 * 60_000, signal: new AbortController().signal });
+    } else {
+      await captureCommand('chmod', ['-R', 'u+rwX', '--', ws.root]);
+    }
     await removeTree(ws.root);
   }
 }

@@ -13,7 +13,7 @@ export function describeTask(r: TaskReport): string {
 }
 
 export function builddContext(config: Config, registry: Registry, name: string, log: Log) {
-  return { registry, name, dirs: { accepted: config.accepted, results: config.results, tmpdir: config.tmpdir }, settings: builddSettings(config), log };
+  return { registry, name, dirs: { accepted: config.accepted, results: config.results, tmpdir: config.tmpdir, repos: config.repos }, settings: builddSettings(config), log };
 }
 
 export function registerBuilddCommand(program: Command): void {

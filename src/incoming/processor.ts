@@ -3,7 +3,7 @@ import { access, constants, mkdir, readFile, stat, unlink, writeFile } from 'nod
 import { basename, join } from 'node:path';
 import { isTransientRegistryError } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
-import { childPath, removeTree } from '../util/fs-safe.ts';
+import { assertOwnerOnlyWritable, childPath, removeTree } from '../util/fs-safe.ts';
 import { MANIFEST_FILE, parseManifest } from '../core/manifest.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import { setJobStatus } from '../registry/jobs.ts';
@@ -30,6 +30,7 @@ export async function preflight(dirs: { incoming: string; accepted: string; tmpd
       throw new PkgForgeError(ErrorCode.directory, `The ${key} jobs directory '${dir}' does not exist (run \`pkgforge init\`, or set '${key}' in the configuration)`);
     }
   }
+  await assertOwnerOnlyWritable(dirs.accepted, 'accepted');
   const probe = join(dirs.accepted, `.pkgforge-probe-${process.pid}`);
   try {
     await writeFile(probe, 'test\n');

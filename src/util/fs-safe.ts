@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
+import { access, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { ErrorCode, PkgForgeError } from './errors.ts';
 
@@ -65,5 +65,17 @@ export async function isWritableDir(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Refuses a directory that anyone but its owner may write: accepted/ must be trustworthy (only the
+ * incoming processor writes it) and repos/ is what every client installs from.
+ */
+export async function assertOwnerOnlyWritable(path: string, what: string): Promise<void> {
+  const st = await stat(path).catch(() => null);
+  if (st && (st.mode & 0o022) !== 0) {
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    throw new PkgForgeError(ErrorCode.directory, `The ${what} directory '${path}' may be written by ${st.mode & 0o002 ? 'anyone' : 'its group'} (mode ${mode}); only its owner may write it: chmod go-w '${path}'`);
   }
 }
