@@ -59,7 +59,7 @@ export function registerServeCommand(program: Command): void {
             ? runBuildd(builddCtx, { stop: stop.signal, abort: abort.signal, onTask: (r) => console.log(describeTask(r)) }).catch((err: Error) => {
                 // Jobs are still taken in and registered; they wait for a builder that can build.
                 console.error(`The builder for this host cannot build: ${err.message}`);
-                console.error('Install the tools (Debian: apt-get install rpm createrepo-c rpmlint) and restart; jobs are still accepted meanwhile.');
+                console.error('Install the tools (Debian: apt-get install rpm createrepo-c rpmlint bubblewrap) and restart; jobs are still accepted meanwhile.');
               })
             : Promise.resolve(),
         ]);
