@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Config } from '../config/load-config.ts';
 import type { Registry } from '../registry/registry.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
@@ -16,6 +17,9 @@ export function parseListen(value: string): { host: string; port: number } {
 export async function startWeb(config: Config, registry: Registry, listen: string): Promise<{ url: string; close: () => Promise<void> }> {
   const { buildApp } = await import('../web/app.ts');
   const { host, port } = parseListen(listen);
+  // The web server serves what clients trust: it will not run beside an accepted/ or repos/ others may rewrite.
+  await assertOwnerOnlyWritable(config.accepted, 'accepted');
+  await assertOwnerOnlyWritable(config.repos, 'repositories');
   const app = await buildApp({
     registry,
     results: config.results,
