@@ -1,11 +1,27 @@
 import { constants } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileNameProblem, printable } from '../core/names.ts';
 import { formatSize } from '../core/sizes.ts';
 import { readRpmHeader } from '../sources/rpm-header.ts';
 import { PhaseFailure } from './task-run.ts';
+
+/**
+ * Checks that every directory from `base` down to `base/relative` is a real directory, not a
+ * symbolic link: the build owns them and could point one at a host directory whose files the
+ * daemon can read. Called once the build's processes are gone, so nothing changes meanwhile.
+ */
+export async function assertRealDirectories(base: string, relative: string): Promise<boolean> {
+  let path = base;
+  for (const part of relative.split('/').filter(Boolean)) {
+    path = join(path, part);
+    const st = await lstat(path).catch(() => null);
+    if (!st) return false;
+    if (!st.isDirectory()) throw new PhaseFailure(`Refused the products in ${relative}: ${printable(part)} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}`);
+  }
+  return true;
+}
 
 /**
  * Takes one product out of a build's work directory into `dest`, the daemon's own directory. The

@@ -1,5 +1,5 @@
 import { chmod, chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Config } from '../config/load-config.ts';
 import type { ConfigFile } from '../config/schema.ts';
@@ -66,6 +66,9 @@ function farmPaths(config: Config): string[] {
   const paths = [config.incoming, config.accepted, config.results, config.repos, config.tmpdir, config.logdir, config.layout.configDir];
   if (config.layout.home) paths.push(config.layout.home);
   if (config.registry.type === 'sqlite') paths.push(dirname(config.registry.path));
+  // A registry given as a YAML file holds its credentials.
+  const registry = config.values.registry;
+  if (typeof registry === 'string' && /\.ya?ml$/.test(registry)) paths.push(resolve(config.layout.configDir, registry));
   return [...new Set(paths)];
 }
 

@@ -99,7 +99,9 @@ export class BwrapSandbox implements Sandbox {
 
   /** bwrap's options for one command (everything before `--`). */
   bwrapArgs(command: SandboxCommand): string[] {
-    const a = ['--unshare-all', '--die-with-parent', '--new-session', '--hostname', 'pkgforge-build', '--clearenv'];
+    // --disable-userns: no nested user namespace, so no nested PID namespace hiding processes from
+    // the watcher and no tmpfs mounted without a size limit.
+    const a = ['--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--hostname', 'pkgforge-build', '--clearenv'];
     const env = { PATH, HOME: command.home.at, LANG: 'C.UTF-8', TMPDIR: '/tmp', ...command.env };
     for (const [k, v] of Object.entries(env)) a.push('--setenv', k, v);
     // The host's system, read-only: /usr and /etc, and the top-level links or directories of the
@@ -114,8 +116,11 @@ export class BwrapSandbox implements Sandbox {
     a.push('--proc', '/proc', '--dev', '/dev');
     for (const t of ['/tmp', '/var/tmp', '/dev/shm']) a.push('--size', String(this.limits.tmpfs), '--tmpfs', t);
     // The farm's own directories, wherever they are in the visible tree, are covered by empty ones.
-    const hidden = this.hide.filter((h) => ['/usr/', '/etc/', '/var/lib/rpm/'].some((root) => `${h}/`.startsWith(root)) && statSync(h, { throwIfNoEntry: false })?.isDirectory());
+    // A file (a registry YAML file with credentials) is covered by /dev/null.
+    const visible = this.hide.filter((h) => ['/usr/', '/etc/', '/var/lib/rpm/'].some((root) => `${h}/`.startsWith(root)));
+    const hidden = visible.filter((h) => statSync(h, { throwIfNoEntry: false })?.isDirectory());
     for (const h of hidden) a.push('--size', '4096', '--tmpfs', h);
+    for (const f of visible.filter((h) => statSync(h, { throwIfNoEntry: false })?.isFile())) a.push('--ro-bind', '/dev/null', f);
     for (const b of command.binds) a.push(b.writable ? '--bind' : '--ro-bind', b.host, b.at);
     for (const h of hidden) a.push('--remount-ro', h);
     // Nothing is writable outside the binds and the tmpfs: the sandbox's own root is read-only too.

@@ -115,6 +115,10 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
     await blocked('config', probe('config', `cat ${secretDir}/registry.yml`));
   });
 
+  it('gives a build no nested user namespace (in which it could hide processes and memory from the limits)', async () => {
+    await blocked('nested', probe('nested', 'unshare -Ur true'));
+  });
+
   it('lets a build write nowhere but its own work directory: not the repositories, results, the root or /usr', async () => {
     mkdirSync(join(repos, 'devel'), { recursive: true });
     for (const [name, target] of [['repos', join(repos, 'devel', 'evil.rpm')], ['results', join(farm.results, 'evil')], ['root', '/evil-pkgforge-probe'], ['usr', '/usr/evil-pkgforge-probe']] as const) {
@@ -200,6 +204,12 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
     assert.match(report.reason ?? '', /Refused the product passwd-1\.0-1\.noarch\.rpm: it is a symbolic link/);
     assert.match(log, /Refused the product passwd-1\.0-1\.noarch\.rpm/);
     assert.equal(existsSync(join(repos, 'devel', 'el9', 'x86_64', 'passwd-1.0-1.noarch.rpm')), false);
+    // A products directory that is a link to a host directory the daemon can read is refused too.
+    const hostDir = join(srpm('hello'), '..');
+    const dirLink = specFor('dirlinker').replace('%install', `%build\nrm -rf %{_topdir}/SRPMS\nln -s ${hostDir} %{_topdir}/SRPMS\n%install`);
+    const second = await build(buildRpm(dirLink));
+    assert.equal(second.report.status, 'fail');
+    assert.match(second.report.reason ?? '', /Refused the products in rpmbuild\/SRPMS: SRPMS is a symbolic link/);
   });
 
   it('runs the macros a spec runs when it is parsed (%(…) and %{lua:…}) inside the sandbox', async () => {

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { readRpmHeader, RpmTag } from '../../sources/rpm-header.ts';
 import { validateSrpm } from '../../sources/srpm.ts';
 import { captureCommand } from '../../util/child.ts';
-import { takeRpmProduct } from '../products.ts';
+import { assertRealDirectories, takeRpmProduct } from '../products.ts';
 import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../task-run.ts';
 
 /**
@@ -84,6 +84,7 @@ export class RpmbuildBuilder implements PhaseCommand {
     const fresh: string[] = [];
     const top = join(task.workspace.build.host, 'rpmbuild');
     for (const [dir, kind] of [['RPMS', 'binary'], ['SRPMS', 'source']] as const) {
+      if (!(await assertRealDirectories(task.workspace.build.host, `rpmbuild/${dir}`).catch((err: Error) => (logLine(task, err.message), Promise.reject(err))))) continue;
       for (const name of await readdir(join(top, dir)).catch(() => [] as string[])) {
         if (this.seen.has(`${dir}/${name}`)) continue;
         this.seen.add(`${dir}/${name}`);
