@@ -8,7 +8,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { setUpSandbox } from '../src/buildd/sandbox-setup.ts';
 import type { Sandbox } from '../src/buildd/sandbox.ts';
 import { makeWorkspace, removeWorkspace } from '../src/buildd/workspace.ts';
@@ -18,31 +17,36 @@ import { buildRpm, specFor, srpm } from '../test/helpers/srpm.ts';
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const home = mkdtempSync(join(tmpdir(), 'pkgforge-bench-sandbox-'));
-const sink = () => new Writable({ write: (_c, _e, done) => done() });
 const signal = new AbortController().signal;
 
-async function boxFor(sandbox: 'bwrap' | 'none'): Promise<Sandbox> {
-  const config = loadConfig({ files: [], env: { PKGFORGE_HOME: home, HOME: home }, overrides: { sandbox } });
-  const setup = await setUpSandbox(config, `bench-${sandbox}`, 'el9');
+interface Box {
+  sandbox: Sandbox;
+  /** Where its workspaces are made. */
+  base: string;
+}
+
+async function boxFor(kind: 'bwrap' | 'none'): Promise<Box> {
+  const config = loadConfig({ files: [], env: { PKGFORGE_HOME: home, HOME: home }, overrides: { sandbox: kind } });
+  const setup = await setUpSandbox(config, `bench-${kind}`, 'el9');
   if (!setup.sandbox) throw new Error(setup.problem);
-  return Object.assign(setup.sandbox, { base: setup.workspaces });
+  return { sandbox: setup.sandbox, base: setup.workspaces };
 }
 
 /** One rebuild of `file` (in `dir`) in a fresh workspace, in ms. */
-async function rebuild(box: Sandbox & { base?: string }, dir: string, file: string): Promise<number> {
+async function rebuild({ sandbox: box, base }: Box, dir: string, file: string): Promise<number> {
   const t0 = performance.now();
-  const ws = await makeWorkspace(box.base!, 'bench-', box, dir, [file]);
+  const ws = await makeWorkspace(base, 'bench-', box, dir, [file]);
   const top = box.path(ws.build, 'rpmbuild');
-  const r = await box.run({ argv: ['rpmbuild', '--rebuild', '--nodeps', '--quiet', '--define', `_topdir ${top}`, box.path(ws.sources, file)], binds: [ws.sources, ws.build], home: ws.build, output: sink(), timeoutMs: 120_000, signal });
+  const r = await box.run({ argv: ['rpmbuild', '--rebuild', '--nodeps', '--quiet', '--define', `_topdir ${top}`, box.path(ws.sources, file)], binds: [ws.sources, ws.build], home: ws.build, timeoutMs: 120_000, signal });
   await removeWorkspace(ws, box);
   if (r.code !== 0) throw new Error(`rpmbuild failed in ${box.kind}: ${r.code}`);
   return performance.now() - t0;
 }
 
-async function noop(box: Sandbox & { base?: string }): Promise<number> {
+async function noop({ sandbox: box }: Box): Promise<number> {
   const t0 = performance.now();
   const home = { host: '/', at: '/' };
-  const r = await box.run({ argv: ['true'], binds: [], home, output: sink(), timeoutMs: 10_000, signal });
+  const r = await box.run({ argv: ['true'], binds: [], home, timeoutMs: 10_000, signal });
   if (r.code !== 0) throw new Error(`true failed in ${box.kind}`);
   return performance.now() - t0;
 }
@@ -50,7 +54,7 @@ async function noop(box: Sandbox & { base?: string }): Promise<number> {
 try {
   const sandboxed = await boxFor('bwrap');
   const bare = await boxFor('none');
-  console.log(`PkgForge sandbox benchmark (${RUNS} runs each, alternating, after a warm-up); ${sandboxed.describe()}`);
+  console.log(`PkgForge sandbox benchmark (${RUNS} runs each, alternating, after a warm-up); ${sandboxed.sandbox.describe()}`);
   const cases: [string, string][] = [
     ['a tiny noarch package', srpm('benchbox')],
     ['a package whose build takes 1 s', buildRpm(specFor('benchbox1s').replace('%install', '%build\nsleep 1\n%install'))],

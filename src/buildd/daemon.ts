@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { DEFAULTS } from '../config/schema.ts';
 import { sql } from 'kysely';
 import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -67,7 +68,7 @@ export async function preflightBuilder(ctx: BuilddContext): Promise<BuilderIdent
   }
   const missing = await missingTools(ctx.settings);
   if (missing.length > 0) problems.push(`missing tools: ${missing.join(', ')}`);
-  await mkdir(ctx.dirs.tmpdir, { recursive: true, mode: 0o711 }).catch((err: Error) => problems.push(`cannot create '${ctx.dirs.tmpdir}': ${err.message}`));
+  await mkdir(ctx.dirs.tmpdir, { recursive: true, mode: DEFAULTS.tmpdirMode }).catch((err: Error) => problems.push(`cannot create '${ctx.dirs.tmpdir}': ${err.message}`));
   const sandbox = await ctx.settings.sandbox(ctx.name, me.platform);
   if (sandbox.problem) problems.push(sandbox.problem);
   else if (sandbox.sandbox?.kind === 'bwrap' && ctx.settings.builderNeedsHost) problems.push('mock needs root for its chroots and cannot run in the bubblewrap sandbox; set `sandbox: none` for this builder to rely on mock\'s own isolation (see docs/security.md)');

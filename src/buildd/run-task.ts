@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
@@ -7,10 +7,10 @@ import YAML from 'yaml';
 import { MANIFEST_FILE, parseManifest } from '../core/manifest.ts';
 import type { Claim } from '../registry/attempts.ts';
 import { messageOf } from '../util/errors.ts';
-import { childPath, writeFileAtomic } from '../util/fs-safe.ts';
+import { childPath, linkOrCopy, writeFileAtomic } from '../util/fs-safe.ts';
 import type { BuilddSettings } from './setup.ts';
 import { logLine, PhaseFailure, type BuildInfo, type PhaseCommand, type TaskRun } from './task-run.ts';
-import { linkOrCopy, makeWorkspace, removeWorkspace, type Workspace } from './workspace.ts';
+import { makeWorkspace, removeWorkspace, type Workspace } from './workspace.ts';
 
 export interface TaskDirs {
   accepted: string;
@@ -63,8 +63,8 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
   };
   let run: TaskRun | null = null;
   let workspace: Workspace | null = null;
+  const setup = await settings.sandbox(claim.builderName, claim.platform);
   try {
-    const setup = await settings.sandbox(claim.builderName, claim.platform);
     if (!setup.sandbox) {
       // The daemon checked this at start; a sandbox that broke since fails the build, never runs it bare.
       const reason = `The build sandbox cannot be used: ${setup.problem}`;
@@ -84,7 +84,7 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
     info.sources = manifest.packages.map((p) => ({ file: p.file, type: p.type, size: p.size, sha1sum: p.sha1sum }));
     workspace = await makeWorkspace(setup.workspaces, `${claim.jobId}-${claim.attempt}-`, setup.sandbox, acceptedDir, manifest.packages.map((p) => p.file));
     const sandbox = setup.sandbox;
-    run = { claim, manifest, acceptedDir, resultsDir: taskDir, attemptDir, workDir: workspace.root, workspace, sandbox, log, signal, timeoutSeconds: settings.timeoutSeconds, errorPolicy: settings.errorPolicy, info };
+    run = { claim, manifest, acceptedDir, resultsDir: taskDir, attemptDir, workspace, sandbox, log, signal, timeoutSeconds: settings.timeoutSeconds, errorPolicy: settings.errorPolicy, info };
     logLine(run, `building job ${claim.jobId} for ${claim.platform}/${claim.arch}, attempt ${claim.attempt}, on ${info.hostname} as ${claim.builderName}`);
     logLine(run, sandbox.describe());
     if (sandbox.kind === 'none') logLine(run, 'WARNING: this build is not sandboxed: its scripts can read and change everything the build daemon can');
@@ -126,7 +126,7 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
     log.end();
     await once(log, 'close').catch(() => {});
     await keepResults(info, run, attemptDir).catch((err) => process.stderr.write(`pkgforge: could not store the results of ${claim.jobId}: ${messageOf(err)}\n`));
-    if (workspace && run) await removeWorkspace(workspace, run.sandbox).catch((err) => process.stderr.write(`pkgforge: could not remove ${workspace!.root}: ${messageOf(err)}\n`));
+    if (workspace && setup.sandbox) await removeWorkspace(workspace, setup.sandbox).catch((err) => process.stderr.write(`pkgforge: could not remove ${workspace!.root}: ${messageOf(err)}\n`));
   }
 }
 
@@ -162,7 +162,7 @@ export async function promoteAttempt(results: string, claim: Claim): Promise<voi
   for (const name of await readdir(attemptDir)) {
     if (!name.endsWith('.rpm')) continue;
     const tmp = join(taskDir, `.${name}.tmp`);
-    await link(join(attemptDir, name), tmp).catch(() => copyFile(join(attemptDir, name), tmp));
+    await linkOrCopy(join(attemptDir, name), tmp);
     await rename(tmp, join(taskDir, name));
   }
   await copyFile(join(attemptDir, 'buildinfo.yml'), join(taskDir, '.buildinfo.yml.tmp'));

@@ -18,14 +18,10 @@ export const BUILD_USER = 'pkgforge-build';
 
 /** Limits for a platform: the defaults, then `limits`, then `platform_limits.<platform>`. */
 export function limitsFor(values: ConfigFile, platform: string): BuildLimits {
-  const merged = { ...values.limits, ...values.platform_limits?.[platform] };
-  return {
-    memory: merged.memory !== undefined ? parseSize(merged.memory) : DEFAULT_LIMITS.memory,
-    processes: merged.processes ?? DEFAULT_LIMITS.processes,
-    workdir: merged.workdir !== undefined ? parseSize(merged.workdir) : DEFAULT_LIMITS.workdir,
-    tmpfs: merged.tmpfs !== undefined ? parseSize(merged.tmpfs) : DEFAULT_LIMITS.tmpfs,
-    product: merged.product !== undefined ? parseSize(merged.product) : DEFAULT_LIMITS.product,
-  };
+  const m = { ...values.limits, ...values.platform_limits?.[platform] };
+  const size = (v: number | string | undefined, fallback: number) => (v === undefined ? fallback : parseSize(v));
+  const d = DEFAULT_LIMITS;
+  return { memory: size(m.memory, d.memory), processes: m.processes ?? d.processes, workdir: size(m.workdir, d.workdir), tmpfs: size(m.tmpfs, d.tmpfs), product: size(m.product, d.product) };
 }
 
 /**

@@ -32,7 +32,7 @@ export async function watchLimits(command: SandboxCommand, limits: BuildLimits, 
   const exceed = (what: string) => {
     if (limit) return;
     limit = what;
-    command.output.write(`\npkgforge: the build exceeded ${what} and was stopped\n`);
+    command.output?.write(`\npkgforge: the build exceeded ${what} and was stopped\n`);
     stop.abort(new Error(`exceeded ${what}`));
   };
   const onOuterAbort = () => stop.abort(command.signal.reason);
@@ -42,7 +42,7 @@ export async function watchLimits(command: SandboxCommand, limits: BuildLimits, 
   let tail = '';
   const output = new Writable({
     write(chunk: Buffer, _enc, done) {
-      command.output.write(chunk);
+      command.output?.write(chunk);
       // The last bytes of the previous chunk are kept, so a message split between chunks is seen.
       const text = tail + chunk.toString('latin1');
       tail = text.slice(-80);

@@ -41,7 +41,8 @@ export interface SandboxCommand {
   binds: readonly Bind[];
   /** The command's working directory and HOME: one of `binds`. */
   home: Bind;
-  output: Writable;
+  /** Where stdout and stderr go as they come (a task's log); discarded when absent. */
+  output?: Writable;
   timeoutMs: number;
   signal: AbortSignal;
   /** Variables besides the fixed PATH, HOME, LANG and TMPDIR (SOURCE_DATE_EPOCH). */
@@ -59,6 +60,8 @@ export interface Sandbox {
   /** The host user commands run as; null: the daemon's own user (inside a user namespace with bwrap). */
   readonly user: UserIds | null;
   readonly limits: BuildLimits;
+  /** The host name commands see, when the sandbox sets one (builders record it, e.g. as rpm's BuildHost), else null. */
+  readonly hostname: string | null;
   /** A path as the command sees it: the bind's place inside, plus `rest`. */
   path(bind: Bind, ...rest: string[]): string;
   run(command: SandboxCommand): Promise<SandboxResult>;
@@ -79,6 +82,7 @@ export interface BwrapOptions {
 /** Builds in their own user, mount, PID, IPC, UTS, network and cgroup namespaces, with bubblewrap. */
 export class BwrapSandbox implements Sandbox {
   readonly kind = 'bwrap';
+  readonly hostname = 'pkgforge-build';
   readonly user: UserIds | null;
   readonly limits: BuildLimits;
   private readonly hide: readonly string[];
@@ -101,7 +105,7 @@ export class BwrapSandbox implements Sandbox {
   bwrapArgs(command: SandboxCommand): string[] {
     // --disable-userns: no nested user namespace, so no nested PID namespace hiding processes from
     // the watcher and no tmpfs mounted without a size limit.
-    const a = ['--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--hostname', 'pkgforge-build', '--clearenv'];
+    const a = ['--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--hostname', this.hostname, '--clearenv'];
     const env = { PATH, HOME: command.home.at, LANG: 'C.UTF-8', TMPDIR: '/tmp', ...command.env };
     for (const [k, v] of Object.entries(env)) a.push('--setenv', k, v);
     // The host's system, read-only: /usr and /etc, and the top-level links or directories of the
@@ -155,6 +159,7 @@ export class BwrapSandbox implements Sandbox {
 export class NoSandbox implements Sandbox {
   readonly kind = 'none';
   readonly user = null;
+  readonly hostname = null;
   constructor(readonly limits: BuildLimits) {}
 
   path(bind: Bind, ...rest: string[]): string {

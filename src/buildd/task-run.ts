@@ -14,9 +14,7 @@ export interface TaskRun {
   resultsDir: string;
   /** results/<job>/<platform>-<arch>/attempt-<n>/: this attempt's logs, never overwritten by a retry. */
   attemptDir: string;
-  /** A private scratch directory for this attempt, removed afterwards (the workspace's root). */
-  workDir: string;
-  /** Where the build works, and the sandbox every command that reads the submitter's files runs in. */
+  /** Where the build works (its root is the attempt's private scratch directory, removed afterwards), and the sandbox every command that reads the submitter's files runs in. */
   workspace: Workspace;
   sandbox: Sandbox;
   /** The build log (build.log in the attempt directory), streamed as the build runs. */

@@ -1,8 +1,7 @@
-import { chmod, chown, copyFile, link, mkdir, mkdtemp, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
+import { chmod, chown, mkdir, mkdtemp, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { captureCommand } from '../util/child.ts';
-import { removeTree } from '../util/fs-safe.ts';
+import { linkOrCopy, removeTree } from '../util/fs-safe.ts';
 import type { UserIds } from '../util/users.ts';
 import type { Bind, Sandbox } from './sandbox.ts';
 
@@ -45,10 +44,6 @@ export async function makeWorkspace(base: string, prefix: string, sandbox: Sandb
   return { root, build: { host: build, at: INSIDE.build, writable: true }, sources: { host: sources, at: INSIDE.sources }, products: { host: products, at: INSIDE.products } };
 }
 
-export async function linkOrCopy(from: string, to: string): Promise<void> {
-  await link(from, to).catch(() => copyFile(from, to));
-}
-
 /**
  * Removes a workspace. A build may leave directories without write permission (Go's module cache
  * does); those are made writable first when a plain removal fails.
@@ -60,8 +55,7 @@ export async function removeWorkspace(ws: Workspace, sandbox: Sandbox): Promise<
     if (sandbox.user && process.geteuid?.() !== 0) {
       // A daemon that switched users by capability cannot remove the build user's files itself:
       // the build user empties its own directory, in the sandbox.
-      const output = new Writable({ write: (_c, _e, done) => done() });
-      await sandbox.run({ argv: ['sh', '-c', 'chmod -R u+rwX . 2>/dev/null; find . -mindepth 1 -delete'], binds: [ws.build], home: ws.build, output, timeoutMs: 10 * 60_000, signal: new AbortController().signal });
+      await sandbox.run({ argv: ['sh', '-c', 'chmod -R u+rwX . 2>/dev/null; find . -mindepth 1 -delete'], binds: [ws.build], home: ws.build, timeoutMs: 10 * 60_000, signal: new AbortController().signal });
     } else {
       await captureCommand('chmod', ['-R', 'u+rwX', '--', ws.root]);
     }
@@ -90,5 +84,5 @@ export async function canReach(user: UserIds, dir: string): Promise<boolean> {
 export async function workspaceBase(configured: string | undefined, tmpdir: string, builder: string, user: UserIds | null): Promise<string> {
   if (configured) return join(resolve(configured), builder);
   if (!user || (await canReach(user, tmpdir))) return join(tmpdir, builder);
-  return join('/var/tmp/pkgforge-builds', basename(builder));
+  return join('/var/tmp/pkgforge-builds', builder);
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { DEFAULTS } from '../config/schema.ts';
 import { describeRegistry, type Config } from '../config/load-config.ts';
 import { detectHostPlatform } from '../config/host-platform.ts';
 import { addPlatform, changePlatform, findPlatform, listPlatforms } from '../registry/platforms.ts';
@@ -18,7 +19,7 @@ export interface InitReport {
  */
 export async function initialiseFarm(config: Config, registry: Registry): Promise<InitReport> {
   const directories = { incoming: config.incoming, accepted: config.accepted, results: config.results, tmpdir: config.tmpdir, logdir: config.logdir };
-  for (const [key, dir] of Object.entries(directories)) await ensureDir(dir, key === 'tmpdir' ? 0o750 : 0o755);
+  for (const [key, dir] of Object.entries(directories)) await ensureDir(dir, key === 'tmpdir' ? DEFAULTS.tmpdirMode : 0o755);
   let hostPlatform: string | null = null;
   if (config.layout.home && (await listPlatforms(registry.db)).length === 0) {
     const host = detectHostPlatform(config.platform);

@@ -149,4 +149,6 @@ export const DEFAULTS = {
   waitForJob: 300,
   /** The original polled every 60 s; file-system events make a short poll unnecessary. */
   poll: 60,
+  /** tmpdir holds build workspaces: traversable by a build user, listable by no one else. */
+  tmpdirMode: 0o711,
 } as const;

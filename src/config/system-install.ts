@@ -3,13 +3,7 @@ import { join } from 'node:path';
 import { SUBMIT_GROUP, SYSTEM_USERS, systemDirectories } from '../core/system-layout.ts';
 import { captureCommand } from '../util/child.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
-import { lookupUser } from '../util/users.ts';
-
-async function groupId(name: string): Promise<number | null> {
-  const r = await captureCommand('getent', ['group', '--', name]);
-  const gid = r.code === 0 ? r.stdout.split(':')[2] : undefined;
-  return gid && /^\d+$/.test(gid) ? Number(gid) : null;
-}
+import { lookupGroup, lookupUser } from '../util/users.ts';
 
 async function run(command: string, args: string[]): Promise<void> {
   const r = await captureCommand(command, args);
@@ -24,7 +18,7 @@ async function run(command: string, args: string[]): Promise<void> {
 export async function ensureSystemInstall(root = '/'): Promise<string[]> {
   if ((process.geteuid?.() ?? 0) !== 0) throw new PkgForgeError(ErrorCode.usage, '`pkgforge init --system` creates users and sets owners: run it as root');
   const changed: string[] = [];
-  if ((await groupId(SUBMIT_GROUP)) === null) {
+  if (!(await lookupGroup(SUBMIT_GROUP))) {
     await run('groupadd', ['--system', SUBMIT_GROUP]);
     changed.push(`created the group ${SUBMIT_GROUP}`);
   }
@@ -33,15 +27,14 @@ export async function ensureSystemInstall(root = '/'): Promise<string[]> {
     await run('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', name]);
     changed.push(`created the user ${name}`);
   }
-  const members = (await captureCommand('getent', ['group', SUBMIT_GROUP])).stdout.trim().split(':')[3]?.split(',') ?? [];
-  if (!members.includes(SYSTEM_USERS.web)) {
+  if (!(await lookupGroup(SUBMIT_GROUP))?.members.includes(SYSTEM_USERS.web)) {
     await run('usermod', ['--append', '--groups', SUBMIT_GROUP, SYSTEM_USERS.web]);
     changed.push(`added ${SYSTEM_USERS.web} to ${SUBMIT_GROUP}`);
   }
   for (const d of systemDirectories()) {
     const path = join(root, d.path);
     const uid = d.owner === 'root' ? 0 : (await lookupUser(d.owner))!.uid;
-    const gid = d.group === 'root' ? 0 : (await groupId(d.group))!;
+    const gid = d.group === 'root' ? 0 : (await lookupGroup(d.group))!.gid;
     let st = await stat(path).catch(() => null);
     if (!st) {
       await mkdir(path, { recursive: true });

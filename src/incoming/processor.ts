@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
+import { DEFAULTS } from '../config/schema.ts';
 import { access, constants, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { isTransientRegistryError } from '../registry/retry.ts';
@@ -41,7 +42,7 @@ export async function preflight(dirs: { incoming: string; accepted: string; tmpd
   await access(dirs.incoming, constants.R_OK | constants.W_OK).catch((err) => {
     throw new PkgForgeError(ErrorCode.directory, `The incoming jobs directory '${dirs.incoming}' cannot be read and cleaned: ${messageOf(err)}`);
   });
-  if (dirs.tmpdir) await mkdir(dirs.tmpdir, { recursive: true, mode: 0o750 });
+  if (dirs.tmpdir) await mkdir(dirs.tmpdir, { recursive: true, mode: DEFAULTS.tmpdirMode });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { access, copyFile, link, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { ErrorCode, PkgForgeError } from './errors.ts';
 
@@ -53,6 +53,11 @@ export function childPath(parent: string, name: string): string {
 
 export async function removeTree(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/** A hard link of `from` at `to`, or a copy where a link cannot be made (another file system, another owner). */
+export async function linkOrCopy(from: string, to: string): Promise<void> {
+  await link(from, to).catch(() => copyFile(from, to));
 }
 
 export async function ensureDir(path: string, mode = 0o755): Promise<void> {

@@ -1,3 +1,4 @@
+import { captureCommand } from './child.ts';
 import { readFileSync } from 'node:fs';
 
 let cache: Map<number, string> | null = null;
@@ -26,10 +27,17 @@ export interface UserIds {
 
 /** A user by name or number, through the system's name service (`getent`), or null when there is none. */
 export async function lookupUser(nameOrUid: string): Promise<UserIds | null> {
-  const { captureCommand } = await import('./child.ts');
   const r = await captureCommand('getent', ['passwd', '--', nameOrUid]);
   const line = r.code === 0 ? r.stdout.split('\n')[0] : undefined;
   const [name, , uid, gid] = line?.split(':') ?? [];
   if (!name || uid === undefined || gid === undefined || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) return null;
   return { name, uid: Number(uid), gid: Number(gid) };
+}
+
+/** A group by name, with its gid and the names of its members, or null when there is none. */
+export async function lookupGroup(name: string): Promise<{ gid: number; members: string[] } | null> {
+  const r = await captureCommand('getent', ['group', '--', name]);
+  const [, , gid, members] = r.code === 0 ? (r.stdout.split('\n')[0] ?? '').split(':') : [];
+  if (gid === undefined || !/^\d+$/.test(gid)) return null;
+  return { gid: Number(gid), members: members ? members.split(',').filter(Boolean) : [] };
 }

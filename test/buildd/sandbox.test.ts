@@ -22,13 +22,14 @@ const MAKING = 'PKGFORGE_TEST_MAKING_SRPM';
 
 /**
  * A probe: a package whose %build tries one thing a build must not do and prints
- * `PROBE <name> reached` if it worked, `PROBE <name> blocked` if it did not.
+ * `PROBE <name> reached` if it worked, `PROBE <name> blocked` if it did not, on stderr, the
+ * stream rpmbuild's own trace goes to, so the line is never interleaved with another.
  */
 function probe(name: string, attempt: string, extra: { preamble?: string; build?: string } = {}): string {
   const spec = specFor(`probe-${name}`).replace(
     '%description',
     `${extra.preamble ?? ''}\n%description`,
-  ).replace('%install', `%build\nif ( ${attempt} ) >/dev/null 2>&1; then echo "PROBE ${name} reached"; else echo "PROBE ${name} blocked"; fi\n${extra.build ?? ''}\n%install`);
+  ).replace('%install', `%build\nif ( ${attempt} ) >/dev/null 2>&1; then echo "PROBE ${name} reached" >&2; else echo "PROBE ${name} blocked" >&2; fi\n${extra.build ?? ''}\n%install`);
   process.env[MAKING] = '1';
   try {
     return buildRpm(spec);
@@ -138,7 +139,7 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
     process.env.PKGFORGE_HOME_LEAK = 'leak-Yh27';
     try {
       // rpmbuild's own environment (the parent of the %build script) is the one the sandbox gave it.
-      const file = probe('daemon', `kill -0 ${process.pid} || ls /proc/${process.pid}`, { build: 'tr "\\0" "\\n" < /proc/$PPID/environ | sed "s/^/ENV /"; ps ax | wc -l; cat /etc/shadow || echo "shadow unreadable"; sleep 3.044' });
+      const file = probe('daemon', `kill -0 ${process.pid} || ls /proc/${process.pid}`, { build: '{ tr "\\0" "\\n" < /proc/$PPID/environ | sed "s/^/ENV /"; ps ax | wc -l; cat /etc/shadow || echo "shadow unreadable"; } >&2; sleep 3.044' });
       const building = blocked('daemon', file);
       // Seen from the host while it runs, the build's process belongs to a user that is not root.
       let uid: number | null = null;

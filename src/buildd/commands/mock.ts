@@ -22,7 +22,7 @@ export class MockBuilder implements PhaseCommand {
 
   async run(task: TaskRun): Promise<void> {
     const root = (this.params.root ?? '{platform}-{bucket}-{arch}').replaceAll('{platform}', task.claim.platform).replaceAll('{bucket}', task.claim.bucket).replaceAll('{arch}', task.claim.arch);
-    const localRepo = join(task.workDir, 'repo');
+    const localRepo = join(task.workspace.root, 'repo');
     await mkdir(localRepo, { recursive: true });
     await this.refreshRepo(task, localRepo);
     let todo = task.manifest.packages.map((p) => p.file);
@@ -31,13 +31,13 @@ export class MockBuilder implements PhaseCommand {
       failed = [];
       for (const file of todo) {
         if (task.signal.aborted) throw new PhaseFailure('the build was stopped');
-        const resultDir = join(task.workDir, 'results', file);
+        const resultDir = join(task.workspace.root, 'results', file);
         await mkdir(resultDir, { recursive: true });
         logLine(task, `building ${file} in mock root ${root}`);
         const r = await runCommand(
           'mock',
           ['--root', root, '--resultdir', resultDir, '--addrepo', `file://${localRepo}`, '--rpmbuild_timeout', String(task.timeoutSeconds), '--rebuild', join(task.acceptedDir, file)],
-          { output: task.log, signal: task.signal, timeoutMs: (task.timeoutSeconds + 600) * 1000, cwd: task.workDir },
+          { output: task.log, signal: task.signal, timeoutMs: (task.timeoutSeconds + 600) * 1000, cwd: task.workspace.root },
         );
         if (r.code === 0 && !r.error) {
           logLine(task, `${file}: built`);

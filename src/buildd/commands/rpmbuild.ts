@@ -1,6 +1,5 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { readRpmHeader, RpmTag } from '../../sources/rpm-header.ts';
 import { validateSrpm } from '../../sources/srpm.ts';
 import { captureCommand } from '../../util/child.ts';
@@ -84,14 +83,11 @@ export class RpmbuildBuilder implements PhaseCommand {
     const fresh: string[] = [];
     const top = join(task.workspace.build.host, 'rpmbuild');
     for (const [dir, kind] of [['RPMS', 'binary'], ['SRPMS', 'source']] as const) {
-      if (!(await assertRealDirectories(task.workspace.build.host, `rpmbuild/${dir}`).catch((err: Error) => (logLine(task, err.message), Promise.reject(err))))) continue;
+      if (!(await assertRealDirectories(task.workspace.build.host, `rpmbuild/${dir}`))) continue;
       for (const name of await readdir(join(top, dir)).catch(() => [] as string[])) {
         if (this.seen.has(`${dir}/${name}`)) continue;
         this.seen.add(`${dir}/${name}`);
-        const taken = await takeRpmProduct(join(top, dir, name), task.workspace.products.host, kind, task.sandbox.limits.product).catch((err: Error) => {
-          logLine(task, err.message);
-          throw err;
-        });
+        const taken = await takeRpmProduct(join(top, dir, name), task.workspace.products.host, kind, task.sandbox.limits.product);
         fresh.push(taken);
         task.info.products.push(taken);
       }
@@ -102,7 +98,7 @@ export class RpmbuildBuilder implements PhaseCommand {
   /** Whether the host's rpm database provides `req`, asked inside the sandbox (the name is the submitter's). */
   private async hostProvides(task: TaskRun, req: string): Promise<boolean> {
     const { build } = task.workspace;
-    const r = await task.sandbox.run({ argv: ['rpm', '-q', '--whatprovides', '--', req], binds: [build], home: build, output: devNull(), timeoutMs: 60_000, signal: task.signal });
+    const r = await task.sandbox.run({ argv: ['rpm', '-q', '--whatprovides', '--', req], binds: [build], home: build, timeoutMs: 60_000, signal: task.signal });
     return r.code === 0;
   }
 
@@ -112,7 +108,8 @@ export class RpmbuildBuilder implements PhaseCommand {
     const box = task.sandbox;
     const top = box.path(build, 'rpmbuild');
     const r = await box.run({
-      argv: ['rpmbuild', '--rebuild', '--nodeps', '--define', `_topdir ${top}`, '--define', '_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm', '--define', `_tmppath ${box.path(build, 'tmp')}`, box.path(sources, file)],
+      // rpm would try to resolve the sandbox's host name (there is no network) and warn in every log.
+      argv: ['rpmbuild', '--rebuild', '--nodeps', ...(box.hostname ? ['--define', `_buildhost ${box.hostname}`] : []), '--define', `_topdir ${top}`, '--define', '_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm', '--define', `_tmppath ${box.path(build, 'tmp')}`, box.path(sources, file)],
       binds: [sources, build],
       home: build,
       output: task.log,
@@ -129,8 +126,4 @@ export class RpmbuildBuilder implements PhaseCommand {
     if (r.timedOut) throw new PhaseFailure(`Failed to build ${file}: killed after the build timeout of ${task.timeoutSeconds} s`);
     return !r.timedOut && !r.aborted && !r.error && r.code === 0;
   }
-}
-
-function devNull(): Writable {
-  return new Writable({ write: (_c, _e, done) => done() });
 }
