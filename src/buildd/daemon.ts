@@ -1,30 +1,33 @@
 import { hostname } from 'node:os';
 import { DEFAULTS } from '../config/schema.ts';
-import { sql } from 'kysely';
 import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { builderIdentity, claimNextTask, claimStatus, finishAttempt, heartbeat, idleHeartbeat, releaseClaim, requeueAbandoned, type BuilderIdentity, type Claim } from '../registry/attempts.ts';
+import { builderIdentity, claimNextTask, claimsHeldBy, finishAttempt, heartbeat, idleHeartbeat, releaseClaim, requeueAbandoned, type BuilderIdentity, type Claim } from '../registry/attempts.ts';
+import { startLeaseReaper } from '../registry/lease-reaper.ts';
 import type { Registry } from '../registry/registry.ts';
-import { withRegistryRetry } from '../registry/retry.ts';
+import { transientRegistryError, withRegistryRetry } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
-import { attemptPath, buildTask, promoteAttempt, type TaskDirs } from './run-task.ts';
+import { isProcessAlive } from '../util/process.ts';
+import { keepLease, type Lease } from './lease.ts';
+import { attemptPath, buildTask, closeAttempt, forgetOutcome, keepOutcome, promoteAttempt, publishAttempt, readPendingOutcome, resumeAttempt, type EndedAttempt, type PendingOutcome, type TaskDirs } from './run-task.ts';
 import { missingTools, type BuilddSettings } from './setup.ts';
 import type { TaskOutcome } from './task-run.ts';
-import { isProcessAlive } from '../util/process.ts';
+import { endLeftovers } from './leftovers.ts';
 
 /** How long a daemon waits after an unexpected failure before it claims again. */
 const ERROR_PAUSE_MS = 5000;
+/** Back-off between registry retries: short, so a daemon is at work within a second or two of the registry's return. */
+const RETRY_FIRST_MS = 200;
+const RETRY_MAX_MS = 1000;
 
 const pause = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
     const timer = setTimeout(resolve, ms);
     signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
   });
-
-/** How often a building daemon looks for a cancel at the latest. */
-const CANCEL_CHECK_MS = 2000;
 
 export interface BuilddContext {
   registry: Registry;
@@ -41,7 +44,8 @@ export interface TaskReport {
   platform: string;
   arch: string;
   attempt: number;
-  status: 'success' | 'fail' | 'cancelled' | 'requeued' | 'refused';
+  /** `unrecorded`: the registry could not be told while the lease could still be valid; the outcome is kept and recorded when it is back (if the attempt still holds the task). */
+  status: 'success' | 'fail' | 'cancelled' | 'requeued' | 'refused' | 'unrecorded';
   reason: string | null;
 }
 
@@ -80,128 +84,223 @@ export async function preflightBuilder(ctx: BuilddContext): Promise<BuilderIdent
   return me;
 }
 
+/** How the daemon was told to stop: `stop` finishes the build in hand, `abort` ends it now. */
+export interface StopSignals {
+  stop: AbortSignal;
+  abort: AbortSignal;
+}
+
 /**
- * Builds one claimed task with a heartbeat renewing its lease, and records the result under the
- * claim's attempt number. `stop` aborts the build (its process group is killed) and requeues it.
+ * Builds one claimed task with a lease renewed by heartbeats, then publishes and records it. The
+ * outcome is durable before anyone is told: it is kept in the attempt's directory the moment the
+ * build ends, publishing waits for the registry to confirm that this attempt still holds the task,
+ * and recording is retried for as long as the lease could still be valid. An outcome that could
+ * not be recorded stays on disk for the next look (`recoverOwnTasks`).
  */
-export async function runClaim(ctx: BuilddContext, claim: Claim, stop: AbortSignal): Promise<TaskReport> {
-  const { log, settings } = ctx;
-  const controller = new AbortController();
-  const onStop = () => controller.abort(new Error('the build daemon was told to stop now'));
-  if (stop.aborted) onStop();
-  else stop.addEventListener('abort', onStop, { once: true });
-  let heard: 'cancelled' | 'lost' | null = null;
-  // The lease is renewed every lease_renewal; in between, the task's status is read every 2 s at
-  // most, so a cancel stops the build within seconds whatever the lease settings.
-  const tickMs = Math.min(settings.leaseRenewalMs, CANCEL_CHECK_MS);
-  let lastRenewal = Date.now();
-  let busy = false;
-  const beat = setInterval(() => {
-    if (busy || heard) return;
-    busy = true;
-    const renew = Date.now() - lastRenewal >= settings.leaseRenewalMs - tickMs / 2;
-    (renew ? heartbeat(ctx.registry, claim, settings.leaseExpiryMs) : claimStatus(ctx.registry, claim))
-      .then(
-        (answer) => {
-          if (renew && answer === 'ok') lastRenewal = Date.now();
-          if (answer === 'ok' || heard) return;
-          heard = answer;
-          log.warn({ job: claim.jobId, attempt: claim.attempt }, answer === 'cancelled' ? 'the task was cancelled, stopping its build' : 'the lease on this task was lost, stopping its build');
-          controller.abort(new Error(answer === 'cancelled' ? 'the task was cancelled' : 'the lease on this task was lost to another builder'));
-        },
-        (err: Error) => log.warn({ err: err.message }, 'heartbeat failed; will try again'),
-      )
-      .finally(() => (busy = false));
-  }, tickMs);
-  const base: Omit<TaskReport, 'status' | 'reason'> = { jobId: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt };
-  log.info({ job: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt }, `Starting task ${claim.jobId} on ${ctx.name}`);
-  if ((await settings.sandbox(ctx.name, claim.platform)).sandbox?.kind === 'none') log.warn({ job: claim.jobId }, `Building ${claim.jobId} WITHOUT a sandbox (sandbox: none)`);
-  let result;
+export async function runClaim(ctx: BuilddContext, claim: Claim, signals: StopSignals): Promise<TaskReport> {
+  const lease = keepLease(ctx, claim, signals.abort);
   try {
-    result = await buildTask(claim, ctx.dirs, settings, controller.signal);
+    ctx.log.info({ job: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt }, `Starting task ${claim.jobId} on ${ctx.name}`);
+    if ((await ctx.settings.sandbox(ctx.name, claim.platform)).sandbox?.kind === 'none') ctx.log.warn({ job: claim.jobId }, `Building ${claim.jobId} WITHOUT a sandbox (sandbox: none)`);
+    const built = await buildTask(claim, ctx.dirs, ctx.settings, lease.signal);
+    if (built.status === 'stopped') {
+      await closeAttempt(built.attempt).catch((err) => ctx.log.error({ job: claim.jobId, err: messageOf(err) }, 'could not close the attempt'));
+      return await handBack(ctx, claim, lease, signals, built.reason ?? 'stopped');
+    }
+    const pending: Omit<PendingOutcome, 'attempt' | 'info'> = { status: built.status, reason: built.reason, published: false };
+    await keepOutcome(built.attempt, pending);
+    return await completeAttempt(ctx, claim, built.attempt, pending, lease, signals);
   } finally {
-    clearInterval(beat);
-    stop.removeEventListener('abort', onStop);
+    lease.stop();
   }
-  const logDir = attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt);
-  const db = <T>(fn: () => Promise<T>) => withRegistryRetry(fn, { attempts: 8, onRetry: (err) => log.warn({ err: err.message }, 'registry unavailable, retrying') });
-  let report: TaskReport;
-  if (result.status === 'stopped') {
-    if (heard === 'cancelled') report = { ...base, status: 'cancelled', reason: 'the task was cancelled' };
-    else if (heard === 'lost') report = { ...base, status: 'refused', reason: result.reason };
-    else {
-      await db(() => releaseClaim(ctx.registry, claim, result.reason));
-      report = { ...base, status: 'requeued', reason: result.reason };
+}
+
+/** A stopped build: the task goes back to the queue (unless it was cancelled or taken meanwhile). */
+async function handBack(ctx: BuilddContext, claim: Claim, lease: Lease, signals: StopSignals, reason: string): Promise<TaskReport> {
+  const base = reportBase(claim);
+  const heard = lease.heard();
+  if (heard === 'cancelled') return finished(ctx, { ...base, status: 'cancelled', reason: 'the task was cancelled' });
+  if (heard === 'lost') return finished(ctx, { ...base, status: 'refused', reason });
+  try {
+    await withRegistryRetry(() => releaseClaim(ctx.registry, claim, reason), retryUntilLease(ctx, lease, signals));
+    return finished(ctx, { ...base, status: 'requeued', reason });
+  } catch (err) {
+    if (!transientRegistryError(err)) throw err;
+    // Said as it is: the registry did not hear it, so the task returns when its lease runs out.
+    ctx.log.error({ job: claim.jobId, err: messageOf(err) }, `Could not hand task ${claim.jobId} back to the queue: the registry is unavailable; it returns to the queue when its lease expires`);
+    return finished(ctx, { ...base, status: 'unrecorded', reason });
+  }
+}
+
+/**
+ * Publishes (a success) and records an ended attempt whose outcome is kept on disk, then makes it
+ * the task's results and sends the reports. Used right after a build and, for an outcome an earlier
+ * run could not record, by `recoverOwnTasks`.
+ */
+async function completeAttempt(ctx: BuilddContext, claim: Claim, attempt: EndedAttempt, pending: Omit<PendingOutcome, 'attempt' | 'info'>, lease: Lease, signals: StopSignals): Promise<TaskReport> {
+  const { log, settings } = ctx;
+  const base = reportBase(claim);
+  const retry = retryUntilLease(ctx, lease, signals);
+  let { status, reason } = pending;
+  try {
+    if (status === 'success' && !pending.published) {
+      // Published only by the attempt that holds the task: confirmed (and the lease renewed) first,
+      // so an attempt whose lease ran out during an outage never publishes over a newer one.
+      const answer = await withRegistryRetry(() => heartbeat(ctx.registry, claim, settings.leaseExpiryMs), retry);
+      if (answer !== 'ok') {
+        await closeAttempt(attempt);
+        await forgetOutcome(attempt.attemptDir);
+        if (answer === 'cancelled') return await reportTo(ctx, attempt, { ...base, status: 'cancelled', reason: 'the task was cancelled' });
+        log.warn({ job: claim.jobId, attempt: claim.attempt }, `Attempt ${claim.attempt} of ${claim.jobId} no longer holds its task (its lease expired while the registry was unavailable): not published`);
+        return finished(ctx, { ...base, status: 'refused', reason: 'the attempt is no longer current' });
+      }
+      const published = await publishAttempt(attempt, settings.publishers);
+      if (published.status === 'stopped') {
+        // Told to stop now: the outcome stays kept, and the next start of this builder publishes it.
+        await closeAttempt(attempt);
+        return finished(ctx, { ...base, status: 'unrecorded', reason: published.reason });
+      }
+      ({ status, reason } = published as { status: 'success' | 'fail'; reason: string | null });
+      await keepOutcome(attempt, { status, reason, published: true });
     }
-  } else {
-    const accepted = await db(() => finishAttempt(ctx.registry, claim, result.status, result.reason, logDir));
-    if (accepted) await promoteAttempt(ctx.dirs.results, claim).catch((err) => log.error({ job: claim.jobId, err: messageOf(err) }, 'could not make this attempt the current results'));
+    await closeAttempt(attempt);
+    const accepted = await withRegistryRetry(() => finishAttempt(ctx.registry, claim, status, reason, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt)), retry);
+    await forgetOutcome(attempt.attemptDir);
     if (!accepted) {
-      log.warn({ job: claim.jobId, attempt: claim.attempt }, `Result '${result.status}' for attempt ${claim.attempt} of ${claim.jobId} refused: the attempt is no longer current (its lease expired or the task was cancelled)`);
-      report = { ...base, status: 'refused', reason: 'the attempt is no longer current' };
-    } else {
-      report = { ...base, status: result.status, reason: result.reason };
+      log.warn({ job: claim.jobId, attempt: claim.attempt }, `Result '${status}' for attempt ${claim.attempt} of ${claim.jobId} refused: the attempt is no longer current (its lease expired or the task was cancelled)`);
+      return finished(ctx, { ...base, status: 'refused', reason: 'the attempt is no longer current' });
     }
+    await promoteAttempt(ctx.dirs.results, claim).catch((err) => log.error({ job: claim.jobId, err: messageOf(err) }, 'could not make this attempt the current results'));
+    return await reportTo(ctx, attempt, { ...base, status, reason });
+  } catch (err) {
+    if (!transientRegistryError(err)) throw err;
+    await closeAttempt(attempt).catch(() => {});
+    log.error(
+      { job: claim.jobId, attempt: claim.attempt, err: messageOf(err) },
+      `Could not record the result '${status}' of ${claim.jobId} (attempt ${claim.attempt}): the registry stayed unavailable while the lease could be valid; the outcome is kept in ${attempt.attemptDir} and recorded when the registry is back, if the attempt still holds the task`,
+    );
+    return finished(ctx, { ...base, status: 'unrecorded', reason });
   }
-  log.info({ job: claim.jobId, status: report.status, reason: report.reason }, `Finished task ${claim.jobId} on ${ctx.name}: ${report.status}`);
-  if (result.run && (report.status === 'success' || report.status === 'fail' || report.status === 'cancelled')) {
+}
+
+const reportBase = (claim: Claim): Omit<TaskReport, 'status' | 'reason'> => ({ jobId: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt });
+
+function finished(ctx: BuilddContext, report: TaskReport): TaskReport {
+  ctx.log.info({ job: report.jobId, status: report.status, reason: report.reason }, `Finished task ${report.jobId} on ${ctx.name}: ${report.status}`);
+  return report;
+}
+
+/** Logs the end and sends the reports of a recorded outcome; a report that cannot be sent never changes the task. */
+async function reportTo(ctx: BuilddContext, attempt: EndedAttempt, report: TaskReport): Promise<TaskReport> {
+  finished(ctx, report);
+  if (attempt.run && (report.status === 'success' || report.status === 'fail' || report.status === 'cancelled')) {
     const outcome: TaskOutcome = { status: report.status, reason: report.reason };
-    for (const r of settings.reports) {
-      // A report that cannot be sent is logged and never changes the task.
-      await r.report(result.run, outcome).catch((err) => log.error({ job: claim.jobId, report: r.name, err: messageOf(err) }, `Failed to send the ${r.name} report`));
+    for (const r of ctx.settings.reports) {
+      await r.report(attempt.run, outcome).catch((err) => ctx.log.error({ job: report.jobId, report: r.name, err: messageOf(err) }, `Failed to send the ${r.name} report`));
     }
   }
   return report;
 }
 
-/**
- * The task another running instance of this builder holds under a live lease, if any. A daemon
- * resets its own unfinished attempt at start, but must not take a healthy build from a second
- * process started under the same name.
- */
-async function busyElsewhere(registry: Registry, builderId: number): Promise<{ job: string; host: string | null; attempt: number } | null> {
-  const row = await registry.db
-    .selectFrom('tasks')
-    .innerJoin('jobs', 'jobs.id', 'tasks.job_id')
-    .innerJoin('attempts', (j) => j.onRef('attempts.task_id', '=', 'tasks.id').onRef('attempts.number', '=', 'tasks.attempt'))
-    .select(['jobs.uuid', 'attempts.host', 'tasks.attempt'])
-    .where('tasks.builder_id', '=', builderId)
-    .where('tasks.status', '=', 'building')
-    .where('tasks.lease_expires_at', '>', sql<number>`${sql.raw(registry.caps.nowMsSql)}`)
-    .executeTakeFirst();
-  if (!row) return null;
-  // The lease of a daemon on this host that is no longer running is not a live one.
-  const holder = row.host?.match(/^(.*)\[(\d+)\]$/);
-  if (holder && holder[1] === hostname() && !isProcessAlive(Number(holder[2]))) return null;
-  return { job: row.uuid, host: row.host, attempt: row.attempt };
+/** Retries of a finished build's registry calls: until the lease may have run out, or the daemon is told to stop (the outcome is kept). */
+function retryUntilLease(ctx: BuilddContext, lease: Lease, signals: StopSignals) {
+  let said = false;
+  return {
+    attempts: Infinity,
+    until: () => lease.validUntil(),
+    delayMs: RETRY_FIRST_MS,
+    maxDelayMs: RETRY_MAX_MS,
+    signal: AbortSignal.any([signals.stop, signals.abort]),
+    onRetry: (err: Error, _n: number, _ms: number, kind: string) => {
+      if (said) return;
+      said = true;
+      ctx.log.warn({ err: err.message }, `registry unavailable (${kind}); retrying until ${new Date(lease.validUntil()).toISOString()}, while the lease may still be valid`);
+    },
+  };
 }
 
+/**
+ * Finds the tasks this builder holds in the registry: an attempt whose outcome a run of this
+ * daemon kept but could not record is published (if it had not been) and recorded, instead of
+ * being built again; any other is handed back to the queue. Returns the reports of those recorded.
+ */
+export async function recoverOwnTasks(ctx: BuilddContext, me: BuilderIdentity, signals: StopSignals): Promise<{ reports: TaskReport[]; unsettled: boolean }> {
+  const reports: TaskReport[] = [];
+  let unsettled = false;
+  for (const claim of await claimsHeldBy(ctx.registry, me)) {
+    const pending = await readPendingOutcome(ctx.dirs.results, claim);
+    if (!pending) continue;
+    ctx.log.warn({ job: claim.jobId, attempt: claim.attempt }, `Recording the outcome '${pending.status}' of ${claim.jobId} (attempt ${claim.attempt}) that was kept but not recorded`);
+    const lease = keepLease(ctx, claim, signals.abort);
+    try {
+      const attempt = await resumeAttempt(claim, ctx.dirs, ctx.settings, pending, lease.signal);
+      const report = await completeAttempt(ctx, claim, attempt, pending, lease, signals);
+      if (report.status === 'unrecorded') unsettled = true;
+      reports.push(report);
+    } finally {
+      lease.stop();
+    }
+  }
+  if (unsettled) return { reports, unsettled };
+  const reset = await requeueAbandoned(ctx.registry, { builderId: me.id });
+  if (reset.length > 0) ctx.log.warn({ tasks: reset }, 'requeued tasks this builder left unfinished');
+  return { reports, unsettled };
+}
 
 /** How a daemon names itself in the registry: its host and process, e.g. `buildhost[4242]`. */
 export const instanceName = () => `${hostname()}[${process.pid}]`;
 
-export interface BuilddLoopOptions {
+/**
+ * Whether another running instance of this builder holds a task under a live lease. A daemon
+ * takes over its own unfinished attempts at start, but must not take a healthy build from a
+ * second process started under the same name.
+ */
+async function busyElsewhere(registry: Registry, me: BuilderIdentity): Promise<{ job: string; host: string | null; attempt: number } | null> {
+  for (const held of await claimsHeldBy(registry, me)) {
+    if (!held.leaseLive) continue;
+    // The lease of a daemon on this host that is no longer running is not a live one.
+    const holder = held.host?.match(/^(.*)\[(\d+)\]$/);
+    if (holder && holder[1] === hostname() && !isProcessAlive(Number(holder[2]))) continue;
+    return { job: held.jobId, host: held.host, attempt: held.attempt };
+  }
+  return null;
+}
+
+export interface BuilddLoopOptions extends StopSignals {
   /** Build at most one task and return (`pkgforge buildd` without --daemon). */
   once?: boolean;
-  /** Finish the build in hand, then return. */
-  stop: AbortSignal;
-  /** Abort the build in hand now (a second signal, or the stop grace running out). */
-  abort: AbortSignal;
   onTask?: (report: TaskReport) => void;
 }
 
-/** The build daemon: preflight, reset its own unfinished attempt, then claim and build until stopped. */
+/**
+ * The build daemon: preflight (waiting for the registry when it is away), take over its own
+ * unfinished attempts, then claim and build until stopped. Registry outages are waited out: a
+ * failed claim is tried again within a second or two, notifications are re-subscribed, and an
+ * outcome that could not be recorded is recorded when the registry is back.
+ */
 export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions): Promise<TaskReport[]> {
   const host = ctx.host ?? instanceName();
-  const me = await preflightBuilder(ctx);
-  const busy = await busyElsewhere(ctx.registry, me.id);
+  const reports: TaskReport[] = [];
+  const report = (r: TaskReport) => (reports.push(r), options.onTask?.(r));
+  let said = false;
+  const waitForRegistry = {
+    attempts: options.once ? 5 : Infinity,
+    delayMs: RETRY_FIRST_MS,
+    maxDelayMs: RETRY_MAX_MS,
+    signal: options.stop,
+    onRetry: (err: Error, _n: number, _ms: number, kind: string) => void (said || ((said = true), ctx.log.warn({ err: err.message }, `registry unavailable (${kind}); waiting for it`))),
+  };
+  const me = await withRegistryRetry(() => preflightBuilder(ctx), waitForRegistry);
+  const busy = await withRegistryRetry(() => busyElsewhere(ctx.registry, me), waitForRegistry);
   if (busy) {
     throw new PkgForgeError(ErrorCode.locked, `Builder '${ctx.name}' is already building job ${busy.job} on ${busy.host ?? 'another host'} (attempt ${busy.attempt}); run one daemon per builder name`);
   }
-  const reset = await requeueAbandoned(ctx.registry, { builderId: me.id });
-  if (reset.length > 0) ctx.log.warn({ tasks: reset }, 'requeued tasks this builder left unfinished');
+  // No other instance runs: whatever an earlier one started and left (a kill -9) is ended and removed.
+  const setup = await ctx.settings.sandbox(ctx.name, me.platform);
+  if (setup.sandbox) await endLeftovers(setup.workspaces, setup.sandbox, ctx.log);
+  const recovered = await withRegistryRetry(() => recoverOwnTasks(ctx, me, options), waitForRegistry);
+  recovered.reports.forEach(report);
   ctx.log.info(`Starting build daemon '${ctx.name}' for ${me.platform}/${me.arch}`);
-  const reports: TaskReport[] = [];
   let wake: (() => void) | null = null;
   // Set by a notification that arrives while the daemon is not asleep (between an empty claim and
   // the sleep), so the wake-up is not lost.
@@ -212,39 +311,77 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
   };
   options.stop.addEventListener('abort', poke, { once: true });
   let unlisten: (() => Promise<void>) | null = null;
+  let listening = false;
+  let stopReaper: (() => Promise<void>) | null = null;
   if (!options.once) {
-    unlisten = await ctx.registry
-      .listenForTasks((platforms) => platforms.includes(me.platformId) && poke(), (err) => ctx.log.warn({ err: err.message }, 'task notifications lost; polling'))
-      .catch((err: Error) => (ctx.log.warn({ err: err.message }, 'cannot listen for task notifications; polling'), null));
+    unlisten = await ctx.registry.listenForTasks((platforms) => platforms.includes(me.platformId) && poke(), {
+      onLost: (err) => ((listening = false), ctx.log.warn({ err: err.message }, 'task notifications lost; polling every second until they are back')),
+      // Notifications sent while away were missed: look at once.
+      onRestored: () => ((listening = true), ctx.log.info('task notifications are back'), poke()),
+    });
+    listening = true;
+    stopReaper = startLeaseReaper(ctx.registry, ctx.log);
+  } else {
+    await requeueAbandoned(ctx.registry).catch(() => {});
   }
-  // Without notifications from other processes (SQLite) an idle daemon polls often; with them
-  // (PostgreSQL), the poll is only a fallback.
-  const idleMs = (unlisten && ctx.registry.caps.supportsListenNotify ? ctx.settings.pollSeconds : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
+  // Without notifications from other processes (SQLite), or while they are lost, an idle daemon
+  // polls every second; with them (PostgreSQL), the poll is only a fallback.
+  const idleMs = () => (listening && ctx.registry.caps.supportsListenNotify ? ctx.settings.pollSeconds : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
+  let needsRecovery = recovered.unsettled;
+  let backoff = RETRY_FIRST_MS;
+  let away = false;
+  const registryAway = async (err: unknown, what: string) => {
+    if (!away) ctx.log.error({ err: messageOf(err) }, `${what}: ${transientRegistryError(err) ? `the registry is unavailable (${transientRegistryError(err)})` : 'unexpected error'}; trying again`);
+    away = true;
+    await pause(backoff, options.stop);
+    backoff = Math.min(backoff * 2, RETRY_MAX_MS);
+  };
   try {
     while (!options.stop.aborted) {
-      let claim: Claim | null = null;
       poked = false;
+      if (needsRecovery) {
+        try {
+          const again = await recoverOwnTasks(ctx, me, options);
+          again.reports.forEach(report);
+          needsRecovery = again.unsettled;
+        } catch (err) {
+          await registryAway(err, 'Failed to record a kept outcome');
+          continue;
+        }
+        if (needsRecovery) {
+          await pause(RETRY_MAX_MS, options.stop);
+          continue;
+        }
+      }
+      let claim: Claim | null;
       try {
-        await requeueAbandoned(ctx.registry);
         claim = await claimNextTask(ctx.registry, me, host, ctx.settings.leaseExpiryMs);
       } catch (err) {
-        ctx.log.error({ err: messageOf(err) }, 'Failed to query the registry for a new task');
+        // Not a whole poll interval: the registry may be back in a moment.
+        await registryAway(err, 'Failed to query the registry for a new task');
+        continue;
       }
+      if (away) ctx.log.info('the registry is reachable again');
+      away = false;
+      backoff = RETRY_FIRST_MS;
       if (claim) {
-        let report: TaskReport;
+        let r: TaskReport;
         try {
-          report = await runClaim(ctx, claim, options.abort);
+          r = await runClaim(ctx, claim, options);
         } catch (err) {
-          // Anything unexpected (a full disk, the registry gone for longer than the retries): the
-          // task goes back to the queue, and the daemon carries on after a pause.
+          // Anything unexpected (a full disk): the task goes back to the queue, and the daemon
+          // carries on after a pause.
           const reason = `the build daemon failed: ${messageOf(err)}`;
           ctx.log.error({ job: claim.jobId, err: messageOf(err) }, reason);
-          await releaseClaim(ctx.registry, claim, reason).catch(() => {});
-          report = { jobId: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt, status: 'requeued', reason };
+          const released = await releaseClaim(ctx.registry, claim, reason).then(
+            () => true,
+            (e: Error) => (ctx.log.error({ job: claim!.jobId, err: e.message }, 'could not hand the task back; it returns to the queue when its lease expires'), false),
+          );
+          r = { ...reportBase(claim), status: released ? 'requeued' : 'unrecorded', reason };
           if (!options.once) await pause(ERROR_PAUSE_MS, options.stop);
         }
-        reports.push(report);
-        options.onTask?.(report);
+        report(r);
+        if (r.status === 'unrecorded') needsRecovery = true;
         if (options.once) break;
         continue;
       }
@@ -252,15 +389,15 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
       await idleHeartbeat(ctx.registry.db, me.id, host).catch(() => {});
       if (poked || options.stop.aborted) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, idleMs);
+        const timer = setTimeout(resolve, idleMs());
         wake = () => (clearTimeout(timer), resolve());
       });
       wake = null;
     }
   } finally {
+    await stopReaper?.();
     await unlisten?.();
     ctx.log.info(`Stopping build daemon '${ctx.name}'`);
   }
   return reports;
 }
-

@@ -1,15 +1,15 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import YAML from 'yaml';
-import { MANIFEST_FILE, parseManifest } from '../core/manifest.ts';
+import { MANIFEST_FILE, parseManifest, type Manifest } from '../core/manifest.ts';
 import type { Claim } from '../registry/attempts.ts';
 import { messageOf } from '../util/errors.ts';
 import { childPath, linkOrCopy, writeFileAtomic } from '../util/fs-safe.ts';
 import type { BuilddSettings } from './setup.ts';
-import { logLine, PhaseFailure, type BuildInfo, type PhaseCommand, type TaskRun } from './task-run.ts';
+import { logLine, PhaseFailure, type AttemptRun, type BuildInfo, type PhaseCommand, type PublishCommand, type TaskRun } from './task-run.ts';
 import { makeWorkspace, removeWorkspace, type Workspace } from './workspace.ts';
 
 export interface TaskDirs {
@@ -28,21 +28,54 @@ export function attemptPath(jobId: string, platform: string, arch: string, attem
   return join(taskResultsPath(jobId, platform, arch), `attempt-${attempt}`);
 }
 
-export type BuildResult = { status: 'success' | 'fail'; reason: string | null; run: TaskRun | null } | { status: 'stopped'; reason: string; run: TaskRun | null };
+/**
+ * An attempt whose build has ended: its log still open for publishing's lines, its record, and what
+ * publishers and reports need (`run`; null when the build could not even start: no sandbox, an
+ * unreadable accepted copy).
+ */
+export interface EndedAttempt {
+  attemptDir: string;
+  log: WriteStream;
+  info: BuildInfo;
+  run: AttemptRun | null;
+  closed?: boolean;
+}
+
+export type BuildResult = { status: 'success' | 'fail' | 'stopped'; reason: string | null; attempt: EndedAttempt };
+
+/** The attempt's outcome, kept on disk from the end of its build until the registry recorded it. */
+export interface PendingOutcome {
+  attempt: number;
+  status: 'success' | 'fail';
+  reason: string | null;
+  /** The publishers ran to the end (a daemon restarted after this does not publish again). */
+  published: boolean;
+  info: BuildInfo;
+}
+
+/** A hidden name: the web server does not serve it. */
+const OUTCOME_FILE = '.outcome.yml';
+
+function openLog(attemptDir: string): WriteStream {
+  const log = createWriteStream(join(attemptDir, 'build.log'), { flags: 'a' });
+  // A write error (disk full) must not crash the daemon: the build goes on, its log is incomplete.
+  log.on('error', () => {});
+  return log;
+}
 
 /**
- * Builds one claimed task: build → check → sign → publish, recorded in buildinfo.yml. Returns how
- * it ended; `stopped` when `signal` aborted it (cancel, lost lease, shutdown), in which case the
- * caller decides what the registry hears.
+ * Builds one claimed task: build → check → sign, in a fresh workspace that is removed at the end;
+ * the products are kept in the attempt's directory. Returns how the build ended with the attempt
+ * still open: publishing comes only after the registry confirmed that this attempt holds the task
+ * (see the daemon), and `closeAttempt` ends it. `stopped` when `signal` aborted it (cancel, lost
+ * lease, shutdown), in which case the caller decides what the registry hears.
  */
 export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSettings, signal: AbortSignal): Promise<BuildResult> {
   const resultsDir = childPath(dirs.results, claim.jobId);
   const taskDir = join(resultsDir, `${claim.platform}-${claim.arch}`);
   const attemptDir = join(taskDir, `attempt-${claim.attempt}`);
   await mkdir(attemptDir, { recursive: true });
-  const log = createWriteStream(join(attemptDir, 'build.log'), { flags: 'a' });
-  // A write error (disk full) must not crash the daemon: the build goes on, its log is incomplete.
-  log.on('error', () => {});
+  const log = openLog(attemptDir);
   const info: BuildInfo = {
     jobid: claim.jobId,
     builder: claim.builderName,
@@ -61,6 +94,10 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
     completed: false,
     reason: null,
   };
+  const ended = (status: BuildResult['status'], reason: string | null, run: TaskRun | null): BuildResult => {
+    info.reason = reason;
+    return { status, reason, attempt: { attemptDir, log, info, run } };
+  };
   let run: TaskRun | null = null;
   let workspace: Workspace | null = null;
   const setup = await settings.sandbox(claim.builderName, claim.platform);
@@ -69,17 +106,17 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
       // The daemon checked this at start; a sandbox that broke since fails the build, never runs it bare.
       const reason = `The build sandbox cannot be used: ${setup.problem}`;
       log.write(`${reason}\n`);
-      return { status: 'fail', reason, run: null };
+      return ended('fail', reason, null);
     }
     const acceptedDir = childPath(dirs.accepted, claim.jobId);
     let manifest;
     try {
-      manifest = parseManifest(await readFile(join(acceptedDir, MANIFEST_FILE), 'utf8'), `accepted/${claim.jobId}/${MANIFEST_FILE}`);
+      manifest = await readAcceptedManifest(acceptedDir, claim.jobId);
     } catch (err) {
       // Requeueing would retry for ever (the original did): the task fails with the reason.
-      const reason = `The accepted copy of job ${claim.jobId} cannot be read: ${messageOf(err)}`;
+      const reason = messageOf(err);
       log.write(`${reason}\n`);
-      return { status: 'fail', reason, run: null };
+      return ended('fail', reason, null);
     }
     info.sources = manifest.packages.map((p) => ({ file: p.file, type: p.type, size: p.size, sha1sum: p.sha1sum }));
     workspace = await makeWorkspace(setup.workspaces, `${claim.jobId}-${claim.attempt}-`, setup.sandbox, acceptedDir, manifest.packages.map((p) => p.file));
@@ -92,7 +129,6 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
       ['build', [settings.builder()]],
       ['check', settings.checks],
       ['sign', settings.signers],
-      ['publish', settings.publishers],
     ];
     try {
       for (const [phase, commands] of phases) {
@@ -103,49 +139,135 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
           await command.run(run);
         }
       }
-      info.phases.push('end');
-      info.completed = true;
-      logLine(run, 'finished: success');
-      return { status: 'success', reason: null, run };
+      return ended('success', null, run);
     } catch (err) {
       if (signal.aborted) {
-        const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'stopped');
+        const reason = abortReason(signal);
         logLine(run, `stopped: ${reason}`);
-        info.reason = reason;
-        return { status: 'stopped', reason, run };
+        return ended('stopped', reason, run);
       }
       const reason = err instanceof PhaseFailure ? err.message : `Unexpected error in the ${info.phases.at(-1)} phase: ${messageOf(err)}`;
       logLine(run, `An error occurred during the build process: ${reason}`);
       logLine(run, `Giving up at phase: '${info.phases.at(-1)}'`);
-      info.reason = reason;
-      return { status: 'fail', reason, run };
+      return ended('fail', reason, run);
     }
   } finally {
-    // The log is closed before buildinfo.yml appears, so a reader following the log knows that
-    // once buildinfo.yml is there, the log is complete.
-    log.end();
-    await once(log, 'close').catch(() => {});
-    await keepResults(info, run, attemptDir).catch((err) => process.stderr.write(`pkgforge: could not store the results of ${claim.jobId}: ${messageOf(err)}\n`));
+    await keepProducts(info, run, attemptDir).catch((err) => log.write(`pkgforge: could not keep the products of ${claim.jobId}: ${messageOf(err)}\n`));
     if (workspace && setup.sandbox) await removeWorkspace(workspace, setup.sandbox).catch((err) => process.stderr.write(`pkgforge: could not remove ${workspace!.root}: ${messageOf(err)}\n`));
   }
 }
 
-/**
- * Keeps this attempt's products and buildinfo.yml in its own directory. They become the task's
- * current results only once the registry has accepted the attempt's result (promoteAttempt), so
- * an attempt that lost its lease can never overwrite a newer one's.
- */
-async function keepResults(info: BuildInfo, run: TaskRun | null, attemptDir: string): Promise<void> {
-  const sourceFiles = new Set(run?.manifest.packages.map((p) => p.file) ?? []);
-  for (const product of info.products) {
-    // A rebuilt source RPM of the same name is the one already kept in accepted/.
-    if (sourceFiles.has(basename(product))) continue;
-    // Products are the daemon's own checked copies (products.ts), so a link is as good as a copy.
-    await linkOrCopy(product, join(attemptDir, basename(product)));
+async function readAcceptedManifest(acceptedDir: string, jobId: string): Promise<Manifest> {
+  try {
+    return parseManifest(await readFile(join(acceptedDir, MANIFEST_FILE), 'utf8'), `accepted/${jobId}/${MANIFEST_FILE}`);
+  } catch (err) {
+    throw new Error(`The accepted copy of job ${jobId} cannot be read: ${messageOf(err)}`);
   }
+}
+
+const abortReason = (signal: AbortSignal) => (signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'stopped'));
+
+/**
+ * Publishes a built attempt (the publish phase). Call only once the registry confirmed the attempt
+ * still holds its task; returns how it ended, and marks the record complete on success.
+ */
+export async function publishAttempt(attempt: EndedAttempt, publishers: readonly PublishCommand[]): Promise<{ status: 'success' | 'fail' | 'stopped'; reason: string | null }> {
+  const { run, info } = attempt;
+  if (!run) throw new Error('an attempt that never started cannot be published');
+  const { signal } = run;
+  info.phases.push('publish');
+  try {
+    for (const command of publishers) {
+      if (signal.aborted) throw new PhaseFailure('stopped');
+      info.phases.push(`publish-${command.name}`);
+      await command.run(run);
+    }
+  } catch (err) {
+    if (signal.aborted) {
+      logLine(run, `stopped while publishing: ${abortReason(signal)}`);
+      return { status: 'stopped', reason: abortReason(signal) };
+    }
+    const reason = err instanceof PhaseFailure ? err.message : `Unexpected error in the ${info.phases.at(-1)} phase: ${messageOf(err)}`;
+    logLine(run, `An error occurred during the build process: ${reason}`);
+    logLine(run, `Giving up at phase: '${info.phases.at(-1)}'`);
+    info.reason = reason;
+    return { status: 'fail', reason };
+  }
+  info.phases.push('end');
+  info.completed = true;
+  logLine(run, 'finished: success');
+  return { status: 'success', reason: null };
+}
+
+/**
+ * Ends an attempt: its log is closed, then buildinfo.yml written, so a reader following the log
+ * knows that once buildinfo.yml is there, the log is complete. Safe to call twice.
+ */
+export async function closeAttempt(attempt: EndedAttempt): Promise<void> {
+  if (attempt.closed) return;
+  attempt.closed = true;
+  attempt.log.end();
+  await once(attempt.log, 'close').catch(() => {});
+  const { info } = attempt;
   info.endtime = Math.floor(Date.now() / 1000);
   const text = YAML.stringify({ ...info, completed: info.completed ? 1 : 0, products: info.products.map((p) => basename(p)) }, { sortMapEntries: true });
-  await writeFileAtomic(join(attemptDir, 'buildinfo.yml'), text);
+  await writeFileAtomic(join(attempt.attemptDir, 'buildinfo.yml'), text);
+}
+
+/**
+ * Keeps this attempt's products in its own directory, and points the record at those copies (the
+ * workspace goes next). They become the task's current results only once the registry has
+ * accepted the attempt's result (promoteAttempt), so an attempt that lost its lease can never
+ * overwrite a newer one's.
+ */
+async function keepProducts(info: BuildInfo, run: TaskRun | null, attemptDir: string): Promise<void> {
+  const sourceFiles = new Set(run?.manifest.packages.map((p) => p.file) ?? []);
+  const kept: string[] = [];
+  for (const product of info.products) {
+    const name = basename(product);
+    // A rebuilt source RPM of the same name is the one already kept in accepted/.
+    if (sourceFiles.has(name)) {
+      kept.push(join(run!.acceptedDir, name));
+      continue;
+    }
+    // Products are the daemon's own checked copies (products.ts), so a link is as good as a copy.
+    await linkOrCopy(product, join(attemptDir, name));
+    kept.push(join(attemptDir, name));
+  }
+  info.products = kept;
+}
+
+/** Keeps (durably: written, synced, renamed) the outcome of an attempt until the registry has recorded it. */
+export async function keepOutcome(attempt: EndedAttempt, outcome: Omit<PendingOutcome, 'attempt' | 'info'>): Promise<void> {
+  const pending: PendingOutcome = { attempt: attempt.info.attempt, ...outcome, info: attempt.info };
+  await writeFileAtomic(join(attempt.attemptDir, OUTCOME_FILE), YAML.stringify(pending), 0o600);
+}
+
+export async function forgetOutcome(attemptDir: string): Promise<void> {
+  await rm(join(attemptDir, OUTCOME_FILE), { force: true });
+}
+
+/** The outcome an earlier run of the daemon kept for this claim's attempt and could not record, if any. */
+export async function readPendingOutcome(results: string, claim: Claim): Promise<PendingOutcome | null> {
+  const dir = join(results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
+  const text = await readFile(join(dir, OUTCOME_FILE), 'utf8').catch(() => null);
+  if (text === null) return null;
+  const pending = YAML.parse(text) as PendingOutcome;
+  return pending?.attempt === claim.attempt && (pending.status === 'success' || pending.status === 'fail') ? pending : null;
+}
+
+/** Reopens an attempt whose outcome an earlier run of the daemon kept (to publish, record and report it). */
+export async function resumeAttempt(claim: Claim, dirs: TaskDirs, settings: BuilddSettings, pending: PendingOutcome, signal: AbortSignal): Promise<EndedAttempt> {
+  const resultsDir = childPath(dirs.results, claim.jobId);
+  const taskDir = join(resultsDir, `${claim.platform}-${claim.arch}`);
+  const attemptDir = join(taskDir, `attempt-${claim.attempt}`);
+  const log = openLog(attemptDir);
+  const acceptedDir = childPath(dirs.accepted, claim.jobId);
+  const manifest = await readAcceptedManifest(acceptedDir, claim.jobId).catch(() => null);
+  const info = pending.info;
+  const run: AttemptRun | null = manifest && { claim, manifest, acceptedDir, resultsDir: taskDir, attemptDir, log, signal, timeoutSeconds: settings.timeoutSeconds, errorPolicy: settings.errorPolicy, info };
+  log.write(`[${new Date().toISOString()}] pkgforge: the build daemon restarted; recording the outcome this attempt had reached: ${pending.status}\n`);
+  return { attemptDir, log, info, run };
 }
 
 /**

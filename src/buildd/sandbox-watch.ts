@@ -1,7 +1,8 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { appendFile, readdir, readFile, readlink } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { formatSize } from '../core/sizes.ts';
 import { captureCommand, type RunResult } from '../util/child.ts';
+import { processStat } from '../util/process.ts';
 import type { BuildLimits, SandboxCommand, SandboxResult } from './sandbox.ts';
 
 /** How often a running build's usage is looked at. */
@@ -74,7 +75,10 @@ export async function watchLimits(command: SandboxCommand, limits: BuildLimits, 
   };
   const timer = setInterval(() => void look(), LOOK_MS);
   try {
-    const result = await start(stop.signal, output, (p) => (pid = p));
+    const result = await start(stop.signal, output, (p) => {
+      pid = p;
+      if (command.processLog) void recordProcess(command.processLog, p);
+    });
     const failed = result.code !== 0 || result.error !== undefined;
     // An abort that came from outside (cancel, lost lease) is not a limit.
     return { ...result, aborted: result.aborted && !limit, limit: limit ?? (failed ? hint : null) };
@@ -82,6 +86,12 @@ export async function watchLimits(command: SandboxCommand, limits: BuildLimits, 
     clearInterval(timer);
     command.signal.removeEventListener('abort', onOuterAbort);
   }
+}
+
+/** Appends `<process group> <start time>` (the command leads its own group) to the workspace's process log. */
+async function recordProcess(file: string, pid: number): Promise<void> {
+  const stat = await processStat(pid);
+  if (stat) await appendFile(file, `${stat.pgrp} ${stat.startTime}\n`).catch(() => {});
 }
 
 /**

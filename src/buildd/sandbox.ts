@@ -47,6 +47,11 @@ export interface SandboxCommand {
   signal: AbortSignal;
   /** Variables besides the fixed PATH, HOME, LANG and TMPDIR (SOURCE_DATE_EPOCH). */
   env?: Record<string, string>;
+  /**
+   * A file to which the command's process group and start time are appended as it starts (the
+   * workspace's), so a daemon started after this one was killed can end what it left running.
+   */
+  processLog?: string;
 }
 
 export interface SandboxResult extends RunResult {

@@ -10,14 +10,14 @@ import { RpmlintCheck } from './commands/rpmlint.ts';
 import { RpmsignSigner } from './commands/rpmsign.ts';
 import { WebhookReport } from './commands/webhook.ts';
 import { setUpSandbox, type SandboxSetup } from './sandbox-setup.ts';
-import type { PhaseCommand, ReportCommand } from './task-run.ts';
+import type { PhaseCommand, PublishCommand, ReportCommand } from './task-run.ts';
 
 /** A build daemon's settings, from buildd.yml and buildd-<name>.yml on top of pkgforge.yml. */
 export interface BuilddSettings {
   builder: () => PhaseCommand;
   checks: PhaseCommand[];
   signers: PhaseCommand[];
-  publishers: PhaseCommand[];
+  publishers: PublishCommand[];
   reports: ReportCommand[];
   timeoutSeconds: number;
   errorPolicy: 'retry' | 'immediate';
@@ -69,7 +69,7 @@ export function builddSettings(config: Config): BuilddSettings {
   const checks = specs(v.checks, 'check').map((s) => make<PhaseCommand>('check', s, { rpmlint: (p) => new RpmlintCheck(p as { strict?: boolean }) }));
   const signers = specs(v.signers, 'signer').map((s) => make<PhaseCommand>('signer', s, { rpmsign: (p) => new RpmsignSigner(p as { key?: string }) }));
   const publishers = specs(v.publishers ?? v.submitters ?? 'createrepo', 'publisher').map((s) =>
-    make<PhaseCommand>('publisher', s, {
+    make<PublishCommand>('publisher', s, {
       createrepo: (p) => new CreaterepoPublisher(typeof p.repos === 'string' ? p.repos : config.repos),
       command: (p) => new CommandPublisher(p),
       pkgsubmit: (p) => new CommandPublisher({ command: p.command ?? ['/usr/sbin/pkgsubmit', '-x', '-B', '{bucket}'] }),

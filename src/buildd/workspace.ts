@@ -1,7 +1,9 @@
-import { chmod, chown, mkdir, mkdtemp, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { captureCommand } from '../util/child.ts';
 import { linkOrCopy, removeTree } from '../util/fs-safe.ts';
+import { processStat } from '../util/process.ts';
 import type { UserIds } from '../util/users.ts';
 import type { Bind, Sandbox } from './sandbox.ts';
 
@@ -15,7 +17,13 @@ export interface Workspace {
   sources: Bind;
   /** Products taken from the build (checked, the daemon's own copies), read-only for checks. */
   products: Bind;
+  /** The process groups its commands started (`SandboxCommand.processLog`), for `endLeftovers`. */
+  processLog: string;
 }
+
+/** In a workspace's root: the daemon that made it (`host[pid] start-time`), and the process groups its commands started. */
+export const OWNER_FILE = '.owner';
+const PROCESS_LOG = '.processes';
 
 /** Places inside the sandbox; fixed, so build logs and paths in built files do not depend on the host. */
 export const INSIDE = { build: '/build', sources: '/sources', products: '/products' } as const;
@@ -41,7 +49,19 @@ export async function makeWorkspace(base: string, prefix: string, sandbox: Sandb
   }
   const products = join(root, 'products');
   await mkdir(products, { mode: 0o755 });
-  return { root, build: { host: build, at: INSIDE.build, writable: true }, sources: { host: sources, at: INSIDE.sources }, products: { host: products, at: INSIDE.products } };
+  await writeFile(join(root, OWNER_FILE), `${hostname()}[${process.pid}] ${(await processStat(process.pid))?.startTime ?? 0}\n`, { mode: 0o600 });
+  return workspaceAt(root, sources);
+}
+
+/** The workspace rooted at `root` (made by makeWorkspace, here or by an earlier run of the daemon). */
+export function workspaceAt(root: string, sources = join(root, 'sources')): Workspace {
+  return {
+    root,
+    build: { host: join(root, 'build'), at: INSIDE.build, writable: true },
+    sources: { host: sources, at: INSIDE.sources },
+    products: { host: join(root, 'products'), at: INSIDE.products },
+    processLog: join(root, PROCESS_LOG),
+  };
 }
 
 /**

@@ -43,6 +43,38 @@ export async function builderIdentity(db: Kysely<Database>, name: string): Promi
   return row ? { id: row.id, name: row.name, platformId: row.platform_id, platform: row.platform, arch: row.arch, active: row.active === 1 } : null;
 }
 
+/**
+ * The tasks a builder holds (building, in its name), as claims: a daemon starting up finds the
+ * attempts an earlier run of it left, to record their kept outcome or hand them back. With each,
+ * the host and the lease: whether the lease is still running, on the database's clock.
+ */
+export async function claimsHeldBy(registry: Registry, builder: BuilderIdentity): Promise<(Claim & { host: string | null; leaseLive: boolean })[]> {
+  const rows = await registry.db
+    .selectFrom('tasks')
+    .innerJoin('jobs', 'jobs.id', 'tasks.job_id')
+    .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
+    .leftJoin('attempts', (j) => j.onRef('attempts.task_id', '=', 'tasks.id').onRef('attempts.number', '=', 'tasks.attempt'))
+    .select(['tasks.id', 'tasks.attempt', 'tasks.job_id', 'jobs.uuid', 'jobs.bucket', 'platforms.name as platform', 'platforms.arch', 'attempts.host'])
+    .select(sql<number>`case when tasks.lease_expires_at > ${sql.raw(registry.caps.nowMsSql)} then 1 else 0 end`.as('live'))
+    .where('tasks.builder_id', '=', builder.id)
+    .where('tasks.status', '=', TaskStatus.building)
+    .orderBy('tasks.id')
+    .execute();
+  return rows.map((r) => ({
+    taskId: r.id,
+    attempt: r.attempt,
+    jobRowId: r.job_id,
+    jobId: r.uuid,
+    bucket: r.bucket,
+    platform: r.platform,
+    arch: r.arch,
+    builderId: builder.id,
+    builderName: builder.name,
+    host: r.host,
+    leaseLive: Number(r.live) === 1,
+  }));
+}
+
 /** Claims the oldest waiting task of the builder's platform, or returns null when there is none. */
 export async function claimNextTask(registry: Registry, builder: BuilderIdentity, host: string, leaseMs: number): Promise<Claim | null> {
   return writeTransaction(registry, async (trx) => {

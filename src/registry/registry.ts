@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { sql, type Kysely } from 'kysely';
 import type { RegistryConfig } from '../config/load-config.ts';
 import type { RegistryCapabilities } from './capabilities.ts';
+import type { ListenEvents } from './dialect/postgres.ts';
 import { assertSchemaCurrent, migrateRegistry } from './migrations.ts';
 import type { Database } from './schema.ts';
 
@@ -14,9 +15,10 @@ export interface Registry {
    * Calls `onTasks` whenever tasks become claimable (registered, retried or requeued), with the
    * platform ids, until the returned function is called. On PostgreSQL this hears every process
    * (LISTEN/NOTIFY); on SQLite only this process (`pkgforge serve` runs the incoming processor
-   * and a builder together), so daemons there also poll.
+   * and a builder together), so daemons there also poll. A PostgreSQL listener whose connection
+   * breaks reconnects by itself and says so through `events` (notifications may have been missed).
    */
-  listenForTasks(onTasks: (platformIds: number[]) => void, onError: (err: Error) => void): Promise<() => Promise<void>>;
+  listenForTasks(onTasks: (platformIds: number[]) => void, events: ListenEvents): Promise<() => Promise<void>>;
   /** Tells this process's listeners (PostgreSQL's are told by the server). */
   readonly localTasks: EventEmitter;
 }
@@ -63,8 +65,8 @@ export async function openRegistry(config: RegistryConfig, options: OpenRegistry
   const localTasks = new EventEmitter();
   const listenForTasks: Registry['listenForTasks'] =
     config.type === 'postgresql' && listenPostgres
-      ? (onTasks, onError) =>
-          listenPostgres!(config, TASKS_CHANNEL, (payload) => onTasks(payload.split(',').map(Number).filter((n) => Number.isInteger(n))), onError)
+      ? (onTasks, events) =>
+          listenPostgres!(config, TASKS_CHANNEL, (payload) => onTasks(payload.split(',').map(Number).filter((n) => Number.isInteger(n))), events)
       : async (onTasks) => {
           localTasks.on('tasks', onTasks);
           return async () => void localTasks.off('tasks', onTasks);

@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from '../registry/registry.ts';
+import { transientRegistryError } from '../registry/retry.ts';
 import { ErrorCode, isPkgForgeError } from '../util/errors.ts';
 import { farmRoutes } from './routes/farm.ts';
 import { fileRoutes } from './routes/files.ts';
@@ -48,6 +49,12 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
       const statusCode = e.statusCode ?? 400;
       const code = statusCode === 401 ? 'PKGF_ERR_AUTH' : statusCode === 413 ? 'PKGF_ERR_TOO_LARGE' : 'PKGF_ERR_USAGE';
       return reply.status(statusCode).send({ statusCode, code, error: statusCode === 401 ? 'Unauthorized' : 'Bad Request', message: e.message });
+    }
+    // The registry being away is a passing state the client can wait out, not a fault of ours.
+    const away = transientRegistryError(err);
+    if (away) {
+      req.log.warn({ err: e.message }, 'registry unavailable');
+      return reply.status(503).header('retry-after', '5').send({ statusCode: 503, code: 'PKGF_ERR_UNAVAILABLE', error: 'Service Unavailable', message: `The registry is unavailable (${away}); try again shortly.` });
     }
     req.log.error(err);
     return reply.status(500).send({ statusCode: 500, code: 'PKGF_ERR_INTERNAL', error: 'Internal Server Error', message: 'Something went wrong; the server log has the details.' });

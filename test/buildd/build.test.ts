@@ -133,7 +133,7 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     const claim = (await claimNextTask(farm.registry, me, 'h', 2000))!;
     assert.equal(claim.jobId, 'cancel-running');
     // Default lease settings (renewal every 30 s): the cancel must still stop the build within 5 s.
-    const building = runClaim(ctx('b1', { lease_renewal: 30, lease_expiry: 120 }), claim, never);
+    const building = runClaim(ctx('b1', { lease_renewal: 30, lease_expiry: 120 }), claim, { stop: never, abort: never });
     // Cancel once the build is under way (its log exists).
     const log = join(farm.results, 'cancel-running', 'el9-x86_64', 'attempt-1', 'build.log');
     while (!existsSync(log) || !readFileSync(log, 'utf8').includes('building slowcancel')) await new Promise((r) => setTimeout(r, 50));

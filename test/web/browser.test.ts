@@ -60,7 +60,7 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     await submit('live', [buildRpm(specFor('ticker').replace('%install', '%build\nfor i in 1 2 3 4; do echo tick-$i; sleep 1; done\n%install'))]);
     const settings = builddSettings(loadConfig({ files: [], env: { PKGFORGE_HOME: farm.root, HOME: farm.root }, overrides: { repos: join(farm.root, 'repos') } }));
     const claim = (await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'b1'))!, 'h[1]', 60_000))!;
-    const building = runClaim({ registry: farm.registry, name: 'b1', dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp') }, settings, log: silentLog }, claim, new AbortController().signal);
+    const building = runClaim({ registry: farm.registry, name: 'b1', dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp') }, settings, log: silentLog }, claim, { stop: new AbortController().signal, abort: new AbortController().signal });
 
     await page.goto(`${base}/`);
     await page.getByRole('link', { name: 'live' }).waitFor();

@@ -1,12 +1,12 @@
 import { runCommand } from '../../util/child.ts';
-import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../task-run.ts';
+import { logLine, PhaseFailure, type PublishCommand, type AttemptRun } from '../task-run.ts';
 
 /**
  * Runs a site's own publishing command with the built RPMs as arguments (the original's
  * pkgsubmit), e.g. `command: [/usr/sbin/pkgsubmit, -B, '{bucket}']`. `{bucket}`, `{platform}` and
  * `{arch}` are replaced. A non-zero exit fails the task.
  */
-export class CommandPublisher implements PhaseCommand {
+export class CommandPublisher implements PublishCommand {
   readonly name = 'command';
   readonly tools: string[];
   private readonly argv: string[];
@@ -17,7 +17,7 @@ export class CommandPublisher implements PhaseCommand {
     this.tools = [argv[0]!];
   }
 
-  async run(task: TaskRun): Promise<void> {
+  async run(task: AttemptRun): Promise<void> {
     const rpms = task.info.products.filter((p) => p.endsWith('.rpm'));
     if (rpms.length === 0) return;
     const fill = (a: string) => a.replaceAll('{bucket}', task.claim.bucket).replaceAll('{platform}', task.claim.platform).replaceAll('{arch}', task.claim.arch);

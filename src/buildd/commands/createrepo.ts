@@ -2,19 +2,19 @@ import { copyFile, mkdir, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { runCommand } from '../../util/child.ts';
-import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../task-run.ts';
+import { logLine, PhaseFailure, type PublishCommand, type AttemptRun } from '../task-run.ts';
 
 /**
  * Publishes the binary RPMs into repos/<bucket>/<platform>/<arch>/ and updates the repository
  * metadata with createrepo_c, so the bucket is a yum repository dnf can use. Builders that publish
  * into the same repository take turns (a lock on its directory).
  */
-export class CreaterepoPublisher implements PhaseCommand {
+export class CreaterepoPublisher implements PublishCommand {
   readonly name = 'createrepo';
   readonly tools = ['createrepo_c'];
   constructor(private readonly repos: string) {}
 
-  async run(task: TaskRun): Promise<void> {
+  async run(task: AttemptRun): Promise<void> {
     const { bucket, platform, arch } = task.claim;
     const repo = join(this.repos, bucket, platform, arch);
     await mkdir(repo, { recursive: true });

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import nodemailer from 'nodemailer';
-import type { ReportCommand, TaskOutcome, TaskRun } from '../task-run.ts';
+import type { AttemptRun, ReportCommand, TaskOutcome } from '../task-run.ts';
 
 export interface EmailParams {
   host?: string;
@@ -17,7 +17,7 @@ export class EmailReport implements ReportCommand {
   readonly tools = [];
   constructor(private readonly params: EmailParams) {}
 
-  async report(task: TaskRun, outcome: TaskOutcome): Promise<void> {
+  async report(task: AttemptRun, outcome: TaskOutcome): Promise<void> {
     const to = task.manifest.report;
     if (to.length === 0) return;
     const transport = nodemailer.createTransport({ host: this.params.host ?? 'localhost', port: this.params.port ?? 25, secure: this.params.secure ?? false, tls: { rejectUnauthorized: false } });
@@ -40,7 +40,7 @@ export class EmailReport implements ReportCommand {
   }
 }
 
-export function reportText(task: TaskRun, outcome: TaskOutcome): string {
+export function reportText(task: AttemptRun, outcome: TaskOutcome): string {
   const { claim, info, manifest } = task;
   const lines: string[] = [];
   if (outcome.status === 'success') lines.push(`Your job ${claim.jobId} was built and published for ${claim.platform}/${claim.arch}.`);

@@ -98,7 +98,7 @@ export class RpmbuildBuilder implements PhaseCommand {
   /** Whether the host's rpm database provides `req`, asked inside the sandbox (the name is the submitter's). */
   private async hostProvides(task: TaskRun, req: string): Promise<boolean> {
     const { build } = task.workspace;
-    const r = await task.sandbox.run({ argv: ['rpm', '-q', '--whatprovides', '--', req], binds: [build], home: build, timeoutMs: 60_000, signal: task.signal });
+    const r = await task.sandbox.run({ argv: ['rpm', '-q', '--whatprovides', '--', req], binds: [build], home: build, timeoutMs: 60_000, signal: task.signal, processLog: task.workspace.processLog });
     return r.code === 0;
   }
 
@@ -115,6 +115,7 @@ export class RpmbuildBuilder implements PhaseCommand {
       output: task.log,
       timeoutMs: task.timeoutSeconds * 1000,
       signal: task.signal,
+      processLog: task.workspace.processLog,
     });
     if (r.limit) logLine(task, `${file}: the build exceeded ${r.limit}`);
     else if (r.timedOut) logLine(task, `${file}: killed after the build timeout of ${task.timeoutSeconds} s`);

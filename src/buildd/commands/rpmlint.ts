@@ -23,7 +23,7 @@ export class RpmlintCheck implements PhaseCommand {
         out.write(`Running rpmlint on ${basename(pkg)}\n`);
         // rpmlint reads what the build made: it runs in the sandbox, with the products read-only.
         const { build, products } = task.workspace;
-        const r = await task.sandbox.run({ argv: ['rpmlint', task.sandbox.path(products, basename(pkg))], binds: [products, build], home: build, output: out, signal: task.signal, timeoutMs: 10 * 60_000 });
+        const r = await task.sandbox.run({ argv: ['rpmlint', task.sandbox.path(products, basename(pkg))], binds: [products, build], home: build, output: out, signal: task.signal, timeoutMs: 10 * 60_000, processLog: task.workspace.processLog });
         out.write('\n');
         if (r.limit) throw new PhaseFailure(`rpmlint on ${basename(pkg)} exceeded ${r.limit}`);
         if (r.error || r.code === null) throw new PhaseFailure(`Failed to run rpmlint on ${basename(pkg)}: ${r.error?.message ?? `killed by ${r.signal}`}`);

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { basename } from 'node:path';
-import type { ReportCommand, TaskOutcome, TaskRun } from '../task-run.ts';
+import type { AttemptRun, ReportCommand, TaskOutcome } from '../task-run.ts';
 
 /**
  * POSTs a JSON report of each finished task to a URL, signed with HMAC-SHA256 of the body in
@@ -13,7 +13,7 @@ export class WebhookReport implements ReportCommand {
     if (!params.url) throw new Error("the webhook report needs a 'url' parameter");
   }
 
-  async report(task: TaskRun, outcome: TaskOutcome): Promise<void> {
+  async report(task: AttemptRun, outcome: TaskOutcome): Promise<void> {
     const body = JSON.stringify({
       job: task.claim.jobId,
       platform: task.claim.platform,

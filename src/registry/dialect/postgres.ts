@@ -46,22 +46,81 @@ export function openPostgres(config: PostgresConfig, poolSize = 10): Kysely<Data
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
+/** What a listener tells its owner besides notifications. */
+export interface ListenEvents {
+  /** The connection broke: notifications may be missed until `onRestored`. */
+  onLost: (err: Error) => void;
+  /** Listening again after a loss; notifications sent meanwhile were missed, so look at once. */
+  onRestored: () => void;
+}
+
+/** Reconnects are tried this often at most, so a listener is back within a second of the server. */
+const RECONNECT_MAX_MS = 1000;
+/** A quiet connection is checked this often, so a peer that vanished without a reset is noticed. */
+const CHECK_EVERY_MS = 30_000;
+const CHECK_TIMEOUT_MS = 10_000;
+
 /**
- * A dedicated connection that LISTENs on a channel and calls `onNotify` with each payload.
- * Returns a function that closes it. Reconnects are the caller's business (it polls anyway).
+ * A dedicated connection that LISTENs on a channel and calls `onNotify` with each payload. When the
+ * connection breaks (the server restarted, the network went away) it reconnects with back-off and
+ * LISTENs again, telling `events`. Returns a function that closes it for good. Never throws: a
+ * first connection that fails is retried like a lost one.
  */
-export async function listenPostgres(
-  config: PostgresConfig,
-  channel: string,
-  onNotify: (payload: string) => void,
-  onError: (err: Error) => void,
-): Promise<() => Promise<void>> {
-  const client = new pg.Client(connectionOptions(config));
-  client.on('notification', (msg) => onNotify(msg.payload ?? ''));
-  client.on('error', onError);
-  await client.connect();
-  await client.query(`LISTEN ${channel}`);
+export async function listenPostgres(config: PostgresConfig, channel: string, onNotify: (payload: string) => void, events: ListenEvents): Promise<() => Promise<void>> {
+  let client: pg.Client | null = null;
+  let closed = false;
+  let delay = 100;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let wasLost = false;
+
+  const lost = (c: pg.Client, err: Error) => {
+    if (closed || c !== client) return;
+    client = null;
+    c.end().catch(() => {});
+    if (!wasLost) events.onLost(err);
+    wasLost = true;
+    scheduleConnect();
+  };
+  const scheduleConnect = () => {
+    if (closed) return;
+    retryTimer = setTimeout(() => void connectOnce(), delay);
+    delay = Math.min(delay * 2, RECONNECT_MAX_MS);
+  };
+  const connectOnce = async () => {
+    const c = new pg.Client({ ...connectionOptions(config), keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    c.on('notification', (msg) => onNotify(msg.payload ?? ''));
+    c.on('error', (err) => lost(c, err));
+    c.on('end', () => lost(c, new Error('the notification connection was closed')));
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+    } catch (err) {
+      c.end().catch(() => {});
+      if (!wasLost) events.onLost(err as Error);
+      wasLost = true;
+      return scheduleConnect();
+    }
+    if (closed) return void c.end().catch(() => {});
+    client = c;
+    delay = 100;
+    if (wasLost) events.onRestored();
+    wasLost = false;
+  };
+  const check = setInterval(() => {
+    const c = client;
+    if (!c) return;
+    const timeout = setTimeout(() => lost(c, new Error('the notification connection stopped answering')), CHECK_TIMEOUT_MS);
+    c.query('select 1').then(
+      () => clearTimeout(timeout),
+      (err: Error) => (clearTimeout(timeout), lost(c, err)),
+    );
+  }, CHECK_EVERY_MS);
+  check.unref();
+  await connectOnce();
   return async () => {
-    await client.end().catch(() => {});
+    closed = true;
+    clearTimeout(retryTimer);
+    clearInterval(check);
+    await client?.end().catch(() => {});
   };
 }
