@@ -28,14 +28,14 @@ export function registerBuilddCommand(program: Command): void {
     .action(async (opts: CommonOptions & { name: string; daemon?: boolean }) => {
       const config = configFor(['handlers.yml', 'buildd.yml', `buildd-${opts.name}.yml`], opts);
       const log = makeLog({ debug: config.debug, name: `buildd-${opts.name}` });
-      const ctx = (registry: Registry) => builddContext(config, registry, opts.name, log);
+      const settings = builddSettings(config);
+      const { stop, abort } = stopSignals(log, settings.stopGraceSeconds);
       await withRegistry(config, async (registry) => {
-        const c = ctx(registry);
-        const { stop, abort } = stopSignals(log, c.settings.stopGraceSeconds);
+        const c = { ...builddContext(config, registry, opts.name, log), settings };
         const reports = await runBuildd(c, { once: !opts.daemon, stop: stop.signal, abort: abort.signal, onTask: (r) => !opts.json && console.log(describeTask(r)) });
         if (opts.json) return printJson(reports);
         if (!opts.daemon && reports.length === 0) console.log(`Nothing to build for '${opts.name}'`);
-      });
+      }, { migrate: true, ...(opts.daemon && { waitUntil: stop.signal, log }) });
     });
 }
 

@@ -1,5 +1,6 @@
 import { loadConfig, type Config, type LoadConfigOptions } from '../config/load-config.ts';
 import type { OpenRegistryOptions, Registry } from '../registry/registry.ts';
+import type { Log } from '../util/log.ts';
 
 /** Options every command takes. */
 export interface CommonOptions {
@@ -12,11 +13,26 @@ export function configFor(files: string[], opts: CommonOptions, extra: Partial<L
   return loadConfig({ files, configFiles: opts.configfile ?? [], ...extra, overrides: { ...(opts.debug ? { debug: true } : {}), ...extra.overrides } });
 }
 
+/** How `withRegistry` opens the registry: the open options, and for a daemon, waiting for a registry that is away. */
+export interface WithRegistryOptions extends OpenRegistryOptions {
+  /** Wait (retrying with back-off) while the registry is unreachable, until this aborts; a daemon started during an outage then starts when it is back. */
+  waitUntil?: AbortSignal;
+  log?: Log;
+}
+
 /** Runs `fn` with an open registry and always closes it. */
-export async function withRegistry<T>(config: Config, fn: (registry: Registry) => Promise<T>, options: OpenRegistryOptions = { migrate: true }): Promise<T> {
+export async function withRegistry<T>(config: Config, fn: (registry: Registry) => Promise<T>, options: WithRegistryOptions = { migrate: true }): Promise<T> {
   // Loaded on first use, so commands that need no registry (submit) start without the database drivers.
-  const { openRegistry } = await import('../registry/registry.ts');
-  const registry = await openRegistry(config.registry, options);
+  const [{ openRegistry }, { withRegistryRetry }] = await Promise.all([import('../registry/registry.ts'), import('../registry/retry.ts')]);
+  const { waitUntil, log, ...open } = options;
+  const registry = waitUntil
+    ? await withRegistryRetry(() => openRegistry(config.registry, open), {
+        attempts: Infinity,
+        maxDelayMs: 1000,
+        signal: waitUntil,
+        onRetry: (err, n, _ms, kind) => void (n === 1 && log?.warn({ err: err.message }, `registry unavailable (${kind}); waiting for it`)),
+      })
+    : await openRegistry(config.registry, open);
   try {
     return await fn(registry);
   } finally {

@@ -37,6 +37,9 @@ export function registerIncomingCommand(program: Command): void {
       const config = configFor(['handlers.yml', 'incoming.yml'], opts);
       const log = makeLog({ debug: config.debug, name: 'incoming' });
       await preflight(config);
+      // The pass in hand is finished on the first signal; a second one exits at once.
+      const signals = opts.daemon ? stopSignals(log, 0) : null;
+      signals?.abort.signal.addEventListener('abort', () => process.exit(130));
       await withRegistry(config, async (registry) => {
         const ctx = incomingContext(config, registry, log);
         if (!opts.daemon) {
@@ -50,10 +53,7 @@ export function registerIncomingCommand(program: Command): void {
           }
           return;
         }
-        // The pass in hand is finished on the first signal; a second one exits at once.
-        const { stop, abort } = stopSignals(log, 0);
-        abort.signal.addEventListener('abort', () => process.exit(130));
-        await runIncomingDaemon(ctx, { pollSeconds: config.poll, signal: stop.signal });
-      });
+        await runIncomingDaemon(ctx, { pollSeconds: config.poll, signal: signals!.stop.signal });
+      }, { migrate: true, ...(signals && { waitUntil: signals.stop.signal, log }) });
     });
 }

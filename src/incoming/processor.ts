@@ -3,6 +3,7 @@ import { DEFAULTS } from '../config/schema.ts';
 import { access, constants, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { isTransientRegistryError } from '../registry/retry.ts';
+import { startLeaseReaper } from '../registry/lease-reaper.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import { assertOwnerOnlyWritable, childPath, removeTree } from '../util/fs-safe.ts';
 import { MANIFEST_FILE, parseManifest } from '../core/manifest.ts';
@@ -212,6 +213,8 @@ export async function runIncomingDaemon(ctx: IncomingContext, options: IncomingD
   watcher.on('error', (err) => ctx.log.warn(`file-system events unavailable (${messageOf(err)}); polling only`));
   signal.addEventListener('abort', () => wake?.(), { once: true });
   ctx.log.info('Starting incoming queue processing daemon');
+  // The farm's expired leases are requeued by whoever runs, this daemon too.
+  const stopReaper = startLeaseReaper(ctx.registry, ctx.log);
   try {
     while (!signal.aborted) {
       if (pending) {
@@ -224,6 +227,8 @@ export async function runIncomingDaemon(ctx: IncomingContext, options: IncomingD
           if (result.outcomes.some((o) => o.kind === 'waiting') || result.registryError) setTimeout(poke, 1000).unref();
         } catch (err) {
           ctx.log.error(`incoming pass failed: ${messageOf(err)}`);
+          // A registry that is away may be back in a moment: not a whole poll interval.
+          if (isTransientRegistryError(err)) setTimeout(poke, 1000).unref();
         }
         continue;
       }
@@ -240,6 +245,7 @@ export async function runIncomingDaemon(ctx: IncomingContext, options: IncomingD
       wake = null;
     }
   } finally {
+    await stopReaper();
     watcher.close();
     ctx.log.info('Stopping incoming queue processing daemon');
   }

@@ -47,9 +47,10 @@ export function transientRegistryError(err: unknown): string | null {
     }
     return null;
   }
+  // Our own errors keep the driver's as their cause (a migration that could not connect).
+  if (err.cause !== undefined && err.cause !== err) return transientRegistryError(err.cause);
   // node-postgres reports a connection lost mid-query, or a pool that cannot connect, without a code.
-  if (/Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(err.message)) return 'connection lost';
-  return null;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(err.message) ? 'connection lost' : null;
 }
 
 export function isTransientRegistryError(err: unknown): boolean {

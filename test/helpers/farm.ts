@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,4 +65,45 @@ export async function pkgforge(args: string[], env: Record<string, string>): Pro
 
 export function registryEnv(config: RegistryConfig): string {
   return config.type === 'sqlite' ? `sqlite:${config.path}` : config.connectionString!;
+}
+
+/** A `pkgforge` daemon started from source, whose output a test can wait on. */
+export interface PkgforgeChild {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves once the output matches (rejects if the process exits first). */
+  until(re: RegExp): Promise<void>;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+}
+
+export function spawnPkgforge(args: string[], env: Record<string, string>): PkgforgeChild {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const listeners = new Set<() => void>();
+  for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => ((out += d.toString()), listeners.forEach((l) => l())));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => out,
+    exited,
+    until: (re) =>
+      new Promise((resolve, reject) => {
+        const check = () => re.test(out) && (listeners.delete(check), resolve());
+        listeners.add(check);
+        void exited.then(() => (re.test(out) ? resolve() : reject(new Error(`pkgforge ${args.join(' ')} exited before ${re}:\n${out}`))));
+        check();
+      }),
+  };
+}
+
+/** Resolves once `check` returns a value other than null/undefined/false, looking every `everyMs`; fails after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== null && value !== undefined && value !== false) return value as T;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }

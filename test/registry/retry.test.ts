@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
+import { openRegistry } from '../../src/registry/registry.ts';
 import { transientRegistryError, withRegistryRetry } from '../../src/registry/retry.ts';
 import { PG_ADMIN_URL, makeRegistryConfig } from '../helpers/registries.ts';
 import { TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -45,6 +46,15 @@ describe('transient registry errors, as the real PostgreSQL and SQLite give them
     const through = proxy.urlFor(url);
     await proxy.stop();
     const err = await errorOf(withClient(through, (c) => c.query('select 1')));
+    assert.equal(transientRegistryError(err), 'connection refused');
+  });
+
+  it('connection refused, under our own error: a migration that could not connect', async () => {
+    const proxy = await new TcpProxy({ host: '127.0.0.1', port: 5432 }).start();
+    const through = proxy.urlFor(url);
+    await proxy.stop();
+    const err = await errorOf(openRegistry({ type: 'postgresql', connectionString: through }, { migrate: true }));
+    assert.match(err.message, /Failed to migrate the registry/);
     assert.equal(transientRegistryError(err), 'connection refused');
   });
 
