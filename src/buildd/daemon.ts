@@ -311,7 +311,8 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
   };
   options.stop.addEventListener('abort', poke, { once: true });
   let unlisten: (() => Promise<void>) | null = null;
-  let listening = false;
+  // Until the listener says it lost its connection (it may say so before it returns).
+  let listening = true;
   let stopReaper: (() => Promise<void>) | null = null;
   if (!options.once) {
     unlisten = await ctx.registry.listenForTasks((platforms) => platforms.includes(me.platformId) && poke(), {
@@ -319,7 +320,6 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
       // Notifications sent while away were missed: look at once.
       onRestored: () => ((listening = true), ctx.log.info('task notifications are back'), poke()),
     });
-    listening = true;
     stopReaper = startLeaseReaper(ctx.registry, ctx.log);
   } else {
     await requeueAbandoned(ctx.registry).catch(() => {});

@@ -230,6 +230,18 @@ export async function requeueAbandoned(registry: Registry, options: { builderId?
   });
 }
 
+/** Whether any building task's lease has run out: a plain read, so an idle reaper takes no write lock. */
+export async function anyLeaseExpired(registry: Registry): Promise<boolean> {
+  const row = await registry.db
+    .selectFrom('tasks')
+    .select('id')
+    .where('status', '=', TaskStatus.building)
+    .where('lease_expires_at', '<', sql<number>`${sql.raw(registry.caps.nowMsSql)}`)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /** now + ms on the database's clock. */
 function leaseUntil(registry: Registry, ms: number) {
   return sql<number>`${sql.raw(registry.caps.nowMsSql)} + ${Math.round(ms)}`;

@@ -1,4 +1,4 @@
-import { requeueAbandoned } from './attempts.ts';
+import { anyLeaseExpired, requeueAbandoned } from './attempts.ts';
 import type { Registry } from './registry.ts';
 import { transientRegistryError } from './retry.ts';
 import type { Log } from '../util/log.ts';
@@ -20,7 +20,7 @@ export function startLeaseReaper(registry: Registry, log: Log, everyMs = REAP_EV
   let away = false;
   const look = async () => {
     try {
-      const requeued = await requeueAbandoned(registry);
+      const requeued = (await anyLeaseExpired(registry)) ? await requeueAbandoned(registry) : [];
       if (requeued.length > 0) log.info({ tasks: requeued }, `requeued ${requeued.length} task${requeued.length === 1 ? '' : 's'} whose builder stopped renewing its lease`);
       away = false;
     } catch (err) {
