@@ -27,6 +27,7 @@ export async function startWeb(config: Config, registry: Registry, listen: strin
     uploadMaxBytes: config.values.upload_max_bytes ?? 2 * 1024 ** 3,
     readRequiresToken: config.values.read_requires_token ?? false,
     healthyWithinMs: (config.values.lease_expiry ?? 120) * 1000,
+    limits: config.http,
   });
   const url = await app.listen({ host, port });
   return { url, close: () => app.close() };

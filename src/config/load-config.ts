@@ -4,6 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 // typebox/schema checks JSON schemas without the whole Value toolkit (half the start-up cost).
 import Schema from 'typebox/schema';
 import YAML from 'yaml';
+import { parseSize } from '../core/sizes.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { ConfigSchema, DEFAULTS, ENV_KEYS, type ConfigFile, type RegistryMapping } from './schema.ts';
 
@@ -19,6 +20,17 @@ export interface Layout {
 export type RegistryConfig =
   | { type: 'sqlite'; path: string }
   | { type: 'postgresql'; connectionString?: string; host?: string; port?: number; database?: string; user?: string; password?: string };
+
+/** The web server's limits, resolved: milliseconds, bytes per second; 0 turns a limit off. */
+export interface HttpLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  uploadMinRate: number;
+  uploadRateWindowMs: number;
+  maxConnectionsPerClient: number;
+}
 
 /** The whole configuration of one command, every value resolved. */
 export interface Config {
@@ -38,6 +50,8 @@ export interface Config {
   platform: string | null;
   /** Published repositories: repos/<bucket>/<platform>/<arch>/. */
   repos: string;
+  /** The web server's timeouts, minimum upload rate and connections per client. */
+  http: HttpLimits;
   /** The raw merged values, for the keys only some commands use (submit's bucket, platforms …). */
   values: ConfigFile;
 }
@@ -122,7 +136,23 @@ export function loadConfig(options: LoadConfigOptions): Config {
     waitForJob: values.wait_for_job ?? DEFAULTS.waitForJob,
     platform: values.platform ?? null,
     repos: dir(values.repos, join(base, 'repos')),
+    http: httpLimits(values),
     values,
+  };
+}
+
+/** The web server's limits from configuration values, defaults for those not set. */
+export function httpLimits(values: ConfigFile): HttpLimits {
+  const d = DEFAULTS.http;
+  const ms = (seconds: number) => Math.round(seconds * 1000);
+  return {
+    headersTimeoutMs: ms(values.headers_timeout ?? d.headersTimeout),
+    requestTimeoutMs: ms(values.request_timeout ?? d.requestTimeout),
+    idleTimeoutMs: ms(values.idle_timeout ?? d.idleTimeout),
+    keepAliveTimeoutMs: ms(values.keep_alive_timeout ?? d.keepAliveTimeout),
+    uploadMinRate: parseSize(values.upload_min_rate ?? d.uploadMinRate),
+    uploadRateWindowMs: ms(values.upload_rate_window ?? d.uploadRateWindow),
+    maxConnectionsPerClient: values.max_connections_per_client ?? d.maxConnectionsPerClient,
   };
 }
 

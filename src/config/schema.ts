@@ -94,6 +94,20 @@ export const ConfigSchema = Type.Object({
   upload_max_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
   /** web: reading the API needs a token too (default: only writing does). */
   read_requires_token: Type.Optional(Type.Boolean()),
+  /** web: seconds within which a request's line and headers must arrive. */
+  headers_timeout: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  /** web: seconds within which a whole request, body included, must arrive (0: no limit). */
+  request_timeout: Type.Optional(Type.Number({ minimum: 0 })),
+  /** web: seconds a connection with a request in progress may pass without a byte either way (0: no limit). */
+  idle_timeout: Type.Optional(Type.Number({ minimum: 0 })),
+  /** web: seconds an idle keep-alive connection is kept open for the client's next request. */
+  keep_alive_timeout: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  /** web: the slowest a request body may arrive, in bytes per second averaged over upload_rate_window (0: no limit). */
+  upload_min_rate: Type.Optional(Type.Union([Type.Literal(0), Size])),
+  /** web: seconds over which upload_min_rate is averaged. */
+  upload_rate_window: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  /** web: connections one client address may have open at once (0: no limit). */
+  max_connections_per_client: Type.Optional(Type.Integer({ minimum: 0 })),
   /** submit --server: the API token to send. */
   token: Type.Optional(Type.String()),
   /** buildd: `bwrap` (the default: every build in a bubblewrap sandbox) or `none` (builds run as the daemon, with a warning). */
@@ -140,6 +154,13 @@ export const ENV_KEYS: Record<string, 'string' | 'number' | 'boolean'> = {
   sandbox_dir: 'string',
   upload_max_bytes: 'number',
   read_requires_token: 'boolean',
+  headers_timeout: 'number',
+  request_timeout: 'number',
+  idle_timeout: 'number',
+  keep_alive_timeout: 'number',
+  upload_min_rate: 'string',
+  upload_rate_window: 'number',
+  max_connections_per_client: 'number',
   token: 'string',
 };
 
@@ -151,4 +172,9 @@ export const DEFAULTS = {
   poll: 60,
   /** tmpdir holds build workspaces: traversable by a build user, listable by no one else. */
   tmpdirMode: 0o711,
+  /**
+   * The web server's limits (seconds, bytes per second, connections). A 2 GiB upload takes 4 hours
+   * at 146 KiB/s (1.2 Mbit/s): the total is a backstop, the minimum rate is what stops a trickle.
+   */
+  http: { headersTimeout: 30, requestTimeout: 4 * 3600, idleTimeout: 60, keepAliveTimeout: 5, uploadMinRate: 10 * 1024, uploadRateWindow: 30, maxConnectionsPerClient: 64 },
 } as const;

@@ -33,6 +33,10 @@ export const ErrorCode = {
   auth: 'PKGF_ERR_AUTH',
   /** An HTTP upload larger than the configured limit. */
   tooLarge: 'PKGF_ERR_TOO_LARGE',
+  /** An HTTP request that did not arrive in time, or whose body arrived too slowly. */
+  timeout: 'PKGF_ERR_TIMEOUT',
+  /** A client address with more connections open than the server allows. */
+  tooManyConnections: 'PKGF_ERR_TOO_MANY_CONNECTIONS',
   /** An unexpected server error (details in the server's log). */
   internal: 'PKGF_ERR_INTERNAL',
 } as const;

@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { httpLimits, type HttpLimits } from '../config/load-config.ts';
 import type { Registry } from '../registry/registry.ts';
 import { transientRegistryError } from '../registry/retry.ts';
 import { ErrorCode, isPkgForgeError } from '../util/errors.ts';
@@ -11,6 +12,7 @@ import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { pageRoutes } from './routes/pages.ts';
 import { requireUser, writeRoutes } from './routes/write.ts';
+import { httpLimiter } from './limits.ts';
 
 /** What the web application needs. */
 export interface WebContext {
@@ -24,6 +26,8 @@ export interface WebContext {
   readRequiresToken: boolean;
   /** A builder whose last heartbeat is older than this is not healthy (the lease expiry). */
   healthyWithinMs: number;
+  /** The server's timeouts, minimum upload rate and connections per client; the defaults for those not given. */
+  limits?: Partial<HttpLimits>;
 }
 
 const STATUS: Partial<Record<string, number>> = { [ErrorCode.notFound]: 404, [ErrorCode.usage]: 400, [ErrorCode.exists]: 409, [ErrorCode.jobId]: 409, [ErrorCode.manifest]: 400 };
@@ -33,7 +37,10 @@ const STATUS: Partial<Record<string, number>> = { [ErrorCode.notFound]: 404, [Er
  * browsable at /api/docs). Tests build it and call it with inject(); `pkgforge web` listens.
  */
 export async function buildApp(ctx: WebContext, options: { logger?: boolean } = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? false }).withTypeProvider<TypeBoxTypeProvider>();
+  const limits = { ...httpLimits({}), ...ctx.limits };
+  const limiter = httpLimiter(limits);
+  const app = Fastify({ ...limiter.options, logger: options.logger ?? false }).withTypeProvider<TypeBoxTypeProvider>();
+  limiter.attach(app);
   await app.register(swagger, {
     openapi: { info: { title: 'PkgForge API', version: '1', description: 'Jobs, tasks, platforms, builders and the queue of a PkgForge build farm.' } },
   });
@@ -63,7 +70,7 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
     async (api) => {
       await api.register(jobRoutes(ctx));
       await api.register(farmRoutes(ctx));
-      await api.register(fileRoutes(ctx));
+      await api.register(fileRoutes(ctx, { logHeartbeatMs: Math.min(15_000, (limits.idleTimeoutMs || Infinity) / 2) }));
       await api.register(writeRoutes(ctx));
       if (ctx.readRequiresToken) api.addHook('onRequest', async (req) => void (req.method === 'GET' && (await requireUser(ctx, req))));
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -62,6 +62,26 @@ describe('configuration', () => {
     assert.deepEqual(loadConfig({ files: [], env: envFor(dir) }).registry, { type: 'postgresql', host: 'db', database: 'pkgforge', user: 'pkgforge_incoming' });
   });
 
+  it("reads the web server's limits: seconds, a rate with K/M/G, and 0 to turn one off", () => {
+    const dir = home();
+    assert.deepEqual(loadConfig({ files: [], env: envFor(dir) }).http, {
+      headersTimeoutMs: 30_000,
+      requestTimeoutMs: 4 * 3600_000,
+      idleTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 5000,
+      uploadMinRate: 10 * 1024,
+      uploadRateWindowMs: 30_000,
+      maxConnectionsPerClient: 64,
+    });
+    writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'headers_timeout: 10\nidle_timeout: 0.5\nkeep_alive_timeout: 65\nupload_min_rate: 1.5M\nupload_rate_window: 60\nmax_connections_per_client: 0\n');
+    const c = loadConfig({ files: [], env: envFor(dir, { PKGFORGE_REQUEST_TIMEOUT: '0', PKGFORGE_UPLOAD_MIN_RATE: '20K' }) });
+    assert.deepEqual(c.http, { headersTimeoutMs: 10_000, requestTimeoutMs: 0, idleTimeoutMs: 500, keepAliveTimeoutMs: 65_000, uploadMinRate: 20 * 1024, uploadRateWindowMs: 60_000, maxConnectionsPerClient: 0 });
+    writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'upload_min_rate: fast\n');
+    assert.throws(() => loadConfig({ files: [], env: envFor(dir) }), /Invalid configuration value for 'upload_min_rate'/);
+    writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'keep_alive_timeout: 0\n');
+    assert.throws(() => loadConfig({ files: [], env: envFor(dir) }), /Invalid configuration value for 'keep_alive_timeout'/);
+  });
+
   it('names the file and the key of a bad value', () => {
     const dir = home();
     writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'wait_for_job: soon\n');

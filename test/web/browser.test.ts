@@ -90,6 +90,21 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     assert.ok(job.tasks.every((t) => t.status === 'cancelled'));
   });
 
+  it("cancels and retries one task with the task page's buttons", async () => {
+    await submit('one-task', [srpm('hello')]);
+    const { token } = await createToken(farm.registry.db, 'taskuser');
+    await page.goto(`${base}/jobs/one-task/f40-x86_64`);
+    await page.evaluate((t) => localStorage.setItem('pkgforge-token', t), token);
+    const statuses = async () => Object.fromEntries((await getJobDetail(farm.registry.db, 'one-task'))!.tasks.map((t) => [t.platform, t.status]));
+    await Promise.all([page.waitForEvent('load'), page.click('#cancel')]);
+    await page.locator('#task-status', { hasText: 'cancelled' }).waitFor();
+    assert.deepEqual(await statuses(), { el9: 'needs build', f40: 'cancelled' });
+    await Promise.all([page.waitForEvent('load'), page.click('#retry')]);
+    await page.locator('#task-status', { hasText: 'needs build' }).waitFor();
+    assert.deepEqual(await statuses(), { el9: 'needs build', f40: 'needs build' });
+    assert.deepEqual(dialogs, []);
+  });
+
   it('shows a package name holding <script> as text', async () => {
     await submit('hostile', [srpm('hello')]);
     await markJobValid(farm.registry.db, 'hostile', [{ position: 0, name: '<script>alert("xss")</script>', version: '1', release: '1' }]);

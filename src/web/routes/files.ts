@@ -20,8 +20,11 @@ async function taskDir(ctx: WebContext, id: string, platform: string, arch: stri
   return { task, dir: join(childPath(ctx.results, job.id), `${task.platform}-${task.arch}`) };
 }
 
-/** Downloads from the results directory (never a path outside it) and the live build log. */
-export function fileRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
+/**
+ * Downloads from the results directory (never a path outside it) and the live build log. A quiet log
+ * still sends a comment every `logHeartbeatMs`, so neither idle_timeout nor a proxy closes the stream.
+ */
+export function fileRoutes(ctx: WebContext, { logHeartbeatMs }: { logHeartbeatMs: number }): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/jobs/:id/tasks/:platform/:arch/files/*',
@@ -73,9 +76,14 @@ export function fileRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           const task = now?.tasks.find((t) => t.platform === platform && t.arch === arch);
           return task !== undefined && task.attempt === attempt && task.status === 'building';
         };
-        for await (const { chunk, offset: after } of followLog(path, { offset, follow: true, stillRunning, signal: gone.signal })) {
-          // One event per read; each line of text as a data: line (SSE's framing).
-          res.write(`id: ${after}\n${chunk.toString('utf8').split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`);
+        const heartbeat = setInterval(() => res.write(': waiting for the build\n\n'), logHeartbeatMs);
+        try {
+          for await (const { chunk, offset: after } of followLog(path, { offset, follow: true, stillRunning, signal: gone.signal })) {
+            // One event per read; each line of text as a data: line (SSE's framing).
+            res.write(`id: ${after}\n${chunk.toString('utf8').split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`);
+          }
+        } finally {
+          clearInterval(heartbeat);
         }
         closed = gone.signal.aborted;
         if (!closed) res.end(`event: end\ndata: ${attempt}\n\n`);
