@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULTS } from '../config/schema.ts';
 import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { builderIdentity, claimNextTask, claimsHeldBy, finishAttempt, heartbeat, idleHeartbeat, releaseClaim, requeueAbandoned, type BuilderIdentity, type Claim } from '../registry/attempts.ts';
+import { acceptAttempt, builderIdentity, claimNextTask, claimsHeldBy, finishAttempt, idleHeartbeat, releaseClaim, requeueAbandoned, type BuilderIdentity, type Claim } from '../registry/attempts.ts';
 import { startLeaseReaper } from '../registry/lease-reaper.ts';
 import type { Registry } from '../registry/registry.ts';
 import { transientRegistryError, withRegistryRetry } from '../registry/retry.ts';
@@ -11,7 +12,7 @@ import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
 import { isProcessAlive } from '../util/process.ts';
 import { keepLease, type Lease } from './lease.ts';
-import { attemptPath, buildTask, closeAttempt, forgetOutcome, keepOutcome, promoteAttempt, publishAttempt, readPendingOutcome, resumeAttempt, type EndedAttempt, type PendingOutcome, type TaskDirs } from './run-task.ts';
+import { adoptAttempt, attemptPath, buildTask, closeAttempt, forgetOutcome, keepOutcome, promoteAttempt, publishAttempt, readPendingOutcome, resumeAttempt, type EndedAttempt, type PendingOutcome, type TaskDirs } from './run-task.ts';
 import { missingTools, type BuilddSettings } from './setup.ts';
 import type { TaskOutcome } from './task-run.ts';
 import { endLeftovers } from './leftovers.ts';
@@ -22,12 +23,7 @@ const ERROR_PAUSE_MS = 5000;
 const RETRY_FIRST_MS = 200;
 const RETRY_MAX_MS = 1000;
 
-const pause = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-  });
+const pause = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal }).catch(() => {});
 
 export interface BuilddContext {
   registry: Registry;
@@ -101,6 +97,16 @@ export async function runClaim(ctx: BuilddContext, claim: Claim, signals: StopSi
   const lease = keepLease(ctx, claim, signals.abort);
   try {
     ctx.log.info({ job: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt }, `Starting task ${claim.jobId} on ${ctx.name}`);
+    if (claim.acceptedAttempt !== null && claim.acceptedAttempt !== claim.attempt) {
+      // The registry accepted an earlier attempt's build before its builder stopped: publish that one.
+      const adopted = await adoptAttempt(claim, ctx.dirs, ctx.settings, claim.acceptedAttempt, lease.signal);
+      if (adopted) {
+        const pending = { status: adopted.pending.status, reason: adopted.pending.reason, published: adopted.pending.published };
+        await keepOutcome(adopted.attempt, pending);
+        return await completeAttempt(ctx, claim, adopted.attempt, pending, lease, signals);
+      }
+      ctx.log.warn({ job: claim.jobId, attempt: claim.attempt }, `The build of attempt ${claim.acceptedAttempt} of ${claim.jobId}, accepted for publishing, left no readable outcome; building again`);
+    }
     if ((await ctx.settings.sandbox(ctx.name, claim.platform)).sandbox?.kind === 'none') ctx.log.warn({ job: claim.jobId }, `Building ${claim.jobId} WITHOUT a sandbox (sandbox: none)`);
     const built = await buildTask(claim, ctx.dirs, ctx.settings, lease.signal);
     if (built.status === 'stopped') {
@@ -122,8 +128,9 @@ async function handBack(ctx: BuilddContext, claim: Claim, lease: Lease, signals:
   if (heard === 'cancelled') return finished(ctx, { ...base, status: 'cancelled', reason: 'the task was cancelled' });
   if (heard === 'lost') return finished(ctx, { ...base, status: 'refused', reason });
   try {
-    await withRegistryRetry(() => releaseClaim(ctx.registry, claim, reason), retryUntilLease(ctx, lease, signals));
-    return finished(ctx, { ...base, status: 'requeued', reason });
+    const released = await withRegistryRetry(() => releaseClaim(ctx.registry, claim, reason), retryUntilLease(ctx, lease, signals));
+    lease.stop();
+    return finished(ctx, { ...base, status: released ? 'requeued' : 'refused', reason: released ? reason : 'the attempt is no longer current' });
   } catch (err) {
     if (!transientRegistryError(err)) throw err;
     // Said as it is: the registry did not hear it, so the task returns when its lease runs out.
@@ -133,30 +140,36 @@ async function handBack(ctx: BuilddContext, claim: Claim, lease: Lease, signals:
 }
 
 /**
- * Publishes (a success) and records an ended attempt whose outcome is kept on disk, then makes it
- * the task's results and sends the reports. Used right after a build and, for an outcome an earlier
- * run could not record, by `recoverOwnTasks`.
+ * Accepts (a success), publishes and records an ended attempt whose outcome is kept on disk, then
+ * makes it the task's results and sends the reports. Used right after a build, by a claim that
+ * publishes an earlier attempt's accepted build, and by `recoverOwnTasks` for a kept outcome.
+ *
+ * The registry accepts the build first (`acceptAttempt`, fenced by the attempt number): from then
+ * on the task is published from this build only, by this daemon or, if it stops, by whoever claims
+ * the task next. A kept outcome is removed only once its own result is recorded: a later claim may
+ * need it.
  */
 async function completeAttempt(ctx: BuilddContext, claim: Claim, attempt: EndedAttempt, pending: Omit<PendingOutcome, 'attempt' | 'info'>, lease: Lease, signals: StopSignals): Promise<TaskReport> {
   const { log, settings } = ctx;
   const base = reportBase(claim);
   const retry = retryUntilLease(ctx, lease, signals);
   let { status, reason } = pending;
+  const notCurrent = async (answer: 'cancelled' | 'lost'): Promise<TaskReport> => {
+    await closeAttempt(attempt);
+    if (answer === 'cancelled') return reportTo(ctx, attempt, { ...base, status: 'cancelled', reason: 'the task was cancelled' });
+    log.warn({ job: claim.jobId, attempt: claim.attempt }, `Attempt ${claim.attempt} of ${claim.jobId} no longer holds its task (its lease expired or it was given to another builder): not published`);
+    return finished(ctx, { ...base, status: 'refused', reason: 'the attempt is no longer current' });
+  };
   try {
     if (status === 'success' && !pending.published) {
-      // Published only by the attempt that holds the task: confirmed (and the lease renewed) first,
-      // so an attempt whose lease ran out during an outage never publishes over a newer one.
-      const answer = await withRegistryRetry(() => heartbeat(ctx.registry, claim, settings.leaseExpiryMs), retry);
-      if (answer !== 'ok') {
-        await closeAttempt(attempt);
-        await forgetOutcome(attempt.attemptDir);
-        if (answer === 'cancelled') return await reportTo(ctx, attempt, { ...base, status: 'cancelled', reason: 'the task was cancelled' });
-        log.warn({ job: claim.jobId, attempt: claim.attempt }, `Attempt ${claim.attempt} of ${claim.jobId} no longer holds its task (its lease expired while the registry was unavailable): not published`);
-        return finished(ctx, { ...base, status: 'refused', reason: 'the attempt is no longer current' });
-      }
+      const answer = await withRegistryRetry(() => acceptAttempt(ctx.registry, claim, settings.leaseExpiryMs), retry);
+      if (answer !== 'ok') return await notCurrent(answer);
+      lease.renewed();
       const published = await publishAttempt(attempt, settings.publishers);
       if (published.status === 'stopped') {
-        // Told to stop now: the outcome stays kept, and the next start of this builder publishes it.
+        const heard = lease.heard();
+        if (heard) return await notCurrent(heard);
+        // Told to stop now: the outcome stays kept, and the next claim of the task publishes it.
         await closeAttempt(attempt);
         return finished(ctx, { ...base, status: 'unrecorded', reason: published.reason });
       }
@@ -165,11 +178,13 @@ async function completeAttempt(ctx: BuilddContext, claim: Claim, attempt: EndedA
     }
     await closeAttempt(attempt);
     const accepted = await withRegistryRetry(() => finishAttempt(ctx.registry, claim, status, reason, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt)), retry);
-    await forgetOutcome(attempt.attemptDir);
+    // Recorded (or refused): nothing more to renew, and a status read now would say `lost`.
+    lease.stop();
     if (!accepted) {
       log.warn({ job: claim.jobId, attempt: claim.attempt }, `Result '${status}' for attempt ${claim.attempt} of ${claim.jobId} refused: the attempt is no longer current (its lease expired or the task was cancelled)`);
       return finished(ctx, { ...base, status: 'refused', reason: 'the attempt is no longer current' });
     }
+    await forgetOutcome(attempt.attemptDir);
     await promoteAttempt(ctx.dirs.results, claim).catch((err) => log.error({ job: claim.jobId, err: messageOf(err) }, 'could not make this attempt the current results'));
     return await reportTo(ctx, attempt, { ...base, status, reason });
   } catch (err) {
@@ -177,7 +192,7 @@ async function completeAttempt(ctx: BuilddContext, claim: Claim, attempt: EndedA
     await closeAttempt(attempt).catch(() => {});
     log.error(
       { job: claim.jobId, attempt: claim.attempt, err: messageOf(err) },
-      `Could not record the result '${status}' of ${claim.jobId} (attempt ${claim.attempt}): the registry stayed unavailable while the lease could be valid; the outcome is kept in ${attempt.attemptDir} and recorded when the registry is back, if the attempt still holds the task`,
+      `Could not record the result '${status}' of ${claim.jobId} (attempt ${claim.attempt}): the registry was unavailable${signals.abort.aborted ? ' when the daemon was told to stop now' : ' while the lease could be valid'}; the outcome is kept in ${attempt.attemptDir} and recorded when the registry is back, if the attempt still holds the task`,
     );
     return finished(ctx, { ...base, status: 'unrecorded', reason });
   }
@@ -202,7 +217,10 @@ async function reportTo(ctx: BuilddContext, attempt: EndedAttempt, report: TaskR
   return report;
 }
 
-/** Retries of a finished build's registry calls: until the lease may have run out, or the daemon is told to stop (the outcome is kept). */
+/**
+ * Retries of a finished build's registry calls: until the lease may have run out, or the daemon is
+ * told to stop now (a first SIGTERM finishes the build in hand, recording included).
+ */
 function retryUntilLease(ctx: BuilddContext, lease: Lease, signals: StopSignals) {
   let said = false;
   return {
@@ -210,7 +228,7 @@ function retryUntilLease(ctx: BuilddContext, lease: Lease, signals: StopSignals)
     until: () => lease.validUntil(),
     delayMs: RETRY_FIRST_MS,
     maxDelayMs: RETRY_MAX_MS,
-    signal: AbortSignal.any([signals.stop, signals.abort]),
+    signal: signals.abort,
     onRetry: (err: Error, _n: number, _ms: number, kind: string) => {
       if (said) return;
       said = true;
@@ -237,6 +255,14 @@ export async function recoverOwnTasks(ctx: BuilddContext, me: BuilderIdentity, s
       const report = await completeAttempt(ctx, claim, attempt, pending, lease, signals);
       if (report.status === 'unrecorded') unsettled = true;
       reports.push(report);
+    } catch (err) {
+      if (transientRegistryError(err)) throw err;
+      // A kept outcome that cannot be completed must not stop the daemon at every start: the task
+      // ends with the reason, and the daemon goes on.
+      const reason = `the outcome kept by attempt ${claim.attempt} could not be recorded: ${messageOf(err)}`;
+      ctx.log.error({ job: claim.jobId, attempt: claim.attempt, err: messageOf(err) }, reason);
+      await finishAttempt(ctx.registry, claim, 'fail', reason, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
+      reports.push(finished(ctx, { ...reportBase(claim), status: 'fail', reason }));
     } finally {
       lease.stop();
     }
@@ -260,7 +286,8 @@ async function busyElsewhere(registry: Registry, me: BuilderIdentity): Promise<{
     if (!held.leaseLive) continue;
     // The lease of a daemon on this host that is no longer running is not a live one.
     const holder = held.host?.match(/^(.*)\[(\d+)\]$/);
-    if (holder && holder[1] === hostname() && !isProcessAlive(Number(holder[2]))) continue;
+    // Nor is our own pid: a container restarted with the same host name gives the same pid again.
+    if (holder && holder[1] === hostname() && (Number(holder[2]) === process.pid || !isProcessAlive(Number(holder[2])))) continue;
     return { job: held.jobId, host: held.host, attempt: held.attempt };
   }
   return null;
@@ -316,7 +343,8 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
   let stopReaper: (() => Promise<void>) | null = null;
   if (!options.once) {
     unlisten = await ctx.registry.listenForTasks((platforms) => platforms.includes(me.platformId) && poke(), {
-      onLost: (err) => ((listening = false), ctx.log.warn({ err: err.message }, 'task notifications lost; polling every second until they are back')),
+      // The idle sleep in hand is cut short, so polling every second starts now.
+      onLost: (err) => ((listening = false), ctx.log.warn({ err: err.message }, 'task notifications lost; polling every second until they are back'), poke()),
       // Notifications sent while away were missed: look at once.
       onRestored: () => ((listening = true), ctx.log.info('task notifications are back'), poke()),
     });
@@ -361,7 +389,7 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
         await registryAway(err, 'Failed to query the registry for a new task');
         continue;
       }
-      if (away) ctx.log.info('the registry is reachable again');
+      if (away) ctx.log.info('the registry answers again');
       away = false;
       backoff = RETRY_FIRST_MS;
       if (claim) {

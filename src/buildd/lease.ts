@@ -15,6 +15,9 @@ export interface Lease {
   heard(): 'cancelled' | 'lost' | null;
   /** Until when (this host's clock) the lease may still be valid: the last renewal plus lease_expiry. */
   validUntil(): number;
+  /** Tells the keeper that the lease was renewed by another call (acceptAttempt). */
+  renewed(): void;
+  /** Stops renewing; safe to call more than once. */
   stop(): void;
 }
 
@@ -60,6 +63,7 @@ export function keepLease(ctx: { registry: Registry; settings: BuilddSettings; l
     signal: controller.signal,
     heard: () => heard,
     validUntil: () => lastRenewal + settings.leaseExpiryMs,
+    renewed: () => void (lastRenewal = Date.now()),
     stop: () => {
       clearInterval(beat);
       abort.removeEventListener('abort', onAbort);

@@ -1,43 +1,49 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { messageOf } from '../util/errors.ts';
 import type { Log } from '../util/log.ts';
-import { listProcesses, processStat } from '../util/process.ts';
+import { bootId, listProcesses, processStat } from '../util/process.ts';
 import type { Sandbox } from './sandbox.ts';
 import { OWNER_FILE, removeWorkspace, workspaceAt } from './workspace.ts';
 
 /**
  * Ends what earlier runs of this builder left behind when they died without cleaning up (kill -9,
- * a power cut): every process their builds started that still runs, and their workspaces. A
- * bubblewrap sandbox dies with its daemon by itself (--die-with-parent); an unsandboxed build's
+ * a crash): every process their unsandboxed builds started that still runs, and their workspaces.
+ * A bubblewrap sandbox dies with its daemon by itself (--die-with-parent); an unsandboxed build's
  * process group does not, so its groups were written down as they started (`.processes`).
  *
- * Only workspaces whose daemon is gone are touched: the owner's pid and start time must no longer
- * name a running process on this host. A process is ended only if it is in a recorded group and
- * started no earlier than that group's leader, so a recycled pid is never hit.
+ * Only workspaces whose daemon is gone are touched (the owner's pid and start time no longer name a
+ * running process). A recorded group is ended only on the same boot, and only while its leader is
+ * the very process recorded (same pid and start time); once the leader is gone, only members whose
+ * working directory is inside the workspace. A pid or group number used again by an unrelated
+ * process is never hit.
  */
 export async function endLeftovers(base: string, sandbox: Sandbox, log: Log): Promise<{ workspaces: number; processes: number }> {
   const entries = await readdir(base).catch(() => [] as string[]);
   let workspaces = 0;
   let processes = 0;
+  const boot = await bootId();
   for (const name of entries) {
     const root = join(base, name);
     const owner = (await readFile(join(root, OWNER_FILE), 'utf8').catch(() => '')).trim();
-    if (await sameProcess(owner)) continue;
+    if (await ownerRuns(owner)) continue;
     const ws = workspaceAt(root);
-    const groups = (await readFile(ws.processLog, 'utf8').catch(() => ''))
-      .split('\n')
-      .map((line) => line.split(' ').map(Number))
-      .filter(([g, t]) => Number.isInteger(g) && g! > 1 && Number.isInteger(t)) as [number, number][];
+    const groups = owner.split(' ')[2] === boot ? await recordedGroups(ws.processLog) : [];
     if (groups.length > 0) {
-      for (const p of await listProcesses()) {
-        if (!groups.some(([g, t]) => p.pgrp === g && p.startTime >= t)) continue;
-        try {
-          process.kill(p.pid, 'SIGKILL');
-          processes++;
-        } catch {
-          // gone meanwhile
+      const all = await listProcesses();
+      for (const [group, start] of groups) {
+        const leader = all.find((p) => p.pid === group);
+        if (leader && leader.startTime !== start) continue;
+        for (const p of all) {
+          if (p.pgrp !== group) continue;
+          if (!leader && !(await cwdInside(p.pid, root))) continue;
+          try {
+            process.kill(p.pid, 'SIGKILL');
+            processes++;
+          } catch {
+            // gone meanwhile
+          }
         }
       }
     }
@@ -52,9 +58,21 @@ export async function endLeftovers(base: string, sandbox: Sandbox, log: Log): Pr
   return { workspaces, processes };
 }
 
+async function recordedGroups(file: string): Promise<[number, number][]> {
+  return (await readFile(file, 'utf8').catch(() => ''))
+    .split('\n')
+    .map((line) => line.split(' ').map(Number))
+    .filter(([g, t]) => Number.isInteger(g) && g! > 1 && Number.isInteger(t)) as [number, number][];
+}
+
+async function cwdInside(pid: number, root: string): Promise<boolean> {
+  const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => null);
+  return cwd !== null && (cwd === root || cwd.startsWith(`${root}/`));
+}
+
 /** Whether the owner note names a running daemon (same host, pid and start time: a recycled pid is not it). */
-async function sameProcess(owner: string): Promise<boolean> {
-  const m = owner.match(/^(.*)\[(\d+)\] (\d+)$/);
+async function ownerRuns(owner: string): Promise<boolean> {
+  const m = owner.match(/^(.*)\[(\d+)\] (\d+)/);
   if (!m || m[1] !== hostname()) return false;
   const stat = await processStat(Number(m[2]));
   return stat !== null && stat.startTime === Number(m[3]);

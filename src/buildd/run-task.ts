@@ -2,12 +2,12 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import YAML from 'yaml';
 import { MANIFEST_FILE, parseManifest, type Manifest } from '../core/manifest.ts';
 import type { Claim } from '../registry/attempts.ts';
 import { messageOf } from '../util/errors.ts';
-import { childPath, linkOrCopy, writeFileAtomic } from '../util/fs-safe.ts';
+import { childPath, fsyncDir, fsyncFile, linkOrCopy, writeFileAtomic } from '../util/fs-safe.ts';
 import type { BuilddSettings } from './setup.ts';
 import { logLine, PhaseFailure, type AttemptRun, type BuildInfo, type PhaseCommand, type PublishCommand, type TaskRun } from './task-run.ts';
 import { makeWorkspace, removeWorkspace, type Workspace } from './workspace.ts';
@@ -173,7 +173,12 @@ const abortReason = (signal: AbortSignal) => (signal.reason instanceof Error ? s
  */
 export async function publishAttempt(attempt: EndedAttempt, publishers: readonly PublishCommand[]): Promise<{ status: 'success' | 'fail' | 'stopped'; reason: string | null }> {
   const { run, info } = attempt;
-  if (!run) throw new Error('an attempt that never started cannot be published');
+  if (!run) {
+    const reason = `The accepted copy of job ${info.jobid} cannot be read, so its build cannot be published`;
+    attempt.log.write(`${reason}\n`);
+    info.reason = reason;
+    return { status: 'fail', reason };
+  }
   const { signal } = run;
   info.phases.push('publish');
   try {
@@ -239,21 +244,33 @@ async function keepProducts(info: BuildInfo, run: TaskRun | null, attemptDir: st
 
 /** Keeps (durably: written, synced, renamed) the outcome of an attempt until the registry has recorded it. */
 export async function keepOutcome(attempt: EndedAttempt, outcome: Omit<PendingOutcome, 'attempt' | 'info'>): Promise<void> {
+  // What the outcome points at must survive a power cut as surely as the outcome itself.
+  if (!outcome.published) for (const product of attempt.info.products) await fsyncFile(product);
   const pending: PendingOutcome = { attempt: attempt.info.attempt, ...outcome, info: attempt.info };
   await writeFileAtomic(join(attempt.attemptDir, OUTCOME_FILE), YAML.stringify(pending), 0o600);
+  await fsyncDir(attempt.attemptDir);
 }
 
 export async function forgetOutcome(attemptDir: string): Promise<void> {
   await rm(join(attemptDir, OUTCOME_FILE), { force: true });
 }
 
-/** The outcome an earlier run of the daemon kept for this claim's attempt and could not record, if any. */
-export async function readPendingOutcome(results: string, claim: Claim): Promise<PendingOutcome | null> {
-  const dir = join(results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
+/**
+ * The outcome kept for attempt `attempt` of the claim's task (by default the claim's own) and not
+ * known to be recorded, if any: unreadable or foreign files count as none.
+ */
+export async function readPendingOutcome(results: string, claim: Claim, attempt = claim.attempt): Promise<PendingOutcome | null> {
+  const dir = join(results, attemptPath(claim.jobId, claim.platform, claim.arch, attempt));
   const text = await readFile(join(dir, OUTCOME_FILE), 'utf8').catch(() => null);
   if (text === null) return null;
-  const pending = YAML.parse(text) as PendingOutcome;
-  return pending?.attempt === claim.attempt && (pending.status === 'success' || pending.status === 'fail') ? pending : null;
+  let pending: PendingOutcome | null = null;
+  try {
+    pending = YAML.parse(text) as PendingOutcome;
+  } catch {
+    return null;
+  }
+  const ok = pending?.attempt === attempt && (pending.status === 'success' || pending.status === 'fail') && Array.isArray(pending.info?.products) && Array.isArray(pending.info?.phases);
+  return ok ? pending : null;
 }
 
 /** Reopens an attempt whose outcome an earlier run of the daemon kept (to publish, record and report it). */
@@ -266,8 +283,37 @@ export async function resumeAttempt(claim: Claim, dirs: TaskDirs, settings: Buil
   const manifest = await readAcceptedManifest(acceptedDir, claim.jobId).catch(() => null);
   const info = pending.info;
   const run: AttemptRun | null = manifest && { claim, manifest, acceptedDir, resultsDir: taskDir, attemptDir, log, signal, timeoutSeconds: settings.timeoutSeconds, errorPolicy: settings.errorPolicy, info };
-  log.write(`[${new Date().toISOString()}] pkgforge: the build daemon restarted; recording the outcome this attempt had reached: ${pending.status}\n`);
+  log.write(`[${new Date().toISOString()}] pkgforge: recording the outcome this attempt had reached and kept, which the registry had not heard: ${pending.status}\n`);
   return { attemptDir, log, info, run };
+}
+
+/**
+ * A claim of a task whose earlier attempt's build the registry accepted: this attempt builds
+ * nothing, it takes that build's kept products (linked into its own directory, so it is whole by
+ * itself) to publish and record them. Null when the accepted attempt kept no readable outcome.
+ */
+export async function adoptAttempt(claim: Claim, dirs: TaskDirs, settings: BuilddSettings, accepted: number, signal: AbortSignal): Promise<{ attempt: EndedAttempt; pending: PendingOutcome } | null> {
+  const pending = await readPendingOutcome(dirs.results, claim, accepted);
+  if (!pending || pending.status !== 'success') return null;
+  const taskDir = join(childPath(dirs.results, claim.jobId), `${claim.platform}-${claim.arch}`);
+  const attemptDir = join(taskDir, `attempt-${claim.attempt}`);
+  await mkdir(attemptDir, { recursive: true });
+  const products: string[] = [];
+  for (const product of pending.info.products) {
+    if (dirname(product) !== join(taskDir, `attempt-${accepted}`)) {
+      products.push(product);
+      continue;
+    }
+    await linkOrCopy(product, join(attemptDir, basename(product)));
+    products.push(join(attemptDir, basename(product)));
+  }
+  const info: BuildInfo = { ...pending.info, attempt: claim.attempt, builder: claim.builderName, hostname: hostname(), products, starttime: Math.floor(Date.now() / 1000) };
+  const log = openLog(attemptDir);
+  const acceptedDir = childPath(dirs.accepted, claim.jobId);
+  const manifest = await readAcceptedManifest(acceptedDir, claim.jobId).catch(() => null);
+  const run: AttemptRun | null = manifest && { claim, manifest, acceptedDir, resultsDir: taskDir, attemptDir, log, signal, timeoutSeconds: settings.timeoutSeconds, errorPolicy: settings.errorPolicy, info };
+  log.write(`[${new Date().toISOString()}] pkgforge: the registry had accepted the build of attempt ${accepted} before its builder stopped; publishing its products, not building again\n`);
+  return { attempt: { attemptDir, log, info, run }, pending };
 }
 
 /**

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { captureCommand } from '../util/child.ts';
 import { linkOrCopy, removeTree } from '../util/fs-safe.ts';
-import { processStat } from '../util/process.ts';
+import { bootId, processStat } from '../util/process.ts';
 import type { UserIds } from '../util/users.ts';
 import type { Bind, Sandbox } from './sandbox.ts';
 
@@ -21,7 +21,7 @@ export interface Workspace {
   processLog: string;
 }
 
-/** In a workspace's root: the daemon that made it (`host[pid] start-time`), and the process groups its commands started. */
+/** In a workspace's root: the daemon that made it (`host[pid] start-time boot-id`), and the process groups its commands started. */
 export const OWNER_FILE = '.owner';
 const PROCESS_LOG = '.processes';
 
@@ -36,6 +36,8 @@ export const INSIDE = { build: '/build', sources: '/sources', products: '/produc
 export async function makeWorkspace(base: string, prefix: string, sandbox: Sandbox, acceptedJobDir: string, files: readonly string[]): Promise<Workspace> {
   await mkdir(base, { recursive: true, mode: 0o711 });
   const root = await mkdtemp(join(base, prefix));
+  // Its owner first: a workspace without one is an earlier run's, to be removed.
+  await writeFile(join(root, OWNER_FILE), `${hostname()}[${process.pid}] ${(await processStat(process.pid))?.startTime ?? 0} ${await bootId()}\n`, { mode: 0o600 });
   // Traversable but not listable by the build user: it reaches its own directories by name only.
   await chmod(root, 0o711);
   const build = join(root, 'build');
@@ -49,7 +51,6 @@ export async function makeWorkspace(base: string, prefix: string, sandbox: Sandb
   }
   const products = join(root, 'products');
   await mkdir(products, { mode: 0o755 });
-  await writeFile(join(root, OWNER_FILE), `${hostname()}[${process.pid}] ${(await processStat(process.pid))?.startTime ?? 0}\n`, { mode: 0o600 });
   return workspaceAt(root, sources);
 }
 

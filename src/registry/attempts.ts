@@ -25,6 +25,8 @@ export interface Claim {
   arch: string;
   builderId: number;
   builderName: string;
+  /** An earlier attempt whose build the registry accepted: this claim publishes it instead of building. */
+  acceptedAttempt: number | null;
 }
 
 export interface BuilderIdentity {
@@ -54,7 +56,7 @@ export async function claimsHeldBy(registry: Registry, builder: BuilderIdentity)
     .innerJoin('jobs', 'jobs.id', 'tasks.job_id')
     .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
     .leftJoin('attempts', (j) => j.onRef('attempts.task_id', '=', 'tasks.id').onRef('attempts.number', '=', 'tasks.attempt'))
-    .select(['tasks.id', 'tasks.attempt', 'tasks.job_id', 'jobs.uuid', 'jobs.bucket', 'platforms.name as platform', 'platforms.arch', 'attempts.host'])
+    .select(['tasks.id', 'tasks.attempt', 'tasks.job_id', 'tasks.accepted_attempt', 'jobs.uuid', 'jobs.bucket', 'platforms.name as platform', 'platforms.arch', 'attempts.host'])
     .select(sql<number>`case when tasks.lease_expires_at > ${sql.raw(registry.caps.nowMsSql)} then 1 else 0 end`.as('live'))
     .where('tasks.builder_id', '=', builder.id)
     .where('tasks.status', '=', TaskStatus.building)
@@ -70,6 +72,7 @@ export async function claimsHeldBy(registry: Registry, builder: BuilderIdentity)
     arch: r.arch,
     builderId: builder.id,
     builderName: builder.name,
+    acceptedAttempt: r.accepted_attempt,
     host: r.host,
     leaseLive: Number(r.live) === 1,
   }));
@@ -94,7 +97,7 @@ export async function claimNextTask(registry: Registry, builder: BuilderIdentity
       .updateTable('tasks')
       .set({ status: TaskStatus.building, attempt: sql<number>`attempt + 1`, builder_id: builder.id, lease_expires_at: leaseUntil(registry, leaseMs), reason: null, modified_at: now })
       .where('id', '=', next)
-      .returning(['id', 'job_id', 'attempt'])
+      .returning(['id', 'job_id', 'attempt', 'accepted_attempt'])
       .executeTakeFirst();
     if (!task) return null;
     await trx.insertInto('attempts').values({ task_id: task.id, number: task.attempt, builder: builder.name, host, started_at: now, ended_at: null, outcome: null, reason: null, log_dir: null }).execute();
@@ -105,7 +108,7 @@ export async function claimNextTask(registry: Registry, builder: BuilderIdentity
       .select(['jobs.uuid', 'jobs.bucket', 'platforms.name as platform', 'platforms.arch'])
       .where('jobs.id', '=', task.job_id)
       .executeTakeFirstOrThrow();
-    return { taskId: task.id, attempt: task.attempt, jobRowId: task.job_id, jobId: info.uuid, bucket: info.bucket, platform: info.platform, arch: info.arch, builderId: builder.id, builderName: builder.name };
+    return { taskId: task.id, attempt: task.attempt, jobRowId: task.job_id, jobId: info.uuid, bucket: info.bucket, platform: info.platform, arch: info.arch, builderId: builder.id, builderName: builder.name, acceptedAttempt: task.accepted_attempt };
   });
 }
 
@@ -126,6 +129,22 @@ export async function heartbeat(registry: Registry, claim: Claim, leaseMs: numbe
   if (Number(renewed.numUpdatedRows) === 1) return 'ok';
   const task = await registry.db.selectFrom('tasks').select(['status', 'attempt']).where('id', '=', claim.taskId).executeTakeFirst();
   return task?.status === TaskStatus.cancelled && task.attempt === claim.attempt ? 'cancelled' : 'lost';
+}
+
+/**
+ * Accepts the claim's build for publishing, if the claim still holds the task (renewing its lease):
+ * from now on, whoever claims the task publishes this attempt's kept products instead of building.
+ */
+export async function acceptAttempt(registry: Registry, claim: Claim, leaseMs: number): Promise<HeartbeatAnswer> {
+  const accepted = await registry.db
+    .updateTable('tasks')
+    .set({ accepted_attempt: claim.attempt, lease_expires_at: leaseUntil(registry, leaseMs) })
+    .where('id', '=', claim.taskId)
+    .where('attempt', '=', claim.attempt)
+    .where('status', '=', TaskStatus.building)
+    .executeTakeFirst();
+  if (Number(accepted.numUpdatedRows) === 1) return 'ok';
+  return claimStatus(registry, claim);
 }
 
 /** Whether the claim is still the task's current, running attempt (a cheap read between heartbeats). */
@@ -166,7 +185,13 @@ export async function finishAttempt(
       .where('attempt', '=', claim.attempt)
       .where('status', '=', TaskStatus.building)
       .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) !== 1) return false;
+    if (Number(updated.numUpdatedRows) !== 1) {
+      // A retry of a finish whose commit reached the server but whose answer was lost finds its own
+      // result already there: that is an accepted result, not a refused one.
+      const task = await trx.selectFrom('tasks').select(['status', 'attempt']).where('id', '=', claim.taskId).executeTakeFirst();
+      const mine = await trx.selectFrom('attempts').select('outcome').where('task_id', '=', claim.taskId).where('number', '=', claim.attempt).executeTakeFirst();
+      return task?.status === outcome && task.attempt === claim.attempt && mine?.outcome === outcome;
+    }
     await closeAttempt(trx, claim.taskId, claim.attempt, outcome, reason, logDir);
     await trx.updateTable('builders').set({ current_task_id: null, modified_at: now }).where('id', '=', claim.builderId).execute();
     await refreshJobStatus(trx, claim.jobRowId, registry.caps);

@@ -144,6 +144,12 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
         await db.schema.alterTable('builders').addColumn('sandbox', 'varchar(20)').execute();
       },
     },
+    '0007-task-accepted-attempt': {
+      async up(db: Kysely<any>) {
+        // Publishing follows the registry's acceptance of one attempt's build (buildd/daemon.ts).
+        await db.schema.alterTable('tasks').addColumn('accepted_attempt', 'integer').execute();
+      },
+    },
   };
 }
 

@@ -10,13 +10,14 @@ const TRANSIENT: readonly { kind: string; codes: readonly string[] }[] = [
   // Node's socket errors, as node-postgres passes them on.
   { kind: 'connection refused', codes: ['ECONNREFUSED'] },
   { kind: 'connection reset', codes: ['ECONNRESET', 'EPIPE', 'ECONNABORTED'] },
-  { kind: 'network unreachable', codes: ['ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'] },
+  // Not ENOTFOUND: a host name that does not exist is a mistake to fix, not a state to wait out.
+  { kind: 'network unreachable', codes: ['ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'] },
   // PostgreSQL SQLSTATE class 08: connection exceptions.
   { kind: 'connection failure', codes: ['08000', '08001', '08003', '08004', '08006'] },
   // Admin shutdown (pg_terminate_backend, a fast stop), crash shutdown, starting up, idle timeout.
   { kind: 'server shutting down or starting', codes: ['57P01', '57P02', '57P03', '57P05'] },
   // Class 53: too many connections, disk full, out of memory on the server.
-  { kind: 'too many connections', codes: ['53300', '53400'] },
+  { kind: 'too many connections', codes: ['53300'] },
   { kind: 'server out of resources', codes: ['53000', '53100', '53200'] },
   // Class 40: the transaction can simply run again.
   { kind: 'serialization failure', codes: ['40001', '40P01'] },

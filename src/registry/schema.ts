@@ -90,6 +90,12 @@ export interface TaskTable {
   builder_id: number | null;
   /** When the holder's lease runs out unless its heartbeat renews it, epoch ms. */
   lease_expires_at: Millis | null;
+  /**
+   * The attempt whose build the registry accepted for publishing (null until one is). A claim of a
+   * task that has one publishes that attempt's kept products instead of building again, so a task
+   * is published from one build only, whatever happens to the builder after acceptance.
+   */
+  accepted_attempt: number | null;
   created_at: Millis;
   modified_at: Millis;
 }

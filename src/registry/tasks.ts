@@ -24,7 +24,7 @@ export async function registerTasks(registry: Registry, uuid: string, platforms:
     const queuedAt = job.submitted_at ?? now;
     const rows = wanted.map((t) => {
       const platform = available.find((p) => p.name === t.platform && p.arch === t.arch)!;
-      return { job_id: job.id, platform_id: platform.id, status: TaskStatus.needsBuild, reason: null, queued_at: queuedAt, attempt: 0, created_at: now, modified_at: now };
+      return { job_id: job.id, platform_id: platform.id, status: TaskStatus.needsBuild, reason: null, queued_at: queuedAt, attempt: 0, accepted_attempt: null, created_at: now, modified_at: now };
     });
     if (rows.length > 0) {
       await trx.insertInto('tasks').values(rows).onConflict((oc) => oc.columns(['job_id', 'platform_id']).doNothing()).execute();
@@ -117,7 +117,8 @@ export async function retryTasks(registry: Registry, uuid: string, selector: Tas
     const retried = [];
     for (const t of tasks) {
       if (t.status !== TaskStatus.fail && t.status !== TaskStatus.cancelled) continue;
-      await trx.updateTable('tasks').set({ status: TaskStatus.needsBuild, reason: null, builder_id: null, lease_expires_at: null, modified_at: Date.now() }).where('id', '=', t.id).execute();
+      // A retry asks for a new build: no earlier attempt's build is published instead.
+      await trx.updateTable('tasks').set({ status: TaskStatus.needsBuild, reason: null, builder_id: null, lease_expires_at: null, accepted_attempt: null, modified_at: Date.now() }).where('id', '=', t.id).execute();
       retried.push({ platform: t.platform, arch: t.arch, platformId: t.platform_id });
     }
     await notifyTasks(registry, trx, retried.map((t) => t.platformId));

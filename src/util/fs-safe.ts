@@ -29,6 +29,16 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
   await fsyncDir(dirname(path));
 }
 
+/** Flushes a file's data to disk (a product kept before its outcome is recorded). */
+export async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Makes a rename or creation in a directory durable. */
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');

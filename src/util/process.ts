@@ -43,3 +43,9 @@ export async function listProcesses(): Promise<ProcessStat[]> {
   }
   return list;
 }
+
+/** This boot of the host (start times and pids mean nothing across boots). */
+export async function bootId(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => 'unknown')).trim();
+}

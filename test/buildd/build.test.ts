@@ -158,7 +158,7 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     const task = (await getJobDetail(farm.registry.db, 'killed'))!.tasks[0]!;
     assert.equal(task.status, 'building');
     // The dead builder's claim, as it would report it late.
-    const deadClaim = { taskId: task.id, attempt: 1, jobRowId: 0, jobId: 'killed', bucket: 'devel', platform: 'el9', arch: 'x86_64', builderId: (await findBuilder(farm.registry.db, 'b2'))!.id, builderName: 'b2' };
+    const deadClaim = { taskId: task.id, attempt: 1, jobRowId: 0, jobId: 'killed', bucket: 'devel', platform: 'el9', arch: 'x86_64', builderId: (await findBuilder(farm.registry.db, 'b2'))!.id, builderName: 'b2', acceptedAttempt: null };
     await new Promise((r) => setTimeout(r, 1200));
     const [report] = await buildOne('b1');
     assert.equal(report?.jobId, 'killed');

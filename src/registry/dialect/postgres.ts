@@ -87,7 +87,8 @@ export async function listenPostgres(config: PostgresConfig, channel: string, on
     delay = Math.min(delay * 2, RECONNECT_MAX_MS);
   };
   const connectOnce = async () => {
-    const c = new pg.Client({ ...connectionOptions(config), keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    // A connect into a network that drops packets would otherwise wait for the kernel's SYN timeout (minutes).
+    const c = new pg.Client({ ...connectionOptions(config), keepAlive: true, keepAliveInitialDelayMillis: 10_000, connectionTimeoutMillis: 5000 });
     c.on('notification', (msg) => onNotify(msg.payload ?? ''));
     c.on('error', (err) => lost(c, err));
     c.on('end', () => lost(c, new Error('the notification connection was closed')));
