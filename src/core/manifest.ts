@@ -3,7 +3,7 @@ import Type, { type Static } from 'typebox';
 import Schema from 'typebox/schema';
 import YAML, { YAMLParseError } from 'yaml';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
-import { assertJobId, fileNameProblem, isEmailAddress, printable, SAFE_NAME_PATTERN, splitList } from './names.ts';
+import { assertJobId, fileNameKey, fileNameProblem, fileNamesProblem, isEmailAddress, printable, SAFE_NAME_PATTERN, splitList } from './names.ts';
 import { SOURCE_TYPES, type SourceType } from './terms.ts';
 
 /** The file name of a job's manifest, in incoming and in accepted. */
@@ -115,12 +115,17 @@ export function normaliseManifest(data: unknown, label: string): Manifest {
   const archs = checkFilters(splitList(data.archs ?? undefined), 'archs', label);
   const report = checkReport(splitList(data.report ?? undefined), label);
   if (data.packages.length === 0) throw manifestError(label, 'it lists no packages to build');
-  const seen = new Set<string>();
-  const packages: PackageEntry[] = data.packages.map((p) => {
+  // Names that can never be right are refused outright (a different code from the manifest's, so
+  // the incoming processor does not wait for a manifest still being written to correct them).
+  const nameError = (file: string, reason: string) => new PkgForgeError(ErrorCode.unsafePath, `${label}: package file '${printable(file)}': ${reason}`);
+  for (const p of data.packages) {
     const problem = fileNameProblem(p.file);
-    if (problem) throw manifestError(label, `package file '${printable(p.file)}': ${problem}`);
-    if (seen.has(p.file)) throw manifestError(label, `package file '${printable(p.file)}' is listed twice`);
-    seen.add(p.file);
+    if (problem) throw nameError(p.file, problem);
+    if (fileNameKey(p.file) === MANIFEST_FILE) throw nameError(p.file, `${MANIFEST_FILE} is the name of the job's manifest, not of a package`);
+  }
+  const twins = fileNamesProblem(data.packages.map((p) => p.file));
+  if (twins) throw new PkgForgeError(ErrorCode.unsafePath, `${label}: ${twins}`);
+  const packages: PackageEntry[] = data.packages.map((p) => {
     if (!(SOURCE_TYPES as readonly string[]).includes(p.type)) {
       throw manifestError(label, `package file '${printable(p.file)}' has type '${printable(p.type)}', which is not supported (supported: ${SOURCE_TYPES.join(', ')})`);
     }

@@ -6,11 +6,25 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { MANIFEST_FILE, serialiseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
-import { fileNameProblem, printable } from '../core/names.ts';
+import { fileNameProblem, fileNamesProblem, printable } from '../core/names.ts';
 import { sourceTypeOf, validateSource } from '../sources/index.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { childPath, fsyncDir, removeTree, writeFileAtomic } from '../util/fs-safe.ts';
 import { copyAndHash, fsyncPath } from '../util/hash.ts';
+
+/**
+ * Refuses package names one job cannot have: unsafe (a path, invisible or text-direction
+ * characters…), of no supported type, or the same as another's, also once Unicode is normalised.
+ */
+export function assertPackageNames(names: readonly string[]): void {
+  for (const name of names) {
+    const problem = fileNameProblem(name);
+    if (problem) throw new PkgForgeError(ErrorCode.unsafePath, `${printable(name)}: ${problem}`);
+    if (!sourceTypeOf(name)) throw new PkgForgeError(ErrorCode.sourcePackage, `Unsupported package type for ${printable(name)}, is it really a source package?`);
+  }
+  const twins = fileNamesProblem(names);
+  if (twins) throw new PkgForgeError(ErrorCode.unsafePath, twins);
+}
 
 /**
  * A job directory being written into incoming: under a dot-name the processor ignores, files
@@ -81,10 +95,7 @@ export class JobDirWriter {
   }
 
   private checkName(name: string): string {
-    const problem = fileNameProblem(name);
-    if (problem) throw new PkgForgeError(ErrorCode.unsafePath, `${printable(name)}: ${problem}`);
-    if (!sourceTypeOf(name)) throw new PkgForgeError(ErrorCode.sourcePackage, `Unsupported package type for ${printable(name)}, is it really a source package?`);
-    if (this.packages.some((p) => p.file === name)) throw new PkgForgeError(ErrorCode.sourcePackage, `Two packages are named ${printable(name)}; file names within a job must differ`);
+    assertPackageNames([...this.packages.map((p) => p.file), name]);
     return name;
   }
 

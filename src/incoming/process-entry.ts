@@ -2,13 +2,14 @@ import { constants } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MANIFEST_FILE, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from '../core/manifest.ts';
+import { printable } from '../core/names.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import type { Target } from '../core/targets.ts';
 import { findJob, insertJob, markJobValid, setJobStatus, type Job } from '../registry/jobs.ts';
 import type { Registry } from '../registry/registry.ts';
 import { isTransientRegistryError, withRegistryRetry, type RetryOptions } from '../registry/retry.ts';
 import { registerTasks } from '../registry/tasks.ts';
-import { isPkgForgeError, messageOf } from '../util/errors.ts';
+import { ErrorCode, isPkgForgeError, messageOf } from '../util/errors.ts';
 import { childPath, removeTree } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
 import { userNameOf } from '../util/users.ts';
@@ -60,7 +61,7 @@ export async function processEntry(ctx: IncomingContext, entry: QueueEntry): Pro
 /** Stage 2, loading: the manifest, or the outcome for an entry that cannot be loaded (yet). */
 export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promise<{ manifest: Manifest } | EntryOutcome> {
   const { log } = ctx;
-  log.info({ entry: entry.name }, `Processing ${entry.path}`);
+  log.info({ entry: entry.name }, `Processing ${printable(entry.path, 400)}`);
   let manifest: Manifest;
   try {
     manifest = await loadManifest(entry);
@@ -71,7 +72,7 @@ export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promis
       log.info({ entry: entry.name, reason }, 'job not loadable yet, will retry until the grace period ends');
       return { kind: 'waiting', entry: entry.name, job: null, reason };
     }
-    log.error({ entry: entry.name, reason }, `Failed to load job ${entry.path}`);
+    log.error({ entry: entry.name, reason }, `Failed to load job ${printable(entry.path, 400)}`);
     await discardEntry(entry.path);
     return { kind: 'invalid', entry: entry.name, job: null, reason };
   }
@@ -191,7 +192,7 @@ async function reject(ctx: IncomingContext, entry: QueueEntry, id: string, reaso
 
 async function loadManifest(entry: QueueEntry): Promise<Manifest> {
   const path = join(entry.base ?? entry.path, MANIFEST_FILE);
-  const label = `${entry.name}/${MANIFEST_FILE}`;
+  const label = `${printable(entry.name)}/${MANIFEST_FILE}`;
   // lstat first: a FIFO or device opened for reading would block the processor for good.
   const st = await lstat(path).catch(() => null);
   if (!st) throw new StageFailure(`${label}: the manifest has not arrived`, true);
@@ -224,8 +225,9 @@ async function loadManifest(entry: QueueEntry): Promise<Manifest> {
     try {
       return parseManifest(buf.toString('utf8', 0, length), label);
     } catch (err) {
-      // A manifest written in place may be half-written: soft until the grace period ends.
-      if (isPkgForgeError(err)) throw new StageFailure(err.message, true);
+      // A manifest written in place may be half-written: soft until the grace period ends. What
+      // no more writing can put right (a package name that is unsafe) is refused at once.
+      if (isPkgForgeError(err)) throw new StageFailure(err.message, err.code === ErrorCode.manifest);
       throw err;
     }
   } finally {

@@ -9,6 +9,7 @@ import { MANIFEST_FILE, parseManifest } from '../core/manifest.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import { setJobStatus } from '../registry/jobs.ts';
 import { registerTasks } from '../registry/tasks.ts';
+import { printable } from '../core/names.ts';
 import { loadEntry, processLoadedEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
 import { openEntry, REMOVING_PREFIX, scanQueue, type QueueEntry } from './queue.ts';
 import { takeProcessorLock } from './lock.ts';
@@ -66,8 +67,8 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
       return result;
     }
     for (const path of scan.cruft) {
-      if (!basename(path).startsWith(REMOVING_PREFIX)) ctx.log.warn(`Removing ${path}, not a job directory`);
-      await removeTree(path).catch((err) => ctx.log.error(`Could not remove ${path}: ${messageOf(err)}`));
+      if (!basename(path).startsWith(REMOVING_PREFIX)) ctx.log.warn(`Removing ${printable(path, 400)}, not a job directory`);
+      await removeTree(path).catch((err) => ctx.log.error(`Could not remove ${printable(path, 400)}: ${printable(messageOf(err), 600)}`));
       result.cruftRemoved.push(path);
     }
     const now = ctx.now?.() ?? Date.now();
@@ -75,7 +76,7 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
       // A submitter still writing names its directory with a leading dot; one abandoned for longer
       // than the grace period is removed.
       if (now - (await partial.lastChange()) > ctx.waitForJobMs) {
-        ctx.log.warn(`Removing ${partial.path}, an abandoned partial submission`);
+        ctx.log.warn(`Removing ${printable(partial.path, 400)}, an abandoned partial submission`);
         await removeTree(partial.path);
         result.cruftRemoved.push(partial.path);
       }
@@ -107,13 +108,13 @@ async function processEntries(ctx: IncomingContext, entries: QueueEntry[], resul
   const handle = (entry: QueueEntry, err: unknown) => {
     if (!isTransientRegistryError(err)) {
       // Left in place: the next pass tries again, and the grace period still applies.
-      ctx.log.error({ entry: entry.name, err: messageOf(err) }, `Failed to process ${entry.path}`);
+      ctx.log.error({ entry: entry.name, err: messageOf(err) }, `Failed to process ${printable(entry.path, 400)}`);
       result.outcomes.push({ kind: 'error', entry: entry.name, job: null, reason: messageOf(err) });
       return;
     }
     // The registry stayed unreachable through the retries: leave this and later entries in
     // place for the next pass rather than losing them.
-    result.registryError ??= `${entry.name}: ${messageOf(err)}`;
+    result.registryError ??= `${printable(entry.name)}: ${messageOf(err)}`;
     ctx.log.error({ entry: entry.name, err: messageOf(err) }, 'registry error, leaving the queue for the next pass');
   };
   for (const scanned of entries) {

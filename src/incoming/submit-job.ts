@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { normaliseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
-import { generateJobId } from '../core/names.ts';
+import { generateJobId, printable } from '../core/names.ts';
 import { sourceTypeOf, validateSource } from '../sources/index.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
-import { JobDirWriter } from './job-dir.ts';
+import { assertPackageNames, JobDirWriter } from './job-dir.ts';
 
 export interface SubmitRequest {
   /** Paths of the source packages, in build order. */
@@ -31,18 +31,15 @@ export async function submitJob(req: SubmitRequest): Promise<Manifest> {
   if (req.files.length === 0) throw new PkgForgeError(ErrorCode.usage, 'No packages specified, nothing to do.');
   if (!req.bucket) throw new PkgForgeError(ErrorCode.usage, 'Required option missing: bucket (use --bucket NAME or set `bucket` in submit.yml)');
 
-  const seen = new Set<string>();
   let total = 0;
   for (const file of req.files) {
     const st = await stat(file).catch(() => null);
-    if (!st?.isFile()) throw new PkgForgeError(ErrorCode.sourcePackage, `The file '${file}' does not exist or is not a regular file`);
-    const type = sourceTypeOf(basename(file));
-    if (!type) throw new PkgForgeError(ErrorCode.sourcePackage, `Unsupported package type for ${file}, is it really a source package?`);
-    await validateSource(type, file);
-    if (seen.has(basename(file))) throw new PkgForgeError(ErrorCode.sourcePackage, `Two packages are named ${basename(file)}; file names within a job must differ`);
-    seen.add(basename(file));
+    if (!st?.isFile()) throw new PkgForgeError(ErrorCode.sourcePackage, `The file '${printable(file, 400)}' does not exist or is not a regular file`);
     total += st.size;
   }
+  // The same name rules as uploads and the incoming processor, before anything is read or written.
+  assertPackageNames(req.files.map((f) => basename(f)));
+  for (const file of req.files) await validateSource(sourceTypeOf(basename(file))!, file);
 
   // The manifest is checked before copying too (id, bucket, filters, addresses), with placeholder
   // checksums, so a bad option costs no copy.

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import YAML from 'yaml';
 import { parseManifest, serialiseManifest } from '../../src/core/manifest.ts';
 import { generateJobId, jobIdProblem, isEmailAddress } from '../../src/core/names.ts';
+import { ErrorCode, type PkgForgeError } from '../../src/util/errors.ts';
 
 const SHA1 = 'a'.repeat(40);
 const SHA256 = 'b'.repeat(64);
@@ -70,6 +71,21 @@ describe('manifest', () => {
       return true;
     }));
   it('does not take a duplicate key named alias for a YAML alias', () => rejects('alias: a\nalias: b\n', /the key 'alias' appears twice/));
+
+  const refusesName = (file: string | string[], pattern: RegExp) =>
+    assert.throws(() => parseManifest(yamlOf({ packages: [file].flat().map((f) => pkg(f)) }), 'incoming/x/build.yml'), (err: PkgForgeError) => {
+      assert.match(err.message, /^incoming\/x\/build\.yml: /);
+      assert.match(err.message, pattern);
+      // A different code from a malformed manifest's: the incoming processor refuses it at once.
+      assert.equal(err.code, ErrorCode.unsafePath);
+      return true;
+    });
+  it('refuses a file name with a right-to-left override, printing it escaped', () => refusesName('hello\u202egpj.src.rpm', /package file 'hello\\u202egpj\.src\.rpm': .*invisible or text-direction character \\u202e/));
+  it('refuses a file name with a C1 control', () => refusesName('a\u009b.src.rpm', /\\x9b/));
+  it('refuses a file name with a zero-width space', () => refusesName('a\u200b.src.rpm', /\\u200b/));
+  it('refuses file names that are the same once Unicode is normalised', () => refusesName(['caf\u00e9-1-1.src.rpm', 'cafe\u0301-1-1.src.rpm'], /differ only in their Unicode form/));
+  it('refuses a package named build.yml, the manifest\'s own name', () => refusesName('build.yml', /build\.yml is the name of the job's manifest/));
+  it('refuses a package named build.yml in full-width letters', () => refusesName('\uff42uild.yml', /build\.yml is the name of the job's manifest/));
 
   const address = (i: number, length = 20) => `${'a'.repeat(length - 14)}${String(i).padStart(2, '0')}@example.org`;
   it('refuses more report addresses than a job may have, also given as one comma-separated string', () => {
