@@ -90,6 +90,10 @@ export const ConfigSchema = Type.Object({
   lease_expiry: Type.Optional(Type.Number({ minimum: 0.1 })),
   /** buildd: seconds a stopping daemon lets the build in hand finish before aborting it (0: wait for it). */
   stop_grace: Type.Optional(Type.Number({ minimum: 0 })),
+  /** submit and incoming: the largest source package a job may carry (bytes, or with K, M, G, T; default 8G). */
+  max_package_size: Type.Optional(Size),
+  /** submit and incoming: the largest total size of a job's packages (default 16G). */
+  max_job_size: Type.Optional(Size),
   /** web: the largest source package an HTTP upload may carry, in bytes (default 2 GiB). */
   upload_max_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
   /** web: reading the API needs a token too (default: only writing does). */
@@ -139,6 +143,8 @@ export const ENV_KEYS: Record<string, 'string' | 'number' | 'boolean'> = {
   sandbox_user: 'string',
   sandbox_dir: 'string',
   upload_max_bytes: 'number',
+  max_package_size: 'string',
+  max_job_size: 'string',
   read_requires_token: 'boolean',
   token: 'string',
 };

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DEFAULT_SUBMISSION_LIMITS, type SubmissionLimits } from '../core/limits.ts';
 import { MANIFEST_FILE, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from '../core/manifest.ts';
 import { printable } from '../core/names.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
@@ -25,6 +26,8 @@ export interface IncomingContext {
   log: Log;
   retry?: RetryOptions;
   now?: () => number;
+  /** `max_package_size`, `max_job_size` (defaults when unset). */
+  limits?: SubmissionLimits;
 }
 
 /** What happened to one incoming entry in one pass. */
@@ -132,10 +135,11 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
     }
   }
 
-  // Stage 3: validation (files present, right size, checksums and headers, on a private copy).
+  // Stage 3: validation (limits, files present, right size and headers, then checksums and
+  // headers again on a private copy).
   let staged;
   try {
-    await checkJobFiles(entry.base ?? entry.path, manifest);
+    await checkJobFiles(entry.base ?? entry.path, manifest, ctx.limits ?? DEFAULT_SUBMISSION_LIMITS);
     staged = await stageJob(entry.base ?? entry.path, ctx.accepted, manifest);
   } catch (err) {
     if (!(err instanceof JobFileProblem)) {

@@ -57,9 +57,13 @@ for (const dialect of DIALECTS) {
         copyFileSync(hello, join(dir, name));
         return join(dir, name);
       };
+      const small = { PKGFORGE_MAX_PACKAGE_SIZE: '1K' };
       const cases: [string[], RegExp, Record<string, string>?][] = [
         [['submit', '--bucket', 'devel', copyAs('hello\u202egpj.src.rpm')], /hello\\u202egpj\.src\.rpm: the file name contains the invisible or text-direction character \\u202e/],
         [['submit', '--bucket', 'devel', copyAs('caf\u00e9-1.src.rpm'), copyAs('cafe\u0301-1.src.rpm')], /differ only in their Unicode form/],
+        [['submit', '--bucket', 'devel', hello], /The job cannot be submitted: hello-1\.0-1\.src\.rpm: is \d+ bytes .*, more than the farm accepts for one package \(max_package_size: 1 KiB\)/, small],
+        // Refused before anything is sent: there is no server at this address.
+        [['submit', '--bucket', 'devel', '--server', 'http://127.0.0.1:1', '--token', 't', hello], /max_package_size: 1 KiB/, small],
         [['submit', hello], /Required option missing: bucket/],
         [['submit', '--bucket', 'devel', fake], /fake-1-1\.src\.rpm: not a valid RPM/],
         [['submit', '--bucket', 'devel', join(env.PKGFORGE_HOME!, 'missing.src.rpm')], /does not exist/],
