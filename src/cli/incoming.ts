@@ -23,7 +23,7 @@ export function describeOutcome(o: EntryOutcome): string {
 
 /** The incoming processor's context from the configuration. */
 export function incomingContext(config: Config, registry: Registry, log: Log) {
-  return { registry, incoming: config.incoming, accepted: config.accepted, waitForJobMs: config.waitForJob * 1000, log, limits: config.submissionLimits };
+  return { registry, incoming: config.incoming, accepted: config.accepted, waitForJobMs: config.waitForJob * 1000, log, limits: config.submissionLimits, reserve: config.acceptedReserve };
 }
 
 export function registerIncomingCommand(program: Command): void {

@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 // typebox/schema checks JSON schemas without the whole Value toolkit (half the start-up cost).
 import Schema from 'typebox/schema';
 import YAML from 'yaml';
-import { DEFAULT_SUBMISSION_LIMITS, type SubmissionLimits } from '../core/limits.ts';
+import { DEFAULT_ACCEPTED_RESERVE, DEFAULT_SUBMISSION_LIMITS, parseReserve, type SpaceReserve, type SubmissionLimits } from '../core/limits.ts';
 import { parseSize } from '../core/sizes.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { ConfigSchema, DEFAULTS, ENV_KEYS, type ConfigFile, type RegistryMapping } from './schema.ts';
@@ -42,6 +42,8 @@ export interface Config {
   repos: string;
   /** `max_package_size`, `max_job_size`: what `submit` and the incoming processor accept. */
   submissionLimits: SubmissionLimits;
+  /** `accepted_reserve`: free space the incoming processor leaves in the accepted file system. */
+  acceptedReserve: SpaceReserve;
   /** The raw merged values, for the keys only some commands use (submit's bucket, platforms …). */
   values: ConfigFile;
 }
@@ -139,6 +141,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
       maxPackageSize: sized('max_package_size', parseSize, DEFAULT_SUBMISSION_LIMITS.maxPackageSize),
       maxJobSize: sized('max_job_size', parseSize, DEFAULT_SUBMISSION_LIMITS.maxJobSize),
     },
+    acceptedReserve: sized('accepted_reserve', parseReserve, DEFAULT_ACCEPTED_RESERVE),
     values,
   };
 }

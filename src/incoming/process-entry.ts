@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_SUBMISSION_LIMITS, type SubmissionLimits } from '../core/limits.ts';
+import { DEFAULT_ACCEPTED_RESERVE, DEFAULT_SUBMISSION_LIMITS, type FreeSpace, type SpaceReserve, type SubmissionLimits } from '../core/limits.ts';
 import { MANIFEST_FILE, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from '../core/manifest.ts';
 import { printable } from '../core/names.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
@@ -15,6 +15,7 @@ import { childPath, removeTree } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
 import { userNameOf } from '../util/users.ts';
 import { discardEntry, type QueueEntry } from './queue.ts';
+import { AcceptedSpace, asSpaceProblem, freeSpaceOf, SpaceProblem } from './space.ts';
 import { checkJobFiles, commitStagedJob, JobFileProblem, stageJob, verifyCopy } from './transfer.ts';
 
 export interface IncomingContext {
@@ -28,12 +29,23 @@ export interface IncomingContext {
   now?: () => number;
   /** `max_package_size`, `max_job_size` (defaults when unset). */
   limits?: SubmissionLimits;
+  /** `accepted_reserve`: free space every copy into accepted must leave (default 1 GiB). */
+  reserve?: SpaceReserve;
+  /** How full the accepted file system is (statfs; tests replace it). */
+  freeSpace?: (dir: string) => Promise<FreeSpace>;
+}
+
+/** The free-space book of a context: one per pass, shared by the copies it runs at once. */
+export function acceptedSpace(ctx: IncomingContext): AcceptedSpace {
+  return new AcceptedSpace(ctx.accepted, ctx.reserve ?? DEFAULT_ACCEPTED_RESERVE, ctx.freeSpace ?? freeSpaceOf);
 }
 
 /** What happened to one incoming entry in one pass. */
 export type EntryOutcome =
   | { kind: 'registered'; entry: string; job: string; targets: Target[] }
   | { kind: 'waiting'; entry: string; job: string | null; reason: string }
+  /** The farm cannot take the job now (no room in accepted): kept, whatever the grace period, and retried on later passes. */
+  | { kind: 'deferred'; entry: string; job: string; reason: string }
   | { kind: 'invalid'; entry: string; job: string | null; reason: string }
   | { kind: 'fail'; entry: string; job: string; reason: string }
   | { kind: 'rejected'; entry: string; job: string | null; reason: string }
@@ -87,7 +99,7 @@ export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promis
 const isOverdue = async (ctx: IncomingContext, entry: QueueEntry) => (ctx.now?.() ?? Date.now()) - (await entry.lastChange()) > ctx.waitForJobMs;
 
 /** Stages 2 (the registry part) to 6 for an entry whose manifest has been loaded. */
-export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest): Promise<EntryOutcome> {
+export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, space = acceptedSpace(ctx)): Promise<EntryOutcome> {
   const { log } = ctx;
   const db = <T>(fn: () => Promise<T>) =>
     withRegistryRetry(fn, { ...ctx.retry, onRetry: (err, n, ms) => log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying') });
@@ -140,10 +152,11 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
   let staged;
   try {
     await checkJobFiles(entry.base ?? entry.path, manifest, ctx.limits ?? DEFAULT_SUBMISSION_LIMITS);
-    staged = await stageJob(entry.base ?? entry.path, ctx.accepted, manifest);
+    staged = await stageJob(entry.base ?? entry.path, ctx.accepted, manifest, { space });
   } catch (err) {
+    if (err instanceof SpaceProblem) return defer(ctx, entry, manifest, err.message, db);
     if (!(err instanceof JobFileProblem)) {
-      // The file system failed (disk full, I/O error): try again on later passes, and give up
+      // The file system failed (an I/O error): try again on later passes, and give up
       // with the reason once the grace period is over, rather than retrying for ever.
       if (isTransientRegistryError(err) || !(await isOverdue(ctx, entry))) throw err;
       const reason = `Failed to copy job ${manifest.id} into the accepted directory: ${messageOf(err)}`;
@@ -169,6 +182,8 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
   try {
     await commitStagedJob(staged, ctx.accepted, manifest);
   } catch (err) {
+    const full = asSpaceProblem(err, `the manifest of job ${manifest.id}`);
+    if (full) return defer(ctx, entry, manifest, full.message, db);
     const reason = `Failed to transfer job ${manifest.id} to the accepted directory: ${messageOf(err)}`;
     log.error({ job: manifest.id, reason }, reason);
     await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.fail, reason));
@@ -186,6 +201,16 @@ async function register(ctx: IncomingContext, entry: QueueEntry, manifest: Manif
   ctx.log.info({ job: manifest.id, tasks: targets.map((t) => `${t.platform}/${t.arch}`) }, `Registered ${targets.length} tasks for ${manifest.id}`);
   await discardEntry(entry.path);
   return { kind: 'registered', entry: entry.name, job: manifest.id, targets };
+}
+
+/**
+ * The farm has no room for the job now: the job stays `incoming` with the reason on it, where its
+ * submitter sees it, and its entry stays for a later pass. Other jobs go on.
+ */
+async function defer(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, reason: string, db: <T>(fn: () => Promise<T>) => Promise<T>): Promise<EntryOutcome> {
+  ctx.log.warn({ job: manifest.id, reason }, `Job ${manifest.id} waits for space in the accepted directory`);
+  await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.incoming, reason));
+  return { kind: 'deferred', entry: entry.name, job: manifest.id, reason };
 }
 
 async function reject(ctx: IncomingContext, entry: QueueEntry, id: string, reason: string): Promise<EntryOutcome> {

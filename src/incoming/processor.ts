@@ -10,7 +10,7 @@ import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import { setJobStatus } from '../registry/jobs.ts';
 import { registerTasks } from '../registry/tasks.ts';
 import { printable } from '../core/names.ts';
-import { loadEntry, processLoadedEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
+import { acceptedSpace, loadEntry, processLoadedEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
 import { openEntry, REMOVING_PREFIX, scanQueue, type QueueEntry } from './queue.ts';
 import { takeProcessorLock } from './lock.ts';
 import { removeStaleStaging, verifyCopy } from './transfer.ts';
@@ -105,6 +105,8 @@ const CONCURRENCY = 8;
 async function processEntries(ctx: IncomingContext, entries: QueueEntry[], result: PassResult, signal?: AbortSignal): Promise<void> {
   const running = new Set<Promise<void>>();
   const byJobId = new Map<string, Promise<void>>();
+  // One book of the free space in accepted for the whole pass: copies running at once share it.
+  const space = acceptedSpace(ctx);
   const handle = (entry: QueueEntry, err: unknown) => {
     if (!isTransientRegistryError(err)) {
       // Left in place: the next pass tries again, and the grace period still applies.
@@ -138,7 +140,7 @@ async function processEntries(ctx: IncomingContext, entries: QueueEntry[], resul
     const { manifest } = loaded;
     const before = byJobId.get(manifest.id) ?? Promise.resolve();
     const work = before
-      .then(() => (result.registryError ? null : processLoadedEntry(ctx, entry, manifest)))
+      .then(() => (result.registryError ? null : processLoadedEntry(ctx, entry, manifest, space)))
       .then((outcome) => void (outcome && result.outcomes.push(outcome)), (err: unknown) => handle(entry, err))
       .finally(close);
     byJobId.set(manifest.id, work);

@@ -8,6 +8,7 @@ import { validateSource, validateSourceHandle, type SourceInfo } from '../source
 import { ErrorCode, PkgForgeError, isPkgForgeError } from '../util/errors.ts';
 import { childPath, fsyncDir, removeTree } from '../util/fs-safe.ts';
 import { copyAndHash, fsyncPath, hashFile } from '../util/hash.ts';
+import { asSpaceProblem, type AcceptedSpace } from './space.ts';
 
 /** Staging directories in accepted start with this; a pass removes any left by a crash. */
 export const STAGING_PREFIX = '.staging-';
@@ -92,6 +93,8 @@ export interface StagedJob {
 }
 
 export interface StageOptions {
+  /** Free space in accepted: each copy waits (a SpaceProblem) unless it fits with the reserve. */
+  space?: AcceptedSpace;
   onProgress?: (bytes: number) => void;
 }
 
@@ -101,17 +104,27 @@ export interface StageOptions {
  * manifest has one) by reading the copy back, both compared with the manifest, and its header
  * validated from the copy, so what is validated is exactly what will be trusted. Files are opened
  * without following links and must still be single-link regular files of the manifest's size; no
- * more than that size is copied, however the file grows.
+ * more than that size is copied, however the file grows. A disk that fills up is a SpaceProblem.
  */
 export async function stageJob(dir: string, accepted: string, manifest: Manifest, options: StageOptions = {}): Promise<StagedJob> {
   const staging = join(accepted, `${STAGING_PREFIX}${manifest.id}-${randomBytes(4).toString('hex')}`);
-  await mkdir(staging, { mode: 0o755 });
+  let current = `the job's directory in accepted`;
   try {
+    await mkdir(staging, { mode: 0o755 });
     const sources: SourceInfo[] = [];
     let copied = 0;
     for (const p of manifest.packages) {
+      current = p.file;
       const to = join(staging, p.file);
-      await copyVerified(dir, to, p, (n) => options.onProgress?.(copied + n));
+      const claim = await options.space?.claim(p.file, p.size);
+      try {
+        await copyVerified(dir, to, p, (n) => {
+          claim?.wrote(n);
+          options.onProgress?.(copied + n);
+        });
+      } finally {
+        claim?.release();
+      }
       copied += p.size;
       try {
         sources.push(await validateSource(p.type, to));
@@ -123,7 +136,7 @@ export async function stageJob(dir: string, accepted: string, manifest: Manifest
     return { staging, sources };
   } catch (err) {
     await removeTree(staging);
-    throw err;
+    throw asSpaceProblem(err, current) ?? err;
   }
 }
 
