@@ -14,7 +14,7 @@ import { ErrorCode, isPkgForgeError, messageOf } from '../util/errors.ts';
 import { childPath, removeTree } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
 import { userNameOf } from '../util/users.ts';
-import { discardEntry, type QueueEntry } from './queue.ts';
+import { discardEntry, entryMessage, type QueueEntry } from './queue.ts';
 import { AcceptedSpace, asSpaceProblem, freeSpaceOf, SpaceProblem } from './space.ts';
 import { checkJobFiles, commitStagedJob, JobFileProblem, stageJob, verifyCopy } from './transfer.ts';
 
@@ -81,7 +81,7 @@ export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promis
   try {
     manifest = await loadManifest(entry);
   } catch (err) {
-    const reason = messageOf(err);
+    const reason = entryMessage(entry, err);
     const soft = !(err instanceof StageFailure) || err.soft;
     if (soft && !(await isOverdue(ctx, entry))) {
       log.info({ entry: entry.name, reason }, 'job not loadable yet, will retry until the grace period ends');
@@ -94,6 +94,22 @@ export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promis
   manifest.submitter = userNameOf(entry.uid);
   manifest.subtime = Math.floor(entry.ctimeMs / 1000);
   return { manifest };
+}
+
+/**
+ * An entry whose directory the processor cannot open (its owner made it unreadable): said on every
+ * pass, and removed like any other entry once the grace period is over.
+ */
+export async function unreadableEntry(ctx: IncomingContext, entry: QueueEntry, why: string): Promise<EntryOutcome> {
+  const reason = `${printable(entry.name)}: the incoming processor cannot read this job directory (${printable(why, 400)}); its owner must make it readable to the processor (chmod go+rX)`;
+  if (!(await isOverdue(ctx, entry))) {
+    ctx.log.info({ entry: entry.name, reason }, 'job directory unreadable, will retry until the grace period ends');
+    return { kind: 'waiting', entry: entry.name, job: null, reason };
+  }
+  const removal = await discardEntry(entry.path).then(() => '', (err: unknown) => `; it could not be removed (${messageOf(err)}): an administrator must remove it`);
+  const refused = `${reason}; refused after the grace period of ${Math.round(ctx.waitForJobMs / 1000)} s${removal}`;
+  ctx.log.error({ entry: entry.name, reason: refused }, `Refused ${printable(entry.path, 400)}`);
+  return { kind: 'invalid', entry: entry.name, job: null, reason: refused };
 }
 
 const isOverdue = async (ctx: IncomingContext, entry: QueueEntry) => (ctx.now?.() ?? Date.now()) - (await entry.lastChange()) > ctx.waitForJobMs;
@@ -159,7 +175,7 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
       // The file system failed (an I/O error): try again on later passes, and give up
       // with the reason once the grace period is over, rather than retrying for ever.
       if (isTransientRegistryError(err) || !(await isOverdue(ctx, entry))) throw err;
-      const reason = `Failed to copy job ${manifest.id} into the accepted directory: ${messageOf(err)}`;
+      const reason = `Failed to copy job ${manifest.id} into the accepted directory: ${entryMessage(entry, err)}`;
       log.error({ job: manifest.id, reason }, reason);
       await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.fail, reason));
       await discardEntry(entry.path);
@@ -223,7 +239,10 @@ async function loadManifest(entry: QueueEntry): Promise<Manifest> {
   const path = join(entry.base ?? entry.path, MANIFEST_FILE);
   const label = `${printable(entry.name)}/${MANIFEST_FILE}`;
   // lstat first: a FIFO or device opened for reading would block the processor for good.
-  const st = await lstat(path).catch(() => null);
+  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
   if (!st) throw new StageFailure(`${label}: the manifest has not arrived`, true);
   if (st.isSymbolicLink()) throw new StageFailure(`${label}: the manifest is a symbolic link`, false);
   if (!st.isFile()) throw new StageFailure(`${label}: the manifest is not a regular file`, false);

@@ -10,8 +10,8 @@ import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import { setJobStatus } from '../registry/jobs.ts';
 import { registerTasks } from '../registry/tasks.ts';
 import { printable } from '../core/names.ts';
-import { acceptedSpace, loadEntry, processLoadedEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
-import { openEntry, REMOVING_PREFIX, scanQueue, type QueueEntry } from './queue.ts';
+import { acceptedSpace, loadEntry, processLoadedEntry, unreadableEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
+import { entryMessage, openEntry, REMOVING_PREFIX, scanQueue, type QueueEntry } from './queue.ts';
 import { takeProcessorLock } from './lock.ts';
 import { removeStaleStaging, verifyCopy } from './transfer.ts';
 
@@ -110,8 +110,9 @@ async function processEntries(ctx: IncomingContext, entries: QueueEntry[], resul
   const handle = (entry: QueueEntry, err: unknown) => {
     if (!isTransientRegistryError(err)) {
       // Left in place: the next pass tries again, and the grace period still applies.
-      ctx.log.error({ entry: entry.name, err: messageOf(err) }, `Failed to process ${printable(entry.path, 400)}`);
-      result.outcomes.push({ kind: 'error', entry: entry.name, job: null, reason: messageOf(err) });
+      const reason = entryMessage(entry, err);
+      ctx.log.error({ entry: entry.name, err: reason }, `Failed to process ${printable(entry.path, 400)}`);
+      result.outcomes.push({ kind: 'error', entry: entry.name, job: null, reason });
       return;
     }
     // The registry stayed unreachable through the retries: leave this and later entries in
@@ -123,6 +124,10 @@ async function processEntries(ctx: IncomingContext, entries: QueueEntry[], resul
     if (signal?.aborted || result.registryError) break;
     const opened = await openEntry(scanned);
     if (!opened) continue; // gone, or replaced since the scan: the next pass sees what is there now
+    if ('unreadable' in opened) {
+      await unreadableEntry(ctx, scanned, opened.unreadable).then((o) => result.outcomes.push(o), (err: unknown) => handle(scanned, err));
+      continue;
+    }
     const { entry, close } = opened;
     let loaded;
     try {

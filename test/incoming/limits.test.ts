@@ -1,17 +1,23 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { EntryOutcome } from '../../src/incoming/process-entry.ts';
-import { runIncomingPass } from '../../src/incoming/processor.ts';
+import { runIncomingPass, type PassResult } from '../../src/incoming/processor.ts';
 import { submitJob } from '../../src/incoming/submit-job.ts';
 import { findJob } from '../../src/registry/jobs.ts';
-import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, makeFarm, registryEnv, type TestFarm } from '../helpers/farm.ts';
 import { writeJobDir } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { srpm } from '../helpers/srpm.ts';
 
+const run = promisify(execFile);
+const CHILD = join(import.meta.dirname, '..', 'helpers', 'pass-child.ts');
 const MiB = 1024 ** 2;
+/** Another user: owns what the processor is not given. */
+const STRANGER = 12345;
 
 const job = (outcomes: EntryOutcome[], id: string) => outcomes.find((o) => o.job === id || o.entry === id);
 
@@ -99,6 +105,49 @@ for (const dialect of DIALECTS) {
       assert.equal(job(result.outcomes, 'space-small')?.kind, 'registered', JSON.stringify(result.outcomes));
       assert.match((await findJob(farm.registry.db, 'space-big'))!.reason!, /big-1\.0-1\.src\.rpm needs 2\.\d MiB and 0 bytes is kept free \(accepted_reserve\), but only .* is free/);
       assert.equal((await only({ reserve: { bytes: 0 } })).kind, 'registered');
+    });
+
+    describe('a job directory the processor cannot read', () => {
+      before(() => assert.equal(process.geteuid?.(), 0, 'these tests make files another user owns: CI runs them as root'));
+
+      /**
+       * One pass in a process that keeps root's uid but not its power to read what others keep
+       * private (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH): as an incoming processor running as its
+       * own user sees a submitter's files.
+       */
+      async function unprivilegedPass(overrides: Record<string, unknown> = {}): Promise<PassResult> {
+        const db = registryEnv(farm.config).replace(/^sqlite:/, '');
+        const { stdout } = await run('setpriv', ['--bounding-set=-dac_override,-dac_read_search', process.execPath, '--import', 'tsx', CHILD, farm.incoming, farm.accepted, db, JSON.stringify(overrides)]);
+        return JSON.parse(stdout.split('\n').find((l) => l.startsWith('{'))!) as PassResult;
+      }
+
+      it('is reported with its reason on every pass, then removed from the queue after the grace period', async () => {
+        const dir = writeJobDir(farm.incoming, 'private', [hello]);
+        chownSync(dir, STRANGER, STRANGER);
+        chmodSync(dir, 0o700);
+        const first = await unprivilegedPass();
+        assert.equal(first.outcomes.length, 1, JSON.stringify(first.outcomes));
+        const waiting = first.outcomes[0]!;
+        assert.equal(waiting.kind, 'waiting');
+        assert.match(waiting.reason, /^private: the incoming processor cannot read this job directory \(EACCES: permission denied, open '.*\/incoming\/private'\); its owner must make it readable/);
+        const overdue = await unprivilegedPass({ waitForJobMs: 0 });
+        const refused = overdue.outcomes[0]!;
+        assert.equal(refused.kind, 'invalid', JSON.stringify(overdue.outcomes));
+        // Its files cannot be deleted by a processor that cannot read them; it is out of the queue, and the message says what is left to do.
+        assert.match(refused.reason, /refused after the grace period of 0 s; it could not be removed \(.*EACCES.*\): an administrator must remove it$/);
+        assert.ok(gone('private'));
+      });
+
+      it('is named by its path in messages, never by the processor\'s /proc/self/fd/N', async () => {
+        const dir = writeJobDir(farm.incoming, 'private-manifest', [hello]);
+        chownSync(join(dir, 'build.yml'), STRANGER, STRANGER);
+        chmodSync(join(dir, 'build.yml'), 0o600);
+        const result = await unprivilegedPass();
+        const outcome = job(result.outcomes, 'private-manifest');
+        assert.equal(outcome?.kind, 'waiting', JSON.stringify(result.outcomes));
+        assert.ok(outcome.reason.includes(`'${join(farm.incoming, 'private-manifest', 'build.yml')}'`), outcome.reason);
+        assert.doesNotMatch(outcome.reason, /\/proc\/self\/fd/);
+      });
     });
   });
 }
