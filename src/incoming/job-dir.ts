@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, rename, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, rename, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -84,6 +84,10 @@ export class JobDirWriter {
   /** Writes the manifest and puts the job in place. The manifest must list exactly the files added. */
   async finish(manifest: Manifest): Promise<void> {
     await writeFileAtomic(join(this.partial, MANIFEST_FILE), serialiseManifest(manifest));
+    // Readable by the incoming processor whatever the submitter's umask: with 077 the job would be
+    // a directory the processor cannot open.
+    for (const name of [...this.packages.map((p) => p.file), MANIFEST_FILE]) await chmod(join(this.partial, name), 0o644);
+    await chmod(this.partial, 0o755);
     const finalDir = childPath(this.target, this.id);
     if (await lstat(finalDir).catch(() => null)) throw new PkgForgeError(ErrorCode.jobId, `Job ${this.id} is already in ${this.target}; choose another id`);
     await rename(this.partial, finalDir);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -136,6 +136,24 @@ for (const dialect of DIALECTS) {
         // Its files cannot be deleted by a processor that cannot read them; it is out of the queue, and the message says what is left to do.
         assert.match(refused.reason, /refused after the grace period of 0 s; it could not be removed \(.*EACCES.*\): an administrator must remove it$/);
         assert.ok(gone('private'));
+      });
+
+      it('is never what pkgforge submit makes, whatever the submitter\'s umask', async () => {
+        const umask = process.umask(0o077);
+        try {
+          await submitJob({ files: [hello], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: 'umask-077', submitter: null });
+        } finally {
+          process.umask(umask);
+        }
+        const dir = join(farm.incoming, 'umask-077');
+        assert.equal(statSync(dir).mode & 0o777, 0o755);
+        // Its files as if another user had submitted them.
+        for (const name of readdirSync(dir)) {
+          assert.equal(statSync(join(dir, name)).mode & 0o777, 0o644, name);
+          chownSync(join(dir, name), STRANGER, STRANGER);
+        }
+        const result = await unprivilegedPass();
+        assert.equal(job(result.outcomes, 'umask-077')?.kind, 'registered', JSON.stringify(result.outcomes));
       });
 
       it('is named by its path in messages, never by the processor\'s /proc/self/fd/N', async () => {
