@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Config } from '../config/load-config.ts';
+import { printable } from '../core/names.ts';
 import type { EntryOutcome } from '../incoming/process-entry.ts';
 import { preflight, runIncomingDaemon, runIncomingPass } from '../incoming/processor.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -8,21 +9,21 @@ import { collect, configFor, printJson, withRegistry, type CommonOptions } from 
 import { stopSignals } from './signals.ts';
 
 export function describeOutcome(o: EntryOutcome): string {
+  // Reasons may quote what a submitter wrote (paths in file system errors): printed escaped.
+  const reason = 'reason' in o ? printable(o.reason, 2000) : '';
   switch (o.kind) {
     case 'registered':
       return `job ${o.job}: registered with ${o.targets.length} task${o.targets.length === 1 ? '' : 's'}${o.targets.length ? ` (${o.targets.map((t) => `${t.platform}/${t.arch}`).join(', ')})` : ''}`;
-    case 'waiting':
-      return `${o.job ? `job ${o.job}` : o.entry}: waiting (${o.reason})`;
     case 'cleaned':
-      return `${o.entry}: removed (${o.reason})`;
+      return `${printable(o.entry)}: removed (${reason})`;
     default:
-      return `${o.job ? `job ${o.job}` : o.entry}: ${o.kind} (${o.reason})`;
+      return `${o.job ? `job ${o.job}` : printable(o.entry)}: ${o.kind} (${reason})`;
   }
 }
 
 /** The incoming processor's context from the configuration. */
 export function incomingContext(config: Config, registry: Registry, log: Log) {
-  return { registry, incoming: config.incoming, accepted: config.accepted, waitForJobMs: config.waitForJob * 1000, log };
+  return { registry, incoming: config.incoming, accepted: config.accepted, waitForJobMs: config.waitForJob * 1000, log, limits: config.submissionLimits, reserve: config.acceptedReserve };
 }
 
 export function registerIncomingCommand(program: Command): void {

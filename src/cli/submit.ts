@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
 import { splitList } from '../core/names.ts';
-import { submitJob } from '../incoming/submit-job.ts';
+import { checkLocalPackages, submitJob } from '../incoming/submit-job.ts';
 import { collect, configFor, printJson, type CommonOptions } from './context.ts';
 
 interface SubmitOptions extends CommonOptions {
@@ -50,6 +50,8 @@ export function registerSubmitCommand(program: Command): void {
         bar.update(done);
       };
       if (opts.server) {
+        // The same names and sizes are refused here as by a local submission, before any byte is sent.
+        await checkLocalPackages(files, config.submissionLimits);
         const { submitRemote } = await import('./remote.ts');
         const r = await submitRemote({
           onProgress,
@@ -78,6 +80,7 @@ export function registerSubmitCommand(program: Command): void {
         report: opts.report ? splitList(opts.report) : splitList(v.report),
         id: opts.id,
         submitter: userInfo().username,
+        limits: config.submissionLimits,
         onFile: (m) => opts.verbose && console.error(m),
         onProgress,
       }).finally(() => started && bar?.stop());

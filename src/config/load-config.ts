@@ -4,6 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 // typebox/schema checks JSON schemas without the whole Value toolkit (half the start-up cost).
 import Schema from 'typebox/schema';
 import YAML from 'yaml';
+import { DEFAULT_ACCEPTED_RESERVE, DEFAULT_SUBMISSION_LIMITS, parseReserve, type SpaceReserve, type SubmissionLimits } from '../core/limits.ts';
 import { parseSize } from '../core/sizes.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { ConfigSchema, DEFAULTS, ENV_KEYS, type ConfigFile, type RegistryMapping } from './schema.ts';
@@ -52,6 +53,10 @@ export interface Config {
   repos: string;
   /** The web server's timeouts, minimum upload rate and connections per client. */
   http: HttpLimits;
+  /** `max_package_size`, `max_job_size`: what `submit` and the incoming processor accept. */
+  submissionLimits: SubmissionLimits;
+  /** `accepted_reserve`: free space the incoming processor leaves in the accepted file system. */
+  acceptedReserve: SpaceReserve;
   /** The raw merged values, for the keys only some commands use (submit's bucket, platforms …). */
   values: ConfigFile;
 }
@@ -113,12 +118,21 @@ export function loadConfig(options: LoadConfigOptions): Config {
   merged = { ...merged, ...envValues(env) };
   for (const [k, v] of Object.entries(options.overrides ?? {})) if (v !== undefined) merged[k] = v;
 
+  const invalid = (key: string, why: string) => new PkgForgeError(ErrorCode.config, `Invalid configuration value for '${key}': ${why} (read from ${read.join(', ') || 'defaults'} and the environment)`);
   if (!Schema.Check(ConfigSchema, merged)) {
     const e = Schema.Errors(ConfigSchema, merged)[1][0];
-    const key = e?.instancePath.slice(1).replaceAll('/', '.') || 'configuration';
-    throw new PkgForgeError(ErrorCode.config, `Invalid configuration value for '${key}': ${e?.message ?? 'invalid'} (read from ${read.join(', ') || 'defaults'} and the environment)`);
+    throw invalid(e?.instancePath.slice(1).replaceAll('/', '.') || 'configuration', e?.message ?? 'invalid');
   }
   const values = merged as ConfigFile;
+  const sized = <T>(key: keyof ConfigFile, parse: (v: number | string) => T, fallback: T): T => {
+    const v = values[key] as number | string | undefined;
+    if (v === undefined) return fallback;
+    try {
+      return parse(v);
+    } catch (err) {
+      throw invalid(key, (err as Error).message);
+    }
+  };
   const base = layout.home ?? '/var/lib/pkgforge';
   const dir = (v: string | undefined, fallback: string) => resolve(v ?? fallback);
   return {
@@ -137,6 +151,11 @@ export function loadConfig(options: LoadConfigOptions): Config {
     platform: values.platform ?? null,
     repos: dir(values.repos, join(base, 'repos')),
     http: httpLimits(values),
+    submissionLimits: {
+      maxPackageSize: sized('max_package_size', parseSize, DEFAULT_SUBMISSION_LIMITS.maxPackageSize),
+      maxJobSize: sized('max_job_size', parseSize, DEFAULT_SUBMISSION_LIMITS.maxJobSize),
+    },
+    acceptedReserve: sized('accepted_reserve', parseReserve, DEFAULT_ACCEPTED_RESERVE),
     values,
   };
 }

@@ -17,7 +17,10 @@ const RegistryMapping = Type.Object({
 });
 export type RegistryMapping = Static<typeof RegistryMapping>;
 
-const Size = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?\\s*[KMGTkmgt]?(i?B)?$' })]);
+const SIZE_PATTERN = '^[0-9]+(\\.[0-9]+)?\\s*[KMGTkmgt]?(i?B)?$';
+const Size = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: SIZE_PATTERN })]);
+/** Free space to keep: a size, or a percentage of the file system (`5%`). */
+const Reserve = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: SIZE_PATTERN }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?\\s*%$' })]);
 const Limits = Type.Object({
   /** Memory of a build (bytes, or 8G). */
   memory: Type.Optional(Size),
@@ -90,6 +93,12 @@ export const ConfigSchema = Type.Object({
   lease_expiry: Type.Optional(Type.Number({ minimum: 0.1 })),
   /** buildd: seconds a stopping daemon lets the build in hand finish before aborting it (0: wait for it). */
   stop_grace: Type.Optional(Type.Number({ minimum: 0 })),
+  /** submit and incoming: the largest source package a job may carry (bytes, or with K, M, G, T; default 8G). */
+  max_package_size: Type.Optional(Size),
+  /** submit and incoming: the largest total size of a job's packages (default 16G). */
+  max_job_size: Type.Optional(Size),
+  /** incoming: free space kept in the accepted file system; a copy that would eat into it waits (default 1G; or a percentage, `5%`). */
+  accepted_reserve: Type.Optional(Reserve),
   /** web: the largest source package an HTTP upload may carry, in bytes (default 2 GiB). */
   upload_max_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
   /** web: reading the API needs a token too (default: only writing does). */
@@ -153,6 +162,9 @@ export const ENV_KEYS: Record<string, 'string' | 'number' | 'boolean'> = {
   sandbox_user: 'string',
   sandbox_dir: 'string',
   upload_max_bytes: 'number',
+  max_package_size: 'string',
+  max_job_size: 'string',
+  accepted_reserve: 'string',
   read_requires_token: 'boolean',
   headers_timeout: 'number',
   request_timeout: 'number',

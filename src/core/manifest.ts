@@ -3,7 +3,7 @@ import Type, { type Static } from 'typebox';
 import Schema from 'typebox/schema';
 import YAML, { YAMLParseError } from 'yaml';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
-import { assertJobId, fileNameProblem, isEmailAddress, printable, SAFE_NAME_PATTERN, splitList } from './names.ts';
+import { assertJobId, fileNameKey, fileNameProblem, fileNamesProblem, isEmailAddress, printable, SAFE_NAME_PATTERN, splitList } from './names.ts';
 import { SOURCE_TYPES, type SourceType } from './terms.ts';
 
 /** The file name of a job's manifest, in incoming and in accepted. */
@@ -12,6 +12,12 @@ export const MANIFEST_FILE = 'build.yml';
 export const MANIFEST_MAX_BYTES = 1024 * 1024;
 const MAX_PACKAGES = 1000;
 const MAX_FILTERS = 100;
+/**
+ * Report addresses a job may name, and their total length: every finished task mails each of them,
+ * so an unbounded list would make the farm's mailer an amplifier for whoever submits.
+ */
+export const MAX_REPORT_ADDRESSES = 20;
+export const MAX_REPORT_CHARACTERS = 2000;
 
 const Hex = (length: number) => Type.String({ pattern: `^[0-9a-fA-F]{${length}}$` });
 const FilterList = Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: MAX_FILTERS })]);
@@ -74,6 +80,7 @@ export function parseManifest(text: string, label: string): Manifest {
     if (duplicate) throw manifestError(label, `malformed YAML: the key '${printable(duplicate)}' appears twice in one mapping`);
     data = doc.toJS({ maxAliasCount: 0 });
   } catch (err) {
+    if (err instanceof PkgForgeError) throw err;
     if (err instanceof YAMLParseError) {
       // With prettyErrors the first line already says "at line L, column C".
       throw manifestError(label, `malformed YAML: ${firstLine(err.message).replace(/:$/, '')}`);
@@ -106,17 +113,19 @@ export function normaliseManifest(data: unknown, label: string): Manifest {
   }
   const platforms = checkFilters(splitList(data.platforms ?? undefined), 'platforms', label);
   const archs = checkFilters(splitList(data.archs ?? undefined), 'archs', label);
-  const report = splitList(data.report ?? undefined);
-  for (const address of report) {
-    if (!isEmailAddress(address)) throw manifestError(label, `report address '${printable(address)}' is not a valid e-mail address`);
-  }
+  const report = checkReport(splitList(data.report ?? undefined), label);
   if (data.packages.length === 0) throw manifestError(label, 'it lists no packages to build');
-  const seen = new Set<string>();
-  const packages: PackageEntry[] = data.packages.map((p) => {
+  // Names that can never be right are refused outright (a different code from the manifest's, so
+  // the incoming processor does not wait for a manifest still being written to correct them).
+  const nameError = (file: string, reason: string) => new PkgForgeError(ErrorCode.unsafePath, `${label}: package file '${printable(file)}': ${reason}`);
+  for (const p of data.packages) {
     const problem = fileNameProblem(p.file);
-    if (problem) throw manifestError(label, `package file '${printable(p.file)}': ${problem}`);
-    if (seen.has(p.file)) throw manifestError(label, `package file '${printable(p.file)}' is listed twice`);
-    seen.add(p.file);
+    if (problem) throw nameError(p.file, problem);
+    if (fileNameKey(p.file) === MANIFEST_FILE) throw nameError(p.file, `${MANIFEST_FILE} is the name of the job's manifest, not of a package`);
+  }
+  const twins = fileNamesProblem(data.packages.map((p) => p.file));
+  if (twins) throw new PkgForgeError(ErrorCode.unsafePath, `${label}: ${twins}`);
+  const packages: PackageEntry[] = data.packages.map((p) => {
     if (!(SOURCE_TYPES as readonly string[]).includes(p.type)) {
       throw manifestError(label, `package file '${printable(p.file)}' has type '${printable(p.type)}', which is not supported (supported: ${SOURCE_TYPES.join(', ')})`);
     }
@@ -135,6 +144,16 @@ export function normaliseManifest(data: unknown, label: string): Manifest {
     submitter: data.submitter ?? null,
     subtime: data.subtime ?? null,
   };
+}
+
+function checkReport(addresses: string[], label: string): string[] {
+  if (addresses.length > MAX_REPORT_ADDRESSES) throw manifestError(label, `report: ${addresses.length} addresses, at most ${MAX_REPORT_ADDRESSES} are allowed`);
+  const length = addresses.reduce((sum, a) => sum + a.length, 0);
+  if (length > MAX_REPORT_CHARACTERS) throw manifestError(label, `report: the addresses are ${length} characters long together, at most ${MAX_REPORT_CHARACTERS} are allowed`);
+  for (const address of addresses) {
+    if (!isEmailAddress(address)) throw manifestError(label, `report address '${printable(address)}' is not a valid e-mail address`);
+  }
+  return addresses;
 }
 
 function checkFilters(values: string[], key: string, label: string): string[] {

@@ -28,6 +28,16 @@ export function generateJobId(): string {
   }
 }
 
+/**
+ * Characters that are invisible or change how the text around them is shown: controls (C0, DEL,
+ * C1), format characters (bidirectional overrides and isolates U+202A–U+202E and U+2066–U+2069,
+ * zero-width spaces and joiners U+200B–U+200F, the byte order mark U+FEFF, soft hyphens, tags),
+ * the line and paragraph separators U+2028 and U+2029, and unpaired surrogates. Printed raw, they
+ * make `hello\u202egpj.src.rpm` show as `hellompr.crs.jpg`.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+const INVISIBLE_ALL = new RegExp(INVISIBLE.source, 'gu');
+
 /** Why a source package file name is unsafe, or null. The name must be a bare name inside the job directory. */
 export function fileNameProblem(name: string): string | null {
   if (name.length === 0) return 'the file name is empty';
@@ -36,8 +46,29 @@ export function fileNameProblem(name: string): string | null {
   if (name === '.' || name === '..') return `the file name cannot be '${name}'`;
   if (name.startsWith('.')) return 'the file name cannot start with a dot';
   if (Buffer.byteLength(name) > 255) return 'the file name is longer than 255 bytes';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) return 'the file name contains control characters';
+  const invisible = INVISIBLE.exec(name);
+  if (invisible) return `the file name contains the invisible or text-direction character ${escapeCharacter(invisible[0])}, which would make it print as another name`;
+  return null;
+}
+
+/**
+ * The form in which two file names are the same name: Unicode compatibility normalisation (NFKC),
+ * so that `café` written precomposed (NFC) and decomposed (NFD), or with a ligature, are one name.
+ */
+export function fileNameKey(name: string): string {
+  return name.normalize('NFKC');
+}
+
+/** Why a list of file names cannot be one job's (two are the same name, or the same once normalised), or null. */
+export function fileNamesProblem(names: readonly string[]): string | null {
+  const seen = new Map<string, string>();
+  for (const name of names) {
+    const key = fileNameKey(name);
+    const other = seen.get(key);
+    if (other === name) return `the file name '${printable(name)}' is listed twice; file names within a job must differ`;
+    if (other !== undefined) return `the file names '${printable(other)}' and '${printable(name)}' differ only in their Unicode form (NFC/NFD or compatibility characters) and would look the same; file names within a job must differ`;
+    seen.set(key, name);
+  }
   return null;
 }
 
@@ -52,11 +83,18 @@ export function isEmailAddress(address: string): boolean {
   return address.length <= 254 && EMAIL_PATTERN.test(address) && !address.startsWith('.') && !address.includes('..');
 }
 
-/** A string made safe to print in a message: control characters escaped, length bounded. */
+/** A string made safe to print in a message: invisible and text-direction characters escaped, length bounded. */
 export function printable(s: string, max = 120): string {
-  // eslint-disable-next-line no-control-regex
-  const escaped = s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const escaped = s.replace(INVISIBLE_ALL, escapeCharacter);
   return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;
+}
+
+/** `\x1b`, `\u202e`, `\u{e0041}`: a character as a JavaScript-style escape. */
+function escapeCharacter(c: string): string {
+  const code = c.codePointAt(0)!;
+  const hex = code.toString(16);
+  if (code < 0x100) return `\\x${hex.padStart(2, '0')}`;
+  return code > 0xffff ? `\\u{${hex}}` : `\\u${hex.padStart(4, '0')}`;
 }
 
 /** Splits list options the original's way: every element on commas, blanks dropped. */

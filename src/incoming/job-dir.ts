@@ -1,16 +1,30 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, rename, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, rename, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { MANIFEST_FILE, serialiseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
-import { fileNameProblem, printable } from '../core/names.ts';
+import { fileNameProblem, fileNamesProblem, printable } from '../core/names.ts';
 import { sourceTypeOf, validateSource } from '../sources/index.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { childPath, fsyncDir, removeTree, writeFileAtomic } from '../util/fs-safe.ts';
 import { copyAndHash, fsyncPath } from '../util/hash.ts';
+
+/**
+ * Refuses package names one job cannot have: unsafe (a path, invisible or text-direction
+ * characters…), of no supported type, or the same as another's, also once Unicode is normalised.
+ */
+export function assertPackageNames(names: readonly string[]): void {
+  for (const name of names) {
+    const problem = fileNameProblem(name);
+    if (problem) throw new PkgForgeError(ErrorCode.unsafePath, `${printable(name)}: ${problem}`);
+    if (!sourceTypeOf(name)) throw new PkgForgeError(ErrorCode.sourcePackage, `Unsupported package type for ${printable(name)}, is it really a source package?`);
+  }
+  const twins = fileNamesProblem(names);
+  if (twins) throw new PkgForgeError(ErrorCode.unsafePath, twins);
+}
 
 /**
  * A job directory being written into incoming: under a dot-name the processor ignores, files
@@ -70,6 +84,10 @@ export class JobDirWriter {
   /** Writes the manifest and puts the job in place. The manifest must list exactly the files added. */
   async finish(manifest: Manifest): Promise<void> {
     await writeFileAtomic(join(this.partial, MANIFEST_FILE), serialiseManifest(manifest));
+    // Readable by the incoming processor whatever the submitter's umask: with 077 the job would be
+    // a directory the processor cannot open.
+    for (const name of [...this.packages.map((p) => p.file), MANIFEST_FILE]) await chmod(join(this.partial, name), 0o644);
+    await chmod(this.partial, 0o755);
     const finalDir = childPath(this.target, this.id);
     if (await lstat(finalDir).catch(() => null)) throw new PkgForgeError(ErrorCode.jobId, `Job ${this.id} is already in ${this.target}; choose another id`);
     await rename(this.partial, finalDir);
@@ -81,10 +99,7 @@ export class JobDirWriter {
   }
 
   private checkName(name: string): string {
-    const problem = fileNameProblem(name);
-    if (problem) throw new PkgForgeError(ErrorCode.unsafePath, `${printable(name)}: ${problem}`);
-    if (!sourceTypeOf(name)) throw new PkgForgeError(ErrorCode.sourcePackage, `Unsupported package type for ${printable(name)}, is it really a source package?`);
-    if (this.packages.some((p) => p.file === name)) throw new PkgForgeError(ErrorCode.sourcePackage, `Two packages are named ${printable(name)}; file names within a job must differ`);
+    assertPackageNames([...this.packages.map((p) => p.file), name]);
     return name;
   }
 

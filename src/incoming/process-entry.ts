@@ -1,18 +1,21 @@
 import { constants } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DEFAULT_ACCEPTED_RESERVE, DEFAULT_SUBMISSION_LIMITS, type FreeSpace, type SpaceReserve, type SubmissionLimits } from '../core/limits.ts';
 import { MANIFEST_FILE, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from '../core/manifest.ts';
+import { printable } from '../core/names.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import type { Target } from '../core/targets.ts';
 import { findJob, insertJob, markJobValid, setJobStatus, type Job } from '../registry/jobs.ts';
 import type { Registry } from '../registry/registry.ts';
 import { isTransientRegistryError, withRegistryRetry, type RetryOptions } from '../registry/retry.ts';
 import { registerTasks } from '../registry/tasks.ts';
-import { isPkgForgeError, messageOf } from '../util/errors.ts';
+import { ErrorCode, isPkgForgeError, messageOf } from '../util/errors.ts';
 import { childPath, removeTree } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
 import { userNameOf } from '../util/users.ts';
-import { discardEntry, type QueueEntry } from './queue.ts';
+import { discardEntry, entryMessage, type QueueEntry } from './queue.ts';
+import { AcceptedSpace, asSpaceProblem, freeSpaceOf, SpaceProblem } from './space.ts';
 import { checkJobFiles, commitStagedJob, JobFileProblem, stageJob, verifyCopy } from './transfer.ts';
 
 export interface IncomingContext {
@@ -24,12 +27,25 @@ export interface IncomingContext {
   log: Log;
   retry?: RetryOptions;
   now?: () => number;
+  /** `max_package_size`, `max_job_size` (defaults when unset). */
+  limits?: SubmissionLimits;
+  /** `accepted_reserve`: free space every copy into accepted must leave (default 1 GiB). */
+  reserve?: SpaceReserve;
+  /** How full the accepted file system is (statfs; tests replace it). */
+  freeSpace?: (dir: string) => Promise<FreeSpace>;
+}
+
+/** The free-space book of a context: one per pass, shared by the copies it runs at once. */
+export function acceptedSpace(ctx: IncomingContext): AcceptedSpace {
+  return new AcceptedSpace(ctx.accepted, ctx.reserve ?? DEFAULT_ACCEPTED_RESERVE, ctx.freeSpace ?? freeSpaceOf);
 }
 
 /** What happened to one incoming entry in one pass. */
 export type EntryOutcome =
   | { kind: 'registered'; entry: string; job: string; targets: Target[] }
   | { kind: 'waiting'; entry: string; job: string | null; reason: string }
+  /** The farm cannot take the job now (no room in accepted): kept, whatever the grace period, and retried on later passes. */
+  | { kind: 'deferred'; entry: string; job: string; reason: string }
   | { kind: 'invalid'; entry: string; job: string | null; reason: string }
   | { kind: 'fail'; entry: string; job: string; reason: string }
   | { kind: 'rejected'; entry: string; job: string | null; reason: string }
@@ -60,18 +76,18 @@ export async function processEntry(ctx: IncomingContext, entry: QueueEntry): Pro
 /** Stage 2, loading: the manifest, or the outcome for an entry that cannot be loaded (yet). */
 export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promise<{ manifest: Manifest } | EntryOutcome> {
   const { log } = ctx;
-  log.info({ entry: entry.name }, `Processing ${entry.path}`);
+  log.info({ entry: entry.name }, `Processing ${printable(entry.path, 400)}`);
   let manifest: Manifest;
   try {
     manifest = await loadManifest(entry);
   } catch (err) {
-    const reason = messageOf(err);
+    const reason = entryMessage(entry, err);
     const soft = !(err instanceof StageFailure) || err.soft;
     if (soft && !(await isOverdue(ctx, entry))) {
       log.info({ entry: entry.name, reason }, 'job not loadable yet, will retry until the grace period ends');
       return { kind: 'waiting', entry: entry.name, job: null, reason };
     }
-    log.error({ entry: entry.name, reason }, `Failed to load job ${entry.path}`);
+    log.error({ entry: entry.name, reason }, `Failed to load job ${printable(entry.path, 400)}`);
     await discardEntry(entry.path);
     return { kind: 'invalid', entry: entry.name, job: null, reason };
   }
@@ -80,10 +96,26 @@ export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promis
   return { manifest };
 }
 
+/**
+ * An entry whose directory the processor cannot open (its owner made it unreadable): said on every
+ * pass, and removed like any other entry once the grace period is over.
+ */
+export async function unreadableEntry(ctx: IncomingContext, entry: QueueEntry, why: string): Promise<EntryOutcome> {
+  const reason = `${printable(entry.name)}: the incoming processor cannot read this job directory (${printable(why, 400)}); its owner must make it readable to the processor (chmod go+rX)`;
+  if (!(await isOverdue(ctx, entry))) {
+    ctx.log.info({ entry: entry.name, reason }, 'job directory unreadable, will retry until the grace period ends');
+    return { kind: 'waiting', entry: entry.name, job: null, reason };
+  }
+  const removal = await discardEntry(entry.path).then(() => '', (err: unknown) => `; it could not be removed (${messageOf(err)}): an administrator must remove it`);
+  const refused = `${reason}; refused after the grace period of ${Math.round(ctx.waitForJobMs / 1000)} s${removal}`;
+  ctx.log.error({ entry: entry.name, reason: refused }, `Refused ${printable(entry.path, 400)}`);
+  return { kind: 'invalid', entry: entry.name, job: null, reason: refused };
+}
+
 const isOverdue = async (ctx: IncomingContext, entry: QueueEntry) => (ctx.now?.() ?? Date.now()) - (await entry.lastChange()) > ctx.waitForJobMs;
 
 /** Stages 2 (the registry part) to 6 for an entry whose manifest has been loaded. */
-export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest): Promise<EntryOutcome> {
+export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, space = acceptedSpace(ctx)): Promise<EntryOutcome> {
   const { log } = ctx;
   const db = <T>(fn: () => Promise<T>) =>
     withRegistryRetry(fn, { ...ctx.retry, onRetry: (err, n, ms) => log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying') });
@@ -131,17 +163,19 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
     }
   }
 
-  // Stage 3: validation (files present, right size, checksums and headers, on a private copy).
+  // Stage 3: validation (limits, files present, right size and headers, then checksums and
+  // headers again on a private copy).
   let staged;
   try {
-    await checkJobFiles(entry.base ?? entry.path, manifest);
-    staged = await stageJob(entry.base ?? entry.path, ctx.accepted, manifest);
+    await checkJobFiles(entry.base ?? entry.path, manifest, ctx.limits ?? DEFAULT_SUBMISSION_LIMITS);
+    staged = await stageJob(entry.base ?? entry.path, ctx.accepted, manifest, { space });
   } catch (err) {
+    if (err instanceof SpaceProblem) return defer(ctx, entry, manifest, err.message, db);
     if (!(err instanceof JobFileProblem)) {
-      // The file system failed (disk full, I/O error): try again on later passes, and give up
+      // The file system failed (an I/O error): try again on later passes, and give up
       // with the reason once the grace period is over, rather than retrying for ever.
       if (isTransientRegistryError(err) || !(await isOverdue(ctx, entry))) throw err;
-      const reason = `Failed to copy job ${manifest.id} into the accepted directory: ${messageOf(err)}`;
+      const reason = `Failed to copy job ${manifest.id} into the accepted directory: ${entryMessage(entry, err)}`;
       log.error({ job: manifest.id, reason }, reason);
       await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.fail, reason));
       await discardEntry(entry.path);
@@ -164,6 +198,8 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
   try {
     await commitStagedJob(staged, ctx.accepted, manifest);
   } catch (err) {
+    const full = asSpaceProblem(err, `the manifest of job ${manifest.id}`);
+    if (full) return defer(ctx, entry, manifest, full.message, db);
     const reason = `Failed to transfer job ${manifest.id} to the accepted directory: ${messageOf(err)}`;
     log.error({ job: manifest.id, reason }, reason);
     await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.fail, reason));
@@ -183,6 +219,16 @@ async function register(ctx: IncomingContext, entry: QueueEntry, manifest: Manif
   return { kind: 'registered', entry: entry.name, job: manifest.id, targets };
 }
 
+/**
+ * The farm has no room for the job now: the job stays `incoming` with the reason on it, where its
+ * submitter sees it, and its entry stays for a later pass. Other jobs go on.
+ */
+async function defer(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, reason: string, db: <T>(fn: () => Promise<T>) => Promise<T>): Promise<EntryOutcome> {
+  ctx.log.warn({ job: manifest.id, reason }, `Job ${manifest.id} waits for space in the accepted directory`);
+  await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.incoming, reason));
+  return { kind: 'deferred', entry: entry.name, job: manifest.id, reason };
+}
+
 async function reject(ctx: IncomingContext, entry: QueueEntry, id: string, reason: string): Promise<EntryOutcome> {
   ctx.log.error({ entry: entry.name, job: id }, reason);
   await discardEntry(entry.path);
@@ -191,9 +237,12 @@ async function reject(ctx: IncomingContext, entry: QueueEntry, id: string, reaso
 
 async function loadManifest(entry: QueueEntry): Promise<Manifest> {
   const path = join(entry.base ?? entry.path, MANIFEST_FILE);
-  const label = `${entry.name}/${MANIFEST_FILE}`;
+  const label = `${printable(entry.name)}/${MANIFEST_FILE}`;
   // lstat first: a FIFO or device opened for reading would block the processor for good.
-  const st = await lstat(path).catch(() => null);
+  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
   if (!st) throw new StageFailure(`${label}: the manifest has not arrived`, true);
   if (st.isSymbolicLink()) throw new StageFailure(`${label}: the manifest is a symbolic link`, false);
   if (!st.isFile()) throw new StageFailure(`${label}: the manifest is not a regular file`, false);
@@ -224,8 +273,9 @@ async function loadManifest(entry: QueueEntry): Promise<Manifest> {
     try {
       return parseManifest(buf.toString('utf8', 0, length), label);
     } catch (err) {
-      // A manifest written in place may be half-written: soft until the grace period ends.
-      if (isPkgForgeError(err)) throw new StageFailure(err.message, true);
+      // A manifest written in place may be half-written: soft until the grace period ends. What
+      // no more writing can put right (a package name that is unsafe) is refused at once.
+      if (isPkgForgeError(err)) throw new StageFailure(err.message, err.code === ErrorCode.manifest);
       throw err;
     }
   } finally {

@@ -10,8 +10,9 @@ import { MANIFEST_FILE, parseManifest } from '../core/manifest.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import { setJobStatus } from '../registry/jobs.ts';
 import { registerTasks } from '../registry/tasks.ts';
-import { loadEntry, processLoadedEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
-import { openEntry, REMOVING_PREFIX, scanQueue, type QueueEntry } from './queue.ts';
+import { printable } from '../core/names.ts';
+import { acceptedSpace, loadEntry, processLoadedEntry, unreadableEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
+import { entryMessage, openEntry, REMOVING_PREFIX, scanQueue, type QueueEntry } from './queue.ts';
 import { takeProcessorLock } from './lock.ts';
 import { removeStaleStaging, verifyCopy } from './transfer.ts';
 
@@ -67,8 +68,8 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
       return result;
     }
     for (const path of scan.cruft) {
-      if (!basename(path).startsWith(REMOVING_PREFIX)) ctx.log.warn(`Removing ${path}, not a job directory`);
-      await removeTree(path).catch((err) => ctx.log.error(`Could not remove ${path}: ${messageOf(err)}`));
+      if (!basename(path).startsWith(REMOVING_PREFIX)) ctx.log.warn(`Removing ${printable(path, 400)}, not a job directory`);
+      await removeTree(path).catch((err) => ctx.log.error(`Could not remove ${printable(path, 400)}: ${printable(messageOf(err), 600)}`));
       result.cruftRemoved.push(path);
     }
     const now = ctx.now?.() ?? Date.now();
@@ -76,7 +77,7 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
       // A submitter still writing names its directory with a leading dot; one abandoned for longer
       // than the grace period is removed.
       if (now - (await partial.lastChange()) > ctx.waitForJobMs) {
-        ctx.log.warn(`Removing ${partial.path}, an abandoned partial submission`);
+        ctx.log.warn(`Removing ${printable(partial.path, 400)}, an abandoned partial submission`);
         await removeTree(partial.path);
         result.cruftRemoved.push(partial.path);
       }
@@ -105,22 +106,29 @@ const CONCURRENCY = 8;
 async function processEntries(ctx: IncomingContext, entries: QueueEntry[], result: PassResult, signal?: AbortSignal): Promise<void> {
   const running = new Set<Promise<void>>();
   const byJobId = new Map<string, Promise<void>>();
+  // One book of the free space in accepted for the whole pass: copies running at once share it.
+  const space = acceptedSpace(ctx);
   const handle = (entry: QueueEntry, err: unknown) => {
     if (!isTransientRegistryError(err)) {
       // Left in place: the next pass tries again, and the grace period still applies.
-      ctx.log.error({ entry: entry.name, err: messageOf(err) }, `Failed to process ${entry.path}`);
-      result.outcomes.push({ kind: 'error', entry: entry.name, job: null, reason: messageOf(err) });
+      const reason = entryMessage(entry, err);
+      ctx.log.error({ entry: entry.name, err: reason }, `Failed to process ${printable(entry.path, 400)}`);
+      result.outcomes.push({ kind: 'error', entry: entry.name, job: null, reason });
       return;
     }
     // The registry stayed unreachable through the retries: leave this and later entries in
     // place for the next pass rather than losing them.
-    result.registryError ??= `${entry.name}: ${messageOf(err)}`;
+    result.registryError ??= `${printable(entry.name)}: ${messageOf(err)}`;
     ctx.log.error({ entry: entry.name, err: messageOf(err) }, 'registry error, leaving the queue for the next pass');
   };
   for (const scanned of entries) {
     if (signal?.aborted || result.registryError) break;
     const opened = await openEntry(scanned);
     if (!opened) continue; // gone, or replaced since the scan: the next pass sees what is there now
+    if ('unreadable' in opened) {
+      await unreadableEntry(ctx, scanned, opened.unreadable).then((o) => result.outcomes.push(o), (err: unknown) => handle(scanned, err));
+      continue;
+    }
     const { entry, close } = opened;
     let loaded;
     try {
@@ -138,7 +146,7 @@ async function processEntries(ctx: IncomingContext, entries: QueueEntry[], resul
     const { manifest } = loaded;
     const before = byJobId.get(manifest.id) ?? Promise.resolve();
     const work = before
-      .then(() => (result.registryError ? null : processLoadedEntry(ctx, entry, manifest)))
+      .then(() => (result.registryError ? null : processLoadedEntry(ctx, entry, manifest, space)))
       .then((outcome) => void (outcome && result.outcomes.push(outcome)), (err: unknown) => handle(entry, err))
       .finally(close);
     byJobId.set(manifest.id, work);

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, readdir, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { printable } from '../core/names.ts';
+import { messageOf } from '../util/errors.ts';
 import { removeTree } from '../util/fs-safe.ts';
 
 /** One job directory waiting in incoming. */
@@ -92,16 +94,24 @@ async function lastChange(dir: string, dirCtime: number): Promise<number> {
 /** Whether this system has /proc/self/fd (Linux); elsewhere entries are read by path. */
 let hasProcFd: boolean | undefined;
 
+/** An entry opened for reading, or why the processor cannot open one that is still there. */
+export type OpenedEntry = { entry: QueueEntry; close: () => Promise<void> } | { unreadable: string };
+
 /**
  * Opens an entry's directory without following links and checks it is the directory the scan saw;
- * returns the entry with `base` set and a function to close it, or null if it changed or went.
+ * returns the entry with `base` set and a function to close it, null if it changed or went, or
+ * why it cannot be opened (its owner's permissions) so that it is neither skipped silently nor
+ * kept for ever.
  */
-export async function openEntry(entry: QueueEntry): Promise<{ entry: QueueEntry; close: () => Promise<void> } | null> {
+export async function openEntry(entry: QueueEntry): Promise<OpenedEntry | null> {
   let fh;
   try {
     fh = await open(entry.path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-  } catch {
-    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Gone, or replaced by something else since the scan: the next pass sees what is there now.
+    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') return null;
+    return { unreadable: messageOf(err) };
   }
   const st = await fh.stat({ bigint: true }).catch(() => null);
   if (!st || `${st.dev}:${st.ino}:${st.birthtimeNs}` !== entry.inode) {
@@ -111,4 +121,14 @@ export async function openEntry(entry: QueueEntry): Promise<{ entry: QueueEntry;
   hasProcFd ??= await lstat('/proc/self/fd').then(() => true, () => false);
   const base = hasProcFd ? `/proc/self/fd/${fh.fd}` : entry.path;
   return { entry: { ...entry, base }, close: () => fh.close() };
+}
+
+/**
+ * The message of an error about an entry, in which the entry's `/proc/self/fd/N` is put
+ * back as the path people know the job by.
+ */
+export function entryMessage(entry: QueueEntry, err: unknown): string {
+  const message = messageOf(err);
+  if (!entry.base || entry.base === entry.path) return message;
+  return message.replace(new RegExp(`${entry.base}(?![0-9])`, 'g'), () => printable(entry.path, 400));
 }

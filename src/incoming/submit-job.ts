@@ -1,10 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { normaliseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
-import { generateJobId } from '../core/names.ts';
+import { DEFAULT_SUBMISSION_LIMITS, jobSizeProblem, type SubmissionLimits } from '../core/limits.ts';
+import { generateJobId, printable } from '../core/names.ts';
 import { sourceTypeOf, validateSource } from '../sources/index.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
-import { JobDirWriter } from './job-dir.ts';
+import { assertPackageNames, JobDirWriter } from './job-dir.ts';
 
 export interface SubmitRequest {
   /** Paths of the source packages, in build order. */
@@ -17,9 +18,29 @@ export interface SubmitRequest {
   report: string[];
   id?: string | undefined;
   submitter: string | null;
+  /** `max_package_size`, `max_job_size` (defaults when unset): refused before anything is written. */
+  limits?: SubmissionLimits;
   /** Told of the bytes copied so far, out of the total. */
   onProgress?: (copied: number, total: number) => void;
   onFile?: (message: string) => void;
+}
+
+/**
+ * Checks local source packages the way the farm will, before anything is written or sent: each is
+ * a regular file of a supported type, with a safe name unlike the others' (also once Unicode is
+ * normalised), within the size limits. Returns their sizes.
+ */
+export async function checkLocalPackages(files: readonly string[], limits: SubmissionLimits): Promise<number[]> {
+  const sizes: number[] = [];
+  for (const file of files) {
+    const st = await stat(file).catch(() => null);
+    if (!st?.isFile()) throw new PkgForgeError(ErrorCode.sourcePackage, `The file '${printable(file, 400)}' does not exist or is not a regular file`);
+    sizes.push(st.size);
+  }
+  assertPackageNames(files.map((f) => basename(f)));
+  const tooLarge = jobSizeProblem(files.map((f, i) => ({ file: basename(f), size: sizes[i]! })), limits);
+  if (tooLarge) throw new PkgForgeError(ErrorCode.tooLarge, `The job cannot be submitted: ${tooLarge}`);
+  return sizes;
 }
 
 /**
@@ -31,18 +52,9 @@ export async function submitJob(req: SubmitRequest): Promise<Manifest> {
   if (req.files.length === 0) throw new PkgForgeError(ErrorCode.usage, 'No packages specified, nothing to do.');
   if (!req.bucket) throw new PkgForgeError(ErrorCode.usage, 'Required option missing: bucket (use --bucket NAME or set `bucket` in submit.yml)');
 
-  const seen = new Set<string>();
-  let total = 0;
-  for (const file of req.files) {
-    const st = await stat(file).catch(() => null);
-    if (!st?.isFile()) throw new PkgForgeError(ErrorCode.sourcePackage, `The file '${file}' does not exist or is not a regular file`);
-    const type = sourceTypeOf(basename(file));
-    if (!type) throw new PkgForgeError(ErrorCode.sourcePackage, `Unsupported package type for ${file}, is it really a source package?`);
-    await validateSource(type, file);
-    if (seen.has(basename(file))) throw new PkgForgeError(ErrorCode.sourcePackage, `Two packages are named ${basename(file)}; file names within a job must differ`);
-    seen.add(basename(file));
-    total += st.size;
-  }
+  const sizes = await checkLocalPackages(req.files, req.limits ?? DEFAULT_SUBMISSION_LIMITS);
+  const total = sizes.reduce((sum, n) => sum + n, 0);
+  for (const file of req.files) await validateSource(sourceTypeOf(basename(file))!, file);
 
   // The manifest is checked before copying too (id, bucket, filters, addresses), with placeholder
   // checksums, so a bad option costs no copy.

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DEFAULT_SUBMISSION_LIMITS, jobSizeProblem, type SubmissionLimits } from '../core/limits.ts';
 import { MANIFEST_FILE, serialiseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
-import { validateSource, type SourceInfo } from '../sources/index.ts';
+import { validateSource, validateSourceHandle, type SourceInfo } from '../sources/index.ts';
 import { ErrorCode, PkgForgeError, isPkgForgeError } from '../util/errors.ts';
 import { childPath, fsyncDir, removeTree } from '../util/fs-safe.ts';
 import { copyAndHash, fsyncPath, hashFile } from '../util/hash.ts';
+import { asSpaceProblem, type AcceptedSpace } from './space.ts';
 
 /** Staging directories in accepted start with this; a pass removes any left by a crash. */
 export const STAGING_PREFIX = '.staging-';
@@ -25,20 +27,64 @@ export class JobFileProblem extends Error {
 }
 
 /**
- * Checks what can be checked without reading the files: each package is there, is a regular
- * file with no other links, and has the manifest's size.
+ * Checks what can be checked without copying, so a job the farm will refuse costs no copy: the
+ * manifest's sizes against the limits, then each package: there, a regular file with no other
+ * links, of the manifest's size (as the opened file says), and a package by its header (an RPM's
+ * lead and headers, a few KiB however large the file).
  */
-export async function checkJobFiles(dir: string, manifest: Manifest): Promise<void> {
+export async function checkJobFiles(dir: string, manifest: Manifest, limits: SubmissionLimits = DEFAULT_SUBMISSION_LIMITS): Promise<void> {
+  const tooLarge = jobSizeProblem(manifest.packages, limits);
+  if (tooLarge) throw new JobFileProblem(tooLarge, false);
   for (const p of manifest.packages) {
-    const path = childPath(dir, p.file);
-    const st = await lstat(path).catch(() => null);
-    if (!st) throw new JobFileProblem(`${p.file}: the file has not arrived`, true);
-    if (st.isSymbolicLink()) throw new JobFileProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
-    if (!st.isFile()) throw new JobFileProblem(`${p.file}: is not a regular file`, false);
-    if (st.nlink > 1) throw new JobFileProblem(`${p.file}: has ${st.nlink} hard links; only files with a single link are accepted`, false);
-    if (st.size < p.size) throw new JobFileProblem(`${p.file}: is ${st.size} bytes, the manifest says ${p.size} (still arriving?)`, true);
-    if (st.size > p.size) throw new JobFileProblem(`${p.file}: is ${st.size} bytes, larger than the ${p.size} bytes the manifest says`, false);
+    const fh = await openPackage(dir, p);
+    try {
+      await validateSourceHandle(p.type, p.file, fh);
+    } catch (err) {
+      if (isPkgForgeError(err)) throw new JobFileProblem(err.message, false);
+      throw err;
+    } finally {
+      await fh.close();
+    }
   }
+}
+
+/**
+ * Opens a package in incoming without following links; it must be a single-link regular file of
+ * the manifest's size, checked on the opened file (what is read is what was checked).
+ */
+async function openPackage(dir: string, p: PackageEntry): Promise<FileHandle> {
+  const path = childPath(dir, p.file);
+  // lstat first: opening a device or a FIFO could have effects of its own.
+  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (!st) throw new JobFileProblem(`${p.file}: the file has not arrived`, true);
+  checkPackageFile(p, st);
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new JobFileProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
+    if (code === 'ENOENT') throw new JobFileProblem(`${p.file}: the file has not arrived`, true);
+    throw err;
+  }
+  try {
+    checkPackageFile(p, await fh.stat());
+    return fh;
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+function checkPackageFile(p: PackageEntry, st: Stats): void {
+  if (st.isSymbolicLink()) throw new JobFileProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
+  if (!st.isFile()) throw new JobFileProblem(`${p.file}: is not a regular file`, false);
+  if (st.nlink > 1) throw new JobFileProblem(`${p.file}: has ${st.nlink} hard links; only files with a single link are accepted`, false);
+  if (st.size < p.size) throw new JobFileProblem(`${p.file}: is ${st.size} bytes, the manifest says ${p.size} (still arriving?)`, true);
+  if (st.size > p.size) throw new JobFileProblem(`${p.file}: is ${st.size} bytes, larger than the ${p.size} bytes the manifest says`, false);
 }
 
 export interface StagedJob {
@@ -46,22 +92,40 @@ export interface StagedJob {
   sources: SourceInfo[];
 }
 
+export interface StageOptions {
+  /** Free space in accepted: each copy waits (a SpaceProblem) unless it fits with the reserve. */
+  space?: AcceptedSpace;
+  onProgress?: (bytes: number) => void;
+}
+
 /**
  * Stage 3, validation, done on a private copy: each package is streamed from incoming into a
  * staging directory inside accepted, its sha1 computed on the way and its sha256 (when the
  * manifest has one) by reading the copy back, both compared with the manifest, and its header
- * validated from the copy, so what is validated is exactly what will be trusted. Files are opened without following links and must still be single-link regular files.
+ * validated from the copy, so what is validated is exactly what will be trusted. Files are opened
+ * without following links and must still be single-link regular files of the manifest's size; no
+ * more than that size is copied, however the file grows. A disk that fills up is a SpaceProblem.
  */
-export async function stageJob(dir: string, accepted: string, manifest: Manifest, onProgress?: (bytes: number) => void): Promise<StagedJob> {
+export async function stageJob(dir: string, accepted: string, manifest: Manifest, options: StageOptions = {}): Promise<StagedJob> {
   const staging = join(accepted, `${STAGING_PREFIX}${manifest.id}-${randomBytes(4).toString('hex')}`);
-  await mkdir(staging, { mode: 0o755 });
+  let current = `the job's directory in accepted`;
   try {
+    await mkdir(staging, { mode: 0o755 });
     const sources: SourceInfo[] = [];
     let copied = 0;
     for (const p of manifest.packages) {
+      current = p.file;
       const to = join(staging, p.file);
-      const digests = await copyVerified(childPath(dir, p.file), to, p, (n) => onProgress?.(copied + n));
-      copied += digests.size;
+      const claim = await options.space?.claim(p.file, p.size);
+      try {
+        await copyVerified(dir, to, p, (n) => {
+          claim?.wrote(n);
+          options.onProgress?.(copied + n);
+        });
+      } finally {
+        claim?.release();
+      }
+      copied += p.size;
       try {
         sources.push(await validateSource(p.type, to));
       } catch (err) {
@@ -72,33 +136,17 @@ export async function stageJob(dir: string, accepted: string, manifest: Manifest
     return { staging, sources };
   } catch (err) {
     await removeTree(staging);
-    throw err;
+    throw asSpaceProblem(err, current) ?? err;
   }
 }
 
-async function copyVerified(from: string, to: string, p: PackageEntry, onProgress: (n: number) => void): Promise<{ size: number }> {
-  let fh;
-  try {
-    fh = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw new JobFileProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
-    if (code === 'ENOENT') throw new JobFileProblem(`${p.file}: the file has not arrived`, true);
-    throw err;
-  }
-  const st = await fh.stat().catch(async (err: Error) => {
-    await fh.close();
-    throw err;
-  });
-  if (!st.isFile() || st.nlink > 1) {
-    await fh.close();
-    throw new JobFileProblem(`${p.file}: is not a single-link regular file`, false);
-  }
+async function copyVerified(dir: string, to: string, p: PackageEntry, onProgress: (n: number) => void): Promise<void> {
+  const fh = await openPackage(dir, p);
   // One hash while copying and the other while reading the copy back: every checksum in the
   // manifest is checked, and every byte of the copy is checked, in two reads of the data.
-  const copied = await copyAndHash(fh, to, ['sha1'], onProgress, { sync: false });
+  const copied = await copyAndHash(fh, to, ['sha1'], onProgress, { sync: false, maxBytes: p.size });
   const size = copied.size;
-  if (size !== p.size) throw new JobFileProblem(`${p.file}: read ${size} bytes, the manifest says ${p.size} (still arriving?)`, size < p.size);
+  if (size !== p.size) throw new JobFileProblem(`${p.file}: read ${size} bytes, the manifest says ${p.size}${size < p.size ? ' (still arriving?)' : ' (it grew while being copied)'}`, size < p.size);
   if (copied.sha1 !== p.sha1sum) throw new JobFileProblem(`${p.file}: the sha1sum does not match the manifest`, true);
   const readBack = p.sha256sum ? 'sha256' : 'sha1';
   // The fsync (in the thread pool) overlaps the read-back hashing (on this thread).
@@ -107,7 +155,6 @@ async function copyVerified(from: string, to: string, p: PackageEntry, onProgres
     // The copy differs from the manifest: the source changed under us (still arriving) or the copy is bad.
     throw new JobFileProblem(`${p.file}: the ${readBack}sum does not match the manifest`, true);
   }
-  return { size };
 }
 
 /**

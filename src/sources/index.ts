@@ -1,5 +1,6 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { SourceType } from '../core/terms.ts';
-import { validateSrpm } from './srpm.ts';
+import { validateSrpm, validateSrpmHandle } from './srpm.ts';
 
 /** What validating a source package tells us, whatever its type. */
 export interface SourceInfo {
@@ -14,6 +15,14 @@ export async function validateSource(type: SourceType, path: string): Promise<So
   switch (type) {
     case 'SRPM':
       return validateSrpm(path);
+  }
+}
+
+/** Validates a source package the caller has opened, reading only what it must (an RPM's headers); `file` names it in messages. */
+export async function validateSourceHandle(type: SourceType, file: string, fh: FileHandle): Promise<SourceInfo> {
+  switch (type) {
+    case 'SRPM':
+      return validateSrpmHandle(file, fh);
   }
 }
 

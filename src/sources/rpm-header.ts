@@ -121,9 +121,13 @@ export interface RpmFile {
   header: RpmHeader;
 }
 
-/** Reads the lead and main header of an RPM file. Throws RpmFormatError for anything malformed. */
-export async function readRpmHeader(path: string): Promise<RpmFile> {
-  const fh = await open(path, 'r');
+/**
+ * Reads the lead and main header of an RPM file, given by path or as a handle the caller opened
+ * (and closes; reads are positional, so the handle's position is left at the start). Throws
+ * RpmFormatError for anything malformed.
+ */
+export async function readRpmHeader(file: string | FileHandle): Promise<RpmFile> {
+  const fh = typeof file === 'string' ? await open(file, 'r') : file;
   try {
     const { size } = await fh.stat();
     // Headers of ordinary source packages fit in the first block: one read serves them all.
@@ -146,7 +150,7 @@ export async function readRpmHeader(path: string): Promise<RpmFile> {
     const main = await readHeaderAt(reader, mainOffset, 'the main header');
     return { lead, header: main.header };
   } finally {
-    await fh.close();
+    if (typeof file === 'string') await fh.close();
   }
 }
 

@@ -1,5 +1,6 @@
-import { lstat } from 'node:fs/promises';
+import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { printable } from '../core/names.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { readRpmHeader, RpmFormatError, RpmTag, type RpmHeader } from './rpm-header.ts';
 
@@ -21,14 +22,30 @@ export interface SrpmInfo {
  */
 export async function validateSrpm(path: string): Promise<SrpmInfo> {
   const file = basename(path);
-  const fail = (reason: string) => new PkgForgeError(ErrorCode.sourcePackage, `${file}: ${reason}`);
-  if (!file.endsWith('.src.rpm')) throw fail('the name of a source RPM must end with .src.rpm');
+  const fail = (reason: string) => new PkgForgeError(ErrorCode.sourcePackage, `${printable(file)}: ${reason}`);
   const st = await lstat(path).catch(() => null);
   if (!st) throw fail('the file does not exist');
   if (st.isSymbolicLink()) throw fail('the file is a symbolic link, not a regular file');
   if (!st.isFile()) throw fail('it is not a regular file');
+  const fh = await open(path, 'r').catch((err: Error) => {
+    throw fail(`cannot be read: ${err.message}`);
+  });
   try {
-    const { lead, header } = await readRpmHeader(path);
+    return await validateSrpmHandle(file, fh);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Validates a source RPM the caller has opened (and checked to be a regular file), named `file`
+ * in messages; only its lead and headers are read, however large the file.
+ */
+export async function validateSrpmHandle(file: string, fh: FileHandle): Promise<SrpmInfo> {
+  const fail = (reason: string) => new PkgForgeError(ErrorCode.sourcePackage, `${printable(file)}: ${reason}`);
+  if (!file.endsWith('.src.rpm')) throw fail('the name of a source RPM must end with .src.rpm');
+  try {
+    const { lead, header } = await readRpmHeader(fh);
     const isSource = lead.type === 1 && (header.has(RpmTag.sourcePackage) || !header.has(RpmTag.sourceRpm));
     if (!isSource) throw fail('it is a binary RPM, not a source RPM');
     const name = header.string(RpmTag.name);

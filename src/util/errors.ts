@@ -31,7 +31,7 @@ export const ErrorCode = {
   locked: 'PKGF_ERR_LOCKED',
   /** An HTTP request without a valid API token where one is needed. */
   auth: 'PKGF_ERR_AUTH',
-  /** An HTTP upload larger than the configured limit. */
+  /** A package or job larger than a configured limit (`max_package_size`, `max_job_size`, an upload's `upload_max_bytes`). */
   tooLarge: 'PKGF_ERR_TOO_LARGE',
   /** An HTTP request that did not arrive in time, or whose body arrived too slowly. */
   timeout: 'PKGF_ERR_TIMEOUT',

@@ -46,13 +46,15 @@ export async function hashFile(path: string, algorithms: readonly HashAlgorithm[
  * Copies `from` (a path, or a handle the caller opened and this function closes) to `to`, which
  * must not exist, hashing the bytes as they pass, and fsyncs the copy so that a later rename makes
  * it durable (unless `sync` is false: the caller then fsyncs it itself). Two chunks alternate so that reading the next chunk overlaps writing this one.
+ * With `maxBytes`, at most one byte more than that is copied, however the source grows meanwhile:
+ * a size above `maxBytes` in the result says the source was larger.
  */
 export async function copyAndHash(
   from: string | FileHandle,
   to: string,
   algorithms: readonly HashAlgorithm[] = ['sha1', 'sha256'],
   onProgress?: (bytes: number) => void,
-  options: { sync?: boolean } = {},
+  options: { sync?: boolean; maxBytes?: number } = {},
 ): Promise<FileDigests> {
   const hashes = new Map(algorithms.map((a) => [a, createHash(a)]));
   const src = typeof from === 'string' ? await open(from, 'r') : from;
@@ -63,12 +65,15 @@ export async function copyAndHash(
     let current = Buffer.allocUnsafe(chunkSize);
     let next = Buffer.allocUnsafe(chunkSize);
     let size = 0;
-    let n = (await src.read(current, 0, chunkSize, null)).bytesRead;
+    const budget = options.maxBytes === undefined ? Infinity : options.maxBytes + 1;
+    const want = () => Math.min(chunkSize, budget - size);
+    let n = (await src.read(current, 0, want(), null)).bytesRead;
     while (n > 0) {
       const chunk = current.subarray(0, n);
       for (const h of hashes.values()) h.update(chunk);
       size += n;
-      const [, read] = await Promise.all([writeAll(dst, chunk), src.read(next, 0, chunkSize, null)]);
+      const left = want();
+      const [, read] = await Promise.all([writeAll(dst, chunk), left > 0 ? src.read(next, 0, left, null) : { bytesRead: 0 }]);
       onProgress?.(size);
       [current, next] = [next, current];
       n = read.bytesRead;

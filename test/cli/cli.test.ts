@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -52,7 +52,18 @@ for (const dialect of DIALECTS) {
     it('fails clearly, with nothing left in incoming, on bad submissions', async () => {
       const fake = join(env.PKGFORGE_HOME!, 'fake-1-1.src.rpm');
       writeFileSync(fake, 'no rpm here');
-      const cases: [string[], RegExp][] = [
+      const copyAs = (name: string) => {
+        const dir = mkdtempSync(join(tmpdir(), 'pkgforge-named-'));
+        copyFileSync(hello, join(dir, name));
+        return join(dir, name);
+      };
+      const small = { PKGFORGE_MAX_PACKAGE_SIZE: '1K' };
+      const cases: [string[], RegExp, Record<string, string>?][] = [
+        [['submit', '--bucket', 'devel', copyAs('hello\u202egpj.src.rpm')], /hello\\u202egpj\.src\.rpm: the file name contains the invisible or text-direction character \\u202e/],
+        [['submit', '--bucket', 'devel', copyAs('caf\u00e9-1.src.rpm'), copyAs('cafe\u0301-1.src.rpm')], /differ only in their Unicode form/],
+        [['submit', '--bucket', 'devel', hello], /The job cannot be submitted: hello-1\.0-1\.src\.rpm: is \d+ bytes .*, more than the farm accepts for one package \(max_package_size: 1 KiB\)/, small],
+        // Refused before anything is sent: there is no server at this address.
+        [['submit', '--bucket', 'devel', '--server', 'http://127.0.0.1:1', '--token', 't', hello], /max_package_size: 1 KiB/, small],
         [['submit', hello], /Required option missing: bucket/],
         [['submit', '--bucket', 'devel', fake], /fake-1-1\.src\.rpm: not a valid RPM/],
         [['submit', '--bucket', 'devel', join(env.PKGFORGE_HOME!, 'missing.src.rpm')], /does not exist/],
@@ -60,8 +71,8 @@ for (const dialect of DIALECTS) {
         [['submit', '--bucket', 'devel', '--report', 'not-an-address', hello], /not a valid e-mail address/],
         [['submit', '--bucket', 'devel', '/etc/hostname'], /Unsupported package type/],
       ];
-      for (const [args, message] of cases) {
-        const r = await pkgforge(args, env);
+      for (const [args, message, extra] of cases) {
+        const r = await pkgforge(args, { ...env, ...extra });
         const what = `${args.join(' ')}\nexit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
         assert.notEqual(r.code, 0, what);
         assert.match(r.stderr, message, what);

@@ -91,6 +91,20 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ files: [], env: envFor(home(), { PKGFORGE_POLL: 'often' }) }), /PKGFORGE_POLL='often' is not a number/);
   });
 
+  it('reads the submission limits and the accepted reserve as sizes, with defaults, from files and the environment', () => {
+    const dir = home();
+    const defaults = loadConfig({ files: [], env: envFor(dir) });
+    assert.deepEqual(defaults.submissionLimits, { maxPackageSize: 8 * 1024 ** 3, maxJobSize: 16 * 1024 ** 3 });
+    assert.deepEqual(defaults.acceptedReserve, { bytes: 1024 ** 3 });
+    writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'max_package_size: 2G\nmax_job_size: 3G\naccepted_reserve: 5%\n');
+    const set = loadConfig({ files: [], env: envFor(dir, { PKGFORGE_MAX_JOB_SIZE: '512M' }) });
+    assert.deepEqual(set.submissionLimits, { maxPackageSize: 2 * 1024 ** 3, maxJobSize: 512 * 1024 ** 2 });
+    assert.deepEqual(set.acceptedReserve, { percent: 5 });
+    assert.deepEqual(loadConfig({ files: [], env: envFor(dir, { PKGFORGE_ACCEPTED_RESERVE: '0' }) }).acceptedReserve, { bytes: 0 });
+    assert.throws(() => loadConfig({ files: [], env: envFor(dir, { PKGFORGE_ACCEPTED_RESERVE: '150%' }) }), /Invalid configuration value for 'accepted_reserve': '150%' is not a percentage/);
+    assert.throws(() => loadConfig({ files: [], env: envFor(dir, { PKGFORGE_MAX_PACKAGE_SIZE: 'big' }) }), /Invalid configuration value for 'max_package_size'/);
+  });
+
   it('names platforms after the distribution', () => {
     assert.equal(platformNameFromOsRelease('ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.4"\n'), 'el9');
     assert.equal(platformNameFromOsRelease('ID=fedora\nVERSION_ID=40\n'), 'f40');

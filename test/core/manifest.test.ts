@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import YAML from 'yaml';
 import { parseManifest, serialiseManifest } from '../../src/core/manifest.ts';
 import { generateJobId, jobIdProblem, isEmailAddress } from '../../src/core/names.ts';
+import { ErrorCode, type PkgForgeError } from '../../src/util/errors.ts';
 
 const SHA1 = 'a'.repeat(40);
 const SHA256 = 'b'.repeat(64);
@@ -64,6 +65,37 @@ describe('manifest', () => {
   it('refuses a report address that is not an address', () => rejects(yamlOf({ report: ['not an address'] }), /e-mail/));
   it('refuses a bucket that could become a path', () => rejects(yamlOf({ bucket: '../x' }), /bucket/));
   it('refuses a platform filter with odd characters', () => rejects(yamlOf({ platforms: ['el9; rm -rf'] }), /platform/));
+  it('names the file once in the message for a duplicate key', () =>
+    assert.throws(() => parseManifest('id: a\nid: b\nbucket: d\npackages: []\n', 'incoming/x/build.yml'), (err: Error) => {
+      assert.equal(err.message, "incoming/x/build.yml: malformed YAML: the key 'id' appears twice in one mapping");
+      return true;
+    }));
+  it('does not take a duplicate key named alias for a YAML alias', () => rejects('alias: a\nalias: b\n', /the key 'alias' appears twice/));
+
+  const refusesName = (file: string | string[], pattern: RegExp) =>
+    assert.throws(() => parseManifest(yamlOf({ packages: [file].flat().map((f) => pkg(f)) }), 'incoming/x/build.yml'), (err: PkgForgeError) => {
+      assert.match(err.message, /^incoming\/x\/build\.yml: /);
+      assert.match(err.message, pattern);
+      // A different code from a malformed manifest's: the incoming processor refuses it at once.
+      assert.equal(err.code, ErrorCode.unsafePath);
+      return true;
+    });
+  it('refuses a file name with a right-to-left override, printing it escaped', () => refusesName('hello\u202egpj.src.rpm', /package file 'hello\\u202egpj\.src\.rpm': .*invisible or text-direction character \\u202e/));
+  it('refuses a file name with a C1 control', () => refusesName('a\u009b.src.rpm', /\\x9b/));
+  it('refuses a file name with a zero-width space', () => refusesName('a\u200b.src.rpm', /\\u200b/));
+  it('refuses file names that are the same once Unicode is normalised', () => refusesName(['caf\u00e9-1-1.src.rpm', 'cafe\u0301-1-1.src.rpm'], /differ only in their Unicode form/));
+  it('refuses a package named build.yml, the manifest\'s own name', () => refusesName('build.yml', /build\.yml is the name of the job's manifest/));
+  it('refuses a package named build.yml in full-width letters', () => refusesName('\uff42uild.yml', /build\.yml is the name of the job's manifest/));
+
+  const address = (i: number, length = 20) => `${'a'.repeat(length - 14)}${String(i).padStart(2, '0')}@example.org`;
+  it('refuses more report addresses than a job may have, also given as one comma-separated string', () => {
+    rejects(yamlOf({ report: Array.from({ length: 70_000 }, (_, i) => `u${i}@b.io`).join(',') }), /report: 70000 addresses, at most 20/);
+    rejects(yamlOf({ report: Array.from({ length: 21 }, (_, i) => address(i)) }), /report: 21 addresses, at most 20/);
+    assert.equal(parseManifest(yamlOf({ report: Array.from({ length: 20 }, (_, i) => address(i)) }), 'x').report.length, 20);
+  });
+  it('refuses report addresses longer than 2000 characters together', () =>
+    rejects(yamlOf({ report: Array.from({ length: 19 }, (_, i) => address(i, 106)) }), /report: the addresses are 2014 characters long together, at most 2000/));
+
   it('refuses an oversized manifest before parsing it', () => rejects(`id: j\nbucket: d\n#${'x'.repeat(1024 * 1024)}\n`, /larger than/));
 
   it('generates ids that are always valid (never a leading dash)', () => {

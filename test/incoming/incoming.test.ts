@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseManifest } from '../../src/core/manifest.ts';
@@ -40,6 +40,13 @@ for (const dialect of DIALECTS) {
       return result.outcomes[0]!;
     };
     const gone = (name: string) => !existsSync(join(farm.incoming, name));
+    /** A copy of a package under another name. */
+    const named = (from: string, name: string) => {
+      const dir = join(farm.root, `named-${Math.random().toString(36).slice(2)}`);
+      mkdirSync(dir);
+      copyFileSync(from, join(dir, name));
+      return join(dir, name);
+    };
 
     it('takes a submitted job through all six stages', async () => {
       const manifest = await submitJob({ files: [hello, world], target: farm.incoming, bucket: 'devel', platforms: ['auto'], archs: [], report: ['rel@example.org'], id: 'good-1', submitter: 'nobody' });
@@ -180,7 +187,6 @@ for (const dialect of DIALECTS) {
     for (const [label, name, options, reason] of [
       ['malformed YAML', 'malformed', { rawManifest: 'id: malformed\nbucket: [devel\n' }, /malformed YAML.*line \d+, column \d+/],
       ['an alias bomb', 'bomb', { rawManifest: 'a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c]\n' }, /aliases/],
-      ['a file name with a path', 'traversal', { editPackage: (p: Record<string, unknown>) => (p.file = '../../outside.src.rpm') }, /contains a path/],
       ['an id of 51 characters', 'long-id', { manifest: { id: 'x'.repeat(51) } }, /51 characters/],
       ['no packages', 'empty-job', { manifest: { packages: [] } }, /lists no packages/],
       ['a YAML tag', 'tagged', { rawManifest: 'id: !!js/function "x"\nbucket: devel\npackages: []\n' }, /build\.yml/],
@@ -190,6 +196,23 @@ for (const dialect of DIALECTS) {
         assert.equal((await only()).kind, 'waiting');
         const outcome = await only({ waitForJobMs: 0 });
         assert.equal(outcome.kind, 'invalid');
+        assert.match(outcome.kind === 'invalid' ? outcome.reason : '', reason);
+        assert.ok(gone(name));
+        assert.equal(await findJob(farm.registry.db, name), null);
+      });
+    }
+
+    for (const [label, name, files, options, reason] of [
+      ['a file name with a path', 'traversal', () => [hello], { editPackage: (p: Record<string, unknown>) => (p.file = '../../outside.src.rpm') }, /contains a path/],
+      ['a file name with a right-to-left override', 'bidi', () => [named(hello, 'hello\u202egpj.src.rpm')], {}, /package file 'hello\\u202egpj\.src\.rpm': the file name contains the invisible or text-direction character \\u202e/],
+      ['a file name with a zero-width space', 'zero-width', () => [named(hello, 'hel\u200blo-1.0-1.src.rpm')], {}, /\\u200b/],
+      ['two file names that differ only in their Unicode form', 'nfc-nfd', () => [named(hello, 'caf\u00e9-1.src.rpm'), named(world, 'cafe\u0301-1.src.rpm')], {}, /differ only in their Unicode form/],
+      ['a package entry named build.yml', 'manifest-as-package', () => [hello], { editPackage: (p: Record<string, unknown>) => (p.file = 'build.yml') }, /package file 'build\.yml': build\.yml is the name of the job's manifest/],
+    ] as const) {
+      it(`refuses a manifest with ${label} at once, registering nothing`, async () => {
+        writeJobDir(farm.incoming, name, files(), options as never);
+        const outcome = await only();
+        assert.equal(outcome.kind, 'invalid', JSON.stringify(outcome));
         assert.match(outcome.kind === 'invalid' ? outcome.reason : '', reason);
         assert.ok(gone(name));
         assert.equal(await findJob(farm.registry.db, name), null);

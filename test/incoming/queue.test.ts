@@ -17,7 +17,7 @@ describe('the incoming queue', () => {
 
     const [entry] = (await scanQueue(incoming)).entries;
     const opened = await openEntry(entry!);
-    assert.ok(opened);
+    assert.ok(opened && 'entry' in opened);
     assert.match(opened.entry.base!, /^\/proc\/self\/fd\/\d+$/);
     // Even if the directory is swapped now, reads through `base` reach the scanned one.
     renameSync(join(incoming, 'mine'), join(root, 'moved'));
