@@ -146,4 +146,30 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
       await incoming.exited;
     }
   });
+
+  it('an idle daemon listens again after the outage: a job registered then is claimed at once, not at the next poll', async () => {
+    const buildd = start(['buildd', '--name', 'o1', '--daemon']);
+    try {
+      await buildd.until(/Starting build daemon 'o1'/);
+      await proxy.stop();
+      await buildd.until(/task notifications lost/);
+      await proxy.start();
+      await buildd.until(/task notifications are back/);
+      // Registered by this process on the server directly: only a notification can wake the daemon
+      // before its 60 s poll.
+      await submit('heard', [srpm('heard')]);
+      const registered = Date.now();
+      const { runIncomingPass } = await import('../../src/incoming/processor.ts');
+      assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
+      const claimed = await eventually('the job to be claimed', async () => {
+        const t = await taskOf('heard');
+        return t && t.attempt > 0 ? (await listAttempts(farm.registry.db, t.id))[0] : null;
+      }, 10_000, 20);
+      assert.ok(claimed.startedAt - registered <= 2000, `claimed ${claimed.startedAt - registered} ms after registration`);
+      await eventually('the job to succeed', async () => (await taskOf('heard'))?.status === 'success');
+    } finally {
+      buildd.child.kill('SIGTERM');
+      await buildd.exited;
+    }
+  });
 });
