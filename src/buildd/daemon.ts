@@ -317,8 +317,16 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
     signal: options.stop,
     onRetry: (err: Error, _n: number, _ms: number, kind: string) => void (said || ((said = true), ctx.log.warn({ err: err.message }, `registry unavailable (${kind}); waiting for it`))),
   };
-  const me = await withRegistryRetry(() => preflightBuilder(ctx), waitForRegistry);
-  const busy = await withRegistryRetry(() => busyElsewhere(ctx.registry, me), waitForRegistry);
+  let me: Awaited<ReturnType<typeof preflightBuilder>>;
+  let busy: Awaited<ReturnType<typeof busyElsewhere>>;
+  try {
+    me = await withRegistryRetry(() => preflightBuilder(ctx), waitForRegistry);
+    busy = await withRegistryRetry(() => busyElsewhere(ctx.registry, me), waitForRegistry);
+  } catch (err) {
+    // Told to stop while waiting for the registry: a clean stop.
+    if (options.stop.aborted && transientRegistryError(err)) return reports;
+    throw err;
+  }
   if (busy) {
     throw new PkgForgeError(ErrorCode.locked, `Builder '${ctx.name}' is already building job ${busy.job} on ${busy.host ?? 'another host'} (attempt ${busy.attempt}); run one daemon per builder name`);
   }

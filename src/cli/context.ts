@@ -25,14 +25,25 @@ export async function withRegistry<T>(config: Config, fn: (registry: Registry) =
   // Loaded on first use, so commands that need no registry (submit) start without the database drivers.
   const [{ openRegistry }, { withRegistryRetry }] = await Promise.all([import('../registry/registry.ts'), import('../registry/retry.ts')]);
   const { waitUntil, log, ...open } = options;
-  const registry = waitUntil
-    ? await withRegistryRetry(() => openRegistry(config.registry, open), {
-        attempts: Infinity,
-        maxDelayMs: 1000,
-        signal: waitUntil,
-        onRetry: (err, n, _ms, kind) => void (n === 1 && log?.warn({ err: err.message }, `registry unavailable (${kind}); waiting for it`)),
-      })
-    : await openRegistry(config.registry, open);
+  let registry: Registry;
+  try {
+    registry = waitUntil
+      ? await withRegistryRetry(() => openRegistry(config.registry, open), {
+          attempts: Infinity,
+          maxDelayMs: 1000,
+          signal: waitUntil,
+          onRetry: (err, n, _ms, kind) => void (n === 1 && log?.warn({ err: err.message }, `registry unavailable (${kind}); waiting for it`)),
+        })
+      : await openRegistry(config.registry, open);
+  } catch (err) {
+    // Told to stop while waiting for the registry: a clean stop, not a failure.
+    if (waitUntil?.aborted) {
+      log?.info('stopped while waiting for the registry');
+      // Only daemons wait, and their functions return nothing.
+      return undefined as T;
+    }
+    throw err;
+  }
   try {
     return await fn(registry);
   } finally {

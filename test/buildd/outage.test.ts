@@ -172,4 +172,17 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
       await buildd.exited;
     }
   });
+
+  it('a daemon told to stop while it waits for the registry stops cleanly', async () => {
+    await proxy.stop();
+    try {
+      const buildd = start(['buildd', '--name', 'o1', '--daemon']);
+      await buildd.until(/registry unavailable .*waiting for it/);
+      buildd.child.kill('SIGTERM');
+      assert.equal(await buildd.exited, 0, buildd.output());
+      assert.match(buildd.output(), /stopped while waiting for the registry/);
+    } finally {
+      await proxy.start();
+    }
+  });
 });
