@@ -69,7 +69,7 @@ export class JobDirWriter {
     const meter = new Transform({
       transform(chunk: Buffer, _e, done) {
         size += chunk.length;
-        if (size > maxBytes) return done(new PkgForgeError(ErrorCode.usage, `${printable(name)} is larger than the upload limit of ${maxBytes} bytes`));
+        if (size > maxBytes) return done(new PkgForgeError(ErrorCode.tooLarge, `${printable(name)} is larger than the upload limit of ${maxBytes} bytes`));
         sha1.update(chunk);
         sha256.update(chunk);
         done(null, chunk);

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -30,7 +31,7 @@ export interface WebContext {
   limits?: Partial<HttpLimits>;
 }
 
-const STATUS: Partial<Record<string, number>> = { [ErrorCode.notFound]: 404, [ErrorCode.usage]: 400, [ErrorCode.exists]: 409, [ErrorCode.jobId]: 409, [ErrorCode.manifest]: 400 };
+const STATUS: Partial<Record<string, number>> = { [ErrorCode.notFound]: 404, [ErrorCode.usage]: 400, [ErrorCode.exists]: 409, [ErrorCode.jobId]: 409, [ErrorCode.manifest]: 400, [ErrorCode.tooLarge]: 413 };
 
 /**
  * The HTTP application: the JSON API under /api/v1 with its OpenAPI document (/api/v1/openapi.json,
@@ -49,7 +50,7 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
   app.setErrorHandler((err, req, reply) => {
     if (isPkgForgeError(err)) {
       const statusCode = STATUS[err.code] ?? 400;
-      return reply.status(statusCode).send({ statusCode, code: err.code, error: statusCode === 404 ? 'Not Found' : 'Bad Request', message: err.message });
+      return reply.status(statusCode).send({ statusCode, code: err.code, error: STATUS_CODES[statusCode], message: err.message });
     }
     const e = err as { validation?: unknown; statusCode?: number; message: string };
     if (e.validation || (e.statusCode !== undefined && e.statusCode < 500)) {

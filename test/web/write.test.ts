@@ -82,6 +82,9 @@ for (const dialect of DIALECTS) {
         assert.ok(r.status >= 400 && r.status < 500, `${message}: ${r.status} ${JSON.stringify(r.body)}`);
         assert.match(r.body.message, message);
       }
+      const tooBig = await upload([big], { bucket: 'devel' });
+      assert.equal(tooBig.status, 413);
+      assert.equal(tooBig.body.code, 'PKGF_ERR_TOO_LARGE');
       assert.deepEqual(readdirSync(farm.incoming), []);
     });
 

@@ -66,7 +66,7 @@ export function writeRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
               writer = await JobDirWriter.create(ctx.incoming, id);
             }
             await writer.addStream(part.filename, part.file, ctx.uploadMaxBytes);
-            if (part.file.truncated) throw new PkgForgeError(ErrorCode.usage, `${part.filename} is larger than the upload limit of ${ctx.uploadMaxBytes} bytes`);
+            if (part.file.truncated) throw new PkgForgeError(ErrorCode.tooLarge, `${part.filename} is larger than the upload limit of ${ctx.uploadMaxBytes} bytes`);
           }
           if (!writer) throw new PkgForgeError(ErrorCode.usage, 'No packages: send one `file` part per source package');
           const manifest = normaliseManifest(
