@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { followLog } from '../buildd/follow-log.ts';
+import { followLog } from '../util/follow-log.ts';
 import { attemptPath } from '../buildd/run-task.ts';
 import { getJobDetail } from '../registry/jobs.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';

@@ -17,10 +17,8 @@ export interface Layout {
   configDir: string;
 }
 
-/** A registry connection, resolved. */
-export type RegistryConfig =
-  | { type: 'sqlite'; path: string }
-  | { type: 'postgresql'; connectionString?: string; host?: string; port?: number; database?: string; user?: string; password?: string };
+export type { RegistryConfig } from '../registry/registry-config.ts';
+import type { RegistryConfig } from '../registry/registry-config.ts';
 
 /** The web server's limits, resolved: milliseconds, bytes per second; 0 turns a limit off. */
 export interface HttpLimits {

@@ -7,8 +7,8 @@ import { startLeaseReaper } from '../registry/lease-reaper.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import { assertOwnerOnlyWritable, childPath, removeTree } from '../util/fs-safe.ts';
 import { MANIFEST_FILE, parseManifest } from '../core/manifest.ts';
-import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
-import { setJobStatus } from '../registry/jobs.ts';
+import { JobStatus } from '../core/terms.ts';
+import { listInFlightJobsOlderThan, setJobStatus } from '../registry/jobs.ts';
 import { registerTasks } from '../registry/tasks.ts';
 import { printable } from '../core/names.ts';
 import { acceptedSpace, loadEntry, processLoadedEntry, unreadableEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
@@ -167,11 +167,11 @@ const EVENT_DEBOUNCE_MS = 10;
  */
 async function sweepOrphans(ctx: IncomingContext, present: Set<string>): Promise<EntryOutcome[]> {
   const cutoff = (ctx.now?.() ?? Date.now()) - ctx.waitForJobMs;
-  const jobs = await ctx.registry.db.selectFrom('jobs').select(['uuid', 'incoming_entry', 'created_at']).where('status', 'in', [...IN_FLIGHT_JOB_STATUSES]).where('created_at', '<', cutoff).execute();
+  const jobs = await listInFlightJobsOlderThan(ctx.registry.db, cutoff);
   const outcomes: EntryOutcome[] = [];
   for (const job of jobs) {
-    if (job.incoming_entry !== null && present.has(job.incoming_entry)) continue;
-    const entry = job.incoming_entry ?? job.uuid;
+    if (job.incomingEntry !== null && present.has(job.incomingEntry)) continue;
+    const entry = job.incomingEntry ?? job.uuid;
     const acceptedDir = childPath(ctx.accepted, job.uuid);
     try {
       const manifest = parseManifest(await readFile(join(acceptedDir, MANIFEST_FILE), 'utf8'), `accepted/${job.uuid}/${MANIFEST_FILE}`);

@@ -5,7 +5,7 @@ import { DEFAULT_SUBMISSION_LIMITS, jobSizeProblem, type SubmissionLimits } from
 import { generateJobId, printable } from '../core/names.ts';
 import { sourceTypeOf, validateSource } from '../sources/index.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
-import { assertPackageNames, JobDirWriter } from './job-dir.ts';
+import { assertPackageNames, JobDirWriter } from '../sources/job-dir.ts';
 
 export interface SubmitRequest {
   /** Paths of the source packages, in build order. */

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Manifest } from '../core/manifest.ts';
-import type { JobStatus, TaskStatus } from '../core/terms.ts';
+import { IN_FLIGHT_JOB_STATUSES, type JobStatus, type TaskStatus } from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import type { Database, JobRow } from './schema.ts';
 
@@ -125,6 +125,12 @@ export async function insertJob(db: Kysely<Database>, manifest: Manifest, facts:
       .execute();
     return toJob(row);
   });
+}
+
+/** Jobs still in flight (incoming, valid, accepted) created before `cutoff`: candidates for the incoming processor's orphan sweep. */
+export async function listInFlightJobsOlderThan(db: Kysely<Database>, cutoff: number): Promise<{ uuid: string; incomingEntry: string | null }[]> {
+  const rows = await db.selectFrom('jobs').select(['uuid', 'incoming_entry']).where('status', 'in', [...IN_FLIGHT_JOB_STATUSES]).where('created_at', '<', cutoff).execute();
+  return rows.map((r) => ({ uuid: r.uuid, incomingEntry: r.incoming_entry }));
 }
 
 export async function setJobStatus(db: Kysely<Database>, uuid: string, status: JobStatus, reason: string | null = null): Promise<void> {

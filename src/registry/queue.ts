@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { TaskStatus } from '../core/terms.ts';
 import type { Database } from './schema.ts';
+import { countBuilders, whyWaiting } from '../core/builder-health.ts';
 
 /** A waiting task in its platform's queue. */
 export interface QueuedTask {
@@ -55,20 +56,9 @@ export async function listQueues(db: Kysely<Database>, nowMs: number, healthyWit
       .orderBy('tasks.id')
       .limit(limitPerPlatform)
       .execute();
-    const mine = builders.filter((b) => b.platform_id === p.id);
-    const alive = mine.filter((b) => b.last_heartbeat_at !== null && nowMs - b.last_heartbeat_at <= healthyWithinMs);
-    const unable = mine.filter((b) => b.unable_reason !== null);
-    const healthy = alive.filter((b) => b.unable_reason === null);
-    const busy = healthy.filter((b) => b.current_task_id !== null);
-    let why: string | null = null;
-    if (waiting.length > 0) {
-      if (!p.active) why = 'the platform is not active';
-      else if (mine.length === 0) why = 'no builder is registered for this platform';
-      else if (healthy.length === 0 && unable.length > 0) why = `the builders cannot build: ${unable[0]!.unable_reason}`;
-      else if (healthy.length === 0) why = 'no builder for this platform is running (no recent heartbeat)';
-      else if (busy.length === healthy.length) why = `all ${healthy.length} running builder${healthy.length === 1 ? ' is' : 's are'} busy`;
-      else why = 'waiting for an idle builder to claim it';
-    }
+    const mine = builders.filter((b) => b.platform_id === p.id).map((b) => ({ lastHeartbeatAt: b.last_heartbeat_at, unableReason: b.unable_reason, busy: b.current_task_id !== null }));
+    const counts = countBuilders(mine, nowMs, healthyWithinMs);
+    const why = waiting.length > 0 ? whyWaiting(p.active === 1, counts, mine.find((b) => b.unableReason !== null)?.unableReason ?? null) : null;
     queues.push({
       platform: p.name,
       arch: p.arch,
@@ -76,7 +66,7 @@ export async function listQueues(db: Kysely<Database>, nowMs: number, healthyWit
       waiting: waiting.map((t, i) => ({ position: i + 1, taskId: t.id, jobId: t.uuid, bucket: t.bucket, submitter: t.submitter, queuedAt: t.queued_at, nextAttempt: t.attempt + 1 })),
       waitingTotal: count(p.id, TaskStatus.needsBuild),
       building: count(p.id, TaskStatus.building),
-      builders: { total: mine.length, healthy: healthy.length, busy: busy.length, unable: unable.length },
+      builders: counts,
       why,
     });
   }

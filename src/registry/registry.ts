@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { sql, type Kysely } from 'kysely';
-import type { RegistryConfig } from '../config/load-config.ts';
+import type { RegistryConfig } from './registry-config.ts';
 import type { RegistryCapabilities } from './capabilities.ts';
 import type { ListenEvents } from './dialect/postgres.ts';
 import { assertSchemaCurrent, migrateRegistry } from './migrations.ts';

@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import type { RegistryConfig } from '../../config/load-config.ts';
+import type { RegistryConfig } from '../registry-config.ts';
 import type { RegistryCapabilities } from '../capabilities.ts';
 import type { Database } from '../schema.ts';
 

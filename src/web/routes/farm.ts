@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { isBuilderHealthy } from '../../core/builder-health.ts';
 import { isoTime as iso } from '../../core/time.ts';
 import { listBuilders } from '../../registry/builders.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
@@ -24,7 +25,7 @@ export function farmRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         host: b.host,
         currentTask: b.currentTaskId,
         lastHeartbeat: iso(b.lastHeartbeatAt),
-        healthy: b.unableReason === null && b.lastHeartbeatAt !== null && now - b.lastHeartbeatAt <= ctx.healthyWithinMs,
+        healthy: isBuilderHealthy(b, now, ctx.healthyWithinMs),
         unableToBuild: b.unableReason,
         sandbox: b.sandbox,
       }));

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { followLog } from '../../buildd/follow-log.ts';
+import { followLog } from '../../util/follow-log.ts';
 import { join } from 'node:path';
 import Type from 'typebox';
 import { getJobDetail } from '../../registry/jobs.ts';

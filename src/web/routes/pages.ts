@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Eta } from 'eta';
+import { isBuilderHealthy } from '../../core/builder-health.ts';
 import { readdir, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -87,7 +88,7 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
 
     app.get('/builders', { schema: { hide: true } }, async (_req, reply) => {
       const now = Date.now();
-      const builders = (await listBuilders(ctx.registry.db)).map((b) => ({ ...b, lastHeartbeat: b.lastHeartbeatAt === null ? null : time(b.lastHeartbeatAt), healthy: b.unableReason === null && b.lastHeartbeatAt !== null && now - b.lastHeartbeatAt <= ctx.healthyWithinMs }));
+      const builders = (await listBuilders(ctx.registry.db)).map((b) => ({ ...b, lastHeartbeat: b.lastHeartbeatAt === null ? null : time(b.lastHeartbeatAt), healthy: isBuilderHealthy(b, now, ctx.healthyWithinMs) }));
       return reply.type('text/html; charset=utf-8').send(page('Builders', 'builders', { builders }));
     });
   };

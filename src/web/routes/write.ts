@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { normaliseManifest } from '../../core/manifest.ts';
 import { assertJobId, generateJobId, splitList } from '../../core/names.ts';
-import { JobDirWriter } from '../../incoming/job-dir.ts';
+import { JobDirWriter } from '../../sources/job-dir.ts';
 import { findJob } from '../../registry/jobs.ts';
 import { cancelTasks, retryTasks } from '../../registry/tasks.ts';
 import { userOfToken } from '../../registry/tokens.ts';

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { MANIFEST_FILE, serialiseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
 import { fileNameProblem, fileNamesProblem, printable } from '../core/names.ts';
-import { sourceTypeOf, validateSource } from '../sources/index.ts';
+import { sourceTypeOf, validateSource } from './index.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { childPath, fsyncDir, removeTree, writeFileAtomic } from '../util/fs-safe.ts';
 import { copyAndHash, fsyncPath } from '../util/hash.ts';
