@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULTS } from '../config/schema.ts';
+import { attemptPath } from '../core/results-layout.ts';
 import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { acceptAttempt, builderIdentity, claimNextTask, claimsHeldBy, finishAttempt, idleHeartbeat, releaseClaim, requeueAbandoned, type BuilderIdentity, type Claim } from '../registry/attempts.ts';
@@ -12,7 +13,7 @@ import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
 import { isProcessAlive } from '../util/process.ts';
 import { keepLease, type Lease } from './lease.ts';
-import { adoptAttempt, attemptPath, buildTask, closeAttempt, forgetOutcome, keepOutcome, promoteAttempt, publishAttempt, readPendingOutcome, resumeAttempt, type EndedAttempt, type PendingOutcome, type TaskDirs } from './run-task.ts';
+import { adoptAttempt, buildTask, closeAttempt, forgetOutcome, keepOutcome, promoteAttempt, publishAttempt, readPendingOutcome, resumeAttempt, type EndedAttempt, type PendingOutcome, type TaskDirs } from './run-task.ts';
 import { missingTools, type BuilddSettings } from './setup.ts';
 import type { TaskOutcome } from './task-run.ts';
 import { endLeftovers } from './leftovers.ts';

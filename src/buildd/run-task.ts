@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import YAML from 'yaml';
 import { MANIFEST_FILE, parseManifest, type Manifest } from '../core/manifest.ts';
+import { attemptPath, taskResultsPath } from '../core/results-layout.ts';
 import type { Claim } from '../registry/attempts.ts';
 import { messageOf } from '../util/errors.ts';
 import { childPath, fsyncDir, fsyncFile, linkOrCopy, writeFileAtomic } from '../util/fs-safe.ts';
@@ -20,13 +21,6 @@ export interface TaskDirs {
   repos?: string;
 }
 
-/** Where a task's results and an attempt's logs live, relative to the results directory. */
-export function taskResultsPath(jobId: string, platform: string, arch: string): string {
-  return join(jobId, `${platform}-${arch}`);
-}
-export function attemptPath(jobId: string, platform: string, arch: string, attempt: number): string {
-  return join(taskResultsPath(jobId, platform, arch), `attempt-${attempt}`);
-}
 
 /**
  * An attempt whose build has ended: its log still open for publishing's lines, its record, and what
@@ -71,9 +65,8 @@ function openLog(attemptDir: string): WriteStream {
  * lease, shutdown), in which case the caller decides what the registry hears.
  */
 export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSettings, signal: AbortSignal): Promise<BuildResult> {
-  const resultsDir = childPath(dirs.results, claim.jobId);
-  const taskDir = join(resultsDir, `${claim.platform}-${claim.arch}`);
-  const attemptDir = join(taskDir, `attempt-${claim.attempt}`);
+  const taskDir = join(dirs.results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
+  const attemptDir = join(dirs.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
   await mkdir(attemptDir, { recursive: true });
   const log = openLog(attemptDir);
   const info: BuildInfo = {
@@ -275,9 +268,8 @@ export async function readPendingOutcome(results: string, claim: Claim, attempt 
 
 /** Reopens an attempt whose outcome an earlier run of the daemon kept (to publish, record and report it). */
 export async function resumeAttempt(claim: Claim, dirs: TaskDirs, settings: BuilddSettings, pending: PendingOutcome, signal: AbortSignal): Promise<EndedAttempt> {
-  const resultsDir = childPath(dirs.results, claim.jobId);
-  const taskDir = join(resultsDir, `${claim.platform}-${claim.arch}`);
-  const attemptDir = join(taskDir, `attempt-${claim.attempt}`);
+  const taskDir = join(dirs.results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
+  const attemptDir = join(dirs.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
   const log = openLog(attemptDir);
   const acceptedDir = childPath(dirs.accepted, claim.jobId);
   const manifest = await readAcceptedManifest(acceptedDir, claim.jobId).catch(() => null);
@@ -295,12 +287,12 @@ export async function resumeAttempt(claim: Claim, dirs: TaskDirs, settings: Buil
 export async function adoptAttempt(claim: Claim, dirs: TaskDirs, settings: BuilddSettings, accepted: number, signal: AbortSignal): Promise<{ attempt: EndedAttempt; pending: PendingOutcome } | null> {
   const pending = await readPendingOutcome(dirs.results, claim, accepted);
   if (!pending || pending.status !== 'success') return null;
-  const taskDir = join(childPath(dirs.results, claim.jobId), `${claim.platform}-${claim.arch}`);
-  const attemptDir = join(taskDir, `attempt-${claim.attempt}`);
+  const taskDir = join(dirs.results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
+  const attemptDir = join(dirs.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
   await mkdir(attemptDir, { recursive: true });
   const products: string[] = [];
   for (const product of pending.info.products) {
-    if (dirname(product) !== join(taskDir, `attempt-${accepted}`)) {
+    if (dirname(product) !== join(dirs.results, attemptPath(claim.jobId, claim.platform, claim.arch, accepted))) {
       products.push(product);
       continue;
     }
@@ -322,8 +314,8 @@ export async function adoptAttempt(claim: Claim, dirs: TaskDirs, settings: Build
  * (copied where links are not possible), buildinfo.yml last.
  */
 export async function promoteAttempt(results: string, claim: Claim): Promise<void> {
-  const taskDir = join(childPath(results, claim.jobId), `${claim.platform}-${claim.arch}`);
-  const attemptDir = join(taskDir, `attempt-${claim.attempt}`);
+  const taskDir = join(results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
+  const attemptDir = join(results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
   for (const name of await readdir(taskDir)) {
     if (name.endsWith('.rpm')) await rm(join(taskDir, name), { force: true });
   }

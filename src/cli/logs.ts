@@ -3,10 +3,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { followLog } from '../util/follow-log.ts';
-import { attemptPath } from '../buildd/run-task.ts';
+import { attemptPath } from '../core/results-layout.ts';
 import { getJobDetail } from '../registry/jobs.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
-import { childPath } from '../util/fs-safe.ts';
 import { collect, configFor, withRegistry, type CommonOptions } from './context.ts';
 
 export function registerLogsCommand(program: Command): void {
@@ -46,7 +45,7 @@ export function registerLogsCommand(program: Command): void {
         }
         const attempt = opts.attempt ? Number(opts.attempt) : task.attempt;
         if (!Number.isInteger(attempt) || attempt < 1) throw new PkgForgeError(ErrorCode.usage, `Task ${task.platform}/${task.arch} of job ${id} has not started building yet`);
-        const path = join(childPath(config.results, id), attemptPath('.', task.platform, task.arch, attempt), 'build.log');
+        const path = join(config.results, attemptPath(id, task.platform, task.arch, attempt), 'build.log');
         if (!opts.follow && !existsSync(path)) {
           throw new PkgForgeError(ErrorCode.notFound, `No build log yet for ${task.platform}/${task.arch} attempt ${attempt} of job ${id}`);
         }

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createReadStream } from 'node:fs';
+import { taskResultsPath } from '../../core/results-layout.ts';
 import { stat } from 'node:fs/promises';
 import { followLog } from '../../util/follow-log.ts';
 import { join } from 'node:path';
 import Type from 'typebox';
 import { getJobDetail } from '../../registry/jobs.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
-import { childPath } from '../../util/fs-safe.ts';
 import type { WebContext } from '../app.ts';
 
 const TaskParams = Type.Object({ id: Type.String({ maxLength: 50 }), platform: Type.String({ maxLength: 20 }), arch: Type.String({ maxLength: 20 }) });
@@ -17,7 +17,7 @@ async function taskDir(ctx: WebContext, id: string, platform: string, arch: stri
   const job = await getJobDetail(ctx.registry.db, id);
   const task = job?.tasks.find((t) => t.platform === platform && t.arch === arch);
   if (!job || !task) throw new PkgForgeError(ErrorCode.notFound, `Job ${id} has no task for ${platform}/${arch}`);
-  return { task, dir: join(childPath(ctx.results, job.id), `${task.platform}-${task.arch}`) };
+  return { task, dir: join(ctx.results, taskResultsPath(job.id, task.platform, task.arch)) };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { readdir, stat } from 'node:fs/promises';
+import { taskResultsPath } from '../../core/results-layout.ts';
 import { join } from 'node:path';
 import Type from 'typebox';
 import { isoTime as iso } from '../../core/time.ts';
@@ -7,7 +8,6 @@ import { listAttempts } from '../../registry/attempts.ts';
 import { getJobDetail, listJobsPage, type Job } from '../../registry/jobs.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
-import { childPath } from '../../util/fs-safe.ts';
 import { ErrorReply, JobDetail, JobList, JobListQuery, TaskDetail } from '../schemas.ts';
 import type { WebContext } from '../app.ts';
 
@@ -86,7 +86,7 @@ export function jobRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         const attempts = await listAttempts(ctx.registry.db, task.id);
         const files: { name: string; size: number }[] = [];
         // Only names the registry knows go into the path, and childPath refuses anything else.
-        const dir = join(childPath(ctx.results, job.id), `${task.platform}-${task.arch}`);
+        const dir = join(ctx.results, taskResultsPath(job.id, task.platform, task.arch));
         for (const name of await readdir(dir).catch(() => [] as string[])) {
           const st = await stat(join(dir, name)).catch(() => null);
           if (st?.isFile()) files.push({ name, size: st.size });

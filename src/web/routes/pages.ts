@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Eta } from 'eta';
+import { taskResultsPath } from '../../core/results-layout.ts';
 import { isBuilderHealthy } from '../../core/builder-health.ts';
 import { readdir, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +13,6 @@ import { listBuilders } from '../../registry/builders.ts';
 import { getJobDetail, listJobsPage } from '../../registry/jobs.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
 import { listQueues } from '../../registry/queue.ts';
-import { childPath } from '../../util/fs-safe.ts';
 import { filterWarnings } from './jobs.ts';
 import type { WebContext } from '../app.ts';
 
@@ -57,7 +57,7 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       const task = job?.tasks.find((t) => t.platform === req.params.task.slice(0, cut) && t.arch === req.params.task.slice(cut + 1));
       if (!job || !task) return reply.status(404).type('text/html; charset=utf-8').send(page('Not found', 'notfound', { message: `Job ${req.params.id} has no task ${req.params.task}` }));
       const attempts = await listAttempts(ctx.registry.db, task.id);
-      const dir = join(childPath(ctx.results, job.id), `${task.platform}-${task.arch}`);
+      const dir = join(ctx.results, taskResultsPath(job.id, task.platform, task.arch));
       const files: { name: string; size: number }[] = [];
       for (const name of await readdir(dir).catch(() => [] as string[])) {
         const inner = name.startsWith('attempt-') ? (await readdir(join(dir, name)).catch(() => [] as string[])).map((n) => `${name}/${n}`) : [name];
