@@ -1,46 +1,59 @@
 /**
- * Errors a person can act on: a stable code, what failed, on which job or file, and why.
- * The codes are listed in docs/errors.md; test/util/errors.test.ts keeps the two in step.
+ * Errors a person can act on: a stable code, what failed, on which job or file, and why. Each code
+ * is defined once here with the HTTP status the API answers it with (as Fastify's lib/errors.js
+ * does); docs/errors.md lists them, and test/util/errors.test.ts keeps the three in step.
  */
-export const ErrorCode = {
+const DEFINITIONS = {
   /** build.yml cannot be read, parsed or does not follow the schema. */
-  manifest: 'PKGF_ERR_MANIFEST',
+  manifest: { code: 'PKGF_ERR_MANIFEST', status: 400 },
   /** A job id that is malformed, too long or already used. */
-  jobId: 'PKGF_ERR_JOB_ID',
+  jobId: { code: 'PKGF_ERR_JOB_ID', status: 409 },
   /** A source package that is not what it claims to be (not an RPM, not a source RPM, no spec file). */
-  sourcePackage: 'PKGF_ERR_SOURCE_PACKAGE',
+  sourcePackage: { code: 'PKGF_ERR_SOURCE_PACKAGE', status: 400 },
   /** A checksum or size that does not match the manifest. */
-  checksum: 'PKGF_ERR_CHECKSUM',
+  checksum: { code: 'PKGF_ERR_CHECKSUM', status: 400 },
   /** A file name or path that is unsafe (a path, `..`, a NUL byte, a link). */
-  unsafePath: 'PKGF_ERR_UNSAFE_PATH',
-  /** Configuration that cannot be read or is invalid. */
-  config: 'PKGF_ERR_CONFIG',
+  unsafePath: { code: 'PKGF_ERR_UNSAFE_PATH', status: 400 },
+  /** Configuration that cannot be read or is invalid (the server's). */
+  config: { code: 'PKGF_ERR_CONFIG', status: 500 },
   /** The registry (database) refused or failed an operation. */
-  registry: 'PKGF_ERR_REGISTRY',
+  registry: { code: 'PKGF_ERR_REGISTRY', status: 500 },
   /** A registry object that does not exist (job, platform, builder). */
-  notFound: 'PKGF_ERR_NOT_FOUND',
+  notFound: { code: 'PKGF_ERR_NOT_FOUND', status: 404 },
   /** A registry object that already exists. */
-  exists: 'PKGF_ERR_EXISTS',
-  /** A directory PkgForge needs is missing or not writable. */
-  directory: 'PKGF_ERR_DIRECTORY',
+  exists: { code: 'PKGF_ERR_EXISTS', status: 409 },
+  /** A directory PkgForge needs is missing or not writable (the server's). */
+  directory: { code: 'PKGF_ERR_DIRECTORY', status: 500 },
   /** Copying a job to the accepted directory failed. */
-  transfer: 'PKGF_ERR_TRANSFER',
-  /** Bad command-line usage or option values. */
-  usage: 'PKGF_ERR_USAGE',
+  transfer: { code: 'PKGF_ERR_TRANSFER', status: 500 },
+  /** Bad command-line usage, option values or request fields. */
+  usage: { code: 'PKGF_ERR_USAGE', status: 400 },
   /** Another process holds a lock PkgForge needs. */
-  locked: 'PKGF_ERR_LOCKED',
+  locked: { code: 'PKGF_ERR_LOCKED', status: 409 },
   /** An HTTP request without a valid API token where one is needed. */
-  auth: 'PKGF_ERR_AUTH',
+  auth: { code: 'PKGF_ERR_AUTH', status: 401 },
   /** A package or job larger than a configured limit (`max_package_size`, `max_job_size`, an upload's `upload_max_bytes`). */
-  tooLarge: 'PKGF_ERR_TOO_LARGE',
+  tooLarge: { code: 'PKGF_ERR_TOO_LARGE', status: 413 },
   /** An HTTP request that did not arrive in time, or whose body arrived too slowly. */
-  timeout: 'PKGF_ERR_TIMEOUT',
+  timeout: { code: 'PKGF_ERR_TIMEOUT', status: 408 },
   /** A client address with more connections open than the server allows. */
-  tooManyConnections: 'PKGF_ERR_TOO_MANY_CONNECTIONS',
+  tooManyConnections: { code: 'PKGF_ERR_TOO_MANY_CONNECTIONS', status: 429 },
+  /** The registry is away for a moment (a restart, an outage); the client may try again. */
+  unavailable: { code: 'PKGF_ERR_UNAVAILABLE', status: 503 },
   /** An unexpected server error (details in the server's log). */
-  internal: 'PKGF_ERR_INTERNAL',
-} as const;
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+  internal: { code: 'PKGF_ERR_INTERNAL', status: 500 },
+} as const satisfies Record<string, { code: `PKGF_ERR_${string}`; status: number }>;
+
+type Name = keyof typeof DEFINITIONS;
+export const ErrorCode = Object.fromEntries(Object.entries(DEFINITIONS).map(([name, d]) => [name, d.code])) as { readonly [K in Name]: (typeof DEFINITIONS)[K]['code'] };
+export type ErrorCode = (typeof DEFINITIONS)[Name]['code'];
+
+const STATUS_BY_CODE = new Map<string, number>(Object.values(DEFINITIONS).map((d) => [d.code, d.status]));
+
+/** The HTTP status the API answers an error code with (500 for a code it does not know). */
+export function httpStatusOf(code: string): number {
+  return STATUS_BY_CODE.get(code) ?? 500;
+}
 
 export class PkgForgeError extends Error {
   readonly code: ErrorCode;
@@ -55,9 +68,9 @@ export function isPkgForgeError(err: unknown, code?: ErrorCode): err is PkgForge
   return err instanceof PkgForgeError && (code === undefined || err.code === code);
 }
 
-/** Anything thrown, as an Error (libraries and callbacks may throw strings). */
+/** Anything thrown, as an Error (libraries and callbacks may throw strings), the thrown value kept as its cause. */
 export function coerceError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
+  return err instanceof Error ? err : new Error(String(err), { cause: err });
 }
 
 /** The message of anything thrown. */

@@ -2,11 +2,11 @@ import { STATUS_CODES } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { httpLimits, type HttpLimits } from '../config/load-config.ts';
 import type { Registry } from '../registry/registry.ts';
 import { transientRegistryError } from '../registry/retry.ts';
-import { ErrorCode, isPkgForgeError } from '../util/errors.ts';
+import { ErrorCode, httpStatusOf, isPkgForgeError } from '../util/errors.ts';
 import { farmRoutes } from './routes/farm.ts';
 import { fileRoutes } from './routes/files.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -31,8 +31,6 @@ export interface WebContext {
   limits?: Partial<HttpLimits>;
 }
 
-const STATUS: Partial<Record<string, number>> = { [ErrorCode.notFound]: 404, [ErrorCode.usage]: 400, [ErrorCode.exists]: 409, [ErrorCode.jobId]: 409, [ErrorCode.manifest]: 400, [ErrorCode.tooLarge]: 413 };
-
 /**
  * The HTTP application: the JSON API under /api/v1 with its OpenAPI document (/api/v1/openapi.json,
  * browsable at /api/docs). Tests build it and call it with inject(); `pkgforge web` listens.
@@ -46,26 +44,28 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
     openapi: { info: { title: 'PkgForge API', version: '1', description: 'Jobs, tasks, platforms, builders and the queue of a PkgForge build farm.' } },
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
-  // Domain errors become 4xx with their code; anything else is a 500 whose details stay in the log.
+  // Domain errors answer the status their code carries (util/errors.ts); Fastify's own (validation,
+  // body limits) keep theirs; anything else is a 500 whose details stay in the log.
+  const send = (reply: FastifyReply, code: ErrorCode, message: string, statusCode = httpStatusOf(code)) => reply.status(statusCode).send({ statusCode, code, error: STATUS_CODES[statusCode], message });
   app.setErrorHandler((err, req, reply) => {
     if (isPkgForgeError(err)) {
-      const statusCode = STATUS[err.code] ?? 400;
-      return reply.status(statusCode).send({ statusCode, code: err.code, error: STATUS_CODES[statusCode], message: err.message });
+      if (httpStatusOf(err.code) >= 500) req.log.error(err);
+      return send(reply, err.code, err.message);
     }
     const e = err as { validation?: unknown; statusCode?: number; message: string };
     if (e.validation || (e.statusCode !== undefined && e.statusCode < 500)) {
       const statusCode = e.statusCode ?? 400;
-      const code = statusCode === 401 ? 'PKGF_ERR_AUTH' : statusCode === 413 ? 'PKGF_ERR_TOO_LARGE' : 'PKGF_ERR_USAGE';
-      return reply.status(statusCode).send({ statusCode, code, error: statusCode === 401 ? 'Unauthorized' : 'Bad Request', message: e.message });
+      return send(reply, statusCode === 401 ? ErrorCode.auth : statusCode === 413 ? ErrorCode.tooLarge : ErrorCode.usage, e.message, statusCode);
     }
     // The registry being away is a passing state the client can wait out, not a fault of ours.
     const away = transientRegistryError(err);
     if (away) {
       req.log.warn({ err: e.message }, 'registry unavailable');
-      return reply.status(503).header('retry-after', '5').send({ statusCode: 503, code: 'PKGF_ERR_UNAVAILABLE', error: 'Service Unavailable', message: `The registry is unavailable (${away}); try again shortly.` });
+      reply.header('retry-after', '5');
+      return send(reply, ErrorCode.unavailable, `The registry is unavailable (${away}); try again shortly.`);
     }
     req.log.error(err);
-    return reply.status(500).send({ statusCode: 500, code: 'PKGF_ERR_INTERNAL', error: 'Internal Server Error', message: 'Something went wrong; the server log has the details.' });
+    return send(reply, ErrorCode.internal, 'Something went wrong; the server log has the details.');
   });
   await app.register(
     async (api) => {

@@ -16,7 +16,7 @@ export async function requireUser(ctx: WebContext, req: FastifyRequest): Promise
   const header = req.headers.authorization ?? '';
   const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
   const user = token ? await userOfToken(ctx.registry.db, token) : null;
-  if (!user) throw Object.assign(new Error('This needs a valid API token: Authorization: Bearer <token> (pkgforge token create)'), { statusCode: 401 });
+  if (!user) throw new PkgForgeError(ErrorCode.auth, 'This needs a valid API token: Authorization: Bearer <token> (pkgforge token create)');
   return user;
 }
 
