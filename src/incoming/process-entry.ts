@@ -16,7 +16,8 @@ import type { Log } from '../util/log.ts';
 import { userNameOf } from '../util/users.ts';
 import { discardEntry, entryMessage, type QueueEntry } from './queue.ts';
 import { AcceptedSpace, asSpaceProblem, freeSpaceOf, SpaceProblem } from './space.ts';
-import { checkJobFiles, commitStagedJob, JobFileProblem, stageJob, verifyCopy } from './transfer.ts';
+import { checkJobFiles, commitStagedJob, stageJob, verifyCopy } from './transfer.ts';
+import { JobProblem } from './job-problem.ts';
 
 export interface IncomingContext {
   registry: Registry;
@@ -53,16 +54,6 @@ export type EntryOutcome =
   /** Something unexpected (a file system error, a bug): the entry is left for the next pass. */
   | { kind: 'error'; entry: string; job: null; reason: string };
 
-/** A job that cannot be loaded, validated or transferred yet (soft) or ever (hard). */
-class StageFailure extends Error {
-  constructor(
-    message: string,
-    readonly soft: boolean,
-  ) {
-    super(message);
-  }
-}
-
 /**
  * Takes one incoming entry through stages 2–6. Registry errors are retried with back-off and, if
  * they persist, thrown to the caller with the entry left in place: a database outage never costs a
@@ -82,7 +73,7 @@ export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promis
     manifest = await loadManifest(entry);
   } catch (err) {
     const reason = entryMessage(entry, err);
-    const soft = !(err instanceof StageFailure) || err.soft;
+    const soft = !(err instanceof JobProblem) || err.soft;
     if (soft && !(await isOverdue(ctx, entry))) {
       log.info({ entry: entry.name, reason }, 'job not loadable yet, will retry until the grace period ends');
       return { kind: 'waiting', entry: entry.name, job: null, reason };
@@ -171,7 +162,7 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
     staged = await stageJob(entry.base ?? entry.path, ctx.accepted, manifest, { space });
   } catch (err) {
     if (err instanceof SpaceProblem) return defer(ctx, entry, manifest, err.message, db);
-    if (!(err instanceof JobFileProblem)) {
+    if (!(err instanceof JobProblem)) {
       // The file system failed (an I/O error): try again on later passes, and give up
       // with the reason once the grace period is over, rather than retrying for ever.
       if (isTransientRegistryError(err) || !(await isOverdue(ctx, entry))) throw err;
@@ -243,21 +234,21 @@ async function loadManifest(entry: QueueEntry): Promise<Manifest> {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
-  if (!st) throw new StageFailure(`${label}: the manifest has not arrived`, true);
-  if (st.isSymbolicLink()) throw new StageFailure(`${label}: the manifest is a symbolic link`, false);
-  if (!st.isFile()) throw new StageFailure(`${label}: the manifest is not a regular file`, false);
+  if (!st) throw new JobProblem(`${label}: the manifest has not arrived`, true);
+  if (st.isSymbolicLink()) throw new JobProblem(`${label}: the manifest is a symbolic link`, false);
+  if (!st.isFile()) throw new JobProblem(`${label}: the manifest is not a regular file`, false);
   let fh;
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new StageFailure(`${label}: the manifest has not arrived`, true);
-    if (code === 'ELOOP') throw new StageFailure(`${label}: the manifest is a symbolic link`, false);
+    if (code === 'ENOENT') throw new JobProblem(`${label}: the manifest has not arrived`, true);
+    if (code === 'ELOOP') throw new JobProblem(`${label}: the manifest is a symbolic link`, false);
     throw err;
   }
   try {
     const opened = await fh.stat();
-    if (!opened.isFile()) throw new StageFailure(`${label}: the manifest is not a regular file`, false);
+    if (!opened.isFile()) throw new JobProblem(`${label}: the manifest is not a regular file`, false);
     // Read at most one byte past the limit, whatever the file grows to meanwhile.
     const buf = Buffer.alloc(MANIFEST_MAX_BYTES + 1);
     let length = 0;
@@ -269,13 +260,13 @@ async function loadManifest(entry: QueueEntry): Promise<Manifest> {
       }
       length += bytesRead;
     }
-    if (length > MANIFEST_MAX_BYTES) throw new StageFailure(`${label}: the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`, false);
+    if (length > MANIFEST_MAX_BYTES) throw new JobProblem(`${label}: the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`, false);
     try {
       return parseManifest(buf.toString('utf8', 0, length), label);
     } catch (err) {
       // A manifest written in place may be half-written: soft until the grace period ends. What
       // no more writing can put right (a package name that is unsafe) is refused at once.
-      if (isPkgForgeError(err)) throw new StageFailure(err.message, err.code === ErrorCode.manifest);
+      if (isPkgForgeError(err)) throw new JobProblem(err.message, err.code === ErrorCode.manifest);
       throw err;
     }
   } finally {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
+import { JobProblem } from './job-problem.ts';
 import { lstat, mkdir, open, readdir, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_SUBMISSION_LIMITS, jobSizeProblem, type SubmissionLimits } from '../core/limits.ts';
@@ -13,18 +14,6 @@ import { asSpaceProblem, type AcceptedSpace } from './space.ts';
 /** Staging directories in accepted start with this; a pass removes any left by a crash. */
 export const STAGING_PREFIX = '.staging-';
 
-/**
- * A problem with a job's files. `soft` problems (a file not there yet, too short, a checksum that
- * does not match yet) may go away while the submitter is still copying; hard ones never will.
- */
-export class JobFileProblem extends Error {
-  constructor(
-    message: string,
-    readonly soft: boolean,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * Checks what can be checked without copying, so a job the farm will refuse costs no copy: the
@@ -34,13 +23,13 @@ export class JobFileProblem extends Error {
  */
 export async function checkJobFiles(dir: string, manifest: Manifest, limits: SubmissionLimits = DEFAULT_SUBMISSION_LIMITS): Promise<void> {
   const tooLarge = jobSizeProblem(manifest.packages, limits);
-  if (tooLarge) throw new JobFileProblem(tooLarge, false);
+  if (tooLarge) throw new JobProblem(tooLarge, false);
   for (const p of manifest.packages) {
     const fh = await openPackage(dir, p);
     try {
       await validateSourceHandle(p.type, p.file, fh);
     } catch (err) {
-      if (isPkgForgeError(err)) throw new JobFileProblem(err.message, false);
+      if (isPkgForgeError(err)) throw new JobProblem(err.message, false);
       throw err;
     } finally {
       await fh.close();
@@ -59,15 +48,15 @@ async function openPackage(dir: string, p: PackageEntry): Promise<FileHandle> {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
-  if (!st) throw new JobFileProblem(`${p.file}: the file has not arrived`, true);
+  if (!st) throw new JobProblem(`${p.file}: the file has not arrived`, true);
   checkPackageFile(p, st);
   let fh;
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw new JobFileProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
-    if (code === 'ENOENT') throw new JobFileProblem(`${p.file}: the file has not arrived`, true);
+    if (code === 'ELOOP') throw new JobProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
+    if (code === 'ENOENT') throw new JobProblem(`${p.file}: the file has not arrived`, true);
     throw err;
   }
   try {
@@ -80,11 +69,11 @@ async function openPackage(dir: string, p: PackageEntry): Promise<FileHandle> {
 }
 
 function checkPackageFile(p: PackageEntry, st: Stats): void {
-  if (st.isSymbolicLink()) throw new JobFileProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
-  if (!st.isFile()) throw new JobFileProblem(`${p.file}: is not a regular file`, false);
-  if (st.nlink > 1) throw new JobFileProblem(`${p.file}: has ${st.nlink} hard links; only files with a single link are accepted`, false);
-  if (st.size < p.size) throw new JobFileProblem(`${p.file}: is ${st.size} bytes, the manifest says ${p.size} (still arriving?)`, true);
-  if (st.size > p.size) throw new JobFileProblem(`${p.file}: is ${st.size} bytes, larger than the ${p.size} bytes the manifest says`, false);
+  if (st.isSymbolicLink()) throw new JobProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
+  if (!st.isFile()) throw new JobProblem(`${p.file}: is not a regular file`, false);
+  if (st.nlink > 1) throw new JobProblem(`${p.file}: has ${st.nlink} hard links; only files with a single link are accepted`, false);
+  if (st.size < p.size) throw new JobProblem(`${p.file}: is ${st.size} bytes, the manifest says ${p.size} (still arriving?)`, true);
+  if (st.size > p.size) throw new JobProblem(`${p.file}: is ${st.size} bytes, larger than the ${p.size} bytes the manifest says`, false);
 }
 
 export interface StagedJob {
@@ -129,7 +118,7 @@ export async function stageJob(dir: string, accepted: string, manifest: Manifest
       try {
         sources.push(await validateSource(p.type, to));
       } catch (err) {
-        if (isPkgForgeError(err)) throw new JobFileProblem(err.message, false);
+        if (isPkgForgeError(err)) throw new JobProblem(err.message, false);
         throw err;
       }
     }
@@ -146,14 +135,14 @@ async function copyVerified(dir: string, to: string, p: PackageEntry, onProgress
   // manifest is checked, and every byte of the copy is checked, in two reads of the data.
   const copied = await copyAndHash(fh, to, ['sha1'], onProgress, { sync: false, maxBytes: p.size });
   const size = copied.size;
-  if (size !== p.size) throw new JobFileProblem(`${p.file}: read ${size} bytes, the manifest says ${p.size}${size < p.size ? ' (still arriving?)' : ' (it grew while being copied)'}`, size < p.size);
-  if (copied.sha1 !== p.sha1sum) throw new JobFileProblem(`${p.file}: the sha1sum does not match the manifest`, true);
+  if (size !== p.size) throw new JobProblem(`${p.file}: read ${size} bytes, the manifest says ${p.size}${size < p.size ? ' (still arriving?)' : ' (it grew while being copied)'}`, size < p.size);
+  if (copied.sha1 !== p.sha1sum) throw new JobProblem(`${p.file}: the sha1sum does not match the manifest`, true);
   const readBack = p.sha256sum ? 'sha256' : 'sha1';
   // The fsync (in the thread pool) overlaps the read-back hashing (on this thread).
   const [back] = await Promise.all([hashFile(to, [readBack]), fsyncPath(to)]);
   if (back.size !== p.size || back[readBack] !== (p.sha256sum ?? p.sha1sum)) {
     // The copy differs from the manifest: the source changed under us (still arriving) or the copy is bad.
-    throw new JobFileProblem(`${p.file}: the ${readBack}sum does not match the manifest`, true);
+    throw new JobProblem(`${p.file}: the ${readBack}sum does not match the manifest`, true);
   }
 }
 

@@ -8,13 +8,14 @@ export interface ReceivedMail {
   header(name: string): string | undefined;
 }
 
-/** A real SMTP server on loopback that keeps what it receives. */
-export async function startSmtp(): Promise<{ port: number; mails: ReceivedMail[]; waitFor: (n: number) => Promise<void>; close: () => Promise<void> }> {
+/** A real SMTP server on loopback that keeps what it receives; with `starttls`, one that offers TLS with a self-signed certificate. */
+export async function startSmtp(options: { starttls?: boolean } = {}): Promise<{ port: number; mails: ReceivedMail[]; waitFor: (n: number) => Promise<void>; close: () => Promise<void> }> {
   const mails: ReceivedMail[] = [];
   const waiters: (() => void)[] = [];
   const server = new SMTPServer({
     authOptional: true,
-    disabledCommands: ['STARTTLS'],
+    // With STARTTLS, smtp-server offers its own self-signed certificate.
+    disabledCommands: options.starttls ? [] : ['STARTTLS'],
     logger: false,
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];

@@ -9,6 +9,8 @@ export interface EmailParams {
   from?: string;
   /** Use TLS from the start (port 465); otherwise STARTTLS is used when the server offers it. */
   secure?: boolean;
+  /** Check the server's TLS certificate (default true); false accepts any, for a relay with a self-signed one. */
+  verify_certificate?: boolean;
 }
 
 /** One message per task to the job's report addresses, success or failure. */
@@ -20,7 +22,7 @@ export class EmailReport implements ReportCommand {
   async report(task: AttemptRun, outcome: TaskOutcome): Promise<void> {
     const to = task.manifest.report;
     if (to.length === 0) return;
-    const transport = nodemailer.createTransport({ host: this.params.host ?? 'localhost', port: this.params.port ?? 25, secure: this.params.secure ?? false, tls: { rejectUnauthorized: false } });
+    const transport = nodemailer.createTransport({ host: this.params.host ?? 'localhost', port: this.params.port ?? 25, secure: this.params.secure ?? false, tls: { rejectUnauthorized: this.params.verify_certificate !== false } });
     const { claim } = task;
     const word = outcome.status === 'success' ? 'OK' : outcome.status === 'cancelled' ? 'CANCELLED' : 'FAIL';
     await transport.sendMail({
