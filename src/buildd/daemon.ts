@@ -13,9 +13,9 @@ import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
 import { isProcessAlive } from '../util/process.ts';
 import { keepLease, type Lease } from './lease.ts';
-import { adoptAttempt, buildTask, closeAttempt, forgetOutcome, keepOutcome, promoteAttempt, publishAttempt, readPendingOutcome, resumeAttempt, type EndedAttempt, type PendingOutcome, type TaskDirs } from './run-task.ts';
+import { adoptAttempt, buildTask, closeAttempt, forgetOutcome, keepOutcome, promoteAttempt, publishAttempt, readPendingOutcome, resumeAttempt, type EndedAttempt, type PendingOutcome, type TaskDirs } from './attempt.ts';
 import { missingTools, type BuilddSettings } from './setup.ts';
-import type { TaskOutcome } from './task-run.ts';
+import type { TaskOutcome } from './phases.ts';
 import { endLeftovers } from './leftovers.ts';
 
 /** How long a daemon waits after an unexpected failure before it claims again. */

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileNameProblem, printable } from '../core/names.ts';
 import { formatSize } from '../core/sizes.ts';
 import { readRpmHeader } from '../sources/rpm-header.ts';
-import { PhaseFailure } from './task-run.ts';
+import { PhaseFailure } from './phases.ts';
 
 /**
  * Checks that every directory from `base` down to `base/relative` is a real directory, not a

@@ -10,7 +10,7 @@ import { RpmlintCheck } from './commands/rpmlint.ts';
 import { RpmsignSigner } from './commands/rpmsign.ts';
 import { WebhookReport } from './commands/webhook.ts';
 import { setUpSandbox, type SandboxSetup } from './sandbox-setup.ts';
-import type { PhaseCommand, PublishCommand, ReportCommand } from './task-run.ts';
+import type { PhaseCommand, PublishCommand, ReportCommand } from './phases.ts';
 
 /** A build daemon's settings, from buildd.yml and buildd-<name>.yml on top of pkgforge.yml. */
 export interface BuilddSettings {

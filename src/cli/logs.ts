@@ -24,7 +24,7 @@ export function registerLogsCommand(program: Command): void {
       const config = configFor([], opts);
       if (opts.server) {
         if (!opts.platform || !opts.arch) throw new PkgForgeError(ErrorCode.usage, 'With --server, name the task with --platform and --arch');
-        const { followRemoteLog } = await import('./remote.ts');
+        const { followRemoteLog } = await import('../web/client.ts');
         return followRemoteLog(opts.server, opts.token ?? config.values.token, id, opts.platform, opts.arch, process.stdout);
       }
       await withRegistry(config, async ({ db }) => {

@@ -11,7 +11,7 @@ import { builddContext, describeTask, localBuilderName } from './buildd.ts';
 import { stopSignals } from './signals.ts';
 import { collect, configFor, withRegistry, type CommonOptions } from './context.ts';
 import { describeOutcome, incomingContext } from './incoming.ts';
-import { initialiseFarm } from './init.ts';
+import { initialiseFarm } from '../config/initialise-farm.ts';
 import { startWeb } from './web.ts';
 
 export function registerServeCommand(program: Command): void {

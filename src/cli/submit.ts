@@ -52,7 +52,7 @@ export function registerSubmitCommand(program: Command): void {
       if (opts.server) {
         // The same names and sizes are refused here as by a local submission, before any byte is sent.
         await checkLocalPackages(files, config.submissionLimits);
-        const { submitRemote } = await import('./remote.ts');
+        const { submitRemote } = await import('../web/client.ts');
         const r = await submitRemote({
           onProgress,
           server: opts.server,

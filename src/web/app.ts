@@ -3,8 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { httpLimits, type HttpLimits } from '../config/load-config.ts';
-import type { Registry } from '../registry/registry.ts';
+import { httpLimits } from '../config/load-config.ts';
 import { transientRegistryError } from '../registry/retry.ts';
 import { ErrorCode, httpStatusOf, isPkgForgeError } from '../util/errors.ts';
 import { farmRoutes } from './routes/farm.ts';
@@ -13,23 +12,10 @@ import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { pageRoutes } from './routes/pages.ts';
 import { requireUser, writeRoutes } from './routes/write.ts';
+import type { WebContext } from './context.ts';
 import { httpLimiter } from './limits.ts';
 
-/** What the web application needs. */
-export interface WebContext {
-  registry: Registry;
-  results: string;
-  /** Where uploaded jobs are written (the incoming directory). */
-  incoming: string;
-  /** The largest source package an upload may carry, in bytes. */
-  uploadMaxBytes: number;
-  /** Reading needs a token too (by default only writing does). */
-  readRequiresToken: boolean;
-  /** A builder whose last heartbeat is older than this is not healthy (the lease expiry). */
-  healthyWithinMs: number;
-  /** The server's timeouts, minimum upload rate and connections per client; the defaults for those not given. */
-  limits?: Partial<HttpLimits>;
-}
+export type { WebContext } from './context.ts';
 
 /**
  * The HTTP application: the JSON API under /api/v1 with its OpenAPI document (/api/v1/openapi.json,

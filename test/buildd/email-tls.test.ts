@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EmailReport } from '../../src/buildd/commands/email.ts';
-import type { AttemptRun } from '../../src/buildd/task-run.ts';
+import type { AttemptRun } from '../../src/buildd/phases.ts';
 import { startSmtp } from '../helpers/smtp.ts';
 
 /** What a report needs of an attempt: its claim, record and manifest. */

@@ -1,5 +1,5 @@
 import { runCommand } from '../../util/child.ts';
-import { logLine, PhaseFailure, type PublishCommand, type AttemptRun } from '../task-run.ts';
+import { logLine, PhaseFailure, type PublishCommand, type AttemptRun } from '../phases.ts';
 
 /**
  * Runs a site's own publishing command with the built RPMs as arguments (the original's

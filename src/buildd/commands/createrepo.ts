@@ -2,7 +2,7 @@ import { copyFile, mkdir, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { runCommand } from '../../util/child.ts';
-import { logLine, PhaseFailure, type PublishCommand, type AttemptRun } from '../task-run.ts';
+import { logLine, PhaseFailure, type PublishCommand, type AttemptRun } from '../phases.ts';
 
 /**
  * Publishes the binary RPMs into repos/<bucket>/<platform>/<arch>/ and updates the repository

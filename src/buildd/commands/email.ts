@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import nodemailer from 'nodemailer';
-import type { AttemptRun, ReportCommand, TaskOutcome } from '../task-run.ts';
+import type { AttemptRun, ReportCommand, TaskOutcome } from '../phases.ts';
 
 export interface EmailParams {
   host?: string;

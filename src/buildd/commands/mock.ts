@@ -2,7 +2,7 @@ import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from '../../util/child.ts';
 import { takeRpmProduct } from '../products.ts';
-import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../task-run.ts';
+import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../phases.ts';
 
 /**
  * mock needs root for its chroots, so it cannot run inside the bubblewrap sandbox: a mock builder

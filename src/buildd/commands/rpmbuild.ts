@@ -4,7 +4,7 @@ import { readRpmHeader, RpmTag } from '../../sources/rpm-header.ts';
 import { validateSrpm } from '../../sources/srpm.ts';
 import { captureCommand } from '../../util/child.ts';
 import { assertRealDirectories, takeRpmProduct } from '../products.ts';
-import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../task-run.ts';
+import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../phases.ts';
 
 /**
  * Builds the job's source RPMs with `rpmbuild --rebuild` in a private top directory per attempt.

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { basename, join } from 'node:path';
 import { once } from 'node:events';
-import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../task-run.ts';
+import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../phases.ts';
 
 /**
  * Runs rpmlint on every binary RPM, output in check-rpmlint.log. Findings fail the task only when

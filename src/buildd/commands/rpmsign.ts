@@ -1,5 +1,5 @@
 import { findExecutable, runCommand } from '../../util/child.ts';
-import { PhaseFailure, type PhaseCommand, type TaskRun } from '../task-run.ts';
+import { PhaseFailure, type PhaseCommand, type TaskRun } from '../phases.ts';
 
 /** Signs every built RPM with `rpmsign --addsign` and the configured GnuPG key name. */
 export class RpmsignSigner implements PhaseCommand {

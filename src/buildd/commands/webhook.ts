@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { basename } from 'node:path';
-import type { AttemptRun, ReportCommand, TaskOutcome } from '../task-run.ts';
+import type { AttemptRun, ReportCommand, TaskOutcome } from '../phases.ts';
 
 /**
  * POSTs a JSON report of each finished task to a URL, signed with HMAC-SHA256 of the body in

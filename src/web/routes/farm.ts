@@ -6,7 +6,7 @@ import { listBuilders } from '../../registry/builders.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
 import { listQueues } from '../../registry/queue.ts';
 import { Builder, Platform, Queue } from '../schemas.ts';
-import type { WebContext } from '../app.ts';
+import type { WebContext } from '../context.ts';
 
 
 /** Platforms, builders and the queue: what the farm has and why a job waits. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Type from 'typebox';
 import { getJobDetail } from '../../registry/jobs.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
-import type { WebContext } from '../app.ts';
+import type { WebContext } from '../context.ts';
 
 const TaskParams = Type.Object({ id: Type.String({ maxLength: 50 }), platform: Type.String({ maxLength: 20 }), arch: Type.String({ maxLength: 20 }) });
 /** A file of the task's results, or of one attempt's directory (`attempt-2/build.log`). */

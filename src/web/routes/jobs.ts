@@ -9,7 +9,7 @@ import { getJobDetail, listJobsPage, type Job } from '../../registry/jobs.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
 import { ErrorReply, JobDetail, JobList, JobListQuery, TaskDetail } from '../schemas.ts';
-import type { WebContext } from '../app.ts';
+import type { WebContext } from '../context.ts';
 
 
 function summary(job: Job) {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { isBuilderHealthy } from '../../core/builder-health.ts';
 import { TaskStatus } from '../../core/terms.ts';
 import { farmCounts } from '../../registry/metrics.ts';
-import type { WebContext } from '../app.ts';
+import type { WebContext } from '../context.ts';
 
 const esc = (v: string) => v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
 

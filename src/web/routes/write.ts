@@ -9,7 +9,7 @@ import { findJob } from '../../registry/jobs.ts';
 import { cancelTasks, retryTasks } from '../../registry/tasks.ts';
 import { userOfToken } from '../../registry/tokens.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
-import type { WebContext } from '../app.ts';
+import type { WebContext } from '../context.ts';
 
 /** The user of the request's bearer token; 401 without a valid one. */
 export async function requireUser(ctx: WebContext, req: FastifyRequest): Promise<string> {

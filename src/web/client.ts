@@ -1,3 +1,4 @@
+/** The HTTP API's client, for `pkgforge submit --server` and `pkgforge logs --server`: the same API the web server serves. */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';

@@ -10,7 +10,7 @@ import type { Claim } from '../registry/attempts.ts';
 import { messageOf } from '../util/errors.ts';
 import { childPath, fsyncDir, fsyncFile, linkOrCopy, writeFileAtomic } from '../util/fs-safe.ts';
 import type { BuilddSettings } from './setup.ts';
-import { logLine, PhaseFailure, type AttemptRun, type BuildInfo, type PhaseCommand, type PublishCommand, type TaskRun } from './task-run.ts';
+import { logLine, PhaseFailure, type AttemptRun, type BuildInfo, type PhaseCommand, type PublishCommand, type TaskRun } from './phases.ts';
 import { makeWorkspace, removeWorkspace, type Workspace } from './workspace.ts';
 
 export interface TaskDirs {
