@@ -2,6 +2,7 @@ import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from '../../util/child.ts';
 import { takeRpmProduct } from '../products.ts';
+import { buildInOrder } from '../../core/build-order.ts';
 import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../phases.ts';
 
 /**
@@ -25,11 +26,9 @@ export class MockBuilder implements PhaseCommand {
     const localRepo = join(task.workspace.root, 'repo');
     await mkdir(localRepo, { recursive: true });
     await this.refreshRepo(task, localRepo);
-    let todo = task.manifest.packages.map((p) => p.file);
-    let failed: string[] = [];
-    for (;;) {
-      failed = [];
-      for (const file of todo) {
+    const { failed, gaveUpEarly } = await buildInOrder(
+      task.manifest.packages.map((p) => p.file),
+      async (file) => {
         if (task.signal.aborted) throw new PhaseFailure('the build was stopped');
         const resultDir = join(task.workspace.root, 'results', file);
         await mkdir(resultDir, { recursive: true });
@@ -39,31 +38,26 @@ export class MockBuilder implements PhaseCommand {
           ['--root', root, '--resultdir', resultDir, '--addrepo', `file://${localRepo}`, '--rpmbuild_timeout', String(task.timeoutSeconds), '--rebuild', join(task.acceptedDir, file)],
           { output: task.log, signal: task.signal, timeoutMs: (task.timeoutSeconds + 600) * 1000, cwd: task.workspace.root },
         );
-        if (r.code === 0 && !r.error) {
-          logLine(task, `${file}: built`);
-          task.info.success.push(file);
-          for (const name of await readdir(resultDir)) {
-            if (!name.endsWith('.rpm')) continue;
-            // mock's results are the build's output: checked and copied like any product.
-            const taken = await takeRpmProduct(join(resultDir, name), task.workspace.products.host, name.endsWith('.src.rpm') ? 'source' : 'binary', task.sandbox.limits.product);
-            task.info.products.push(taken);
-            if (!name.endsWith('.src.rpm')) await copyFile(taken, join(localRepo, name));
-          }
-          await this.refreshRepo(task, localRepo);
-          continue;
+        if (r.code !== 0 || r.error) {
+          logLine(task, `${file}: mock failed (${r.error?.message ?? (r.timedOut ? 'timed out' : `exit code ${r.code}`)})`);
+          return false;
         }
-        logLine(task, `${file}: mock failed (${r.error?.message ?? (r.timedOut ? 'timed out' : `exit code ${r.code}`)})`);
-        failed.push(file);
-        if (task.errorPolicy === 'immediate') {
-          task.info.failures = failed;
-          throw new PhaseFailure(`Failed to build ${file} in mock root ${root} (error policy: immediate)`);
+        logLine(task, `${file}: built`);
+        task.info.success.push(file);
+        for (const name of await readdir(resultDir)) {
+          if (!name.endsWith('.rpm')) continue;
+          // mock's results are the build's output: checked and copied like any product.
+          const taken = await takeRpmProduct(join(resultDir, name), task.workspace.products.host, name.endsWith('.src.rpm') ? 'source' : 'binary', task.sandbox.limits.product);
+          task.info.products.push(taken);
+          if (!name.endsWith('.src.rpm')) await copyFile(taken, join(localRepo, name));
         }
-      }
-      if (failed.length === 0 || failed.length === todo.length) break;
-      logLine(task, `retrying ${failed.join(', ')} now that other packages are built`);
-      todo = failed;
-    }
+        await this.refreshRepo(task, localRepo);
+        return true;
+      },
+      { errorPolicy: task.errorPolicy, onRetry: (again) => logLine(task, `retrying ${again.join(', ')} now that other packages are built`) },
+    );
     task.info.failures = failed;
+    if (gaveUpEarly) throw new PhaseFailure(`Failed to build ${failed.join(', ')} in mock root ${root} (error policy: immediate)`);
     if (failed.length > 0) throw new PhaseFailure(`Failed to build ${failed.join(', ')} in mock root ${root}`);
   }
 

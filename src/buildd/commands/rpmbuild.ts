@@ -4,6 +4,7 @@ import { readRpmHeader, RpmTag } from '../../sources/rpm-header.ts';
 import { validateSrpm } from '../../sources/srpm.ts';
 import { captureCommand } from '../../util/child.ts';
 import { assertRealDirectories, takeRpmProduct } from '../products.ts';
+import { buildInOrder } from '../../core/build-order.ts';
 import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../phases.ts';
 
 /**
@@ -30,11 +31,9 @@ export class RpmbuildBuilder implements PhaseCommand {
     const provided = new Set<string>(); // names and provides of binary packages built in this task
     const hostHasRpmDb = (await captureCommand('rpm', ['-qa', '--qf', '%{NAME}\\n'])).stdout.trim().length > 0;
 
-    let todo = sources;
-    let failed: typeof sources = [];
-    for (;;) {
-      failed = [];
-      for (const s of todo) {
+    const { failed, gaveUpEarly } = await buildInOrder(
+      sources,
+      async (s) => {
         if (task.signal.aborted) throw new PhaseFailure('the build was stopped');
         const missing = [];
         for (const req of s.info.buildRequires) {
@@ -44,33 +43,27 @@ export class RpmbuildBuilder implements PhaseCommand {
         }
         if (missing.length > 0) {
           logLine(task, `${s.file}: cannot build yet, missing build dependencies: ${missing.join(', ')}`);
-          failed.push(s);
-        } else if (await this.buildOne(task, s.file)) {
-          built.add(s.info.name);
-          task.info.success.push(s.file);
-          for (const p of await this.newProducts(task)) {
-            const h = await readRpmHeader(p).catch(() => null);
-            if (!h) continue;
-            provided.add(h.header.string(RpmTag.name) ?? '');
-            for (const prov of h.header.strings(RpmTag.provideName)) provided.add(prov);
-          }
-          continue;
-        } else {
-          failed.push(s);
+          return false;
         }
-        if (task.errorPolicy === 'immediate') {
-          logLine(task, 'giving up: the error policy is to fail immediately');
-          task.info.failures = failed.map((f) => f.file);
-          throw new PhaseFailure(`Failed to build ${failed.map((f) => f.file).join(', ')} (error policy: immediate)`);
+        if (!(await this.buildOne(task, s.file))) return false;
+        built.add(s.info.name);
+        task.info.success.push(s.file);
+        for (const p of await this.newProducts(task)) {
+          const h = await readRpmHeader(p).catch(() => null);
+          if (!h) continue;
+          provided.add(h.header.string(RpmTag.name) ?? '');
+          for (const prov of h.header.strings(RpmTag.provideName)) provided.add(prov);
         }
-      }
-      if (failed.length === 0) break;
-      if (failed.length === todo.length) break; // no progress in this pass: give up
-      logLine(task, `retrying ${failed.map((f) => f.file).join(', ')} now that other packages are built`);
-      todo = failed;
-    }
+        return true;
+      },
+      { errorPolicy: task.errorPolicy, onRetry: (again) => logLine(task, `retrying ${again.map((f) => f.file).join(', ')} now that other packages are built`) },
+    );
     task.info.failures = failed.map((f) => f.file);
-    if (failed.length > 0) throw new PhaseFailure(`Failed to build ${failed.map((f) => f.file).join(', ')}`);
+    if (gaveUpEarly) {
+      logLine(task, 'giving up: the error policy is to fail immediately');
+      throw new PhaseFailure(`Failed to build ${task.info.failures.join(', ')} (error policy: immediate)`);
+    }
+    if (failed.length > 0) throw new PhaseFailure(`Failed to build ${task.info.failures.join(', ')}`);
   }
 
   private seen = new Set<string>();
