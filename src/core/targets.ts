@@ -62,3 +62,22 @@ function selectArchs(available: string[], archs: readonly string[]): string[] {
   const result = new Set(selected.filter((a) => !deletions.includes(lower(a))));
   return [...result].sort(byString);
 }
+
+/** Names a job's filters give that match no platform or arch, or only inactive ones. */
+export function filterWarnings(job: { platforms: readonly string[]; archs: readonly string[] }, platforms: readonly { name: string; arch: string; active: boolean }[]): string[] {
+  const warnings: string[] = [];
+  const lower = (s: string) => s.toLowerCase();
+  for (const p of job.platforms.map((x) => x.replace(/^!/, ''))) {
+    if (p === 'auto' || p === 'all') continue;
+    const known = platforms.filter((x) => lower(x.name) === lower(p));
+    if (known.length === 0) warnings.push(`platform '${p}' is unknown`);
+    else if (!known.some((x) => x.active)) warnings.push(`platform '${p}' is not active`);
+  }
+  for (const a of job.archs.map((x) => x.replace(/^!/, ''))) {
+    if (a === 'all') continue;
+    const known = platforms.filter((x) => lower(x.arch) === lower(a));
+    if (known.length === 0) warnings.push(`architecture '${a}' is unknown`);
+    else if (!known.some((x) => x.active)) warnings.push(`architecture '${a}' has no active platform`);
+  }
+  return warnings;
+}

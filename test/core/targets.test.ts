@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { selectTargets } from '../../src/core/targets.ts';
+import { filterWarnings, selectTargets } from '../../src/core/targets.ts';
 
 // The original's t/process_platforms.t: sl5 and f13 are auto, sl6 is not; each has i386 and x86_64.
 const available = [
@@ -46,5 +46,22 @@ describe('target selection follows the original rules', () => {
 
   it('selects nothing when no platform is active', () => {
     assert.deepEqual(selectTargets([], ['all'], ['all']), []);
+  });
+});
+
+describe('filter warnings', () => {
+  const platforms = [
+    { name: 'el9', arch: 'x86_64', active: true },
+    { name: 'el8', arch: 'x86_64', active: false },
+    { name: 'el8', arch: 'ppc64le', active: false },
+  ];
+  it('name filters that match no platform or arch, or only inactive ones', () => {
+    assert.deepEqual(filterWarnings({ platforms: ['auto', 'el9', '!el8', 'f40'], archs: ['all', 'x86_64', 'ppc64le', 's390x'] }, platforms), [
+      "platform 'el8' is not active",
+      "platform 'f40' is unknown",
+      "architecture 'ppc64le' has no active platform",
+      "architecture 's390x' is unknown",
+    ]);
+    assert.deepEqual(filterWarnings({ platforms: ['EL9'], archs: [] }, platforms), []);
   });
 });

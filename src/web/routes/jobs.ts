@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { readdir, stat } from 'node:fs/promises';
+import { filterWarnings } from '../../core/targets.ts';
 import { taskResultsPath } from '../../core/results-layout.ts';
 import { join } from 'node:path';
 import Type from 'typebox';
@@ -28,24 +29,6 @@ function summary(job: Job) {
   };
 }
 
-/** Names a job's filters give that match no platform or arch, or only inactive ones. */
-export function filterWarnings(job: Job, platforms: { name: string; arch: string; active: boolean }[]): string[] {
-  const warnings: string[] = [];
-  const lower = (s: string) => s.toLowerCase();
-  for (const p of job.platforms.map((x) => x.replace(/^!/, ''))) {
-    if (p === 'auto' || p === 'all') continue;
-    const known = platforms.filter((x) => lower(x.name) === lower(p));
-    if (known.length === 0) warnings.push(`platform '${p}' is unknown`);
-    else if (!known.some((x) => x.active)) warnings.push(`platform '${p}' is not active`);
-  }
-  for (const a of job.archs.map((x) => x.replace(/^!/, ''))) {
-    if (a === 'all') continue;
-    const known = platforms.filter((x) => lower(x.arch) === lower(a));
-    if (known.length === 0) warnings.push(`architecture '${a}' is unknown`);
-    else if (!known.some((x) => x.active)) warnings.push(`architecture '${a}' has no active platform`);
-  }
-  return warnings;
-}
 
 export function jobRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
   return async (app) => {

@@ -13,7 +13,7 @@ import { listBuilders } from '../../registry/builders.ts';
 import { getJobDetail, listJobsPage } from '../../registry/jobs.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
 import { listQueues } from '../../registry/queue.ts';
-import { filterWarnings } from './jobs.ts';
+import { filterWarnings } from '../../core/targets.ts';
 import type { WebContext } from '../context.ts';
 
 // The templates stay in src/web/views; from src/web/routes and from dist/web/routes alike this
