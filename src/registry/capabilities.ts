@@ -7,8 +7,11 @@ export interface RegistryCapabilities {
   readonly backend: 'sqlite' | 'postgresql';
   /** The column type of an auto-incremented id in migrations. */
   readonly idColumn: 'integer' | 'serial';
-  /** The statement that starts a transaction which will write (SQLite needs IMMEDIATE to avoid upgrade deadlocks). */
-  readonly beginWrite: string;
+  /**
+   * A transaction that will write must take the write lock at its start (SQLite: BEGIN IMMEDIATE),
+   * so two processes never deadlock upgrading read locks; PostgreSQL's row locks need no such thing.
+   */
+  readonly writeLockAtBegin: boolean;
   /** `FOR UPDATE SKIP LOCKED` is available (PostgreSQL); SQLite serialises writers instead. */
   readonly supportsSkipLocked: boolean;
   /** `LISTEN/NOTIFY` is available for waking idle daemons. */

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Manifest } from '../core/manifest.ts';
 import { IN_FLIGHT_JOB_STATUSES, type JobStatus, type TaskStatus } from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
-import type { Database, JobRow } from './schema.ts';
+import type { Database, JobPackageTable, JobRow } from './schema.ts';
 
 /** A job as the registry knows it. */
 export interface Job {
@@ -22,17 +22,8 @@ export interface Job {
   modifiedAt: number;
 }
 
-export interface JobPackage {
-  position: number;
-  file: string;
-  type: string;
-  size: number;
-  sha1sum: string;
-  sha256sum: string | null;
-  name: string | null;
-  version: string | null;
-  release: string | null;
-}
+/** A job's source package as the registry keeps it (its table's row, without the keys). */
+export type JobPackage = Omit<JobPackageTable, 'id' | 'job_id'>;
 
 export interface JobTask {
   id: number;
@@ -165,14 +156,9 @@ export interface JobFilter {
   limit?: number;
 }
 
-/** Jobs, newest first. */
+/** Jobs, newest first (the first page of listJobsPage). */
 export async function listJobs(db: Kysely<Database>, filter: JobFilter = {}): Promise<Job[]> {
-  let q = db.selectFrom('jobs').selectAll();
-  if (filter.submitter !== undefined) q = q.where('submitter', '=', filter.submitter);
-  if (filter.status !== undefined) q = q.where('status', '=', filter.status);
-  if (filter.bucket !== undefined) q = q.where('bucket', '=', filter.bucket);
-  const rows = await q.orderBy('id', 'desc').limit(filter.limit ?? 100).execute();
-  return rows.map(toJob);
+  return (await listJobsPage(db, { ...filter, limit: filter.limit ?? 100 })).jobs;
 }
 
 export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<JobDetail | null> {

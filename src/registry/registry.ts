@@ -89,9 +89,9 @@ export async function openRegistry(config: RegistryConfig, options: OpenRegistry
  * plain transaction.
  */
 export async function writeTransaction<T>(registry: Registry, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-  if (registry.caps.beginWrite === 'BEGIN') return registry.db.transaction().execute(fn);
+  if (!registry.caps.writeLockAtBegin) return registry.db.transaction().execute(fn);
   return registry.db.connection().execute(async (conn) => {
-    await sql.raw(registry.caps.beginWrite).execute(conn);
+    await sql`BEGIN IMMEDIATE`.execute(conn);
     try {
       const result = await fn(conn);
       await sql`COMMIT`.execute(conn);

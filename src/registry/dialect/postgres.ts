@@ -7,7 +7,7 @@ import type { Database } from '../schema.ts';
 export const postgresCapabilities: RegistryCapabilities = {
   backend: 'postgresql',
   idColumn: 'serial',
-  beginWrite: 'BEGIN',
+  writeLockAtBegin: false,
   supportsSkipLocked: true,
   supportsListenNotify: true,
   supportsRowLocks: true,

@@ -8,7 +8,7 @@ import type { Database } from '../schema.ts';
 export const sqliteCapabilities: RegistryCapabilities = {
   backend: 'sqlite',
   idColumn: 'integer',
-  beginWrite: 'BEGIN IMMEDIATE',
+  writeLockAtBegin: true,
   // SQLite has one writer at a time: a claim inside BEGIN IMMEDIATE cannot race another.
   supportsSkipLocked: false,
   supportsListenNotify: false,
