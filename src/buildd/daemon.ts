@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULTS } from '../config/schema.ts';
+import { DEFAULTS } from '../config/defaults.ts';
 import { attemptPath } from '../core/results-layout.ts';
 import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

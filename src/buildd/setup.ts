@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../config/defaults.ts';
 import type { Config } from '../config/load-config.ts';
 import { findExecutable } from '../util/child.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
@@ -61,14 +62,14 @@ function make<T>(phase: string, spec: Spec, known: Record<string, (params: Recor
 
 export function builddSettings(config: Config): BuilddSettings {
   const v = config.values;
-  const builderSpec = specs(v.builder ?? 'rpmbuild', 'builder');
+  const builderSpec = specs(v.builder ?? DEFAULTS.builder, 'builder');
   if (builderSpec.length !== 1) throw new PkgForgeError(ErrorCode.config, 'Exactly one builder must be configured');
   const builders: Record<string, (p: Record<string, unknown>) => PhaseCommand> = { rpmbuild: () => new RpmbuildBuilder(), rpm: () => new RpmbuildBuilder(), mock: (p: Record<string, unknown>) => new MockBuilder(p as { root?: string }) };
   // Validate now, build a fresh one per task (it keeps per-task state).
   make('builder', builderSpec[0]!, builders);
   const checks = specs(v.checks, 'check').map((s) => make<PhaseCommand>('check', s, { rpmlint: (p) => new RpmlintCheck(p as { strict?: boolean }) }));
   const signers = specs(v.signers, 'signer').map((s) => make<PhaseCommand>('signer', s, { rpmsign: (p) => new RpmsignSigner(p as { key?: string }) }));
-  const publishers = specs(v.publishers ?? v.submitters ?? 'createrepo', 'publisher').map((s) =>
+  const publishers = specs(v.publishers ?? v.submitters ?? DEFAULTS.publishers, 'publisher').map((s) =>
     make<PublishCommand>('publisher', s, {
       createrepo: (p) => new CreaterepoPublisher(typeof p.repos === 'string' ? p.repos : config.repos),
       command: (p) => new CommandPublisher(p),
@@ -78,8 +79,8 @@ export function builddSettings(config: Config): BuilddSettings {
   const reports = specs(v.reports, 'report').map((s) =>
     make<ReportCommand>('report', s, { email: (p) => new EmailReport(p), webhook: (p) => new WebhookReport(p as { url?: string }) }),
   );
-  const leaseRenewal = v.lease_renewal ?? 30;
-  const leaseExpiry = v.lease_expiry ?? 120;
+  const leaseRenewal = v.lease_renewal ?? DEFAULTS.leaseRenewal;
+  const leaseExpiry = v.lease_expiry ?? DEFAULTS.leaseExpiry;
   if (leaseExpiry <= leaseRenewal) throw new PkgForgeError(ErrorCode.config, `lease_expiry (${leaseExpiry} s) must be longer than lease_renewal (${leaseRenewal} s)`);
   const sandboxes = new Map<string, Promise<SandboxSetup>>();
   return {
@@ -94,12 +95,12 @@ export function builddSettings(config: Config): BuilddSettings {
     signers,
     publishers,
     reports,
-    timeoutSeconds: v.timeout ?? 600,
-    errorPolicy: v.error_policy ?? 'retry',
+    timeoutSeconds: v.timeout ?? DEFAULTS.timeout,
+    errorPolicy: v.error_policy ?? DEFAULTS.errorPolicy,
     pollSeconds: config.poll,
     leaseRenewalMs: leaseRenewal * 1000,
     leaseExpiryMs: leaseExpiry * 1000,
-    stopGraceSeconds: v.stop_grace ?? 0,
+    stopGraceSeconds: v.stop_grace ?? DEFAULTS.stopGrace,
   };
 }
 

@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../config/defaults.ts';
 import type { Command } from 'commander';
 import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Config } from '../config/load-config.ts';
@@ -24,9 +25,9 @@ export async function startWeb(config: Config, registry: Registry, listen: strin
     registry,
     results: config.results,
     incoming: config.incoming,
-    uploadMaxBytes: config.values.upload_max_bytes ?? 2 * 1024 ** 3,
-    readRequiresToken: config.values.read_requires_token ?? false,
-    healthyWithinMs: (config.values.lease_expiry ?? 120) * 1000,
+    uploadMaxBytes: config.values.upload_max_bytes ?? DEFAULTS.uploadMaxBytes,
+    readRequiresToken: config.values.read_requires_token ?? DEFAULTS.readRequiresToken,
+    healthyWithinMs: (config.values.lease_expiry ?? DEFAULTS.leaseExpiry) * 1000,
     limits: config.http,
   });
   const url = await app.listen({ host, port });

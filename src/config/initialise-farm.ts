@@ -1,4 +1,4 @@
-import { DEFAULTS } from './schema.ts';
+import { DEFAULTS } from './defaults.ts';
 import { describeRegistry, type Config } from './load-config.ts';
 import { detectHostPlatform } from './host-platform.ts';
 import { addPlatform, changePlatform, findPlatform, listPlatforms } from '../registry/platforms.ts';

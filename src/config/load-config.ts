@@ -7,7 +7,8 @@ import YAML from 'yaml';
 import { DEFAULT_ACCEPTED_RESERVE, DEFAULT_SUBMISSION_LIMITS, parseReserve, type SpaceReserve, type SubmissionLimits } from '../core/limits.ts';
 import { parseSize } from '../core/sizes.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
-import { ConfigSchema, DEFAULTS, ENV_KEYS, type ConfigFile, type RegistryMapping } from './schema.ts';
+import { DEFAULTS } from './defaults.ts';
+import { ConfigSchema, ENV_KEYS, type ConfigFile, type RegistryMapping } from './schema.ts';
 
 /** Where PkgForge keeps its files: the embedded default (one data directory) or a system install. */
 export interface Layout {

@@ -134,59 +134,30 @@ export const ConfigSchema = Type.Object({
 });
 export type ConfigFile = Static<typeof ConfigSchema>;
 
-/** The keys an environment variable PKGFORGE_<KEY> may set, with how to read the string. */
-export const ENV_KEYS: Record<string, 'string' | 'number' | 'boolean'> = {
-  incoming: 'string',
-  accepted: 'string',
-  results: 'string',
-  tmpdir: 'string',
-  logdir: 'string',
-  registry: 'string',
-  website: 'string',
-  debug: 'boolean',
-  poll: 'number',
-  wait_for_job: 'number',
-  platform: 'string',
-  target: 'string',
-  bucket: 'string',
-  platforms: 'string',
-  archs: 'string',
-  report: 'string',
-  timeout: 'number',
-  error_policy: 'string',
-  lease_renewal: 'number',
-  lease_expiry: 'number',
-  stop_grace: 'number',
-  repos: 'string',
-  sandbox: 'string',
-  sandbox_user: 'string',
-  sandbox_dir: 'string',
-  upload_max_bytes: 'number',
-  max_package_size: 'string',
-  max_job_size: 'string',
-  accepted_reserve: 'string',
-  read_requires_token: 'boolean',
-  headers_timeout: 'number',
-  request_timeout: 'number',
-  idle_timeout: 'number',
-  keep_alive_timeout: 'number',
-  upload_min_rate: 'string',
-  upload_rate_window: 'number',
-  max_connections_per_client: 'number',
-  token: 'string',
-};
+type EnvKind = 'string' | 'number' | 'boolean';
+
+/** How an environment variable's string is read for a key of this schema, or null when no scalar fits it. */
+function envKind(schema: { type?: unknown; const?: unknown; anyOf?: unknown[] }): EnvKind | null {
+  if (Array.isArray(schema.anyOf)) {
+    const kinds = schema.anyOf.map((s) => envKind(s as typeof schema)).filter((k): k is EnvKind => k !== null);
+    return kinds.includes('string') ? 'string' : (kinds[0] ?? null);
+  }
+  if (schema.type === 'boolean') return 'boolean';
+  if (schema.type === 'number' || schema.type === 'integer' || typeof schema.const === 'number') return 'number';
+  if (schema.type === 'string' || typeof schema.const === 'string') return 'string';
+  return null;
+}
+
+/**
+ * The keys an environment variable PKGFORGE_<KEY> may set, with how to read the string: every key
+ * of the schema that takes a scalar, derived from it (a new key is settable without restating it).
+ */
+export const ENV_KEYS: Readonly<Record<string, EnvKind>> = Object.freeze(
+  Object.fromEntries(
+    Object.entries(ConfigSchema.properties)
+      .map(([key, schema]) => [key, envKind(schema as Parameters<typeof envKind>[0])] as const)
+      .filter((entry): entry is readonly [string, EnvKind] => entry[1] !== null),
+  ),
+);
 
 /** Defaults, in one place. */
-export const DEFAULTS = {
-  /** 5 minutes, as the original. */
-  waitForJob: 300,
-  /** The original polled every 60 s; file-system events make a short poll unnecessary. */
-  poll: 60,
-  /** tmpdir holds build workspaces: traversable by a build user, listable by no one else. */
-  tmpdirMode: 0o711,
-  /**
-   * The web server's limits (seconds, bytes per second, connections). A 2 GiB upload takes 4 hours
-   * at 146 KiB/s (1.2 Mbit/s): the total is a backstop, the minimum rate is what stops a trickle.
-   */
-  http: { headersTimeout: 30, requestTimeout: 4 * 3600, idleTimeout: 60, keepAliveTimeout: 5, uploadMinRate: 10 * 1024, uploadRateWindow: 30, maxConnectionsPerClient: 64 },
-} as const;

@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { DEFAULTS } from '../config/schema.ts';
+import { DEFAULTS } from '../config/defaults.ts';
 import { access, constants, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { isTransientRegistryError } from '../registry/retry.ts';
