@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { makeRegistryConfig, DIALECTS } from '../helpers/registries.ts';
-import { pkgforge, registryEnv } from '../helpers/farm.ts';
+import { PKGFORGE_ARGS, pkgforge, registryEnv } from '../helpers/farm.ts';
 import { srpm } from '../helpers/srpm.ts';
 
 for (const dialect of DIALECTS) {
@@ -94,7 +94,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('runs as a daemon: registers a job as soon as it arrives, and stops on SIGTERM', async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'incoming', '--daemon'], { env: { ...process.env, ...env, PKGFORGE_POLL: '3600' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [...PKGFORGE_ARGS, 'incoming', '--daemon'], { env: { ...process.env, ...env, PKGFORGE_POLL: '3600' }, stdio: ['ignore', 'ignore', 'pipe'] });
       let log = '';
       const seen = (pattern: RegExp) =>
         new Promise<void>((resolve, reject) => {

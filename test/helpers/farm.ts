@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,12 +50,30 @@ export async function addPlatforms(farm: TestRegistry, ...specs: string[]): Prom
 }
 
 const run = promisify(execFile);
-const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+const ROOT = join(import.meta.dirname, '..', '..');
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+const COMPILED = join(ROOT, 'dist', 'cli', 'main.js');
+
+function newestUnder(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestUnder(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * How to start the real `pkgforge`: the compiled program when it is newer than every source file
+ * (scripts/test.sh builds it; it starts in half the time), else the sources through tsx, so a test
+ * run by itself never runs stale code.
+ */
+export const PKGFORGE_ARGS: readonly string[] = existsSync(COMPILED) && statSync(COMPILED).mtimeMs >= newestUnder(join(ROOT, 'src')) ? [join(ROOT, 'bin', 'pkgforge.js')] : ['--import', 'tsx', MAIN];
 
 /** Runs the real `pkgforge` program (from source) with a farm's environment. */
 export async function pkgforge(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout, stderr } = await run(process.execPath, [...PKGFORGE_ARGS, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -78,7 +96,7 @@ export interface PkgforgeChild {
 }
 
 export function spawnPkgforge(args: string[], env: Record<string, string>): PkgforgeChild {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...PKGFORGE_ARGS, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const listeners = new Set<() => void>();
   for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => ((out += d.toString()), listeners.forEach((l) => l())));
