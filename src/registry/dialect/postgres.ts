@@ -43,6 +43,9 @@ export function openPostgres(config: PostgresConfig, poolSize = 10): Kysely<Data
   });
   // An idle client that loses its connection emits 'error'; without a listener Node would exit.
   pool.on('error', () => {});
+  // So does a client checked out of the pool (the pool removes its own listener then) whose socket
+  // breaks between or during queries, as in an outage: the query in hand gets the error anyway.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
