@@ -300,32 +300,33 @@ export interface BuilddLoopOptions extends StopSignals {
   onTask?: (report: TaskReport) => void;
 }
 
-/**
- * The build daemon: preflight (waiting for the registry when it is away), take over its own
- * unfinished attempts, then claim and build until stopped. Registry outages are waited out: a
- * failed claim is tried again within a second or two, notifications are re-subscribed, and an
- * outcome that could not be recorded is recorded when the registry is back.
- */
-export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions): Promise<TaskReport[]> {
-  const host = ctx.host ?? instanceName();
-  const reports: TaskReport[] = [];
-  const report = (r: TaskReport) => (reports.push(r), options.onTask?.(r));
+/** Retries while the registry is away at start: for ever for a daemon (until told to stop), briefly for a one-shot run. */
+function waitForRegistry(ctx: BuilddContext, options: BuilddLoopOptions) {
   let said = false;
-  const waitForRegistry = {
+  return {
     attempts: options.once ? 5 : Infinity,
     delayMs: RETRY_FIRST_MS,
     maxDelayMs: RETRY_MAX_MS,
     signal: options.stop,
     onRetry: (err: Error, _n: number, _ms: number, kind: string) => void (said || ((said = true), ctx.log.warn({ err: err.message }, `registry unavailable (${kind}); waiting for it`))),
   };
+}
+
+/**
+ * A daemon's start: preflight (waiting for the registry when it is away), refusing to run beside a
+ * live instance of the same builder, ending what a killed earlier one left, and recording the
+ * outcomes it kept. Null when told to stop while waiting.
+ */
+async function startBuilder(ctx: BuilddContext, options: BuilddLoopOptions, report: (r: TaskReport) => void): Promise<{ me: BuilderIdentity & { platform: string; arch: string }; unsettled: boolean } | null> {
+  const wait = waitForRegistry(ctx, options);
   let me: Awaited<ReturnType<typeof preflightBuilder>>;
   let busy: Awaited<ReturnType<typeof busyElsewhere>>;
   try {
-    me = await withRegistryRetry(() => preflightBuilder(ctx), waitForRegistry);
-    busy = await withRegistryRetry(() => busyElsewhere(ctx.registry, me), waitForRegistry);
+    me = await withRegistryRetry(() => preflightBuilder(ctx), wait);
+    busy = await withRegistryRetry(() => busyElsewhere(ctx.registry, me), wait);
   } catch (err) {
     // Told to stop while waiting for the registry: a clean stop.
-    if (options.stop.aborted && transientRegistryError(err)) return reports;
+    if (options.stop.aborted && transientRegistryError(err)) return null;
     throw err;
   }
   if (busy) {
@@ -334,9 +335,17 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
   // No other instance runs: whatever an earlier one started and left (a kill -9) is ended and removed.
   const setup = await ctx.settings.sandbox(ctx.name, me.platform);
   if (setup.sandbox) await endLeftovers(setup.workspaces, setup.sandbox, ctx.log);
-  const recovered = await withRegistryRetry(() => recoverOwnTasks(ctx, me, options), waitForRegistry);
+  const recovered = await withRegistryRetry(() => recoverOwnTasks(ctx, me, options), wait);
   recovered.reports.forEach(report);
-  ctx.log.info(`Starting build daemon '${ctx.name}' for ${me.platform}/${me.arch}`);
+  return { me, unsettled: recovered.unsettled };
+}
+
+/**
+ * What wakes an idle daemon: notifications of new tasks for its platform (PostgreSQL, re-subscribed
+ * after an outage), a stop, or the poll, every second while notifications are lost or absent
+ * (SQLite). Also runs the lease reaper.
+ */
+async function wakeUps(ctx: BuilddContext, me: BuilderIdentity, options: BuilddLoopOptions) {
   let wake: (() => void) | null = null;
   // Set by a notification that arrives while the daemon is not asleep (between an empty claim and
   // the sleep), so the wake-up is not lost.
@@ -346,25 +355,68 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
     wake?.();
   };
   options.stop.addEventListener('abort', poke, { once: true });
-  let unlisten: (() => Promise<void>) | null = null;
   // Until the listener says it lost its connection (it may say so before it returns).
   let listening = true;
-  let stopReaper: (() => Promise<void>) | null = null;
-  if (!options.once) {
-    unlisten = await ctx.registry.listenForTasks((platforms) => platforms.includes(me.platformId) && poke(), {
-      // The idle sleep in hand is cut short, so polling every second starts now.
-      onLost: (err) => ((listening = false), ctx.log.warn({ err: err.message }, 'task notifications lost; polling every second until they are back'), poke()),
-      // Notifications sent while away were missed: look at once.
-      onRestored: () => ((listening = true), ctx.log.info('task notifications are back'), poke()),
-    });
-    stopReaper = startLeaseReaper(ctx.registry, ctx.log);
-  } else {
-    await requeueAbandoned(ctx.registry).catch(() => {});
-  }
-  // Without notifications from other processes (SQLite), or while they are lost, an idle daemon
-  // polls every second; with them (PostgreSQL), the poll is only a fallback.
+  // Listening before the first look for work, so no task registered after that look is missed.
+  const unlisten = await ctx.registry.listenForTasks((platforms) => platforms.includes(me.platformId) && poke(), {
+    // The idle sleep in hand is cut short, so polling every second starts now.
+    onLost: (err) => ((listening = false), ctx.log.warn({ err: err.message }, 'task notifications lost; polling every second until they are back'), poke()),
+    // Notifications sent while away were missed: look at once.
+    onRestored: () => ((listening = true), ctx.log.info('task notifications are back'), poke()),
+  });
+  const stopReaper = startLeaseReaper(ctx.registry, ctx.log);
   const idleMs = () => (listening && ctx.registry.caps.supportsListenNotify ? ctx.settings.pollSeconds : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
-  let needsRecovery = recovered.unsettled;
+  return {
+    /** Forgets earlier wake-ups: called before each look for work. */
+    reset: () => void (poked = false),
+    /** Sleeps until woken or the poll interval has passed, unless a wake-up came since the last look. */
+    sleep: async () => {
+      if (poked || options.stop.aborted) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, idleMs());
+        wake = () => (clearTimeout(timer), resolve());
+      });
+      wake = null;
+    },
+    close: async () => {
+      await stopReaper();
+      await unlisten();
+    },
+  };
+}
+
+/** Runs one claim; anything unexpected (a full disk) hands the task back and pauses the daemon. */
+async function buildClaim(ctx: BuilddContext, claim: Claim, options: BuilddLoopOptions): Promise<TaskReport> {
+  try {
+    return await runClaim(ctx, claim, options);
+  } catch (err) {
+    const reason = `the build daemon failed: ${messageOf(err)}`;
+    ctx.log.error({ job: claim.jobId, err: messageOf(err) }, reason);
+    const released = await releaseClaim(ctx.registry, claim, reason).then(
+      () => true,
+      (e: Error) => (ctx.log.error({ job: claim.jobId, err: e.message }, 'could not hand the task back; it returns to the queue when its lease expires'), false),
+    );
+    if (!options.once) await pause(ERROR_PAUSE_MS, options.stop);
+    return { ...reportBase(claim), status: released ? 'requeued' : 'unrecorded', reason };
+  }
+}
+
+/**
+ * The build daemon: start (see startBuilder), then claim and build until stopped. Registry outages
+ * are waited out: a failed claim is tried again within a second or two, notifications are
+ * re-subscribed, and an outcome that could not be recorded is recorded when the registry is back.
+ */
+export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions): Promise<TaskReport[]> {
+  const host = ctx.host ?? instanceName();
+  const reports: TaskReport[] = [];
+  const report = (r: TaskReport) => (reports.push(r), options.onTask?.(r));
+  const started = await startBuilder(ctx, options, report);
+  if (!started) return reports;
+  const { me } = started;
+  if (options.once) await requeueAbandoned(ctx.registry).catch(() => {});
+  const wakes = options.once ? null : await wakeUps(ctx, me, options);
+  ctx.log.info(`Starting build daemon '${ctx.name}' for ${me.platform}/${me.arch}`);
+  let needsRecovery = started.unsettled;
   let backoff = RETRY_FIRST_MS;
   let away = false;
   const registryAway = async (err: unknown, what: string) => {
@@ -375,7 +427,7 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
   };
   try {
     while (!options.stop.aborted) {
-      poked = false;
+      wakes?.reset();
       if (needsRecovery) {
         try {
           const again = await recoverOwnTasks(ctx, me, options);
@@ -402,21 +454,7 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
       away = false;
       backoff = RETRY_FIRST_MS;
       if (claim) {
-        let r: TaskReport;
-        try {
-          r = await runClaim(ctx, claim, options);
-        } catch (err) {
-          // Anything unexpected (a full disk): the task goes back to the queue, and the daemon
-          // carries on after a pause.
-          const reason = `the build daemon failed: ${messageOf(err)}`;
-          ctx.log.error({ job: claim.jobId, err: messageOf(err) }, reason);
-          const released = await releaseClaim(ctx.registry, claim, reason).then(
-            () => true,
-            (e: Error) => (ctx.log.error({ job: claim!.jobId, err: e.message }, 'could not hand the task back; it returns to the queue when its lease expires'), false),
-          );
-          r = { ...reportBase(claim), status: released ? 'requeued' : 'unrecorded', reason };
-          if (!options.once) await pause(ERROR_PAUSE_MS, options.stop);
-        }
+        const r = await buildClaim(ctx, claim, options);
         report(r);
         if (r.status === 'unrecorded') needsRecovery = true;
         if (options.once) break;
@@ -424,16 +462,10 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
       }
       if (options.once) break;
       await idleHeartbeat(ctx.registry.db, me.id, host).catch(() => {});
-      if (poked || options.stop.aborted) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, idleMs());
-        wake = () => (clearTimeout(timer), resolve());
-      });
-      wake = null;
+      await wakes?.sleep();
     }
   } finally {
-    await stopReaper?.();
-    await unlisten?.();
+    await wakes?.close();
     ctx.log.info(`Stopping build daemon '${ctx.name}'`);
   }
   return reports;
