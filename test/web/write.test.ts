@@ -8,7 +8,7 @@ import { runIncomingPass } from '../../src/incoming/processor.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { createToken, revokeToken } from '../../src/registry/tokens.ts';
 import { buildApp } from '../../src/web/app.ts';
-import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, makeFarm, pkgforge, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { srpm } from '../helpers/srpm.ts';
 
@@ -126,7 +126,6 @@ describe('reading can require a token', () => {
 
 describe('the CLI against a remote server', () => {
   it('submits with --server and follows a log with logs --server', async () => {
-    const { pkgforge } = await import('../helpers/farm.ts');
     const { builderIdentity, claimNextTask, finishAttempt } = await import('../../src/registry/attempts.ts');
     const { addBuilder } = await import('../../src/registry/builders.ts');
     const { mkdirSync } = await import('node:fs');
@@ -151,13 +150,13 @@ describe('the CLI against a remote server', () => {
       const dir = join(farm.results, 'remote-1', 'el9-x86_64', 'attempt-1');
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'build.log'), 'compiling\nlinking\n');
-      const following = pkgforge(['logs', 'remote-1', '--server', base, '--platform', 'el9', '--arch', 'x86_64'], env);
-      await new Promise((res) => setTimeout(res, 1500));
+      const following = spawnPkgforge(['logs', 'remote-1', '--server', base, '--platform', 'el9', '--arch', 'x86_64'], env);
+      // The log so far arrives while the attempt still runs; only then does the attempt end, which ends the stream.
+      await following.until(/linking\n/);
       await finishAttempt(farm.registry, claim, 'success', null, null);
       writeFileSync(join(dir, 'buildinfo.yml'), 'completed: 1\n');
-      const logs = await following;
-      assert.equal(logs.code, 0, logs.stderr);
-      assert.equal(logs.stdout, 'compiling\nlinking\n');
+      assert.equal(await following.exited, 0, following.output());
+      assert.equal(following.stdout(), 'compiling\nlinking\n');
     } finally {
       await app.close();
       await farm.dispose();
