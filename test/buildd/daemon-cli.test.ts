@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -10,11 +8,10 @@ import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { submitJob } from '../../src/incoming/submit-job.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
-import { addPlatforms, makeFarm, pkgforge, registryEnv, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, makeFarm, pkgforge, registryEnv, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
 import { buildRpm, specFor } from '../helpers/srpm.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 
-const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 /** A package whose build prints a line a second for `seconds` seconds. */
 const ticking = (name: string, seconds: number) => buildRpm(specFor(name).replace('%install', `%build\nfor i in $(seq 1 ${seconds}); do echo tick-$i; sleep 1; done\n%install`));
 
@@ -60,23 +57,7 @@ for (const dialect of DIALECTS) {
       await submitJob({ files, target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id, submitter: null });
       assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
     }
-    function daemon(): { child: ChildProcess; output: () => string; until: (re: RegExp) => Promise<void> } {
-      const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'buildd', '--name', 'd1', '--daemon'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      const listeners: (() => void)[] = [];
-      for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => ((out += d.toString()), listeners.forEach((l) => l())));
-      return {
-        child,
-        output: () => out,
-        until: (re) =>
-          new Promise((resolve, reject) => {
-            const check = () => re.test(out) && resolve();
-            listeners.push(check);
-            child.once('exit', () => (re.test(out) ? resolve() : reject(new Error(`exited before ${re}:\n${out}`))));
-            check();
-          }),
-      };
-    }
+    const daemon = () => spawnPkgforge(['buildd', '--name', 'd1', '--daemon'], env);
 
     it('wakes for a new task, follows the log live, finishes the build in hand on SIGTERM, and reports by webhook', async () => {
       const d = daemon();
@@ -84,13 +65,14 @@ for (const dialect of DIALECTS) {
       await submit('term', [ticking('ticker', 3)]);
       // `pkgforge logs --follow` prints the log as it grows and stops when the attempt ends.
       await d.until(/Starting task term/);
-      const follow = pkgforge(['logs', 'term', '--follow'], env);
-      await new Promise((r) => setTimeout(r, 1500));
+      const follow = spawnPkgforge(['logs', 'term', '--follow'], env);
+      // The first line of the build, shown while the build still runs: the follower is live, and the stop comes mid-build.
+      await follow.until(/tick-1/);
+      assert.doesNotMatch(follow.output(), /finished:/);
       d.child.kill('SIGTERM');
-      const [code] = await once(d.child, 'exit');
-      assert.equal(code, 0, d.output());
-      const logs = await follow;
-      assert.match(logs.stdout, /tick-1[\s\S]*tick-3[\s\S]*finished: success/);
+      assert.equal(await d.exited, 0, d.output());
+      assert.equal(await follow.exited, 0, follow.output());
+      assert.match(follow.output(), /tick-1[\s\S]*tick-3[\s\S]*finished: success/);
       const job = (await getJobDetail(farm.registry.db, 'term'))!;
       assert.equal(job.status, 'success');
       const hit = hook.bodies.find((b) => b.body.includes('"job":"term"'))!;
@@ -106,10 +88,11 @@ for (const dialect of DIALECTS) {
       await submit('abort', [ticking('longticker', 60)]);
       await d.until(/Starting task abort/);
       d.child.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 300));
+      // The second signal only counts as "again" once the first has been handled.
+      await d.until(/Handling shutdown request \(SIGTERM\)/);
       d.child.kill('SIGTERM');
-      const [code] = await once(d.child, 'exit');
-      assert.equal(code, 0, d.output());
+      await d.until(/SIGTERM again: aborting the build in hand/);
+      assert.equal(await d.exited, 0, d.output());
       const job = (await getJobDetail(farm.registry.db, 'abort'))!;
       assert.equal(job.tasks[0]!.status, 'needs build');
       const { listAttempts } = await import('../../src/registry/attempts.ts');

@@ -88,7 +88,10 @@ export function registryEnv(config: RegistryConfig): string {
 /** A `pkgforge` daemon started from source, whose output a test can wait on. */
 export interface PkgforgeChild {
   child: ChildProcess;
+  /** Its stdout and stderr together, as they arrived. */
   output(): string;
+  /** Its stdout alone. */
+  stdout(): string;
   /** Resolves once the output matches (rejects if the process exits first). */
   until(re: RegExp): Promise<void>;
   /** Resolves with the exit code once the process has exited. */
@@ -98,12 +101,15 @@ export interface PkgforgeChild {
 export function spawnPkgforge(args: string[], env: Record<string, string>): PkgforgeChild {
   const child = spawn(process.execPath, [...PKGFORGE_ARGS, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let stdout = '';
   const listeners = new Set<() => void>();
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => ((out += d.toString()), listeners.forEach((l) => l())));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     child,
     output: () => out,
+    stdout: () => stdout,
     exited,
     until: (re) =>
       new Promise((resolve, reject) => {

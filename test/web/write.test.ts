@@ -8,7 +8,7 @@ import { runIncomingPass } from '../../src/incoming/processor.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { createToken, revokeToken } from '../../src/registry/tokens.ts';
 import { buildApp } from '../../src/web/app.ts';
-import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, makeFarm, pkgforge, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { srpm } from '../helpers/srpm.ts';
 
@@ -62,29 +62,29 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(readdirSync(farm.incoming), []);
     });
 
-    it('refuses bad uploads with a clear 4xx and leaves nothing in incoming', async () => {
+    it('refuses bad uploads with the status and code of each fault, and leaves nothing in incoming', async () => {
+      // A job of its own whose id the reused-id case takes again.
+      assert.equal((await upload([srpm('hello')], { bucket: 'devel', id: 'taken' })).status, 201);
+      assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
       const fake = join(farm.root, 'fake-1-1.src.rpm');
       writeFileSync(fake, 'not an rpm');
       const big = join(farm.root, 'big-1-1.src.rpm');
       writeFileSync(big, Buffer.alloc(100 * 1024, 1));
-      const cases: [Promise<{ status: number; body: any }>, RegExp][] = [
-        [upload([fake]), /fake-1-1\.src\.rpm: not a valid RPM/],
-        [upload([srpm('hello')], {}), /bucket/],
-        [upload([], { bucket: 'devel' }), /No packages/],
-        [upload([srpm('hello')], { bucket: 'devel', id: '../../etc' }), /job id/],
-        [upload([srpm('hello')], { bucket: 'devel', id: 'up-1' }), /already|previously|choose another id/],
-        [upload([srpm('hello')], { bucket: 'devel', report: 'not an address' }), /e-mail/],
-        [upload([big]), /larger than the upload limit|too large/i],
-        [upload([srpm('hello')], { bucket: 'devel', colour: 'red' }), /Unknown field 'colour'/],
+      const cases: [string, Promise<{ status: number; body: any }>, number, string, RegExp][] = [
+        ['not an RPM', upload([fake]), 400, 'PKGF_ERR_SOURCE_PACKAGE', /^fake-1-1\.src\.rpm: not a valid RPM/],
+        ['no bucket', upload([srpm('hello')], {}), 400, 'PKGF_ERR_MANIFEST', /: bucket: /],
+        ['no packages', upload([], { bucket: 'devel' }), 400, 'PKGF_ERR_USAGE', /^No packages/],
+        ['a path as id', upload([srpm('hello')], { bucket: 'devel', id: '../../etc' }), 409, 'PKGF_ERR_JOB_ID', /^Invalid job id '\.\.\/\.\.\/etc'/],
+        ['a reused id', upload([srpm('hello')], { bucket: 'devel', id: 'taken' }), 409, 'PKGF_ERR_JOB_ID', /A job with ID taken has been previously registered; choose another id/],
+        ['a bad report address', upload([srpm('hello')], { bucket: 'devel', report: 'not an address' }), 400, 'PKGF_ERR_MANIFEST', /report address 'not an address' is not a valid e-mail address/],
+        ['a file over upload_max_bytes', upload([big]), 413, 'PKGF_ERR_TOO_LARGE', /^big-1-1\.src\.rpm is larger than the upload limit of 65536 bytes/],
+        ['an unknown field', upload([srpm('hello')], { bucket: 'devel', colour: 'red' }), 400, 'PKGF_ERR_USAGE', /^Unknown field 'colour'/],
       ];
-      for (const [pending, message] of cases) {
+      for (const [label, pending, status, code, message] of cases) {
         const r = await pending;
-        assert.ok(r.status >= 400 && r.status < 500, `${message}: ${r.status} ${JSON.stringify(r.body)}`);
-        assert.match(r.body.message, message);
+        assert.deepEqual([r.status, r.body.code], [status, code], `${label}: ${r.status} ${JSON.stringify(r.body)}`);
+        assert.match(r.body.message, message, label);
       }
-      const tooBig = await upload([big], { bucket: 'devel' });
-      assert.equal(tooBig.status, 413);
-      assert.equal(tooBig.body.code, 'PKGF_ERR_TOO_LARGE');
       assert.deepEqual(readdirSync(farm.incoming), []);
     });
 
@@ -101,9 +101,10 @@ for (const dialect of DIALECTS) {
       const job = (await getJobDetail(farm.registry.db, 'steer'))!;
       assert.equal(job.tasks.find((t) => t.platform === 'f40')?.reason, 'cancelled by alice');
       assert.deepEqual((await post('/api/v1/jobs/steer/retry')).body.retried, [{ platform: 'f40', arch: 'x86_64' }]);
-      assert.equal((await post('/api/v1/jobs/nope/cancel')).status, 404);
+      const missing = await post('/api/v1/jobs/nope/cancel');
+      assert.deepEqual([missing.status, missing.body.code], [404, 'PKGF_ERR_NOT_FOUND']);
       const anonymous = await fetch(`${base}/api/v1/jobs/steer/cancel`, { method: 'POST' });
-      assert.equal(anonymous.status, 401);
+      assert.deepEqual([anonymous.status, ((await anonymous.json()) as any).code], [401, 'PKGF_ERR_AUTH']);
     });
   });
 }
@@ -125,7 +126,6 @@ describe('reading can require a token', () => {
 
 describe('the CLI against a remote server', () => {
   it('submits with --server and follows a log with logs --server', async () => {
-    const { pkgforge } = await import('../helpers/farm.ts');
     const { builderIdentity, claimNextTask, finishAttempt } = await import('../../src/registry/attempts.ts');
     const { addBuilder } = await import('../../src/registry/builders.ts');
     const { mkdirSync } = await import('node:fs');
@@ -150,13 +150,13 @@ describe('the CLI against a remote server', () => {
       const dir = join(farm.results, 'remote-1', 'el9-x86_64', 'attempt-1');
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'build.log'), 'compiling\nlinking\n');
-      const following = pkgforge(['logs', 'remote-1', '--server', base, '--platform', 'el9', '--arch', 'x86_64'], env);
-      await new Promise((res) => setTimeout(res, 1500));
+      const following = spawnPkgforge(['logs', 'remote-1', '--server', base, '--platform', 'el9', '--arch', 'x86_64'], env);
+      // The log so far arrives while the attempt still runs; only then does the attempt end, which ends the stream.
+      await following.until(/linking\n/);
       await finishAttempt(farm.registry, claim, 'success', null, null);
       writeFileSync(join(dir, 'buildinfo.yml'), 'completed: 1\n');
-      const logs = await following;
-      assert.equal(logs.code, 0, logs.stderr);
-      assert.equal(logs.stdout, 'compiling\nlinking\n');
+      assert.equal(await following.exited, 0, following.output());
+      assert.equal(following.stdout(), 'compiling\nlinking\n');
     } finally {
       await app.close();
       await farm.dispose();
