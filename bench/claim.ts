@@ -89,7 +89,7 @@ async function latency(dialect: Dialect) {
     const { normaliseManifest } = await import('../src/core/manifest.ts');
     for (let i = 0; i < LATENCY_TASKS; i++) {
       const m = normaliseManifest({ id: `lat-${i}`, bucket: 'devel', packages: [{ file: 'x.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, 'x');
-      await insertJob(registry.db, m, { submitter: null, submittedAt: Date.now(), incomingEntry: null });
+      await insertJob(registry, m, { submitter: null, submittedAt: Date.now(), incomingEntry: null });
       await registerTasks(registry, m.id, ['auto'], ['all']);
       await sleep(20 + Math.random() * 30);
     }

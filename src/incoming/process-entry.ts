@@ -129,7 +129,7 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
   const resuming = job !== null;
   if (!job) {
     try {
-      job = await db(() => insertJob(ctx.registry.db, manifest, { submitter: manifest.submitter, submittedAt: entry.ctimeMs, incomingEntry: entry.name, incomingInode: entry.inode }));
+      job = await db(() => insertJob(ctx.registry, manifest, { submitter: manifest.submitter, submittedAt: entry.ctimeMs, incomingEntry: entry.name, incomingInode: entry.inode }));
       log.info({ job: job.id }, `Registered job ${job.id}`);
     } catch (err) {
       const found = await db(() => findJob(ctx.registry.db, manifest.id));
@@ -182,7 +182,7 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
     await discardEntry(entry.path);
     return { kind: 'invalid', entry: entry.name, job: manifest.id, reason };
   }
-  await db(() => markJobValid(ctx.registry.db, manifest.id, staged.sources.map((s, position) => ({ position, name: s.name, version: s.version, release: s.release }))));
+  await db(() => markJobValid(ctx.registry, manifest.id, staged.sources.map((s, position) => ({ position, name: s.name, version: s.version, release: s.release }))));
   log.info({ job: manifest.id }, `Validated job ${manifest.id}, will accept`);
 
   // Stage 4: transfer.

@@ -3,6 +3,7 @@ import type { Manifest } from '../core/manifest.ts';
 import { IN_FLIGHT_JOB_STATUSES, type JobStatus, type TaskStatus } from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import type { Database, JobPackageTable, JobRow } from './schema.ts';
+import { writeTransaction, type Registry } from './registry.ts';
 
 /** A job as the registry knows it. */
 export interface Job {
@@ -74,9 +75,9 @@ export interface NewJobFacts {
  * Records a new job in state `incoming`, with its packages in build order. A job id is never
  * reused: the unique constraint refuses a second one even if two processors race.
  */
-export async function insertJob(db: Kysely<Database>, manifest: Manifest, facts: NewJobFacts): Promise<Job> {
+export async function insertJob(registry: Registry, manifest: Manifest, facts: NewJobFacts): Promise<Job> {
   const now = Date.now();
-  return db.transaction().execute(async (trx) => {
+  return writeTransaction(registry, async (trx) => {
     const row = await trx
       .insertInto('jobs')
       .values({
@@ -131,11 +132,11 @@ export async function setJobStatus(db: Kysely<Database>, uuid: string, status: J
 
 /** Marks a job `valid`, recording what validation learnt of each package (name, version, release). */
 export async function markJobValid(
-  db: Kysely<Database>,
+  registry: Registry,
   uuid: string,
   facts: { position: number; name: string; version: string; release: string }[],
 ): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  await writeTransaction(registry, async (trx) => {
     const job = await trx.updateTable('jobs').set({ status: 'valid', reason: null, modified_at: Date.now() }).where('uuid', '=', uuid).returning('id').executeTakeFirst();
     if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
     for (const f of facts) {

@@ -15,7 +15,7 @@ const run = promisify(execFile);
 
 async function job(t: TestRegistry, id: string, submittedAt: number) {
   const m = normaliseManifest({ id, bucket: 'devel', packages: [{ file: `${id}.src.rpm`, type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, id);
-  await insertJob(t.registry.db, m, { submitter: 'u', submittedAt, incomingEntry: id });
+  await insertJob(t.registry, m, { submitter: 'u', submittedAt, incomingEntry: id });
   await registerTasks(t.registry, id, ['all'], ['all']);
 }
 

@@ -269,7 +269,7 @@ for (const dialect of DIALECTS) {
       const dir = writeJobDir(farm.incoming, 'crash-after-transfer', [hello]);
       const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
       const st = statSync(dir);
-      await insertJob(farm.registry.db, manifest, { submitter: me, submittedAt: st.ctimeMs, incomingEntry: 'crash-after-transfer', incomingInode: inodeOf(dir) });
+      await insertJob(farm.registry, manifest, { submitter: me, submittedAt: st.ctimeMs, incomingEntry: 'crash-after-transfer', incomingInode: inodeOf(dir) });
       await commitStagedJob(await stageJob(dir, farm.accepted, manifest), farm.accepted, manifest);
       await setJobStatus(farm.registry.db, 'crash-after-transfer', 'valid');
       const outcome = await only();
@@ -281,7 +281,7 @@ for (const dialect of DIALECTS) {
     it('copies again when an interrupted job\'s accepted copy is damaged', async () => {
       const dir = writeJobDir(farm.incoming, 'crash-damaged', [hello]);
       const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
-      await insertJob(farm.registry.db, manifest, { submitter: me, submittedAt: statSync(dir).ctimeMs, incomingEntry: 'crash-damaged', incomingInode: inodeOf(dir) });
+      await insertJob(farm.registry, manifest, { submitter: me, submittedAt: statSync(dir).ctimeMs, incomingEntry: 'crash-damaged', incomingInode: inodeOf(dir) });
       await setJobStatus(farm.registry.db, 'crash-damaged', 'valid');
       mkdirSync(join(farm.accepted, 'crash-damaged'));
       writeFileSync(join(farm.accepted, 'crash-damaged', 'hello-1.0-1.src.rpm'), 'half');
@@ -292,14 +292,14 @@ for (const dialect of DIALECTS) {
     it('finishes an interrupted job whose incoming directory has gone: registered from a verified copy, else failed', async () => {
       const dir = writeJobDir(farm.incoming, 'orphan-copied', [hello]);
       const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
-      await insertJob(farm.registry.db, manifest, { submitter: me, submittedAt: statSync(dir).ctimeMs, incomingEntry: 'orphan-copied', incomingInode: inodeOf(dir) });
+      await insertJob(farm.registry, manifest, { submitter: me, submittedAt: statSync(dir).ctimeMs, incomingEntry: 'orphan-copied', incomingInode: inodeOf(dir) });
       await commitStagedJob(await stageJob(dir, farm.accepted, manifest), farm.accepted, manifest);
       await setJobStatus(farm.registry.db, 'orphan-copied', 'valid');
       rmSync(dir, { recursive: true });
 
       const dir2 = writeJobDir(farm.incoming, 'orphan-lost', [hello]);
       const manifest2 = parseManifest(readFileSync(join(dir2, 'build.yml'), 'utf8'), 'x');
-      await insertJob(farm.registry.db, manifest2, { submitter: me, submittedAt: statSync(dir2).ctimeMs, incomingEntry: 'orphan-lost', incomingInode: inodeOf(dir2) });
+      await insertJob(farm.registry, manifest2, { submitter: me, submittedAt: statSync(dir2).ctimeMs, incomingEntry: 'orphan-lost', incomingInode: inodeOf(dir2) });
       rmSync(dir2, { recursive: true });
 
       // Within the grace period nothing happens; after it, both are settled.
@@ -329,7 +329,7 @@ for (const dialect of DIALECTS) {
     it('cleans up the entry of a job registered just before a crash, leaving the job alone', async () => {
       const dir = writeJobDir(farm.incoming, 'crash-after-register', [hello]);
       const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
-      await insertJob(farm.registry.db, manifest, { submitter: me, submittedAt: statSync(dir).ctimeMs, incomingEntry: 'crash-after-register', incomingInode: inodeOf(dir) });
+      await insertJob(farm.registry, manifest, { submitter: me, submittedAt: statSync(dir).ctimeMs, incomingEntry: 'crash-after-register', incomingInode: inodeOf(dir) });
       await setJobStatus(farm.registry.db, 'crash-after-register', 'registered');
       const outcome = await only();
       assert.equal(outcome.kind, 'cleaned');

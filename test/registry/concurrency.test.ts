@@ -27,7 +27,7 @@ describe('concurrent cancel, finish, hand-back and requeue on PostgreSQL', () =>
     for (let round = 0; round < 25; round++) {
       const id = `race-${round}`;
       const m = normaliseManifest({ id, bucket: 'devel', packages: [{ file: `${id}.src.rpm`, type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, id);
-      await insertJob(t.registry.db, m, { submitter: 'u', submittedAt: round, incomingEntry: id });
+      await insertJob(t.registry, m, { submitter: 'u', submittedAt: round, incomingEntry: id });
       await registerTasks(t.registry, id, ['all'], ['all']);
       // Two builders hold the job's two tasks; one lease has already run out.
       const held = (await claimNextTask(t.registry, e1, 'h[1]', 60_000))!;

@@ -48,10 +48,10 @@ for (const dialect of DIALECTS) {
     });
 
     it('records a job with its packages and never takes the same id twice', async () => {
-      const job = await insertJob(t.registry.db, manifest('job-a', { platforms: ['all'], report: ['x@example.org'] }), { submitter: 'alice', submittedAt: 1000, incomingEntry: 'job-a' });
+      const job = await insertJob(t.registry, manifest('job-a', { platforms: ['all'], report: ['x@example.org'] }), { submitter: 'alice', submittedAt: 1000, incomingEntry: 'job-a' });
       assert.equal(job.status, 'incoming');
       assert.deepEqual(job.report, ['x@example.org']);
-      await assert.rejects(insertJob(t.registry.db, manifest('job-a'), { submitter: 'bob', submittedAt: 2000, incomingEntry: 'other' }));
+      await assert.rejects(insertJob(t.registry, manifest('job-a'), { submitter: 'bob', submittedAt: 2000, incomingEntry: 'other' }));
       const again = await findJob(t.registry.db, 'job-a');
       assert.equal(again?.submitter, 'alice');
       const detail = await getJobDetail(t.registry.db, 'job-a');
@@ -60,7 +60,7 @@ for (const dialect of DIALECTS) {
 
     it('registers one task per selected active platform, once, and derives the job status from tasks', async () => {
       await addPlatforms(t, 'f40/x86_64*', 'f40/aarch64*', 'sl6/i386');
-      await insertJob(t.registry.db, manifest('job-b'), { submitter: null, submittedAt: null, incomingEntry: null });
+      await insertJob(t.registry, manifest('job-b'), { submitter: null, submittedAt: null, incomingEntry: null });
       const targets = await registerTasks(t.registry, 'job-b', ['auto'], ['all']);
       assert.deepEqual(targets.map((x) => `${x.platform}/${x.arch}`), ['f40/aarch64', 'f40/x86_64']);
       // A second run after a crash adds nothing twice.
@@ -80,7 +80,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('leaves a job whose filters select nothing registered with no tasks', async () => {
-      await insertJob(t.registry.db, manifest('job-c'), { submitter: null, submittedAt: null, incomingEntry: null });
+      await insertJob(t.registry, manifest('job-c'), { submitter: null, submittedAt: null, incomingEntry: null });
       assert.deepEqual(await registerTasks(t.registry, 'job-c', ['nosuch'], ['all']), []);
       const detail = (await getJobDetail(t.registry.db, 'job-c'))!;
       assert.equal(detail.status, 'registered');

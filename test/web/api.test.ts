@@ -15,7 +15,7 @@ import { DIALECTS } from '../helpers/registries.ts';
 
 async function job(farm: TestFarm, id: string, extra: Record<string, unknown> = {}) {
   const m = normaliseManifest({ id, bucket: 'devel', packages: [{ file: `${id}-1-1.src.rpm`, type: 'SRPM', size: 10, sha1sum: 'a'.repeat(40) }], ...extra }, id);
-  await insertJob(farm.registry.db, m, { submitter: 'alice', submittedAt: Date.now(), incomingEntry: null });
+  await insertJob(farm.registry, m, { submitter: 'alice', submittedAt: Date.now(), incomingEntry: null });
   await registerTasks(farm.registry, id, m.platforms, m.archs);
 }
 

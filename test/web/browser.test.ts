@@ -107,7 +107,7 @@ describe('the web interface in a real browser (Debian chromium)', () => {
 
   it('shows a package name holding <script> as text', async () => {
     await submit('hostile', [srpm('hello')]);
-    await markJobValid(farm.registry.db, 'hostile', [{ position: 0, name: '<script>alert("xss")</script>', version: '1', release: '1' }]);
+    await markJobValid(farm.registry, 'hostile', [{ position: 0, name: '<script>alert("xss")</script>', version: '1', release: '1' }]);
     await page.goto(`${base}/jobs/hostile`);
     assert.equal(await page.textContent('#packages .pkg-name'), '<script>alert("xss")</script>');
     assert.deepEqual(dialogs, []);

@@ -22,7 +22,7 @@ describe('result downloads, the live log and metrics', () => {
     await addPlatforms(farm, 'el9/x86_64*');
     await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
     const m = normaliseManifest({ id: 'j1', bucket: 'devel', packages: [{ file: 'a-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, 'j1');
-    await insertJob(farm.registry.db, m, { submitter: null, submittedAt: 1, incomingEntry: null });
+    await insertJob(farm.registry, m, { submitter: null, submittedAt: 1, incomingEntry: null });
     await registerTasks(farm.registry, 'j1', ['auto'], ['all']);
     claim = (await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'b1'))!, 'h[1]', 60_000))!;
     attemptDir = join(farm.results, 'j1', 'el9-x86_64', 'attempt-1');

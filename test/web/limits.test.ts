@@ -207,7 +207,7 @@ describe('the web server limits', () => {
   it('keeps a quiet live log open past idle_timeout, with comments, and delivers what comes next', async () => {
     await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
     const m = normaliseManifest({ id: 'quiet', bucket: 'devel', packages: [{ file: 'a-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, 'quiet');
-    await insertJob(farm.registry.db, m, { submitter: null, submittedAt: 1, incomingEntry: null });
+    await insertJob(farm.registry, m, { submitter: null, submittedAt: 1, incomingEntry: null });
     await registerTasks(farm.registry, 'quiet', ['auto'], ['all']);
     assert.ok(await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'b1'))!, 'h[1]', 60_000));
     const attemptDir = join(farm.results, 'quiet', 'el9-x86_64', 'attempt-1');

@@ -26,7 +26,7 @@ describe('the web server under a read-only PostgreSQL role', () => {
     farm = await makeFarm('postgresql');
     await addPlatforms(farm, 'el9/x86_64*');
     const m = normaliseManifest({ id: 'ro', bucket: 'devel', packages: [{ file: 'a-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, 'ro');
-    await insertJob(farm.registry.db, m, { submitter: 'u', submittedAt: 1, incomingEntry: null });
+    await insertJob(farm.registry, m, { submitter: 'u', submittedAt: 1, incomingEntry: null });
     await registerTasks(farm.registry, 'ro', ['auto'], ['all']);
     await admin(`CREATE ROLE ${role} LOGIN`);
     await admin(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}`);
