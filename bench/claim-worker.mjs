@@ -5,7 +5,10 @@ import { builderIdentity, claimNextTask, finishAttempt } from '../dist/registry/
 import { openRegistry } from '../dist/registry/registry.js';
 
 const [arg, name] = process.argv.slice(2);
-const registry = await openRegistry(arg.startsWith('postgres') ? { type: 'postgresql', connectionString: arg } : { type: 'sqlite', path: arg }, { poolSize: 2 });
+const registry = await openRegistry(
+  arg.startsWith('postgres') ? { type: 'postgresql', connectionString: arg } : { type: 'sqlite', path: arg },
+  { poolSize: 2 },
+);
 const me = await builderIdentity(registry.db, name);
 const claimed = [];
 for (;;) {

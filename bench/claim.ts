@@ -22,7 +22,8 @@ const TASKS = Number(process.env.BENCH_TASKS ?? 10_000);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 8);
 const LATENCY_TASKS = Number(process.env.BENCH_LATENCY_TASKS ?? 200);
 const ROOT = join(import.meta.dirname, '..');
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+const quantile = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
 async function setup(dialect: Dialect) {
   const { config, drop } = await makeRegistryConfig(dialect);
@@ -43,12 +44,39 @@ async function seedTasks(registry: Registry, count: number) {
     const n = Math.min(500, count - start);
     const jobs = await registry.db
       .insertInto('jobs')
-      .values(Array.from({ length: n }, (_, i) => ({ uuid: `seed-${start + i}`, bucket: 'devel', submitter: null, status: 'registered' as const, reason: null, size: 1, platforms: '["auto"]', archs: '["all"]', report: '[]', submitted_at: now + start + i, incoming_entry: null, created_at: now, modified_at: now })))
+      .values(
+        Array.from({ length: n }, (_, i) => ({
+          uuid: `seed-${start + i}`,
+          bucket: 'devel',
+          submitter: null,
+          status: 'registered' as const,
+          reason: null,
+          size: 1,
+          platforms: '["auto"]',
+          archs: '["all"]',
+          report: '[]',
+          submitted_at: now + start + i,
+          incoming_entry: null,
+          created_at: now,
+          modified_at: now,
+        })),
+      )
       .returning('id')
       .execute();
     await registry.db
       .insertInto('tasks')
-      .values(jobs.map((j, i) => ({ job_id: j.id, platform_id: platform.id, status: 'needs build' as const, reason: null, queued_at: now + start + i, attempt: 0, created_at: now, modified_at: now })))
+      .values(
+        jobs.map((j, i) => ({
+          job_id: j.id,
+          platform_id: platform.id,
+          status: 'needs build' as const,
+          reason: null,
+          queued_at: now + start + i,
+          attempt: 0,
+          created_at: now,
+          modified_at: now,
+        })),
+      )
       .execute();
   }
 }
@@ -57,30 +85,55 @@ async function throughput(dialect: Dialect) {
   const { registry, url, drop } = await setup(dialect);
   await seedTasks(registry, TASKS);
   const started = performance.now();
-  const workers = Array.from({ length: WORKERS }, (_, i) => spawn(process.execPath, [join(import.meta.dirname, 'claim-worker.mjs'), url, `b${i}`], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const outputs = await Promise.all(workers.map(async (w) => {
-    let out = '';
-    w.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await once(w, 'exit');
-    return JSON.parse(out) as number[];
-  }));
+  const workers = Array.from({ length: WORKERS }, (_, i) =>
+    spawn(process.execPath, [join(import.meta.dirname, 'claim-worker.mjs'), url, `b${i}`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
+  const outputs = await Promise.all(
+    workers.map(async (w) => {
+      let out = '';
+      w.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      await once(w, 'exit');
+      return JSON.parse(out) as number[];
+    }),
+  );
   const seconds = (performance.now() - started) / 1000;
   const claimed = outputs.flat();
   await registry.close();
   await drop();
-  return { claimsPerSecond: claimed.length / seconds, claimed: claimed.length, duplicates: claimed.length - new Set(claimed).size, seconds };
+  return {
+    claimsPerSecond: claimed.length / seconds,
+    claimed: claimed.length,
+    duplicates: claimed.length - new Set(claimed).size,
+    seconds,
+  };
 }
 
 async function latency(dialect: Dialect) {
   const { registry, url, drop } = await setup(dialect);
   const home = mkdtempSync(join(tmpdir(), 'pkgforge-bench-claim-'));
   for (const d of ['incoming', 'accepted', 'results', 'tmp']) mkdirSync(join(home, d));
-  const env = { ...process.env, PKGFORGE_HOME: home, PKGFORGE_REGISTRY: dialect === 'sqlite' ? `sqlite:${url}` : url, PKGFORGE_POLL: '60' };
-  const daemons: ChildProcess[] = Array.from({ length: WORKERS }, (_, i) => spawn(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'buildd', '--name', `b${i}`, '--daemon'], { env, stdio: 'ignore' }));
+  const env = {
+    ...process.env,
+    PKGFORGE_HOME: home,
+    PKGFORGE_REGISTRY: dialect === 'sqlite' ? `sqlite:${url}` : url,
+    PKGFORGE_POLL: '60',
+  };
+  const daemons: ChildProcess[] = Array.from({ length: WORKERS }, (_, i) =>
+    spawn(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'buildd', '--name', `b${i}`, '--daemon'], {
+      env,
+      stdio: 'ignore',
+    }),
+  );
   try {
     // Idle once every daemon has passed preflight (its heartbeat) and had time to LISTEN.
     for (;;) {
-      const ready = await registry.db.selectFrom('builders').select('id').where('last_heartbeat_at', 'is not', null).execute();
+      const ready = await registry.db
+        .selectFrom('builders')
+        .select('id')
+        .where('last_heartbeat_at', 'is not', null)
+        .execute();
       if (ready.length === WORKERS) break;
       await sleep(100);
     }
@@ -88,7 +141,14 @@ async function latency(dialect: Dialect) {
     const { insertJob } = await import('../src/registry/jobs.ts');
     const { normaliseManifest } = await import('../src/core/manifest.ts');
     for (let i = 0; i < LATENCY_TASKS; i++) {
-      const m = normaliseManifest({ id: `lat-${i}`, bucket: 'devel', packages: [{ file: 'x.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, 'x');
+      const m = normaliseManifest(
+        {
+          id: `lat-${i}`,
+          bucket: 'devel',
+          packages: [{ file: 'x.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }],
+        },
+        'x',
+      );
       await insertJob(registry, m, { submitter: null, submittedAt: Date.now(), incomingEntry: null });
       await registerTasks(registry, m.id, ['auto'], ['all']);
       await sleep(20 + Math.random() * 30);
@@ -98,7 +158,12 @@ async function latency(dialect: Dialect) {
       if (waiting.length >= LATENCY_TASKS) break;
       await sleep(100);
     }
-    const rows = await registry.db.selectFrom('attempts').innerJoin('tasks', 'tasks.id', 'attempts.task_id').select(['attempts.started_at', 'tasks.created_at']).where('attempts.number', '=', 1).execute();
+    const rows = await registry.db
+      .selectFrom('attempts')
+      .innerJoin('tasks', 'tasks.id', 'attempts.task_id')
+      .select(['attempts.started_at', 'tasks.created_at'])
+      .where('attempts.number', '=', 1)
+      .execute();
     const waits = rows.map((r) => r.started_at - r.created_at);
     return { median: quantile(waits, 0.5), p99: quantile(waits, 0.99) };
   } finally {
@@ -111,12 +176,18 @@ async function latency(dialect: Dialect) {
 }
 
 execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-console.log(`PkgForge claim benchmark (${TASKS} tasks, ${WORKERS} builder processes; latency over ${LATENCY_TASKS} registrations)`);
+console.log(
+  `PkgForge claim benchmark (${TASKS} tasks, ${WORKERS} builder processes; latency over ${LATENCY_TASKS} registrations)`,
+);
 for (const dialect of ['sqlite', 'postgresql'] as const) {
   const t = await throughput(dialect);
-  console.log(`1. ${dialect.padEnd(10)} ${t.claimed} claims in ${t.seconds.toFixed(2)} s: ${t.claimsPerSecond.toFixed(0)} claims/s, duplicates ${t.duplicates} (must be 0)`);
+  console.log(
+    `1. ${dialect.padEnd(10)} ${t.claimed} claims in ${t.seconds.toFixed(2)} s: ${t.claimsPerSecond.toFixed(0)} claims/s, duplicates ${t.duplicates} (must be 0)`,
+  );
 }
 for (const dialect of ['sqlite', 'postgresql'] as const) {
   const l = await latency(dialect);
-  console.log(`2. ${dialect.padEnd(10)} registration to claim by an idle daemon: median ${l.median} ms, p99 ${l.p99} ms${dialect === 'postgresql' ? ' (target median < 100 ms)' : ' (SQLite: polled every second)'}; ratio to the original's 60 s poll (median 30 s): ${(l.median / 30_000).toFixed(4)}`);
+  console.log(
+    `2. ${dialect.padEnd(10)} registration to claim by an idle daemon: median ${l.median} ms, p99 ${l.p99} ms${dialect === 'postgresql' ? ' (target median < 100 ms)' : ' (SQLite: polled every second)'}; ratio to the original's 60 s poll (median 30 s): ${(l.median / 30_000).toFixed(4)}`,
+  );
 }

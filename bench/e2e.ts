@@ -23,7 +23,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
 const home = mkdtempSync(join(tmpdir(), 'pkgforge-bench-e2e-'));
 const env = { ...process.env, PKGFORGE_HOME: home, PKGFORGE_PLATFORM: 'el9' };
-const serve = spawn(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+const serve = spawn(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'serve'], {
+  env,
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 let out = '';
 serve.stdout!.on('data', (d: Buffer) => (out += d.toString()));
 while (!out.includes('Submit a job')) await sleep(50);
@@ -31,7 +34,10 @@ const registry = await openRegistry({ type: 'sqlite', path: join(home, 'registry
 const BUILD_SECONDS = Number(process.env.BENCH_BUILD_SECONDS ?? 3);
 const packages: [string, string][] = [
   ['a tiny noarch package', srpm('benchhello')],
-  [`a package whose build takes ${BUILD_SECONDS} s`, buildRpm(specFor('benchslow').replace('%install', `%build\nsleep ${BUILD_SECONDS}\n%install`))],
+  [
+    `a package whose build takes ${BUILD_SECONDS} s`,
+    buildRpm(specFor('benchslow').replace('%install', `%build\nsleep ${BUILD_SECONDS}\n%install`)),
+  ],
 ];
 const results: { label: string; refs: number[]; farm: number[]; server: number[] }[] = [];
 try {
@@ -43,18 +49,25 @@ try {
     for (let run = 0; run <= RUNS; run++) {
       const top = mkdtempSync(join(tmpdir(), 'pkgforge-bench-rpmbuild-'));
       const t0 = performance.now();
-      execFileSync('rpmbuild', ['--rebuild', '--nodeps', '--quiet', '--define', `_topdir ${top}`, pkg], { stdio: 'ignore' });
+      execFileSync('rpmbuild', ['--rebuild', '--nodeps', '--quiet', '--define', `_topdir ${top}`, pkg], {
+        stdio: 'ignore',
+      });
       const ref = performance.now() - t0;
       rmSync(top, { recursive: true, force: true });
 
       const id = `e2e-${results.length}-${run}`;
       const t1 = performance.now();
-      execFileSync(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'submit', '--bucket', 'devel', '--id', id, pkg], { env, stdio: 'ignore' });
+      execFileSync(
+        process.execPath,
+        [join(ROOT, 'bin', 'pkgforge.js'), 'submit', '--bucket', 'devel', '--id', id, pkg],
+        { env, stdio: 'ignore' },
+      );
       const landed = performance.now();
       for (;;) {
         const job = await findJob(registry.db, id);
         if (job?.status === 'success') break;
-        if (job && ['fail', 'invalid', 'partial fail'].includes(job.status)) throw new Error(`job ${id} ended ${job.status}: ${job.reason}`);
+        if (job && ['fail', 'invalid', 'partial fail'].includes(job.status))
+          throw new Error(`job ${id} ended ${job.status}: ${job.reason}`);
         await sleep(5);
       }
       const total = performance.now() - t1;
@@ -74,6 +87,10 @@ try {
 console.log(`PkgForge end-to-end benchmark (${RUNS} runs after a warm-up, each; pkgforge serve on SQLite)`);
 for (const { label, refs, farm, server } of results) {
   const ratios = farm.map((f, i) => f / refs[i]!);
-  console.log(`${label}: submit -> success median ${median(farm).toFixed(0)} ms; bare rpmbuild --rebuild median ${median(refs).toFixed(0)} ms; ratio median ${median(ratios).toFixed(2)} (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)}; target <= 1.5)`);
-  console.log(`  of which after the submit command returned (the farm's own work): median ${median(server).toFixed(0)} ms, ratio ${median(server.map((x, i) => x / refs[i]!)).toFixed(2)}`);
+  console.log(
+    `${label}: submit -> success median ${median(farm).toFixed(0)} ms; bare rpmbuild --rebuild median ${median(refs).toFixed(0)} ms; ratio median ${median(ratios).toFixed(2)} (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)}; target <= 1.5)`,
+  );
+  console.log(
+    `  of which after the submit command returned (the farm's own work): median ${median(server).toFixed(0)} ms, ratio ${median(server.map((x, i) => x / refs[i]!)).toFixed(2)}`,
+  );
 }

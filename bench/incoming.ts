@@ -8,7 +8,16 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -26,14 +35,24 @@ const PASS = join(import.meta.dirname, 'incoming-pass.mjs');
 const root = mkdtempSync(join(tmpdir(), 'pkgforge-bench-'));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const sha = (path: string, alg: string) => execFileSync(alg === 'sha1' ? 'sha1sum' : 'sha256sum', [path]).toString().split(' ')[0]!;
+const sha = (path: string, alg: string) =>
+  execFileSync(alg === 'sha1' ? 'sha1sum' : 'sha256sum', [path])
+    .toString()
+    .split(' ')[0]!;
 
 function writeJob(incoming: string, id: string, file: string, sums: { size: number; sha1: string; sha256: string }) {
   const dir = join(incoming, id);
   mkdirSync(dir);
   const name = file.split('/').pop()!;
   copyFileSync(file, join(dir, name));
-  writeFileSync(join(dir, 'build.yml'), YAML.stringify({ id, bucket: 'devel', packages: [{ file: name, type: 'SRPM', size: sums.size, sha1sum: sums.sha1, sha256sum: sums.sha256 }] }));
+  writeFileSync(
+    join(dir, 'build.yml'),
+    YAML.stringify({
+      id,
+      bucket: 'devel',
+      packages: [{ file: name, type: 'SRPM', size: sums.size, sha1sum: sums.sha1, sha256sum: sums.sha256 }],
+    }),
+  );
 }
 
 async function farm(dialect: Dialect) {
@@ -55,9 +74,24 @@ async function farm(dialect: Dialect) {
 }
 
 function runPass(f: { incoming: string; accepted: string; url: string }) {
-  const r = spawnSync(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []), PASS, f.incoming, f.accepted, f.url], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []),
+      PASS,
+      f.incoming,
+      f.accepted,
+      f.url,
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`pass failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number; maxRssKb: number; registered: number; problems: string[] };
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+    ms: number;
+    maxRssKb: number;
+    registered: number;
+    problems: string[];
+  };
 }
 
 async function manyJobs(dialect: Dialect) {
@@ -67,7 +101,8 @@ async function manyJobs(dialect: Dialect) {
   for (let i = 0; i < JOBS; i++) writeJob(f.incoming, `job-${String(i).padStart(5, '0')}`, small, sums);
   const r = runPass(f);
   await f.drop();
-  if (r.registered !== JOBS) throw new Error(`only ${r.registered} of ${JOBS} jobs registered: ${r.problems.join('; ')}`);
+  if (r.registered !== JOBS)
+    throw new Error(`only ${r.registered} of ${JOBS} jobs registered: ${r.problems.join('; ')}`);
   return { jobsPerSecond: JOBS / (r.ms / 1000), ms: r.ms };
 }
 
@@ -82,15 +117,17 @@ async function bigJob() {
   const block = Buffer.alloc(1024 * 1024);
   for (let i = 0; i < block.length; i += chunk.length) chunk.copy(block, i);
   await pipeline(
-    Readable.from((function* () {
-      yield head;
-      while (written < total) {
-        // Vary each block so nothing can deduplicate it.
-        block.writeUInt32BE(written / block.length, 0);
-        written += block.length;
-        yield Buffer.from(block);
-      }
-    })()),
+    Readable.from(
+      (function* () {
+        yield head;
+        while (written < total) {
+          // Vary each block so nothing can deduplicate it.
+          block.writeUInt32BE(written / block.length, 0);
+          written += block.length;
+          yield Buffer.from(block);
+        }
+      })(),
+    ),
     createWriteStream(big),
   );
   const sums = { size: statSync(big).size, sha1: sha(big, 'sha1'), sha256: sha(big, 'sha256') };
@@ -112,7 +149,12 @@ async function bigJob() {
     rmSync(join(f.accepted, `big-${run}`), { recursive: true });
   }
   await f.drop();
-  return { ref: median(refs), pass: median(passes), ratio: median(passes.map((p, i) => p / refs[i]!)), rssMb: Math.max(...rss) / 1024 };
+  return {
+    ref: median(refs),
+    pass: median(passes),
+    ratio: median(passes.map((p, i) => p / refs[i]!)),
+    rssMb: Math.max(...rss) / 1024,
+  };
 }
 
 // The pass runs the compiled program: build it from the current sources first.
@@ -121,10 +163,14 @@ try {
   console.log(`PkgForge incoming benchmark (${JOBS} jobs; ${GIB} GiB job, ${RUNS} runs)`);
   for (const dialect of ['sqlite', 'postgresql'] as const) {
     const r = await manyJobs(dialect);
-    console.log(`1. ${dialect.padEnd(10)} ${JOBS} single-package jobs in ${(r.ms / 1000).toFixed(2)} s: ${r.jobsPerSecond.toFixed(0)} jobs/s${dialect === 'sqlite' ? ' (target >= 200)' : ''}`);
+    console.log(
+      `1. ${dialect.padEnd(10)} ${JOBS} single-package jobs in ${(r.ms / 1000).toFixed(2)} s: ${r.jobsPerSecond.toFixed(0)} jobs/s${dialect === 'sqlite' ? ' (target >= 200)' : ''}`,
+    );
   }
   const b = await bigJob();
-  console.log(`2. ${GIB} GiB job: pass ${(b.pass / 1000).toFixed(2)} s, sha1sum+cp+sha1sum ${(b.ref / 1000).toFixed(2)} s, ratio ${b.ratio.toFixed(2)} (target <= 1.2); peak memory ${b.rssMb.toFixed(0)} MB (target < 200)`);
+  console.log(
+    `2. ${GIB} GiB job: pass ${(b.pass / 1000).toFixed(2)} s, sha1sum+cp+sha1sum ${(b.ref / 1000).toFixed(2)} s, ratio ${b.ratio.toFixed(2)} (target <= 1.2); peak memory ${b.rssMb.toFixed(0)} MB (target < 200)`,
+  );
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

@@ -48,14 +48,31 @@ await buildd.until(/Starting build daemon/);
 await incoming.until(/Starting incoming queue processing daemon/);
 
 const tiny = srpm('tiny');
-const ticking = buildRpm(specFor('ticking').replace('%install', '%build\nfor i in 1 2; do echo tick-$i; sleep 1; done\n%install'));
-const submit = (id: string, file: string) => submitJob({ files: [file], target: farm.incoming, bucket: 'devel', platforms: ['el9'], archs: [], report: [], id, submitter: null });
+const ticking = buildRpm(
+  specFor('ticking').replace('%install', '%build\nfor i in 1 2; do echo tick-$i; sleep 1; done\n%install'),
+);
+const submit = (id: string, file: string) =>
+  submitJob({
+    files: [file],
+    target: farm.incoming,
+    bucket: 'devel',
+    platforms: ['el9'],
+    archs: [],
+    report: [],
+    id,
+    submitter: null,
+  });
 const task = async (id: string) => (await getJobDetail(farm.registry.db, id))?.tasks[0];
 const claimedAt = (id: string) =>
-  eventually(`${id} to be claimed`, async () => {
-    const t = await task(id);
-    return t && t.attempt > 0 ? (await listAttempts(farm.registry.db, t.id))[0]!.startedAt : null;
-  }, 120_000, 10);
+  eventually(
+    `${id} to be claimed`,
+    async () => {
+      const t = await task(id);
+      return t && t.attempt > 0 ? (await listAttempts(farm.registry.db, t.id))[0]!.startedAt : null;
+    },
+    120_000,
+    10,
+  );
 
 const reference: number[] = [];
 const settle: number[] = [];
@@ -72,20 +89,39 @@ try {
     const during = `during-${run}`;
     await submit(during, ticking);
     const log = join(farm.results, during, 'el9-x86_64', 'attempt-1', 'build.log');
-    await eventually('the build to start', () => existsSync(log) && readFileSync(log, 'utf8').includes('tick-1'), 120_000, 20);
+    await eventually(
+      'the build to start',
+      () => existsSync(log) && readFileSync(log, 'utf8').includes('tick-1'),
+      120_000,
+      20,
+    );
     await proxy.stop();
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
     await proxy.start();
     const back = Date.now();
     const after = `after-${run}`;
     await submit(after, tiny);
-    await eventually('the kept result to be recorded', async () => (await task(during))?.status === 'success', 120_000, 10);
+    await eventually(
+      'the kept result to be recorded',
+      async () => (await task(during))?.status === 'success',
+      120_000,
+      10,
+    );
     settle.push(Date.now() - back);
     claimAfter.push((await claimedAt(after)) - back);
     await eventually('the job after to finish', async () => (await task(after))?.status === 'success', 120_000, 20);
 
     const leased = `leased-${run}`;
-    await submitJob({ files: [tiny], target: farm.incoming, bucket: 'devel', platforms: ['el8'], archs: [], report: [], id: leased, submitter: null });
+    await submitJob({
+      files: [tiny],
+      target: farm.incoming,
+      bucket: 'devel',
+      platforms: ['el8'],
+      archs: [],
+      report: [],
+      id: leased,
+      submitter: null,
+    });
     await eventually('the el8 task', async () => (await task(leased))?.status === 'needs build', 60_000, 10);
     await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'dead'))!, 'gone[1]', LEASE_MS);
     const expires = Date.now() + LEASE_MS;
@@ -102,7 +138,10 @@ try {
 }
 
 const ref = median(reference);
-const row = (what: string, xs: number[]) => console.log(`${what.padEnd(50)} median ${String(median(xs)).padStart(6)} ms  max ${String(Math.max(...xs)).padStart(6)} ms  ÷ reference ${(median(xs) / ref).toFixed(1)}`);
+const row = (what: string, xs: number[]) =>
+  console.log(
+    `${what.padEnd(50)} median ${String(median(xs)).padStart(6)} ms  max ${String(Math.max(...xs)).padStart(6)} ms  ÷ reference ${(median(xs) / ref).toFixed(1)}`,
+  );
 console.log(`registry outage of ${OUTAGE_MS / 1000} s, ${RUNS} runs, PostgreSQL through a proxy`);
 row('reference: submit → claim, registry up', reference);
 row('settle: return → ended build recorded', settle);

@@ -37,7 +37,13 @@ async function rebuild({ sandbox: box, base }: Box, dir: string, file: string): 
   const t0 = performance.now();
   const ws = await makeWorkspace(base, 'bench-', box, dir, [file]);
   const top = box.path(ws.build, 'rpmbuild');
-  const r = await box.run({ argv: ['rpmbuild', '--rebuild', '--nodeps', '--quiet', '--define', `_topdir ${top}`, box.path(ws.sources, file)], binds: [ws.sources, ws.build], home: ws.build, timeoutMs: 120_000, signal });
+  const r = await box.run({
+    argv: ['rpmbuild', '--rebuild', '--nodeps', '--quiet', '--define', `_topdir ${top}`, box.path(ws.sources, file)],
+    binds: [ws.sources, ws.build],
+    home: ws.build,
+    timeoutMs: 120_000,
+    signal,
+  });
   await removeWorkspace(ws, box);
   if (r.code !== 0) throw new Error(`rpmbuild failed in ${box.kind}: ${r.code}`);
   return performance.now() - t0;
@@ -54,10 +60,15 @@ async function noop({ sandbox: box }: Box): Promise<number> {
 try {
   const sandboxed = await boxFor('bwrap');
   const bare = await boxFor('none');
-  console.log(`PkgForge sandbox benchmark (${RUNS} runs each, alternating, after a warm-up); ${sandboxed.sandbox.describe()}`);
+  console.log(
+    `PkgForge sandbox benchmark (${RUNS} runs each, alternating, after a warm-up); ${sandboxed.sandbox.describe()}`,
+  );
   const cases: [string, string][] = [
     ['a tiny noarch package', srpm('benchbox')],
-    ['a package whose build takes 1 s', buildRpm(specFor('benchbox1s').replace('%install', '%build\nsleep 1\n%install'))],
+    [
+      'a package whose build takes 1 s',
+      buildRpm(specFor('benchbox1s').replace('%install', '%build\nsleep 1\n%install')),
+    ],
   ];
   for (const [label, path] of cases) {
     const dir = join(path, '..');
@@ -71,7 +82,9 @@ try {
       b.push(await rebuild(bare, dir, file));
     }
     const added = median(a) - median(b);
-    console.log(`${label}: sandboxed median ${median(a).toFixed(0)} ms, unsandboxed median ${median(b).toFixed(0)} ms; added ${added.toFixed(0)} ms, ratio ${(median(a) / median(b)).toFixed(3)} (target: added <= 50 ms${label.includes('1 s') ? ', ratio <= 1.1' : ''})`);
+    console.log(
+      `${label}: sandboxed median ${median(a).toFixed(0)} ms, unsandboxed median ${median(b).toFixed(0)} ms; added ${added.toFixed(0)} ms, ratio ${(median(a) / median(b)).toFixed(3)} (target: added <= 50 ms${label.includes('1 s') ? ', ratio <= 1.1' : ''})`,
+    );
   }
   const a: number[] = [];
   const b: number[] = [];
@@ -82,7 +95,9 @@ try {
     a.push(x);
     b.push(y);
   }
-  console.log(`a no-op command (true): sandboxed median ${median(a).toFixed(1)} ms, bare median ${median(b).toFixed(1)} ms; added ${(median(a) - median(b)).toFixed(1)} ms, ratio ${(median(a) / median(b)).toFixed(2)}`);
+  console.log(
+    `a no-op command (true): sandboxed median ${median(a).toFixed(1)} ms, bare median ${median(b).toFixed(1)} ms; added ${(median(a) - median(b)).toFixed(1)} ms, ratio ${(median(a) / median(b)).toFixed(2)}`,
+  );
 } finally {
   rmSync(home, { recursive: true, force: true });
 }

@@ -36,11 +36,42 @@ async function seed(dialect: Dialect) {
     await registry.db.transaction().execute(async (trx) => {
       const jobs = await trx
         .insertInto('jobs')
-        .values(Array.from({ length: n }, (_, i) => ({ uuid: `job-${start + i}`, bucket: i % 3 ? 'devel' : 'lcfg', submitter: `user${(start + i) % 50}`, status: 'success' as const, reason: null, size: 12345, platforms: '["auto"]', archs: '["all"]', report: '[]', submitted_at: now - (JOBS - start - i) * 1000, incoming_entry: null, created_at: now, modified_at: now })))
+        .values(
+          Array.from({ length: n }, (_, i) => ({
+            uuid: `job-${start + i}`,
+            bucket: i % 3 ? 'devel' : 'lcfg',
+            submitter: `user${(start + i) % 50}`,
+            status: 'success' as const,
+            reason: null,
+            size: 12345,
+            platforms: '["auto"]',
+            archs: '["all"]',
+            report: '[]',
+            submitted_at: now - (JOBS - start - i) * 1000,
+            incoming_entry: null,
+            created_at: now,
+            modified_at: now,
+          })),
+        )
         .returning('id')
         .execute();
-      const tasks = jobs.flatMap((j, i) => ids.map((pid) => ({ job_id: j.id, platform_id: pid, status: (start + i) % 20 === 0 ? ('needs build' as const) : ('success' as const), reason: null, queued_at: now - (JOBS - start - i) * 1000, attempt: 1, created_at: now, modified_at: now })));
-      for (let k = 0; k < tasks.length; k += 1000) await trx.insertInto('tasks').values(tasks.slice(k, k + 1000)).execute();
+      const tasks = jobs.flatMap((j, i) =>
+        ids.map((pid) => ({
+          job_id: j.id,
+          platform_id: pid,
+          status: (start + i) % 20 === 0 ? ('needs build' as const) : ('success' as const),
+          reason: null,
+          queued_at: now - (JOBS - start - i) * 1000,
+          attempt: 1,
+          created_at: now,
+          modified_at: now,
+        })),
+      );
+      for (let k = 0; k < tasks.length; k += 1000)
+        await trx
+          .insertInto('tasks')
+          .values(tasks.slice(k, k + 1000))
+          .execute();
     });
   }
   await registry.close();
@@ -53,17 +84,28 @@ async function load(url: string) {
 }
 
 execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-console.log(`PkgForge web benchmark: ${JOBS} jobs, ${JOBS * PLATFORMS.length} tasks, 50 connections, ${SECONDS} s per route`);
+console.log(
+  `PkgForge web benchmark: ${JOBS} jobs, ${JOBS * PLATFORMS.length} tasks, 50 connections, ${SECONDS} s per route`,
+);
 for (const dialect of ['sqlite', 'postgresql'] as const) {
   const started = performance.now();
   const { url, drop } = await seed(dialect);
   const seeded = (performance.now() - started) / 1000;
   const home = mkdtempSync(join(tmpdir(), 'pkgforge-bench-web-'));
   const port = 18000 + Math.floor(Math.random() * 1000);
-  const server = spawn(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'web', '--listen', `127.0.0.1:${port}`], { env: { ...process.env, PKGFORGE_HOME: home, PKGFORGE_REGISTRY: url }, stdio: 'ignore' });
+  const server = spawn(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'web', '--listen', `127.0.0.1:${port}`], {
+    env: { ...process.env, PKGFORGE_HOME: home, PKGFORGE_REGISTRY: url },
+    stdio: 'ignore',
+  });
   try {
     for (;;) {
-      if (await fetch(`http://127.0.0.1:${port}/api/v1/platforms`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`http://127.0.0.1:${port}/api/v1/platforms`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       await sleep(100);
     }
     console.log(`${dialect} (seeded in ${seeded.toFixed(0)} s):`);
@@ -74,7 +116,9 @@ for (const dialect of ['sqlite', 'postgresql'] as const) {
       ['jobs page (HTML)', '/'],
     ] as const) {
       const r = await load(`http://127.0.0.1:${port}${path}`);
-      console.log(`  ${label.padEnd(17)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms${r.errors ? `  errors ${r.errors}` : ''}${label === 'jobs list' ? '  (target p99 < 50 ms)' : ''}`);
+      console.log(
+        `  ${label.padEnd(17)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms${r.errors ? `  errors ${r.errors}` : ''}${label === 'jobs list' ? '  (target p99 < 50 ms)' : ''}`,
+      );
     }
   } finally {
     server.kill('SIGTERM');

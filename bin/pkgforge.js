@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 const compiled = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(compiled))) {
-  process.stderr.write('pkgforge: the program is not built yet; run `npm ci` (or `npm run build`) in the PkgForge directory\n');
+  process.stderr.write(
+    'pkgforge: the program is not built yet; run `npm ci` (or `npm run build`) in the PkgForge directory\n',
+  );
   process.exit(1);
 }
 await import(compiled.href);

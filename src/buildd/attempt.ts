@@ -10,7 +10,15 @@ import type { Claim } from '../registry/attempts.ts';
 import { messageOf } from '../util/errors.ts';
 import { childPath, fsyncDir, fsyncFile, linkOrCopy, writeFileAtomic } from '../util/fs-safe.ts';
 import type { BuilddSettings } from './setup.ts';
-import { logLine, PhaseFailure, type AttemptRun, type BuildInfo, type PhaseCommand, type PublishCommand, type TaskRun } from './phases.ts';
+import {
+  logLine,
+  PhaseFailure,
+  type AttemptRun,
+  type BuildInfo,
+  type PhaseCommand,
+  type PublishCommand,
+  type TaskRun,
+} from './phases.ts';
 import { makeWorkspace, removeWorkspace, type Workspace } from './workspace.ts';
 
 export interface TaskDirs {
@@ -20,7 +28,6 @@ export interface TaskDirs {
   /** Published repositories (checked at start: only their owner may write them). */
   repos?: string;
 }
-
 
 /**
  * An attempt whose build has ended: its log still open for publishing's lines, its record, and what
@@ -64,7 +71,12 @@ function openLog(attemptDir: string): WriteStream {
  * (see the daemon), and `closeAttempt` ends it. `stopped` when `signal` aborted it (cancel, lost
  * lease, shutdown), in which case the caller decides what the registry hears.
  */
-export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSettings, signal: AbortSignal): Promise<BuildResult> {
+export async function buildTask(
+  claim: Claim,
+  dirs: TaskDirs,
+  settings: BuilddSettings,
+  signal: AbortSignal,
+): Promise<BuildResult> {
   const taskDir = join(dirs.results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
   const attemptDir = join(dirs.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
   await mkdir(attemptDir, { recursive: true });
@@ -112,12 +124,38 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
       return ended('fail', reason, null);
     }
     info.sources = manifest.packages.map((p) => ({ file: p.file, type: p.type, size: p.size, sha1sum: p.sha1sum }));
-    workspace = await makeWorkspace(setup.workspaces, `${claim.jobId}-${claim.attempt}-`, setup.sandbox, acceptedDir, manifest.packages.map((p) => p.file));
+    workspace = await makeWorkspace(
+      setup.workspaces,
+      `${claim.jobId}-${claim.attempt}-`,
+      setup.sandbox,
+      acceptedDir,
+      manifest.packages.map((p) => p.file),
+    );
     const sandbox = setup.sandbox;
-    run = { claim, manifest, acceptedDir, resultsDir: taskDir, attemptDir, workspace, sandbox, log, signal, timeoutSeconds: settings.timeoutSeconds, errorPolicy: settings.errorPolicy, info };
-    logLine(run, `building job ${claim.jobId} for ${claim.platform}/${claim.arch}, attempt ${claim.attempt}, on ${info.hostname} as ${claim.builderName}`);
+    run = {
+      claim,
+      manifest,
+      acceptedDir,
+      resultsDir: taskDir,
+      attemptDir,
+      workspace,
+      sandbox,
+      log,
+      signal,
+      timeoutSeconds: settings.timeoutSeconds,
+      errorPolicy: settings.errorPolicy,
+      info,
+    };
+    logLine(
+      run,
+      `building job ${claim.jobId} for ${claim.platform}/${claim.arch}, attempt ${claim.attempt}, on ${info.hostname} as ${claim.builderName}`,
+    );
     logLine(run, sandbox.describe());
-    if (sandbox.kind === 'none') logLine(run, 'WARNING: this build is not sandboxed: its scripts can read and change everything the build daemon can');
+    if (sandbox.kind === 'none')
+      logLine(
+        run,
+        'WARNING: this build is not sandboxed: its scripts can read and change everything the build daemon can',
+      );
     const phases: [string, PhaseCommand[]][] = [
       ['build', [settings.builder()]],
       ['check', settings.checks],
@@ -139,32 +177,47 @@ export async function buildTask(claim: Claim, dirs: TaskDirs, settings: BuilddSe
         logLine(run, `stopped: ${reason}`);
         return ended('stopped', reason, run);
       }
-      const reason = err instanceof PhaseFailure ? err.message : `Unexpected error in the ${info.phases.at(-1)} phase: ${messageOf(err)}`;
+      const reason =
+        err instanceof PhaseFailure
+          ? err.message
+          : `Unexpected error in the ${info.phases.at(-1)} phase: ${messageOf(err)}`;
       logLine(run, `An error occurred during the build process: ${reason}`);
       logLine(run, `Giving up at phase: '${info.phases.at(-1)}'`);
       return ended('fail', reason, run);
     }
   } finally {
-    await keepProducts(info, run, attemptDir).catch((err) => log.write(`pkgforge: could not keep the products of ${claim.jobId}: ${messageOf(err)}\n`));
-    if (workspace && setup.sandbox) await removeWorkspace(workspace, setup.sandbox).catch((err) => process.stderr.write(`pkgforge: could not remove ${workspace!.root}: ${messageOf(err)}\n`));
+    await keepProducts(info, run, attemptDir).catch((err) =>
+      log.write(`pkgforge: could not keep the products of ${claim.jobId}: ${messageOf(err)}\n`),
+    );
+    if (workspace && setup.sandbox)
+      await removeWorkspace(workspace, setup.sandbox).catch((err) =>
+        process.stderr.write(`pkgforge: could not remove ${workspace!.root}: ${messageOf(err)}\n`),
+      );
   }
 }
 
 async function readAcceptedManifest(acceptedDir: string, jobId: string): Promise<Manifest> {
   try {
-    return parseManifest(await readFile(join(acceptedDir, MANIFEST_FILE), 'utf8'), `accepted/${jobId}/${MANIFEST_FILE}`);
+    return parseManifest(
+      await readFile(join(acceptedDir, MANIFEST_FILE), 'utf8'),
+      `accepted/${jobId}/${MANIFEST_FILE}`,
+    );
   } catch (err) {
     throw new Error(`The accepted copy of job ${jobId} cannot be read: ${messageOf(err)}`);
   }
 }
 
-const abortReason = (signal: AbortSignal) => (signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'stopped'));
+const abortReason = (signal: AbortSignal) =>
+  signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'stopped');
 
 /**
  * Publishes a built attempt (the publish phase). Call only once the registry confirmed the attempt
  * still holds its task; returns how it ended, and marks the record complete on success.
  */
-export async function publishAttempt(attempt: EndedAttempt, publishers: readonly PublishCommand[]): Promise<{ status: 'success' | 'fail' | 'stopped'; reason: string | null }> {
+export async function publishAttempt(
+  attempt: EndedAttempt,
+  publishers: readonly PublishCommand[],
+): Promise<{ status: 'success' | 'fail' | 'stopped'; reason: string | null }> {
   const { run, info } = attempt;
   if (!run) {
     const reason = `The accepted copy of job ${info.jobid} cannot be read, so its build cannot be published`;
@@ -185,7 +238,10 @@ export async function publishAttempt(attempt: EndedAttempt, publishers: readonly
       logLine(run, `stopped while publishing: ${abortReason(signal)}`);
       return { status: 'stopped', reason: abortReason(signal) };
     }
-    const reason = err instanceof PhaseFailure ? err.message : `Unexpected error in the ${info.phases.at(-1)} phase: ${messageOf(err)}`;
+    const reason =
+      err instanceof PhaseFailure
+        ? err.message
+        : `Unexpected error in the ${info.phases.at(-1)} phase: ${messageOf(err)}`;
     logLine(run, `An error occurred during the build process: ${reason}`);
     logLine(run, `Giving up at phase: '${info.phases.at(-1)}'`);
     info.reason = reason;
@@ -208,7 +264,10 @@ export async function closeAttempt(attempt: EndedAttempt): Promise<void> {
   await once(attempt.log, 'close').catch(() => {});
   const { info } = attempt;
   info.endtime = Math.floor(Date.now() / 1000);
-  const text = YAML.stringify({ ...info, completed: info.completed ? 1 : 0, products: info.products.map((p) => basename(p)) }, { sortMapEntries: true });
+  const text = YAML.stringify(
+    { ...info, completed: info.completed ? 1 : 0, products: info.products.map((p) => basename(p)) },
+    { sortMapEntries: true },
+  );
   await writeFileAtomic(join(attempt.attemptDir, 'buildinfo.yml'), text);
 }
 
@@ -236,7 +295,10 @@ async function keepProducts(info: BuildInfo, run: TaskRun | null, attemptDir: st
 }
 
 /** Keeps (durably: written, synced, renamed) the outcome of an attempt until the registry has recorded it. */
-export async function keepOutcome(attempt: EndedAttempt, outcome: Omit<PendingOutcome, 'attempt' | 'info'>): Promise<void> {
+export async function keepOutcome(
+  attempt: EndedAttempt,
+  outcome: Omit<PendingOutcome, 'attempt' | 'info'>,
+): Promise<void> {
   // What the outcome points at must survive a power cut as surely as the outcome itself.
   if (!outcome.published) for (const product of attempt.info.products) await fsyncFile(product);
   const pending: PendingOutcome = { attempt: attempt.info.attempt, ...outcome, info: attempt.info };
@@ -252,7 +314,11 @@ export async function forgetOutcome(attemptDir: string): Promise<void> {
  * The outcome kept for attempt `attempt` of the claim's task (by default the claim's own) and not
  * known to be recorded, if any: unreadable or foreign files count as none.
  */
-export async function readPendingOutcome(results: string, claim: Claim, attempt = claim.attempt): Promise<PendingOutcome | null> {
+export async function readPendingOutcome(
+  results: string,
+  claim: Claim,
+  attempt = claim.attempt,
+): Promise<PendingOutcome | null> {
   const dir = join(results, attemptPath(claim.jobId, claim.platform, claim.arch, attempt));
   const text = await readFile(join(dir, OUTCOME_FILE), 'utf8').catch(() => null);
   if (text === null) return null;
@@ -262,20 +328,43 @@ export async function readPendingOutcome(results: string, claim: Claim, attempt 
   } catch {
     return null;
   }
-  const ok = pending?.attempt === attempt && (pending.status === 'success' || pending.status === 'fail') && Array.isArray(pending.info?.products) && Array.isArray(pending.info?.phases);
+  const ok =
+    pending?.attempt === attempt &&
+    (pending.status === 'success' || pending.status === 'fail') &&
+    Array.isArray(pending.info?.products) &&
+    Array.isArray(pending.info?.phases);
   return ok ? pending : null;
 }
 
 /** Reopens an attempt whose outcome an earlier run of the daemon kept (to publish, record and report it). */
-export async function resumeAttempt(claim: Claim, dirs: TaskDirs, settings: BuilddSettings, pending: PendingOutcome, signal: AbortSignal): Promise<EndedAttempt> {
+export async function resumeAttempt(
+  claim: Claim,
+  dirs: TaskDirs,
+  settings: BuilddSettings,
+  pending: PendingOutcome,
+  signal: AbortSignal,
+): Promise<EndedAttempt> {
   const taskDir = join(dirs.results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
   const attemptDir = join(dirs.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
   const log = openLog(attemptDir);
   const acceptedDir = childPath(dirs.accepted, claim.jobId);
   const manifest = await readAcceptedManifest(acceptedDir, claim.jobId).catch(() => null);
   const info = pending.info;
-  const run: AttemptRun | null = manifest && { claim, manifest, acceptedDir, resultsDir: taskDir, attemptDir, log, signal, timeoutSeconds: settings.timeoutSeconds, errorPolicy: settings.errorPolicy, info };
-  log.write(`[${new Date().toISOString()}] pkgforge: recording the outcome this attempt had reached and kept, which the registry had not heard: ${pending.status}\n`);
+  const run: AttemptRun | null = manifest && {
+    claim,
+    manifest,
+    acceptedDir,
+    resultsDir: taskDir,
+    attemptDir,
+    log,
+    signal,
+    timeoutSeconds: settings.timeoutSeconds,
+    errorPolicy: settings.errorPolicy,
+    info,
+  };
+  log.write(
+    `[${new Date().toISOString()}] pkgforge: recording the outcome this attempt had reached and kept, which the registry had not heard: ${pending.status}\n`,
+  );
   return { attemptDir, log, info, run };
 }
 
@@ -284,7 +373,13 @@ export async function resumeAttempt(claim: Claim, dirs: TaskDirs, settings: Buil
  * nothing, it takes that build's kept products (linked into its own directory, so it is whole by
  * itself) to publish and record them. Null when the accepted attempt kept no readable outcome.
  */
-export async function adoptAttempt(claim: Claim, dirs: TaskDirs, settings: BuilddSettings, accepted: number, signal: AbortSignal): Promise<{ attempt: EndedAttempt; pending: PendingOutcome } | null> {
+export async function adoptAttempt(
+  claim: Claim,
+  dirs: TaskDirs,
+  settings: BuilddSettings,
+  accepted: number,
+  signal: AbortSignal,
+): Promise<{ attempt: EndedAttempt; pending: PendingOutcome } | null> {
   const pending = await readPendingOutcome(dirs.results, claim, accepted);
   if (!pending || pending.status !== 'success') return null;
   const taskDir = join(dirs.results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
@@ -299,12 +394,32 @@ export async function adoptAttempt(claim: Claim, dirs: TaskDirs, settings: Build
     await linkOrCopy(product, join(attemptDir, basename(product)));
     products.push(join(attemptDir, basename(product)));
   }
-  const info: BuildInfo = { ...pending.info, attempt: claim.attempt, builder: claim.builderName, hostname: hostname(), products, starttime: Math.floor(Date.now() / 1000) };
+  const info: BuildInfo = {
+    ...pending.info,
+    attempt: claim.attempt,
+    builder: claim.builderName,
+    hostname: hostname(),
+    products,
+    starttime: Math.floor(Date.now() / 1000),
+  };
   const log = openLog(attemptDir);
   const acceptedDir = childPath(dirs.accepted, claim.jobId);
   const manifest = await readAcceptedManifest(acceptedDir, claim.jobId).catch(() => null);
-  const run: AttemptRun | null = manifest && { claim, manifest, acceptedDir, resultsDir: taskDir, attemptDir, log, signal, timeoutSeconds: settings.timeoutSeconds, errorPolicy: settings.errorPolicy, info };
-  log.write(`[${new Date().toISOString()}] pkgforge: the registry had accepted the build of attempt ${accepted} before its builder stopped; publishing its products, not building again\n`);
+  const run: AttemptRun | null = manifest && {
+    claim,
+    manifest,
+    acceptedDir,
+    resultsDir: taskDir,
+    attemptDir,
+    log,
+    signal,
+    timeoutSeconds: settings.timeoutSeconds,
+    errorPolicy: settings.errorPolicy,
+    info,
+  };
+  log.write(
+    `[${new Date().toISOString()}] pkgforge: the registry had accepted the build of attempt ${accepted} before its builder stopped; publishing its products, not building again\n`,
+  );
   return { attempt: { attemptDir, log, info, run }, pending };
 }
 

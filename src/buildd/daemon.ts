@@ -4,7 +4,18 @@ import { DEFAULTS } from '../config/defaults.ts';
 import { attemptPath } from '../core/results-layout.ts';
 import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { acceptAttempt, builderIdentity, claimNextTask, claimsHeldBy, finishAttempt, idleHeartbeat, releaseClaim, requeueAbandoned, type BuilderIdentity, type Claim } from '../registry/attempts.ts';
+import {
+  acceptAttempt,
+  builderIdentity,
+  claimNextTask,
+  claimsHeldBy,
+  finishAttempt,
+  idleHeartbeat,
+  releaseClaim,
+  requeueAbandoned,
+  type BuilderIdentity,
+  type Claim,
+} from '../registry/attempts.ts';
 import { startLeaseReaper } from '../registry/lease-reaper.ts';
 import type { Registry } from '../registry/registry.ts';
 import { transientRegistryError, withRegistryRetry } from '../registry/retry.ts';
@@ -13,7 +24,20 @@ import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
 import { isProcessAlive } from '../util/process.ts';
 import { keepLease, type Lease } from './lease.ts';
-import { adoptAttempt, buildTask, closeAttempt, forgetOutcome, keepOutcome, promoteAttempt, publishAttempt, readPendingOutcome, resumeAttempt, type EndedAttempt, type PendingOutcome, type TaskDirs } from './attempt.ts';
+import {
+  adoptAttempt,
+  buildTask,
+  closeAttempt,
+  forgetOutcome,
+  keepOutcome,
+  promoteAttempt,
+  publishAttempt,
+  readPendingOutcome,
+  resumeAttempt,
+  type EndedAttempt,
+  type PendingOutcome,
+  type TaskDirs,
+} from './attempt.ts';
 import { missingTools, type BuilddSettings } from './setup.ts';
 import type { TaskOutcome } from './phases.ts';
 import { endLeftovers } from './leftovers.ts';
@@ -51,32 +75,59 @@ export interface TaskReport {
  * active, accepted is readable, results writable, every configured tool present. A missing tool is
  * recorded on the builder (shown as "unable to build"), not just logged.
  */
-export async function preflightBuilder(ctx: BuilddContext): Promise<BuilderIdentity & { platform: string; arch: string }> {
+export async function preflightBuilder(
+  ctx: BuilddContext,
+): Promise<BuilderIdentity & { platform: string; arch: string }> {
   const me = await builderIdentity(ctx.registry.db, ctx.name);
-  if (!me) throw new PkgForgeError(ErrorCode.notFound, `There is no builder named '${ctx.name}' in the registry (add it with \`pkgforge builder add --name ${ctx.name} --platform P --architecture A\`)`);
-  if (!me.active) throw new PkgForgeError(ErrorCode.usage, `The platform ${me.platform}/${me.arch} of builder '${ctx.name}' is not active (\`pkgforge platform activate\`)`);
+  if (!me)
+    throw new PkgForgeError(
+      ErrorCode.notFound,
+      `There is no builder named '${ctx.name}' in the registry (add it with \`pkgforge builder add --name ${ctx.name} --platform P --architecture A\`)`,
+    );
+  if (!me.active)
+    throw new PkgForgeError(
+      ErrorCode.usage,
+      `The platform ${me.platform}/${me.arch} of builder '${ctx.name}' is not active (\`pkgforge platform activate\`)`,
+    );
   const problems: string[] = [];
-  for (const [dir, what] of [[ctx.dirs.accepted, 'accepted'], [ctx.dirs.repos, 'repositories']] as const) {
+  for (const [dir, what] of [
+    [ctx.dirs.accepted, 'accepted'],
+    [ctx.dirs.repos, 'repositories'],
+  ] as const) {
     if (dir) await assertOwnerOnlyWritable(dir, what).catch((err: Error) => problems.push(err.message));
   }
-  const acceptedOk = await access(ctx.dirs.accepted, constants.R_OK | constants.X_OK).then(() => true, () => false);
+  const acceptedOk = await access(ctx.dirs.accepted, constants.R_OK | constants.X_OK).then(
+    () => true,
+    () => false,
+  );
   if (!acceptedOk) problems.push(`the accepted directory '${ctx.dirs.accepted}' cannot be read`);
   const resultsStat = await stat(ctx.dirs.results).catch(() => null);
   if (!resultsStat?.isDirectory()) problems.push(`the results directory '${ctx.dirs.results}' does not exist`);
   else {
     const probe = join(ctx.dirs.results, `.pkgforge-probe-${process.pid}`);
-    await writeFile(probe, 'test\n').then(() => unlink(probe), (err: Error) => problems.push(`the results directory '${ctx.dirs.results}' is not writable: ${err.message}`));
+    await writeFile(probe, 'test\n').then(
+      () => unlink(probe),
+      (err: Error) => problems.push(`the results directory '${ctx.dirs.results}' is not writable: ${err.message}`),
+    );
   }
   const missing = await missingTools(ctx.settings);
   if (missing.length > 0) problems.push(`missing tools: ${missing.join(', ')}`);
-  await mkdir(ctx.dirs.tmpdir, { recursive: true, mode: DEFAULTS.tmpdirMode }).catch((err: Error) => problems.push(`cannot create '${ctx.dirs.tmpdir}': ${err.message}`));
+  await mkdir(ctx.dirs.tmpdir, { recursive: true, mode: DEFAULTS.tmpdirMode }).catch((err: Error) =>
+    problems.push(`cannot create '${ctx.dirs.tmpdir}': ${err.message}`),
+  );
   const sandbox = await ctx.settings.sandbox(ctx.name, me.platform);
   if (sandbox.problem) problems.push(sandbox.problem);
-  else if (sandbox.sandbox?.kind === 'bwrap' && ctx.settings.builderNeedsHost) problems.push('mock needs root for its chroots and cannot run in the bubblewrap sandbox; set `sandbox: none` for this builder to rely on mock\'s own isolation (see docs/security.md)');
+  else if (sandbox.sandbox?.kind === 'bwrap' && ctx.settings.builderNeedsHost)
+    problems.push(
+      "mock needs root for its chroots and cannot run in the bubblewrap sandbox; set `sandbox: none` for this builder to rely on mock's own isolation (see docs/security.md)",
+    );
   const unable = problems.length > 0 ? `The build environment is incomplete: ${problems.join('; ')}` : null;
   await idleHeartbeat(ctx.registry.db, me.id, ctx.host ?? instanceName(), unable, sandbox.sandbox?.kind ?? null);
   if (unable) throw new PkgForgeError(ErrorCode.directory, `Builder '${ctx.name}': ${unable}`);
-  if (sandbox.sandbox?.kind === 'none') ctx.log.warn(`Builder '${ctx.name}' builds WITHOUT a sandbox (sandbox: none): every submitter's build scripts run with this daemon's powers`);
+  if (sandbox.sandbox?.kind === 'none')
+    ctx.log.warn(
+      `Builder '${ctx.name}' builds WITHOUT a sandbox (sandbox: none): every submitter's build scripts run with this daemon's powers`,
+    );
   else ctx.log.info(`Builder '${ctx.name}': ${sandbox.sandbox!.describe()}`);
   return me;
 }
@@ -97,24 +148,41 @@ export interface StopSignals {
 export async function runClaim(ctx: BuilddContext, claim: Claim, signals: StopSignals): Promise<TaskReport> {
   const lease = keepLease(ctx, claim, signals.abort);
   try {
-    ctx.log.info({ job: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt }, `Starting task ${claim.jobId} on ${ctx.name}`);
+    ctx.log.info(
+      { job: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt },
+      `Starting task ${claim.jobId} on ${ctx.name}`,
+    );
     if (claim.acceptedAttempt !== null && claim.acceptedAttempt !== claim.attempt) {
       // The registry accepted an earlier attempt's build before its builder stopped: publish that one.
       const adopted = await adoptAttempt(claim, ctx.dirs, ctx.settings, claim.acceptedAttempt, lease.signal);
       if (adopted) {
-        const pending = { status: adopted.pending.status, reason: adopted.pending.reason, published: adopted.pending.published };
+        const pending = {
+          status: adopted.pending.status,
+          reason: adopted.pending.reason,
+          published: adopted.pending.published,
+        };
         await keepOutcome(adopted.attempt, pending);
         return await completeAttempt(ctx, claim, adopted.attempt, pending, lease, signals);
       }
-      ctx.log.warn({ job: claim.jobId, attempt: claim.attempt }, `The build of attempt ${claim.acceptedAttempt} of ${claim.jobId}, accepted for publishing, left no readable outcome; building again`);
+      ctx.log.warn(
+        { job: claim.jobId, attempt: claim.attempt },
+        `The build of attempt ${claim.acceptedAttempt} of ${claim.jobId}, accepted for publishing, left no readable outcome; building again`,
+      );
     }
-    if ((await ctx.settings.sandbox(ctx.name, claim.platform)).sandbox?.kind === 'none') ctx.log.warn({ job: claim.jobId }, `Building ${claim.jobId} WITHOUT a sandbox (sandbox: none)`);
+    if ((await ctx.settings.sandbox(ctx.name, claim.platform)).sandbox?.kind === 'none')
+      ctx.log.warn({ job: claim.jobId }, `Building ${claim.jobId} WITHOUT a sandbox (sandbox: none)`);
     const built = await buildTask(claim, ctx.dirs, ctx.settings, lease.signal);
     if (built.status === 'stopped') {
-      await closeAttempt(built.attempt).catch((err) => ctx.log.error({ job: claim.jobId, err: messageOf(err) }, 'could not close the attempt'));
+      await closeAttempt(built.attempt).catch((err) =>
+        ctx.log.error({ job: claim.jobId, err: messageOf(err) }, 'could not close the attempt'),
+      );
       return await handBack(ctx, claim, lease, signals, built.reason ?? 'stopped');
     }
-    const pending: Omit<PendingOutcome, 'attempt' | 'info'> = { status: built.status, reason: built.reason, published: false };
+    const pending: Omit<PendingOutcome, 'attempt' | 'info'> = {
+      status: built.status,
+      reason: built.reason,
+      published: false,
+    };
     await keepOutcome(built.attempt, pending);
     return await completeAttempt(ctx, claim, built.attempt, pending, lease, signals);
   } finally {
@@ -123,19 +191,35 @@ export async function runClaim(ctx: BuilddContext, claim: Claim, signals: StopSi
 }
 
 /** A stopped build: the task goes back to the queue (unless it was cancelled or taken meanwhile). */
-async function handBack(ctx: BuilddContext, claim: Claim, lease: Lease, signals: StopSignals, reason: string): Promise<TaskReport> {
+async function handBack(
+  ctx: BuilddContext,
+  claim: Claim,
+  lease: Lease,
+  signals: StopSignals,
+  reason: string,
+): Promise<TaskReport> {
   const base = reportBase(claim);
   const heard = lease.heard();
   if (heard === 'cancelled') return finished(ctx, { ...base, status: 'cancelled', reason: 'the task was cancelled' });
   if (heard === 'lost') return finished(ctx, { ...base, status: 'refused', reason });
   try {
-    const released = await withRegistryRetry(() => releaseClaim(ctx.registry, claim, reason), retryUntilLease(ctx, lease, signals));
+    const released = await withRegistryRetry(
+      () => releaseClaim(ctx.registry, claim, reason),
+      retryUntilLease(ctx, lease, signals),
+    );
     lease.stop();
-    return finished(ctx, { ...base, status: released ? 'requeued' : 'refused', reason: released ? reason : 'the attempt is no longer current' });
+    return finished(ctx, {
+      ...base,
+      status: released ? 'requeued' : 'refused',
+      reason: released ? reason : 'the attempt is no longer current',
+    });
   } catch (err) {
     if (!transientRegistryError(err)) throw err;
     // Said as it is: the registry did not hear it, so the task returns when its lease runs out.
-    ctx.log.error({ job: claim.jobId, err: messageOf(err) }, `Could not hand task ${claim.jobId} back to the queue: the registry is unavailable; it returns to the queue when its lease expires`);
+    ctx.log.error(
+      { job: claim.jobId, err: messageOf(err) },
+      `Could not hand task ${claim.jobId} back to the queue: the registry is unavailable; it returns to the queue when its lease expires`,
+    );
     return finished(ctx, { ...base, status: 'unrecorded', reason });
   }
 }
@@ -150,15 +234,26 @@ async function handBack(ctx: BuilddContext, claim: Claim, lease: Lease, signals:
  * the task next. A kept outcome is removed only once its own result is recorded: a later claim may
  * need it.
  */
-async function completeAttempt(ctx: BuilddContext, claim: Claim, attempt: EndedAttempt, pending: Omit<PendingOutcome, 'attempt' | 'info'>, lease: Lease, signals: StopSignals): Promise<TaskReport> {
+async function completeAttempt(
+  ctx: BuilddContext,
+  claim: Claim,
+  attempt: EndedAttempt,
+  pending: Omit<PendingOutcome, 'attempt' | 'info'>,
+  lease: Lease,
+  signals: StopSignals,
+): Promise<TaskReport> {
   const { log, settings } = ctx;
   const base = reportBase(claim);
   const retry = retryUntilLease(ctx, lease, signals);
   let { status, reason } = pending;
   const notCurrent = async (answer: 'cancelled' | 'lost'): Promise<TaskReport> => {
     await closeAttempt(attempt);
-    if (answer === 'cancelled') return reportTo(ctx, attempt, { ...base, status: 'cancelled', reason: 'the task was cancelled' });
-    log.warn({ job: claim.jobId, attempt: claim.attempt }, `Attempt ${claim.attempt} of ${claim.jobId} no longer holds its task (its lease expired or it was given to another builder): not published`);
+    if (answer === 'cancelled')
+      return reportTo(ctx, attempt, { ...base, status: 'cancelled', reason: 'the task was cancelled' });
+    log.warn(
+      { job: claim.jobId, attempt: claim.attempt },
+      `Attempt ${claim.attempt} of ${claim.jobId} no longer holds its task (its lease expired or it was given to another builder): not published`,
+    );
     return finished(ctx, { ...base, status: 'refused', reason: 'the attempt is no longer current' });
   };
   try {
@@ -178,15 +273,30 @@ async function completeAttempt(ctx: BuilddContext, claim: Claim, attempt: EndedA
       await keepOutcome(attempt, { status, reason, published: true });
     }
     await closeAttempt(attempt);
-    const accepted = await withRegistryRetry(() => finishAttempt(ctx.registry, claim, status, reason, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt)), retry);
+    const accepted = await withRegistryRetry(
+      () =>
+        finishAttempt(
+          ctx.registry,
+          claim,
+          status,
+          reason,
+          attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt),
+        ),
+      retry,
+    );
     // Recorded (or refused): nothing more to renew, and a status read now would say `lost`.
     lease.stop();
     if (!accepted) {
-      log.warn({ job: claim.jobId, attempt: claim.attempt }, `Result '${status}' for attempt ${claim.attempt} of ${claim.jobId} refused: the attempt is no longer current (its lease expired or the task was cancelled)`);
+      log.warn(
+        { job: claim.jobId, attempt: claim.attempt },
+        `Result '${status}' for attempt ${claim.attempt} of ${claim.jobId} refused: the attempt is no longer current (its lease expired or the task was cancelled)`,
+      );
       return finished(ctx, { ...base, status: 'refused', reason: 'the attempt is no longer current' });
     }
     await forgetOutcome(attempt.attemptDir);
-    await promoteAttempt(ctx.dirs.results, claim).catch((err) => log.error({ job: claim.jobId, err: messageOf(err) }, 'could not make this attempt the current results'));
+    await promoteAttempt(ctx.dirs.results, claim).catch((err) =>
+      log.error({ job: claim.jobId, err: messageOf(err) }, 'could not make this attempt the current results'),
+    );
     return await reportTo(ctx, attempt, { ...base, status, reason });
   } catch (err) {
     if (!transientRegistryError(err)) throw err;
@@ -199,10 +309,18 @@ async function completeAttempt(ctx: BuilddContext, claim: Claim, attempt: EndedA
   }
 }
 
-const reportBase = (claim: Claim): Omit<TaskReport, 'status' | 'reason'> => ({ jobId: claim.jobId, platform: claim.platform, arch: claim.arch, attempt: claim.attempt });
+const reportBase = (claim: Claim): Omit<TaskReport, 'status' | 'reason'> => ({
+  jobId: claim.jobId,
+  platform: claim.platform,
+  arch: claim.arch,
+  attempt: claim.attempt,
+});
 
 function finished(ctx: BuilddContext, report: TaskReport): TaskReport {
-  ctx.log.info({ job: report.jobId, status: report.status, reason: report.reason }, `Finished task ${report.jobId} on ${ctx.name}: ${report.status}`);
+  ctx.log.info(
+    { job: report.jobId, status: report.status, reason: report.reason },
+    `Finished task ${report.jobId} on ${ctx.name}: ${report.status}`,
+  );
   return report;
 }
 
@@ -212,7 +330,14 @@ async function reportTo(ctx: BuilddContext, attempt: EndedAttempt, report: TaskR
   if (attempt.run && (report.status === 'success' || report.status === 'fail' || report.status === 'cancelled')) {
     const outcome: TaskOutcome = { status: report.status, reason: report.reason };
     for (const r of ctx.settings.reports) {
-      await r.report(attempt.run, outcome).catch((err) => ctx.log.error({ job: report.jobId, report: r.name, err: messageOf(err) }, `Failed to send the ${r.name} report`));
+      await r
+        .report(attempt.run, outcome)
+        .catch((err) =>
+          ctx.log.error(
+            { job: report.jobId, report: r.name, err: messageOf(err) },
+            `Failed to send the ${r.name} report`,
+          ),
+        );
     }
   }
   return report;
@@ -233,7 +358,10 @@ function retryUntilLease(ctx: BuilddContext, lease: Lease, signals: StopSignals)
     onRetry: (err: Error, _n: number, _ms: number, kind: string) => {
       if (said) return;
       said = true;
-      ctx.log.warn({ err: err.message }, `registry unavailable (${kind}); retrying until ${new Date(lease.validUntil()).toISOString()}, while the lease may still be valid`);
+      ctx.log.warn(
+        { err: err.message },
+        `registry unavailable (${kind}); retrying until ${new Date(lease.validUntil()).toISOString()}, while the lease may still be valid`,
+      );
     },
   };
 }
@@ -243,13 +371,20 @@ function retryUntilLease(ctx: BuilddContext, lease: Lease, signals: StopSignals)
  * daemon kept but could not record is published (if it had not been) and recorded, instead of
  * being built again; any other is handed back to the queue. Returns the reports of those recorded.
  */
-export async function recoverOwnTasks(ctx: BuilddContext, me: BuilderIdentity, signals: StopSignals): Promise<{ reports: TaskReport[]; unsettled: boolean }> {
+export async function recoverOwnTasks(
+  ctx: BuilddContext,
+  me: BuilderIdentity,
+  signals: StopSignals,
+): Promise<{ reports: TaskReport[]; unsettled: boolean }> {
   const reports: TaskReport[] = [];
   let unsettled = false;
   for (const claim of await claimsHeldBy(ctx.registry, me)) {
     const pending = await readPendingOutcome(ctx.dirs.results, claim);
     if (!pending) continue;
-    ctx.log.warn({ job: claim.jobId, attempt: claim.attempt }, `Recording the outcome '${pending.status}' of ${claim.jobId} (attempt ${claim.attempt}) that was kept but not recorded`);
+    ctx.log.warn(
+      { job: claim.jobId, attempt: claim.attempt },
+      `Recording the outcome '${pending.status}' of ${claim.jobId} (attempt ${claim.attempt}) that was kept but not recorded`,
+    );
     const lease = keepLease(ctx, claim, signals.abort);
     try {
       const attempt = await resumeAttempt(claim, ctx.dirs, ctx.settings, pending, lease.signal);
@@ -262,7 +397,13 @@ export async function recoverOwnTasks(ctx: BuilddContext, me: BuilderIdentity, s
       // ends with the reason, and the daemon goes on.
       const reason = `the outcome kept by attempt ${claim.attempt} could not be recorded: ${messageOf(err)}`;
       ctx.log.error({ job: claim.jobId, attempt: claim.attempt, err: messageOf(err) }, reason);
-      await finishAttempt(ctx.registry, claim, 'fail', reason, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
+      await finishAttempt(
+        ctx.registry,
+        claim,
+        'fail',
+        reason,
+        attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt),
+      );
       reports.push(finished(ctx, { ...reportBase(claim), status: 'fail', reason }));
     } finally {
       lease.stop();
@@ -282,13 +423,17 @@ export const instanceName = () => `${hostname()}[${process.pid}]`;
  * takes over its own unfinished attempts at start, but must not take a healthy build from a
  * second process started under the same name.
  */
-async function busyElsewhere(registry: Registry, me: BuilderIdentity): Promise<{ job: string; host: string | null; attempt: number } | null> {
+async function busyElsewhere(
+  registry: Registry,
+  me: BuilderIdentity,
+): Promise<{ job: string; host: string | null; attempt: number } | null> {
   for (const held of await claimsHeldBy(registry, me)) {
     if (!held.leaseLive) continue;
     // The lease of a daemon on this host that is no longer running is not a live one.
     const holder = held.host?.match(/^(.*)\[(\d+)\]$/);
     // Nor is our own pid: a container restarted with the same host name gives the same pid again.
-    if (holder && holder[1] === hostname() && (Number(holder[2]) === process.pid || !isProcessAlive(Number(holder[2])))) continue;
+    if (holder && holder[1] === hostname() && (Number(holder[2]) === process.pid || !isProcessAlive(Number(holder[2]))))
+      continue;
     return { job: held.jobId, host: held.host, attempt: held.attempt };
   }
   return null;
@@ -308,7 +453,10 @@ function waitForRegistry(ctx: BuilddContext, options: BuilddLoopOptions) {
     delayMs: RETRY_FIRST_MS,
     maxDelayMs: RETRY_MAX_MS,
     signal: options.stop,
-    onRetry: (err: Error, _n: number, _ms: number, kind: string) => void (said || ((said = true), ctx.log.warn({ err: err.message }, `registry unavailable (${kind}); waiting for it`))),
+    onRetry: (err: Error, _n: number, _ms: number, kind: string) =>
+      void (
+        said || ((said = true), ctx.log.warn({ err: err.message }, `registry unavailable (${kind}); waiting for it`))
+      ),
   };
 }
 
@@ -317,7 +465,11 @@ function waitForRegistry(ctx: BuilddContext, options: BuilddLoopOptions) {
  * live instance of the same builder, ending what a killed earlier one left, and recording the
  * outcomes it kept. Null when told to stop while waiting.
  */
-async function startBuilder(ctx: BuilddContext, options: BuilddLoopOptions, report: (r: TaskReport) => void): Promise<{ me: BuilderIdentity & { platform: string; arch: string }; unsettled: boolean } | null> {
+async function startBuilder(
+  ctx: BuilddContext,
+  options: BuilddLoopOptions,
+  report: (r: TaskReport) => void,
+): Promise<{ me: BuilderIdentity & { platform: string; arch: string }; unsettled: boolean } | null> {
   const wait = waitForRegistry(ctx, options);
   let me: Awaited<ReturnType<typeof preflightBuilder>>;
   let busy: Awaited<ReturnType<typeof busyElsewhere>>;
@@ -330,7 +482,10 @@ async function startBuilder(ctx: BuilddContext, options: BuilddLoopOptions, repo
     throw err;
   }
   if (busy) {
-    throw new PkgForgeError(ErrorCode.locked, `Builder '${ctx.name}' is already building job ${busy.job} on ${busy.host ?? 'another host'} (attempt ${busy.attempt}); run one daemon per builder name`);
+    throw new PkgForgeError(
+      ErrorCode.locked,
+      `Builder '${ctx.name}' is already building job ${busy.job} on ${busy.host ?? 'another host'} (attempt ${busy.attempt}); run one daemon per builder name`,
+    );
   }
   // No other instance runs: whatever an earlier one started and left (a kill -9) is ended and removed.
   const setup = await ctx.settings.sandbox(ctx.name, me.platform);
@@ -360,12 +515,19 @@ async function wakeUps(ctx: BuilddContext, me: BuilderIdentity, options: BuilddL
   // Listening before the first look for work, so no task registered after that look is missed.
   const unlisten = await ctx.registry.listenForTasks((platforms) => platforms.includes(me.platformId) && poke(), {
     // The idle sleep in hand is cut short, so polling every second starts now.
-    onLost: (err) => ((listening = false), ctx.log.warn({ err: err.message }, 'task notifications lost; polling every second until they are back'), poke()),
+    onLost: (err) => (
+      (listening = false),
+      ctx.log.warn({ err: err.message }, 'task notifications lost; polling every second until they are back'),
+      poke()
+    ),
     // Notifications sent while away were missed: look at once.
     onRestored: () => ((listening = true), ctx.log.info('task notifications are back'), poke()),
   });
   const stopReaper = startLeaseReaper(ctx.registry, ctx.log);
-  const idleMs = () => (listening && ctx.registry.caps.supportsListenNotify ? ctx.settings.pollSeconds : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
+  const idleMs = () =>
+    (listening && ctx.registry.caps.supportsListenNotify
+      ? ctx.settings.pollSeconds
+      : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
   return {
     /** Forgets earlier wake-ups: called before each look for work. */
     reset: () => void (poked = false),
@@ -394,7 +556,13 @@ async function buildClaim(ctx: BuilddContext, claim: Claim, options: BuilddLoopO
     ctx.log.error({ job: claim.jobId, err: messageOf(err) }, reason);
     const released = await releaseClaim(ctx.registry, claim, reason).then(
       () => true,
-      (e: Error) => (ctx.log.error({ job: claim.jobId, err: e.message }, 'could not hand the task back; it returns to the queue when its lease expires'), false),
+      (e: Error) => (
+        ctx.log.error(
+          { job: claim.jobId, err: e.message },
+          'could not hand the task back; it returns to the queue when its lease expires',
+        ),
+        false
+      ),
     );
     if (!options.once) await pause(ERROR_PAUSE_MS, options.stop);
     return { ...reportBase(claim), status: released ? 'requeued' : 'unrecorded', reason };
@@ -420,7 +588,11 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
   let backoff = RETRY_FIRST_MS;
   let away = false;
   const registryAway = async (err: unknown, what: string) => {
-    if (!away) ctx.log.error({ err: messageOf(err) }, `${what}: ${transientRegistryError(err) ? `the registry is unavailable (${transientRegistryError(err)})` : 'unexpected error'}; trying again`);
+    if (!away)
+      ctx.log.error(
+        { err: messageOf(err) },
+        `${what}: ${transientRegistryError(err) ? `the registry is unavailable (${transientRegistryError(err)})` : 'unexpected error'}; trying again`,
+      );
     away = true;
     await pause(backoff, options.stop);
     backoff = Math.min(backoff * 2, RETRY_MAX_MS);

@@ -26,7 +26,11 @@ export interface Lease {
  * at most, so a cancel stops the build within seconds whatever the lease settings. A registry that
  * does not answer is said once, and again when it is back.
  */
-export function keepLease(ctx: { registry: Registry; settings: BuilddSettings; log: Log }, claim: Claim, abort: AbortSignal): Lease {
+export function keepLease(
+  ctx: { registry: Registry; settings: BuilddSettings; log: Log },
+  claim: Claim,
+  abort: AbortSignal,
+): Lease {
   const { settings, log } = ctx;
   const controller = new AbortController();
   const onAbort = () => controller.abort(new Error('the build daemon was told to stop now'));
@@ -49,11 +53,24 @@ export function keepLease(ctx: { registry: Registry; settings: BuilddSettings; l
           if (renew && answer === 'ok') lastRenewal = Date.now();
           if (answer === 'ok' || heard) return;
           heard = answer;
-          log.warn({ job: claim.jobId, attempt: claim.attempt }, answer === 'cancelled' ? 'the task was cancelled, stopping its build' : 'the lease on this task was lost, stopping its build');
-          controller.abort(new Error(answer === 'cancelled' ? 'the task was cancelled' : 'the lease on this task was lost to another builder'));
+          log.warn(
+            { job: claim.jobId, attempt: claim.attempt },
+            answer === 'cancelled'
+              ? 'the task was cancelled, stopping its build'
+              : 'the lease on this task was lost, stopping its build',
+          );
+          controller.abort(
+            new Error(
+              answer === 'cancelled' ? 'the task was cancelled' : 'the lease on this task was lost to another builder',
+            ),
+          );
         },
         (err: Error) => {
-          if (!failing) log.warn({ job: claim.jobId, err: err.message }, `heartbeat failed${transientRegistryError(err) ? ` (${transientRegistryError(err)})` : ''}; will keep trying`);
+          if (!failing)
+            log.warn(
+              { job: claim.jobId, err: err.message },
+              `heartbeat failed${transientRegistryError(err) ? ` (${transientRegistryError(err)})` : ''}; will keep trying`,
+            );
           failing = true;
         },
       )

@@ -19,7 +19,11 @@ import { OWNER_FILE, removeWorkspace, workspaceAt } from './workspace.ts';
  * working directory is inside the workspace. A pid or group number used again by an unrelated
  * process is never hit.
  */
-export async function endLeftovers(base: string, sandbox: Sandbox, log: Log): Promise<{ workspaces: number; processes: number }> {
+export async function endLeftovers(
+  base: string,
+  sandbox: Sandbox,
+  log: Log,
+): Promise<{ workspaces: number; processes: number }> {
   const entries = await readdir(base).catch(() => [] as string[]);
   let workspaces = 0;
   let processes = 0;
@@ -54,7 +58,11 @@ export async function endLeftovers(base: string, sandbox: Sandbox, log: Log): Pr
       log.warn({ dir: root, err: messageOf(err) }, 'could not remove the workspace of an earlier run');
     }
   }
-  if (workspaces + processes > 0) log.warn({ workspaces, processes }, `removed ${workspaces} workspace${workspaces === 1 ? '' : 's'} left by an earlier run of this builder and ended ${processes} process${processes === 1 ? '' : 'es'} still running in them`);
+  if (workspaces + processes > 0)
+    log.warn(
+      { workspaces, processes },
+      `removed ${workspaces} workspace${workspaces === 1 ? '' : 's'} left by an earlier run of this builder and ended ${processes} process${processes === 1 ? '' : 'es'} still running in them`,
+    );
   return { workspaces, processes };
 }
 

@@ -18,7 +18,10 @@ export async function assertRealDirectories(base: string, relative: string): Pro
     path = join(path, part);
     const st = await lstat(path).catch(() => null);
     if (!st) return false;
-    if (!st.isDirectory()) throw new PhaseFailure(`Refused the products in ${relative}: ${printable(part)} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}`);
+    if (!st.isDirectory())
+      throw new PhaseFailure(
+        `Refused the products in ${relative}: ${printable(part)} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}`,
+      );
   }
   return true;
 }
@@ -31,25 +34,36 @@ export async function assertRealDirectories(base: string, relative: string): Pro
  * It is opened once without following links and copied from that descriptor, so what is checked
  * is what is kept.
  */
-export async function takeRpmProduct(path: string, dest: string, kind: 'binary' | 'source', maxBytes: number): Promise<string> {
+export async function takeRpmProduct(
+  path: string,
+  dest: string,
+  kind: 'binary' | 'source',
+  maxBytes: number,
+): Promise<string> {
   const name = basename(path);
   const refuse = (why: string) => new PhaseFailure(`Refused the product ${printable(name)}: ${why}`);
   const problem = fileNameProblem(name);
   if (problem) throw refuse(problem);
   if (!name.endsWith('.rpm')) throw refuse('its name does not end in .rpm');
-  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
-    throw refuse(err.code === 'ELOOP' ? 'it is a symbolic link' : `it cannot be opened (${err.code ?? err.message})`);
-  });
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+    (err: NodeJS.ErrnoException) => {
+      throw refuse(err.code === 'ELOOP' ? 'it is a symbolic link' : `it cannot be opened (${err.code ?? err.message})`);
+    },
+  );
   const target = join(dest, name);
   const tmp = join(dest, `.${name}.partial`);
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw refuse('it is not a regular file');
     if (st.nlink !== 1) throw refuse(`it has ${st.nlink} hard links`);
-    if (st.size > maxBytes) throw refuse(`it is ${formatSize(st.size)}, more than the limit of ${formatSize(maxBytes)}`);
+    if (st.size > maxBytes)
+      throw refuse(`it is ${formatSize(st.size)}, more than the limit of ${formatSize(maxBytes)}`);
     const out = await open(tmp, 'wx', 0o644);
     // The read stops at the size checked above, whatever the file does meanwhile.
-    await pipeline(fh.createReadStream({ start: 0, end: Math.max(0, st.size - 1), autoClose: false }), out.createWriteStream());
+    await pipeline(
+      fh.createReadStream({ start: 0, end: Math.max(0, st.size - 1), autoClose: false }),
+      out.createWriteStream(),
+    );
   } finally {
     await fh.close();
   }

@@ -11,7 +11,8 @@ import { BwrapSandbox, DEFAULT_LIMITS, NoSandbox, type BuildLimits, type Sandbox
 import { canReach, workspaceBase } from './workspace.ts';
 
 /** A builder's sandbox, ready, or why it cannot be had. */
-export type SandboxSetup = { sandbox: Sandbox; workspaces: string; problem: null } | { sandbox: null; workspaces: null; problem: string };
+export type SandboxSetup =
+  { sandbox: Sandbox; workspaces: string; problem: null } | { sandbox: null; workspaces: null; problem: string };
 
 /** The user builds run as when the daemon is root and none is configured, if it exists; else `nobody`. */
 export const BUILD_USER = 'pkgforge-build';
@@ -21,7 +22,13 @@ export function limitsFor(values: ConfigFile, platform: string): BuildLimits {
   const m = { ...values.limits, ...values.platform_limits?.[platform] };
   const size = (v: number | string | undefined, fallback: number) => (v === undefined ? fallback : parseSize(v));
   const d = DEFAULT_LIMITS;
-  return { memory: size(m.memory, d.memory), processes: m.processes ?? d.processes, workdir: size(m.workdir, d.workdir), tmpfs: size(m.tmpfs, d.tmpfs), product: size(m.product, d.product) };
+  return {
+    memory: size(m.memory, d.memory),
+    processes: m.processes ?? d.processes,
+    workdir: size(m.workdir, d.workdir),
+    tmpfs: size(m.tmpfs, d.tmpfs),
+    product: size(m.product, d.product),
+  };
 }
 
 /**
@@ -40,8 +47,13 @@ async function buildUser(configured: string | undefined): Promise<UserIds | null
     if (await hasCapabilities(['chown', 'setgid', 'setuid'])) return u;
     return `builds can run as the user '${configured}' only when the build daemon runs as root or holds CAP_SETUID, CAP_SETGID and CAP_CHOWN (it runs as uid ${euid}); leave sandbox_user unset to build as the daemon's own user`;
   }
-  const u = configured ? await lookupUser(configured) : ((await lookupUser(BUILD_USER)) ?? (await lookupUser('nobody')));
-  if (!u) return configured ? `the sandbox_user '${configured}' does not exist` : `neither the user '${BUILD_USER}' nor 'nobody' exists (create one with \`pkgforge init --system\`)`;
+  const u = configured
+    ? await lookupUser(configured)
+    : ((await lookupUser(BUILD_USER)) ?? (await lookupUser('nobody')));
+  if (!u)
+    return configured
+      ? `the sandbox_user '${configured}' does not exist`
+      : `neither the user '${BUILD_USER}' nor 'nobody' exists (create one with \`pkgforge init --system\`)`;
   if (u.uid === 0 || u.gid === 0) return `the sandbox_user '${u.name}' is root; builds never run as root`;
   return u;
 }
@@ -59,7 +71,15 @@ async function hasCapabilities(names: (keyof typeof CAPABILITY_BITS)[]): Promise
 
 /** The farm's directories, which a build must not see even inside the read-only root. */
 function farmPaths(config: Config): string[] {
-  const paths = [config.incoming, config.accepted, config.results, config.repos, config.tmpdir, config.logdir, config.layout.configDir];
+  const paths = [
+    config.incoming,
+    config.accepted,
+    config.results,
+    config.repos,
+    config.tmpdir,
+    config.logdir,
+    config.layout.configDir,
+  ];
   if (config.layout.home) paths.push(config.layout.home);
   if (config.registry.type === 'sqlite') paths.push(dirname(config.registry.path));
   // A registry given as a YAML file holds its credentials.
@@ -77,10 +97,17 @@ export async function setUpSandbox(config: Config, builder: string, platform: st
   const limits = limitsFor(config.values, platform);
   const fail = (problem: string): SandboxSetup => ({ sandbox: null, workspaces: null, problem });
   if (config.values.sandbox === 'none') {
-    return { sandbox: new NoSandbox(limits), workspaces: await workspaceBase(config.values.sandbox_dir, config.tmpdir, builder, null), problem: null };
+    return {
+      sandbox: new NoSandbox(limits),
+      workspaces: await workspaceBase(config.values.sandbox_dir, config.tmpdir, builder, null),
+      problem: null,
+    };
   }
   for (const tool of ['bwrap', 'prlimit', 'du']) {
-    if (!(await findExecutable(tool))) return fail(`the sandbox needs '${tool}', which is not installed (Debian: apt-get install ${tool === 'bwrap' ? 'bubblewrap' : 'util-linux coreutils'}), or set \`sandbox: none\` to build unsandboxed`);
+    if (!(await findExecutable(tool)))
+      return fail(
+        `the sandbox needs '${tool}', which is not installed (Debian: apt-get install ${tool === 'bwrap' ? 'bubblewrap' : 'util-linux coreutils'}), or set \`sandbox: none\` to build unsandboxed`,
+      );
   }
   const user = await buildUser(config.values.sandbox_user);
   if (typeof user === 'string') return fail(user);
@@ -91,7 +118,10 @@ export async function setUpSandbox(config: Config, builder: string, platform: st
   } catch (err) {
     return fail(`cannot create the workspace directory '${workspaces}': ${messageOf(err)}`);
   }
-  if (user && !(await canReach(user, workspaces))) return fail(`the build user '${user.name}' cannot reach the workspace directory '${workspaces}'; set sandbox_dir to a directory it can reach`);
+  if (user && !(await canReach(user, workspaces)))
+    return fail(
+      `the build user '${user.name}' cannot reach the workspace directory '${workspaces}'; set sandbox_dir to a directory it can reach`,
+    );
   const probe = await trySandbox(sandbox, workspaces);
   return probe ? fail(probe) : { sandbox, workspaces, problem: null };
 }
@@ -105,7 +135,14 @@ async function trySandbox(sandbox: Sandbox, base: string): Promise<string | null
   const output = new Writable({ write: (c: Buffer, _e, done) => ((said += c.toString()), done()) });
   try {
     const home = { host: dir, at: '/build', writable: true };
-    const r = await sandbox.run({ argv: ['true'], binds: [home], home, output, timeoutMs: 30_000, signal: new AbortController().signal });
+    const r = await sandbox.run({
+      argv: ['true'],
+      binds: [home],
+      home,
+      output,
+      timeoutMs: 30_000,
+      signal: new AbortController().signal,
+    });
     if (r.code === 0) return null;
     const why = said.trim().split('\n').at(-1) || r.error?.message || `exit code ${r.code}`;
     return `the bubblewrap sandbox cannot start on this host: ${why} (user namespaces may be disabled: sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces); set \`sandbox: none\` to build unsandboxed`;

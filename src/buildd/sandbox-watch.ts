@@ -12,10 +12,26 @@ const PAGE = 4096;
 /** Messages by which a build shows it ran into a limit: each names the limit it means. */
 const SIGNS: { pattern: RegExp; limit: (l: BuildLimits) => string; fatal: boolean }[] = [
   // A fork bomb never ends by itself: seeing fork fail is enough to stop it.
-  { pattern: /fork: (?:retry: )?Resource temporarily unavailable|Cannot fork|can't fork/i, limit: (l) => `its limit of ${l.processes} processes`, fatal: true },
-  { pattern: /Cannot allocate memory|Out of memory|MemoryError|std::bad_alloc|memory exhausted/i, limit: (l) => `its memory limit of ${formatSize(l.memory)}`, fatal: false },
-  { pattern: /File size limit exceeded/, limit: (l) => `its work directory limit of ${formatSize(l.workdir)}`, fatal: false },
-  { pattern: /No space left on device/, limit: (l) => `the space of its /tmp, /var/tmp or /dev/shm (${formatSize(l.tmpfs)} each) or of the disk`, fatal: false },
+  {
+    pattern: /fork: (?:retry: )?Resource temporarily unavailable|Cannot fork|can't fork/i,
+    limit: (l) => `its limit of ${l.processes} processes`,
+    fatal: true,
+  },
+  {
+    pattern: /Cannot allocate memory|Out of memory|MemoryError|std::bad_alloc|memory exhausted/i,
+    limit: (l) => `its memory limit of ${formatSize(l.memory)}`,
+    fatal: false,
+  },
+  {
+    pattern: /File size limit exceeded/,
+    limit: (l) => `its work directory limit of ${formatSize(l.workdir)}`,
+    fatal: false,
+  },
+  {
+    pattern: /No space left on device/,
+    limit: (l) => `the space of its /tmp, /var/tmp or /dev/shm (${formatSize(l.tmpfs)} each) or of the disk`,
+    fatal: false,
+  },
 ];
 
 type Start = (signal: AbortSignal, output: Writable, onSpawn: (pid: number) => void) => Promise<RunResult>;
@@ -67,7 +83,8 @@ export async function watchLimits(command: SandboxCommand, limits: BuildLimits, 
       if (usage && usage.processes >= limits.processes) exceed(`its limit of ${limits.processes} processes`);
       else if (usage && usage.resident > limits.memory) exceed(`its memory limit of ${formatSize(limits.memory)}`);
       for (const dir of writable) {
-        if ((await directoryBytes(dir)) > limits.workdir) exceed(`its work directory limit of ${formatSize(limits.workdir)}`);
+        if ((await directoryBytes(dir)) > limits.workdir)
+          exceed(`its work directory limit of ${formatSize(limits.workdir)}`);
       }
     } finally {
       busy = false;

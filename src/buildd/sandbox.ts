@@ -27,7 +27,13 @@ export interface BuildLimits {
 }
 
 /** Defaults a normal package never meets. */
-export const DEFAULT_LIMITS: BuildLimits = { memory: 8 * 1024 ** 3, processes: 4096, workdir: 20 * 1024 ** 3, tmpfs: 4 * 1024 ** 3, product: 4 * 1024 ** 3 };
+export const DEFAULT_LIMITS: BuildLimits = {
+  memory: 8 * 1024 ** 3,
+  processes: 4096,
+  workdir: 20 * 1024 ** 3,
+  tmpfs: 4 * 1024 ** 3,
+  product: 4 * 1024 ** 3,
+};
 
 /** A host directory and where the command sees it. */
 export interface Bind {
@@ -103,14 +109,23 @@ export class BwrapSandbox implements Sandbox {
 
   describe(): string {
     const l = this.limits;
-    return `sandbox: bubblewrap, no network, as ${this.user ? `user ${this.user.name} (${this.user.uid})` : 'this daemon\'s user in a user namespace'}; limits: memory ${formatSize(l.memory)}, ${l.processes} processes, work directory ${formatSize(l.workdir)}, tmpfs ${formatSize(l.tmpfs)} each`;
+    return `sandbox: bubblewrap, no network, as ${this.user ? `user ${this.user.name} (${this.user.uid})` : "this daemon's user in a user namespace"}; limits: memory ${formatSize(l.memory)}, ${l.processes} processes, work directory ${formatSize(l.workdir)}, tmpfs ${formatSize(l.tmpfs)} each`;
   }
 
   /** bwrap's options for one command (everything before `--`). */
   bwrapArgs(command: SandboxCommand): string[] {
     // --disable-userns: no nested user namespace, so no nested PID namespace hiding processes from
     // the watcher and no tmpfs mounted without a size limit.
-    const a = ['--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--hostname', this.hostname, '--clearenv'];
+    const a = [
+      '--unshare-all',
+      '--unshare-user',
+      '--disable-userns',
+      '--die-with-parent',
+      '--new-session',
+      '--hostname',
+      this.hostname,
+      '--clearenv',
+    ];
     const env = { PATH, HOME: command.home.at, LANG: 'C.UTF-8', TMPDIR: '/tmp', ...command.env };
     for (const [k, v] of Object.entries(env)) a.push('--setenv', k, v);
     // The host's system, read-only: /usr and /etc, and the top-level links or directories of the
@@ -126,10 +141,13 @@ export class BwrapSandbox implements Sandbox {
     for (const t of ['/tmp', '/var/tmp', '/dev/shm']) a.push('--size', String(this.limits.tmpfs), '--tmpfs', t);
     // The farm's own directories, wherever they are in the visible tree, are covered by empty ones.
     // A file (a registry YAML file with credentials) is covered by /dev/null.
-    const visible = this.hide.filter((h) => ['/usr/', '/etc/', '/var/lib/rpm/'].some((root) => `${h}/`.startsWith(root)));
+    const visible = this.hide.filter((h) =>
+      ['/usr/', '/etc/', '/var/lib/rpm/'].some((root) => `${h}/`.startsWith(root)),
+    );
     const hidden = visible.filter((h) => statSync(h, { throwIfNoEntry: false })?.isDirectory());
     for (const h of hidden) a.push('--size', '4096', '--tmpfs', h);
-    for (const f of visible.filter((h) => statSync(h, { throwIfNoEntry: false })?.isFile())) a.push('--ro-bind', '/dev/null', f);
+    for (const f of visible.filter((h) => statSync(h, { throwIfNoEntry: false })?.isFile()))
+      a.push('--ro-bind', '/dev/null', f);
     for (const b of command.binds) a.push(b.writable ? '--bind' : '--ro-bind', b.host, b.at);
     for (const h of hidden) a.push('--remount-ro', h);
     // Nothing is writable outside the binds and the tmpfs: the sandbox's own root is read-only too.
@@ -141,7 +159,17 @@ export class BwrapSandbox implements Sandbox {
     const l = this.limits;
     // prlimit sets the hard limits that hold between the watcher's looks: no process may map more
     // than the memory limit or write a file larger than the work directory; no core dumps.
-    const argv = [`--nproc=${l.processes}`, `--as=${l.memory}`, `--fsize=${l.workdir}`, '--core=0', '--', 'bwrap', ...this.bwrapArgs(command), '--', ...command.argv];
+    const argv = [
+      `--nproc=${l.processes}`,
+      `--as=${l.memory}`,
+      `--fsize=${l.workdir}`,
+      '--core=0',
+      '--',
+      'bwrap',
+      ...this.bwrapArgs(command),
+      '--',
+      ...command.argv,
+    ];
     return watchLimits(command, l, (signal, output, onSpawn) =>
       runCommand('prlimit', argv, {
         output,
@@ -177,6 +205,8 @@ export class NoSandbox implements Sandbox {
 
   run(command: SandboxCommand): Promise<SandboxResult> {
     const [cmd, ...args] = command.argv;
-    return watchLimits(command, this.limits, (signal, output, onSpawn) => runCommand(cmd, args, { output, signal, timeoutMs: command.timeoutMs, cwd: command.home.host, onSpawn }));
+    return watchLimits(command, this.limits, (signal, output, onSpawn) =>
+      runCommand(cmd, args, { output, signal, timeoutMs: command.timeoutMs, cwd: command.home.host, onSpawn }),
+    );
   }
 }

@@ -43,7 +43,11 @@ function specs(value: unknown, phase: string): Spec[] {
   return list.map((v) => {
     if (typeof v === 'string') return { name: v.toLowerCase(), params: {} };
     const entries = Object.entries(v as Record<string, unknown>);
-    if (entries.length !== 1) throw new PkgForgeError(ErrorCode.config, `Only one ${phase} command may be named per entry, found: ${entries.map(([k]) => k).join(', ')}`);
+    if (entries.length !== 1)
+      throw new PkgForgeError(
+        ErrorCode.config,
+        `Only one ${phase} command may be named per entry, found: ${entries.map(([k]) => k).join(', ')}`,
+      );
     const [name, params] = entries[0]!;
     return { name: name.toLowerCase(), params: (params ?? {}) as Record<string, unknown> };
   });
@@ -52,7 +56,11 @@ function specs(value: unknown, phase: string): Spec[] {
 function make<T>(phase: string, spec: Spec, known: Record<string, (params: Record<string, unknown>) => T>): T {
   // The original's module names (RPM, RPMLint, PkgSubmit, Email) are accepted too.
   const factory = known[spec.name];
-  if (!factory) throw new PkgForgeError(ErrorCode.config, `Unknown ${phase} '${spec.name}'; known: ${Object.keys(known).join(', ')}`);
+  if (!factory)
+    throw new PkgForgeError(
+      ErrorCode.config,
+      `Unknown ${phase} '${spec.name}'; known: ${Object.keys(known).join(', ')}`,
+    );
   try {
     return factory(spec.params);
   } catch (err) {
@@ -64,11 +72,19 @@ export function builddSettings(config: Config): BuilddSettings {
   const v = config.values;
   const builderSpec = specs(v.builder ?? DEFAULTS.builder, 'builder');
   if (builderSpec.length !== 1) throw new PkgForgeError(ErrorCode.config, 'Exactly one builder must be configured');
-  const builders: Record<string, (p: Record<string, unknown>) => PhaseCommand> = { rpmbuild: () => new RpmbuildBuilder(), rpm: () => new RpmbuildBuilder(), mock: (p: Record<string, unknown>) => new MockBuilder(p as { root?: string }) };
+  const builders: Record<string, (p: Record<string, unknown>) => PhaseCommand> = {
+    rpmbuild: () => new RpmbuildBuilder(),
+    rpm: () => new RpmbuildBuilder(),
+    mock: (p: Record<string, unknown>) => new MockBuilder(p as { root?: string }),
+  };
   // Validate now, build a fresh one per task (it keeps per-task state).
   make('builder', builderSpec[0]!, builders);
-  const checks = specs(v.checks, 'check').map((s) => make<PhaseCommand>('check', s, { rpmlint: (p) => new RpmlintCheck(p as { strict?: boolean }) }));
-  const signers = specs(v.signers, 'signer').map((s) => make<PhaseCommand>('signer', s, { rpmsign: (p) => new RpmsignSigner(p as { key?: string }) }));
+  const checks = specs(v.checks, 'check').map((s) =>
+    make<PhaseCommand>('check', s, { rpmlint: (p) => new RpmlintCheck(p as { strict?: boolean }) }),
+  );
+  const signers = specs(v.signers, 'signer').map((s) =>
+    make<PhaseCommand>('signer', s, { rpmsign: (p) => new RpmsignSigner(p as { key?: string }) }),
+  );
   const publishers = specs(v.publishers ?? v.submitters ?? DEFAULTS.publishers, 'publisher').map((s) =>
     make<PublishCommand>('publisher', s, {
       createrepo: (p) => new CreaterepoPublisher(typeof p.repos === 'string' ? p.repos : config.repos),
@@ -77,11 +93,18 @@ export function builddSettings(config: Config): BuilddSettings {
     }),
   );
   const reports = specs(v.reports, 'report').map((s) =>
-    make<ReportCommand>('report', s, { email: (p) => new EmailReport(p), webhook: (p) => new WebhookReport(p as { url?: string }) }),
+    make<ReportCommand>('report', s, {
+      email: (p) => new EmailReport(p),
+      webhook: (p) => new WebhookReport(p as { url?: string }),
+    }),
   );
   const leaseRenewal = v.lease_renewal ?? DEFAULTS.leaseRenewal;
   const leaseExpiry = v.lease_expiry ?? DEFAULTS.leaseExpiry;
-  if (leaseExpiry <= leaseRenewal) throw new PkgForgeError(ErrorCode.config, `lease_expiry (${leaseExpiry} s) must be longer than lease_renewal (${leaseRenewal} s)`);
+  if (leaseExpiry <= leaseRenewal)
+    throw new PkgForgeError(
+      ErrorCode.config,
+      `lease_expiry (${leaseExpiry} s) must be longer than lease_renewal (${leaseRenewal} s)`,
+    );
   const sandboxes = new Map<string, Promise<SandboxSetup>>();
   return {
     builder: () => make('builder', builderSpec[0]!, builders),
@@ -106,8 +129,15 @@ export function builddSettings(config: Config): BuilddSettings {
 
 /** The tools a daemon's commands need that cannot be found, each with the command that needs it. */
 export async function missingTools(settings: BuilddSettings): Promise<string[]> {
-  const commands = [settings.builder(), ...settings.checks, ...settings.signers, ...settings.publishers, ...settings.reports];
+  const commands = [
+    settings.builder(),
+    ...settings.checks,
+    ...settings.signers,
+    ...settings.publishers,
+    ...settings.reports,
+  ];
   const missing: string[] = [];
-  for (const c of commands) for (const tool of c.tools) if (!(await findExecutable(tool))) missing.push(`${tool} (needed by ${c.name})`);
+  for (const c of commands)
+    for (const tool of c.tools) if (!(await findExecutable(tool))) missing.push(`${tool} (needed by ${c.name})`);
   return missing;
 }

@@ -33,11 +33,21 @@ export const INSIDE = { build: '/build', sources: '/sources', products: '/produc
  * job's sources are linked (or copied, across file systems) into it, since that user may not be
  * able to reach accepted/; otherwise they are bound from accepted/ directly.
  */
-export async function makeWorkspace(base: string, prefix: string, sandbox: Sandbox, acceptedJobDir: string, files: readonly string[]): Promise<Workspace> {
+export async function makeWorkspace(
+  base: string,
+  prefix: string,
+  sandbox: Sandbox,
+  acceptedJobDir: string,
+  files: readonly string[],
+): Promise<Workspace> {
   await mkdir(base, { recursive: true, mode: 0o711 });
   const root = await mkdtemp(join(base, prefix));
   // Its owner first: a workspace without one is an earlier run's, to be removed.
-  await writeFile(join(root, OWNER_FILE), `${hostname()}[${process.pid}] ${(await processStat(process.pid))?.startTime ?? 0} ${await bootId()}\n`, { mode: 0o600 });
+  await writeFile(
+    join(root, OWNER_FILE),
+    `${hostname()}[${process.pid}] ${(await processStat(process.pid))?.startTime ?? 0} ${await bootId()}\n`,
+    { mode: 0o600 },
+  );
   // Traversable but not listable by the build user: it reaches its own directories by name only.
   await chmod(root, 0o711);
   const build = join(root, 'build');
@@ -76,7 +86,13 @@ export async function removeWorkspace(ws: Workspace, sandbox: Sandbox): Promise<
     if (sandbox.user && process.geteuid?.() !== 0) {
       // A daemon that switched users by capability cannot remove the build user's files itself:
       // the build user empties its own directory, in the sandbox.
-      await sandbox.run({ argv: ['sh', '-c', 'chmod -R u+rwX . 2>/dev/null; find . -mindepth 1 -delete'], binds: [ws.build], home: ws.build, timeoutMs: 10 * 60_000, signal: new AbortController().signal });
+      await sandbox.run({
+        argv: ['sh', '-c', 'chmod -R u+rwX . 2>/dev/null; find . -mindepth 1 -delete'],
+        binds: [ws.build],
+        home: ws.build,
+        timeoutMs: 10 * 60_000,
+        signal: new AbortController().signal,
+      });
     } else {
       await captureCommand('chmod', ['-R', 'u+rwX', '--', ws.root]);
     }
@@ -102,7 +118,12 @@ export async function canReach(user: UserIds, dir: string): Promise<boolean> {
 }
 
 /** The directory under which a builder's workspaces are made. */
-export async function workspaceBase(configured: string | undefined, tmpdir: string, builder: string, user: UserIds | null): Promise<string> {
+export async function workspaceBase(
+  configured: string | undefined,
+  tmpdir: string,
+  builder: string,
+  user: UserIds | null,
+): Promise<string> {
   if (configured) return join(resolve(configured), builder);
   if (!user || (await canReach(user, tmpdir))) return join(tmpdir, builder);
   return join('/var/tmp/pkgforge-builds', builder);

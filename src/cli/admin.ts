@@ -25,7 +25,12 @@ interface PlatformOptions extends CommonOptions {
 }
 
 const PLATFORM_ACTIONS = ['activate', 'add', 'deactivate', 'list', 'setauto', 'unsetauto'] as const;
-const PAST: Record<PlatformChange, string> = { activate: 'activated', deactivate: 'deactivated', setauto: 'set auto on', unsetauto: 'cleared auto on' };
+const PAST: Record<PlatformChange, string> = {
+  activate: 'activated',
+  deactivate: 'deactivated',
+  setauto: 'set auto on',
+  unsetauto: 'cleared auto on',
+};
 
 export function registerAdminCommands(program: Command): void {
   program
@@ -51,9 +56,17 @@ export function registerAdminCommands(program: Command): void {
         }
         const name = required(opts.name, 'name');
         const arch = required(opts.architecture, 'architecture');
-        const platform = action === 'add' ? await addPlatform(db, name, arch) : await changePlatform(db, name, arch, action as PlatformChange);
-        if (opts.json) return printJson({ name: platform.name, arch: platform.arch, active: platform.active, auto: platform.auto });
-        console.log(action === 'add' ? `Successfully added ${name}/${arch} platform` : `Successfully ${PAST[action as PlatformChange]} ${name}/${arch} platform`);
+        const platform =
+          action === 'add'
+            ? await addPlatform(db, name, arch)
+            : await changePlatform(db, name, arch, action as PlatformChange);
+        if (opts.json)
+          return printJson({ name: platform.name, arch: platform.arch, active: platform.active, auto: platform.auto });
+        console.log(
+          action === 'add'
+            ? `Successfully added ${name}/${arch} platform`
+            : `Successfully ${PAST[action as PlatformChange]} ${name}/${arch} platform`,
+        );
       });
     });
 
@@ -74,13 +87,27 @@ export function registerAdminCommands(program: Command): void {
         if (action === 'list') {
           const builders = await listBuilders(db);
           if (opts.json) {
-            return printJson(builders.map((b) => ({ name: b.name, platform: b.platform, arch: b.arch, platformActive: b.platformActive, currentTask: b.currentTaskId, host: b.host, lastHeartbeat: b.lastHeartbeatAt === null ? null : new Date(b.lastHeartbeatAt).toISOString(), unableToBuild: b.unableReason, sandbox: b.sandbox })));
+            return printJson(
+              builders.map((b) => ({
+                name: b.name,
+                platform: b.platform,
+                arch: b.arch,
+                platformActive: b.platformActive,
+                currentTask: b.currentTaskId,
+                host: b.host,
+                lastHeartbeat: b.lastHeartbeatAt === null ? null : new Date(b.lastHeartbeatAt).toISOString(),
+                unableToBuild: b.unableReason,
+                sandbox: b.sandbox,
+              })),
+            );
           }
           if (builders.length === 0) return console.log('Currently there are no builders registered');
           console.log(['Builder', '', 'Platform', 'Architecture', 'Sandbox'].join('\t'));
           console.log('='.repeat(53));
           for (const b of builders) {
-            console.log(`${b.name}\t${b.platform}\t\t${b.arch}\t\t${b.sandbox === 'none' ? 'NONE (unsandboxed)' : (b.sandbox ?? '-')}`);
+            console.log(
+              `${b.name}\t${b.platform}\t\t${b.arch}\t\t${b.sandbox === 'none' ? 'NONE (unsandboxed)' : (b.sandbox ?? '-')}`,
+            );
             if (b.unableReason) console.log(`  unable to build: ${b.unableReason}`);
           }
           return;
@@ -93,7 +120,8 @@ export function registerAdminCommands(program: Command): void {
         const platform = required(opts.platform, 'platform');
         const arch = required(opts.architecture, 'architecture');
         const builder = await addBuilder(db, name, platform, arch);
-        if (!builder.platformActive) console.error(`Warning: the platform '${platform}/${arch}' is not currently active`);
+        if (!builder.platformActive)
+          console.error(`Warning: the platform '${platform}/${arch}' is not currently active`);
         if (opts.json) return printJson({ name, platform, arch, platformActive: builder.platformActive });
         console.log(`Successfully added builder '${name}' for platform ${platform}/${arch}`);
       });

@@ -13,7 +13,13 @@ export function describeTask(r: TaskReport): string {
 }
 
 export function builddContext(config: Config, registry: Registry, name: string, log: Log) {
-  return { registry, name, dirs: { accepted: config.accepted, results: config.results, tmpdir: config.tmpdir, repos: config.repos }, settings: builddSettings(config), log };
+  return {
+    registry,
+    name,
+    dirs: { accepted: config.accepted, results: config.results, tmpdir: config.tmpdir, repos: config.repos },
+    settings: builddSettings(config),
+    log,
+  };
 }
 
 export function registerBuilddCommand(program: Command): void {
@@ -30,17 +36,28 @@ export function registerBuilddCommand(program: Command): void {
       const log = makeLog({ debug: config.debug, name: `buildd-${opts.name}` });
       const settings = builddSettings(config);
       const { stop, abort } = stopSignals(log, settings.stopGraceSeconds);
-      await withRegistry(config, async (registry) => {
-        const c = { ...builddContext(config, registry, opts.name, log), settings };
-        const reports = await runBuildd(c, { once: !opts.daemon, stop: stop.signal, abort: abort.signal, onTask: (r) => !opts.json && console.log(describeTask(r)) });
-        if (opts.json) return printJson(reports);
-        if (!opts.daemon && reports.length === 0) console.log(`Nothing to build for '${opts.name}'`);
-      }, { migrate: true, ...(opts.daemon && { waitUntil: stop.signal, log }) });
+      await withRegistry(
+        config,
+        async (registry) => {
+          const c = { ...builddContext(config, registry, opts.name, log), settings };
+          const reports = await runBuildd(c, {
+            once: !opts.daemon,
+            stop: stop.signal,
+            abort: abort.signal,
+            onTask: (r) => !opts.json && console.log(describeTask(r)),
+          });
+          if (opts.json) return printJson(reports);
+          if (!opts.daemon && reports.length === 0) console.log(`Nothing to build for '${opts.name}'`);
+        },
+        { migrate: true, ...(opts.daemon && { waitUntil: stop.signal, log }) },
+      );
     });
 }
 
 /** The builder name `serve` uses for this host. */
 export function localBuilderName(platform: string): string {
-  return `${hostname().split('.')[0]!.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 30)}_${platform}`.slice(0, 50);
+  return `${hostname()
+    .split('.')[0]!
+    .replace(/[^A-Za-z0-9_.-]/g, '-')
+    .slice(0, 30)}_${platform}`.slice(0, 50);
 }
-

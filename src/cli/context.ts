@@ -10,7 +10,12 @@ export interface CommonOptions {
 }
 
 export function configFor(files: string[], opts: CommonOptions, extra: Partial<LoadConfigOptions> = {}): Config {
-  return loadConfig({ files, configFiles: opts.configfile ?? [], ...extra, overrides: { ...(opts.debug ? { debug: true } : {}), ...extra.overrides } });
+  return loadConfig({
+    files,
+    configFiles: opts.configfile ?? [],
+    ...extra,
+    overrides: { ...(opts.debug ? { debug: true } : {}), ...extra.overrides },
+  });
 }
 
 /** How `withRegistry` opens the registry: the open options, and for a daemon, waiting for a registry that is away. */
@@ -21,9 +26,16 @@ export interface WithRegistryOptions extends OpenRegistryOptions {
 }
 
 /** Runs `fn` with an open registry and always closes it. */
-export async function withRegistry<T>(config: Config, fn: (registry: Registry) => Promise<T>, options: WithRegistryOptions = { migrate: true }): Promise<T> {
+export async function withRegistry<T>(
+  config: Config,
+  fn: (registry: Registry) => Promise<T>,
+  options: WithRegistryOptions = { migrate: true },
+): Promise<T> {
   // Loaded on first use, so commands that need no registry (submit) start without the database drivers.
-  const [{ openRegistry }, { withRegistryRetry }] = await Promise.all([import('../registry/registry.ts'), import('../registry/retry.ts')]);
+  const [{ openRegistry }, { withRegistryRetry }] = await Promise.all([
+    import('../registry/registry.ts'),
+    import('../registry/retry.ts'),
+  ]);
   const { waitUntil, log, ...open } = options;
   let registry: Registry;
   try {
@@ -32,7 +44,8 @@ export async function withRegistry<T>(config: Config, fn: (registry: Registry) =
           attempts: Infinity,
           maxDelayMs: 1000,
           signal: waitUntil,
-          onRetry: (err, n, _ms, kind) => void (n === 1 && log?.warn({ err: err.message }, `registry unavailable (${kind}); waiting for it`)),
+          onRetry: (err, n, _ms, kind) =>
+            void (n === 1 && log?.warn({ err: err.message }, `registry unavailable (${kind}); waiting for it`)),
         })
       : await openRegistry(config.registry, open);
   } catch (err) {

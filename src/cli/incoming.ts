@@ -23,7 +23,15 @@ export function describeOutcome(o: EntryOutcome): string {
 
 /** The incoming processor's context from the configuration. */
 export function incomingContext(config: Config, registry: Registry, log: Log) {
-  return { registry, incoming: config.incoming, accepted: config.accepted, waitForJobMs: config.waitForJob * 1000, log, limits: config.submissionLimits, reserve: config.acceptedReserve };
+  return {
+    registry,
+    incoming: config.incoming,
+    accepted: config.accepted,
+    waitForJobMs: config.waitForJob * 1000,
+    log,
+    limits: config.submissionLimits,
+    reserve: config.acceptedReserve,
+  };
 }
 
 export function registerIncomingCommand(program: Command): void {
@@ -41,20 +49,26 @@ export function registerIncomingCommand(program: Command): void {
       // The pass in hand is finished on the first signal; a second one exits at once.
       const signals = opts.daemon ? stopSignals(log, 0) : null;
       signals?.abort.signal.addEventListener('abort', () => process.exit(130));
-      await withRegistry(config, async (registry) => {
-        const ctx = incomingContext(config, registry, log);
-        if (!opts.daemon) {
-          const result = await runIncomingPass(ctx);
-          if (opts.json) return printJson(result);
-          if (!result.ran) return console.log('Another incoming processor is running; nothing done');
-          for (const o of result.outcomes) console.log(describeOutcome(o));
-          if (result.registryError) {
-            process.exitCode = 1;
-            console.error(`The registry is unavailable; the queue was left for the next pass: ${result.registryError}`);
+      await withRegistry(
+        config,
+        async (registry) => {
+          const ctx = incomingContext(config, registry, log);
+          if (!opts.daemon) {
+            const result = await runIncomingPass(ctx);
+            if (opts.json) return printJson(result);
+            if (!result.ran) return console.log('Another incoming processor is running; nothing done');
+            for (const o of result.outcomes) console.log(describeOutcome(o));
+            if (result.registryError) {
+              process.exitCode = 1;
+              console.error(
+                `The registry is unavailable; the queue was left for the next pass: ${result.registryError}`,
+              );
+            }
+            return;
           }
-          return;
-        }
-        await runIncomingDaemon(ctx, { pollSeconds: config.poll, signal: signals!.stop.signal });
-      }, { migrate: true, ...(signals && { waitUntil: signals.stop.signal, log }) });
+          await runIncomingDaemon(ctx, { pollSeconds: config.poll, signal: signals!.stop.signal });
+        },
+        { migrate: true, ...(signals && { waitUntil: signals.stop.signal, log }) },
+      );
     });
 }

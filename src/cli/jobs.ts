@@ -9,7 +9,12 @@ import { displayTime as time, isoTime } from '../core/time.ts';
 
 function jobJson(job: Job) {
   const { incomingEntry: _entry, incomingInode: _inode, ...rest } = job;
-  return { ...rest, submittedAt: job.submittedAt === null ? null : new Date(job.submittedAt).toISOString(), createdAt: new Date(job.createdAt).toISOString(), modifiedAt: new Date(job.modifiedAt).toISOString() };
+  return {
+    ...rest,
+    submittedAt: job.submittedAt === null ? null : new Date(job.submittedAt).toISOString(),
+    createdAt: new Date(job.createdAt).toISOString(),
+    modifiedAt: new Date(job.modifiedAt).toISOString(),
+  };
 }
 
 export function registerJobCommands(program: Command): void {
@@ -27,16 +32,35 @@ export function registerJobCommands(program: Command): void {
         throw new PkgForgeError(ErrorCode.usage, `Unknown status '${opts.status}'; one of: ${JOB_STATUSES.join(', ')}`);
       }
       const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new PkgForgeError(ErrorCode.usage, '--limit takes a whole number above 0');
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new PkgForgeError(ErrorCode.usage, '--limit takes a whole number above 0');
       const config = configFor([], opts);
       const jobs = await withRegistry(config, ({ db }) =>
-        listJobs(db, { limit, ...(opts.submitter && { submitter: opts.submitter }), ...(opts.status && { status: opts.status as Job['status'] }), ...(opts.bucket && { bucket: opts.bucket }) }),
+        listJobs(db, {
+          limit,
+          ...(opts.submitter && { submitter: opts.submitter }),
+          ...(opts.status && { status: opts.status as Job['status'] }),
+          ...(opts.bucket && { bucket: opts.bucket }),
+        }),
       );
       if (opts.json) return printJson(jobs.map(jobJson));
       if (jobs.length === 0) return console.log('No jobs');
-      const rows = jobs.map((j) => [j.id, j.status, j.bucket, j.submitter ?? '-', time(j.submittedAt ?? j.createdAt), j.reason ?? '']);
-      const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['ID', 'STATUS', 'BUCKET', 'SUBMITTER', 'SUBMITTED'][i]!.length));
-      const line = (r: string[]) => r.map((c, i) => (i < 5 ? c.padEnd(widths[i]!) : c)).join('  ').trimEnd();
+      const rows = jobs.map((j) => [
+        j.id,
+        j.status,
+        j.bucket,
+        j.submitter ?? '-',
+        time(j.submittedAt ?? j.createdAt),
+        j.reason ?? '',
+      ]);
+      const widths = [0, 1, 2, 3, 4].map((i) =>
+        Math.max(...rows.map((r) => r[i]!.length), ['ID', 'STATUS', 'BUCKET', 'SUBMITTER', 'SUBMITTED'][i]!.length),
+      );
+      const line = (r: string[]) =>
+        r
+          .map((c, i) => (i < 5 ? c.padEnd(widths[i]!) : c))
+          .join('  ')
+          .trimEnd();
       console.log(line(['ID', 'STATUS', 'BUCKET', 'SUBMITTER', 'SUBMITTED', 'REASON']));
       for (const r of rows) console.log(line(r));
     });
@@ -77,14 +101,17 @@ export function registerJobCommands(program: Command): void {
       console.log(`  platforms:  ${detail.platforms.join(', ')}    archs: ${detail.archs.join(', ')}`);
       if (detail.report.length > 0) console.log(`  report:     ${detail.report.join(', ')}`);
       console.log(`  packages (${detail.packages.length}, ${detail.size} bytes):`);
-      for (const p of detail.packages) console.log(`    ${p.position + 1}. ${p.file}${p.name ? `  (${p.name} ${p.version}-${p.release})` : ''}`);
+      for (const p of detail.packages)
+        console.log(`    ${p.position + 1}. ${p.file}${p.name ? `  (${p.name} ${p.version}-${p.release})` : ''}`);
       console.log(`  tasks (${detail.tasks.length}):`);
-      if (detail.tasks.length === 0) console.log('    none: no active platform matches the job\'s filters');
+      if (detail.tasks.length === 0) console.log("    none: no active platform matches the job's filters");
       detail.tasks.forEach((t, i) => {
         console.log(`    ${`${t.platform}/${t.arch}`.padEnd(20)} ${t.status}${t.reason ? ` (${t.reason})` : ''}`);
         for (const a of attempts[i]!) {
           const how = a.endedAt === null ? 'building' : `${a.outcome}${a.reason ? `: ${a.reason}` : ''}`;
-          console.log(`      attempt ${a.number} by ${a.builder} on ${a.host}, ${time(a.startedAt)} to ${a.endedAt === null ? 'now' : time(a.endedAt)}: ${how}`);
+          console.log(
+            `      attempt ${a.number} by ${a.builder} on ${a.host}, ${time(a.startedAt)} to ${a.endedAt === null ? 'now' : time(a.endedAt)}: ${how}`,
+          );
         }
       });
     });

@@ -17,7 +17,9 @@ import { startWeb } from './web.ts';
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
-    .description('run the whole farm on this machine: incoming processor and a builder for this host (embedded default: SQLite, local directories)')
+    .description(
+      'run the whole farm on this machine: incoming processor and a builder for this host (embedded default: SQLite, local directories)',
+    )
     .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
     .option('--no-build', 'do not run a build daemon for this host')
     .option('--listen <host:port>', 'where the HTTP API listens', '127.0.0.1:8080')
@@ -31,19 +33,31 @@ export function registerServeCommand(program: Command): void {
       await withRegistry(config, async (registry) => {
         const report = await initialiseFarm(config, registry);
         await preflight(config);
-        console.log(`PkgForge is running. Data: ${config.layout.home ?? '/var/lib/pkgforge'}; registry: ${describeRegistry(config.registry)}`);
+        console.log(
+          `PkgForge is running. Data: ${config.layout.home ?? '/var/lib/pkgforge'}; registry: ${describeRegistry(config.registry)}`,
+        );
         if (report.hostPlatform) console.log(`Registered this host's platform ${report.hostPlatform} (active, auto)`);
         let builderName: string | null = null;
         if (opts.build) {
           const host = detectHostPlatform(config.platform);
           builderName = localBuilderName(host.name);
-          if (!(await findBuilder(registry.db, builderName)) && (await findPlatform(registry.db, host.name, host.arch))) {
+          if (
+            !(await findBuilder(registry.db, builderName)) &&
+            (await findPlatform(registry.db, host.name, host.arch))
+          ) {
             await addBuilder(registry.db, builderName, host.name, host.arch);
             console.log(`Registered builder ${builderName} for ${host.name}/${host.arch}`);
           }
         }
         // The farm runs without its API rather than not at all (the port may be taken).
-        const web = opts.web ? await startWeb(config, registry, opts.listen).catch((err: Error) => (console.error(`The HTTP API is off: cannot listen on ${opts.listen}: ${err.message}`), null)) : null;
+        const web = opts.web
+          ? await startWeb(config, registry, opts.listen).catch(
+              (err: Error) => (
+                console.error(`The HTTP API is off: cannot listen on ${opts.listen}: ${err.message}`),
+                null
+              ),
+            )
+          : null;
         if (web) console.log(`API: ${web.url}/api/v1 (documentation: ${web.url}/api/docs)`);
         console.log(`Log: ${logFile}`);
         console.log('Submit a job with: pkgforge submit --bucket devel FILE.src.rpm   (stop with Ctrl-C)');
@@ -56,10 +70,16 @@ export function registerServeCommand(program: Command): void {
             onPass: (result) => result.outcomes.forEach((o) => o.kind !== 'waiting' && console.log(describeOutcome(o))),
           }),
           builddCtx
-            ? runBuildd(builddCtx, { stop: stop.signal, abort: abort.signal, onTask: (r) => console.log(describeTask(r)) }).catch((err: Error) => {
+            ? runBuildd(builddCtx, {
+                stop: stop.signal,
+                abort: abort.signal,
+                onTask: (r) => console.log(describeTask(r)),
+              }).catch((err: Error) => {
                 // Jobs are still taken in and registered; they wait for a builder that can build.
                 console.error(`The builder for this host cannot build: ${err.message}`);
-                console.error('Install the tools (Debian: apt-get install rpm createrepo-c rpmlint bubblewrap) and restart; jobs are still accepted meanwhile.');
+                console.error(
+                  'Install the tools (Debian: apt-get install rpm createrepo-c rpmlint bubblewrap) and restart; jobs are still accepted meanwhile.',
+                );
               })
             : Promise.resolve(),
         ]);

@@ -15,7 +15,11 @@ export function stopSignals(log: Log, graceSeconds: number): { stop: AbortContro
     }
     log.info(`Handling shutdown request (${signal}), finishing the work in hand`);
     stop.abort();
-    if (graceSeconds > 0) setTimeout(() => abort.abort(new Error(`the build did not finish within the stop grace of ${graceSeconds} s`)), graceSeconds * 1000).unref();
+    if (graceSeconds > 0)
+      setTimeout(
+        () => abort.abort(new Error(`the build did not finish within the stop grace of ${graceSeconds} s`)),
+        graceSeconds * 1000,
+      ).unref();
   };
   process.on('SIGTERM', () => handler('SIGTERM'));
   process.on('SIGINT', () => handler('SIGINT'));

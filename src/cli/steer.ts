@@ -10,7 +10,18 @@ interface SteerOptions extends CommonOptions {
 }
 
 /** cancel and retry take the same job id and task selection; only the action differs. */
-function steerCommand(program: Command, name: string, description: string, run: (registry: Registry, id: string, selector: TaskSelector) => Promise<{ platform: string; arch: string; wasRunning?: boolean }[]>, none: string, done: string): void {
+function steerCommand(
+  program: Command,
+  name: string,
+  description: string,
+  run: (
+    registry: Registry,
+    id: string,
+    selector: TaskSelector,
+  ) => Promise<{ platform: string; arch: string; wasRunning?: boolean }[]>,
+  none: string,
+  done: string,
+): void {
   program
     .command(name)
     .description(description)
@@ -24,11 +35,26 @@ function steerCommand(program: Command, name: string, description: string, run: 
       const tasks = await withRegistry(configFor([], opts), (r) => run(r, id, selector));
       if (opts.json) return printJson(tasks);
       if (tasks.length === 0) return console.log(`Job ${id} has ${none}`);
-      for (const t of tasks) console.log(`${done} ${t.platform}/${t.arch}${t.wasRunning ? ' (its build will be stopped)' : ''}`);
+      for (const t of tasks)
+        console.log(`${done} ${t.platform}/${t.arch}${t.wasRunning ? ' (its build will be stopped)' : ''}`);
     });
 }
 
 export function registerSteerCommands(program: Command): void {
-  steerCommand(program, 'cancel', "cancel a job's waiting and running tasks (a running build is killed within seconds)", (r, id, s) => cancelTasks(r, id, s, userInfo().username), 'no waiting or running task to cancel', 'Cancelled');
-  steerCommand(program, 'retry', "put a job's failed and cancelled tasks back in the queue", (r, id, s) => retryTasks(r, id, s), 'no failed or cancelled task to retry', 'Requeued');
+  steerCommand(
+    program,
+    'cancel',
+    "cancel a job's waiting and running tasks (a running build is killed within seconds)",
+    (r, id, s) => cancelTasks(r, id, s, userInfo().username),
+    'no waiting or running task to cancel',
+    'Cancelled',
+  );
+  steerCommand(
+    program,
+    'retry',
+    "put a job's failed and cancelled tasks back in the queue",
+    (r, id, s) => retryTasks(r, id, s),
+    'no failed or cancelled task to retry',
+    'Requeued',
+  );
 }

@@ -25,8 +25,16 @@ export function registerSubmitCommand(program: Command): void {
     .description('submit source packages as a build job')
     .argument('<packages...>', 'source packages, in build order')
     .option('-B, --bucket <bucket>', 'the bucket to which the packages will be submitted')
-    .option('-p, --platforms <list>', 'the platforms on which packages should be built (repeatable, comma separated, !name negates)', collect)
-    .option('-a, --archs <list>', 'the architectures for which packages should be built (repeatable, comma separated)', collect)
+    .option(
+      '-p, --platforms <list>',
+      'the platforms on which packages should be built (repeatable, comma separated, !name negates)',
+      collect,
+    )
+    .option(
+      '-a, --archs <list>',
+      'the architectures for which packages should be built (repeatable, comma separated)',
+      collect,
+    )
     .option('-r, --report <address>', 'e-mail addresses to which build reports will be sent (repeatable)', collect)
     .option('--id <id>', 'the unique identifier for this job (default: generated)')
     .option('--target <dir>', 'location into which jobs should be submitted (default: the incoming directory)')
@@ -41,7 +49,15 @@ export function registerSubmitCommand(program: Command): void {
       const v = config.values;
       // Loaded only for a terminal: scripts and small jobs do not pay for it.
       const cliProgress = process.stderr.isTTY && !opts.json ? (await import('cli-progress')).default : null;
-      const bar = cliProgress ? new cliProgress.SingleBar({ format: `${opts.server ? 'uploading' : 'copying'} [{bar}] {percentage}% {value}/{total} bytes`, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+      const bar = cliProgress
+        ? new cliProgress.SingleBar(
+            {
+              format: `${opts.server ? 'uploading' : 'copying'} [{bar}] {percentage}% {value}/{total} bytes`,
+              stream: process.stderr,
+            },
+            cliProgress.Presets.shades_classic,
+          )
+        : null;
       let started = false;
       const onProgress = (done: number, total: number) => {
         if (!bar || total < PROGRESS_THRESHOLD) return;
@@ -67,7 +83,9 @@ export function registerSubmitCommand(program: Command): void {
           },
         }).finally(() => started && bar?.stop());
         if (opts.json) return printJson(r);
-        console.log(`Successfully submitted ${r.packages.length} package${r.packages.length === 1 ? '' : 's'} as build job ${r.id}`);
+        console.log(
+          `Successfully submitted ${r.packages.length} package${r.packages.length === 1 ? '' : 's'} as build job ${r.id}`,
+        );
         console.log(`You can follow the progress at ${r.url}`);
         return;
       }
@@ -84,9 +102,14 @@ export function registerSubmitCommand(program: Command): void {
         onFile: (m) => opts.verbose && console.error(m),
         onProgress,
       }).finally(() => started && bar?.stop());
-      const url = config.website ? `${config.website.replace(/\/$/, '')}/jobs/${encodeURIComponent(manifest.id)}` : null;
-      if (opts.json) return printJson({ id: manifest.id, packages: manifest.packages.map((p) => p.file), size: manifest.size, url });
-      console.log(`Successfully submitted ${manifest.packages.length} package${manifest.packages.length === 1 ? '' : 's'} as build job ${manifest.id}`);
+      const url = config.website
+        ? `${config.website.replace(/\/$/, '')}/jobs/${encodeURIComponent(manifest.id)}`
+        : null;
+      if (opts.json)
+        return printJson({ id: manifest.id, packages: manifest.packages.map((p) => p.file), size: manifest.size, url });
+      console.log(
+        `Successfully submitted ${manifest.packages.length} package${manifest.packages.length === 1 ? '' : 's'} as build job ${manifest.id}`,
+      );
       if (url) console.log(`You can follow the progress at ${url}`);
     });
 }

@@ -28,7 +28,10 @@ export function registerTokenCommands(program: Command): void {
       const tokens = await withRegistry(configFor(['registry.yml'], opts), ({ db }) => listTokens(db));
       if (opts.json) return printJson(tokens);
       if (tokens.length === 0) return console.log('No tokens');
-      for (const t of tokens) console.log(`${String(t.id).padEnd(5)} ${t.user.padEnd(20)} created ${time(t.createdAt)}  last used ${time(t.lastUsedAt)}${t.revokedAt ? `  REVOKED ${time(t.revokedAt)}` : ''}`);
+      for (const t of tokens)
+        console.log(
+          `${String(t.id).padEnd(5)} ${t.user.padEnd(20)} created ${time(t.createdAt)}  last used ${time(t.lastUsedAt)}${t.revokedAt ? `  REVOKED ${time(t.revokedAt)}` : ''}`,
+        );
     });
   token
     .command('revoke')

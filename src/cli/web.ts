@@ -10,12 +10,17 @@ import { collect, configFor, withRegistry, type CommonOptions } from './context.
 export function parseListen(value: string): { host: string; port: number } {
   const m = value.match(/^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/);
   const port = Number(m?.[3]);
-  if (!m || port > 65535) throw new PkgForgeError(ErrorCode.usage, `--listen takes HOST:PORT (e.g. 127.0.0.1:8080), not '${value}'`);
+  if (!m || port > 65535)
+    throw new PkgForgeError(ErrorCode.usage, `--listen takes HOST:PORT (e.g. 127.0.0.1:8080), not '${value}'`);
   return { host: (m[1] ?? m[2])!, port };
 }
 
 /** Starts the HTTP server; returns its address and a function that stops it. */
-export async function startWeb(config: Config, registry: Registry, listen: string): Promise<{ url: string; close: () => Promise<void> }> {
+export async function startWeb(
+  config: Config,
+  registry: Registry,
+  listen: string,
+): Promise<{ url: string; close: () => Promise<void> }> {
   const { buildApp } = await import('../web/app.ts');
   const { host, port } = parseListen(listen);
   // The web server serves what clients trust: it will not run beside an accepted/ or repos/ others may rewrite.
@@ -44,14 +49,18 @@ export function registerWebCommand(program: Command): void {
       const config = configFor(['web.yml'], opts);
       // The web server may run under a database role that can only read (and write what its write
       // routes need): it checks the schema instead of migrating it.
-      await withRegistry(config, async (registry) => {
-        const web = await startWeb(config, registry, opts.listen);
-        console.log(`PkgForge API at ${web.url}/api/v1 (documentation: ${web.url}/api/docs)`);
-        await new Promise<void>((resolve) => {
-          process.once('SIGTERM', resolve);
-          process.once('SIGINT', resolve);
-        });
-        await web.close();
-      }, { checkSchema: true });
+      await withRegistry(
+        config,
+        async (registry) => {
+          const web = await startWeb(config, registry, opts.listen);
+          console.log(`PkgForge API at ${web.url}/api/v1 (documentation: ${web.url}/api/docs)`);
+          await new Promise<void>((resolve) => {
+            process.once('SIGTERM', resolve);
+            process.once('SIGINT', resolve);
+          });
+          await web.close();
+        },
+        { checkSchema: true },
+      );
     });
 }

@@ -7,7 +7,15 @@ interface Defaults {
   waitForJob: Key<'wait_for_job'>;
   poll: Key<'poll'>;
   tmpdirMode: number;
-  http: { headersTimeout: number; requestTimeout: number; idleTimeout: number; keepAliveTimeout: number; uploadMinRate: number; uploadRateWindow: number; maxConnectionsPerClient: number };
+  http: {
+    headersTimeout: number;
+    requestTimeout: number;
+    idleTimeout: number;
+    keepAliveTimeout: number;
+    uploadMinRate: number;
+    uploadRateWindow: number;
+    maxConnectionsPerClient: number;
+  };
   builder: Key<'builder'>;
   publishers: Key<'publishers'>;
   timeout: Key<'timeout'>;
@@ -30,7 +38,15 @@ export const DEFAULTS = Object.freeze({
    * The web server's limits (seconds, bytes per second, connections). A 2 GiB upload takes 4 hours
    * at 146 KiB/s (1.2 Mbit/s): the total is a backstop, the minimum rate is what stops a trickle.
    */
-  http: { headersTimeout: 30, requestTimeout: 4 * 3600, idleTimeout: 60, keepAliveTimeout: 5, uploadMinRate: 10 * 1024, uploadRateWindow: 30, maxConnectionsPerClient: 64 },
+  http: {
+    headersTimeout: 30,
+    requestTimeout: 4 * 3600,
+    idleTimeout: 60,
+    keepAliveTimeout: 5,
+    uploadMinRate: 10 * 1024,
+    uploadRateWindow: 30,
+    maxConnectionsPerClient: 64,
+  },
   /** One package's build, in seconds. */
   timeout: 600,
   builder: 'rpmbuild',

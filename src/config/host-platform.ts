@@ -9,7 +9,8 @@ export function platformNameFromOsRelease(text: string): string | null {
   const major = field('VERSION_ID').split('.')[0] ?? '';
   if (!major || !/^\d+$/.test(major)) return null;
   if (id === 'fedora') return `f${major}`;
-  if (['rhel', 'centos', 'rocky', 'almalinux', 'ol', 'scientific'].includes(id) || /\brhel\b/.test(like)) return `el${major}`;
+  if (['rhel', 'centos', 'rocky', 'almalinux', 'ol', 'scientific'].includes(id) || /\brhel\b/.test(like))
+    return `el${major}`;
   if (id === 'debian') return `deb${major}`;
   if (id === 'ubuntu') return `ubuntu${major}`;
   if (/^(opensuse|sles)/.test(id)) return `sl${major}`;
@@ -19,7 +20,11 @@ export function platformNameFromOsRelease(text: string): string | null {
 /** The RPM name of this machine's architecture. */
 export function hostArch(): string {
   const a = nodeArch();
-  return ({ x64: 'x86_64', arm64: 'aarch64', ia32: 'i686', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[a] ?? a;
+  return (
+    ({ x64: 'x86_64', arm64: 'aarch64', ia32: 'i686', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[
+      a
+    ] ?? a
+  );
 }
 
 /** This host's platform: the configured name, else one read from /etc/os-release, else `local`. */

@@ -16,8 +16,15 @@ export interface InitReport {
  * with no platforms gets this host's platform, active and auto, so a first job has somewhere to go.
  */
 export async function initialiseFarm(config: Config, registry: Registry): Promise<InitReport> {
-  const directories = { incoming: config.incoming, accepted: config.accepted, results: config.results, tmpdir: config.tmpdir, logdir: config.logdir };
-  for (const [key, dir] of Object.entries(directories)) await ensureDir(dir, key === 'tmpdir' ? DEFAULTS.tmpdirMode : 0o755);
+  const directories = {
+    incoming: config.incoming,
+    accepted: config.accepted,
+    results: config.results,
+    tmpdir: config.tmpdir,
+    logdir: config.logdir,
+  };
+  for (const [key, dir] of Object.entries(directories))
+    await ensureDir(dir, key === 'tmpdir' ? DEFAULTS.tmpdirMode : 0o755);
   let hostPlatform: string | null = null;
   if (config.layout.home && (await listPlatforms(registry.db)).length === 0) {
     const host = detectHostPlatform(config.platform);

@@ -4,7 +4,13 @@ import { isAbsolute, join, resolve } from 'node:path';
 // typebox/schema checks JSON schemas without the whole Value toolkit (half the start-up cost).
 import Schema from 'typebox/schema';
 import YAML from 'yaml';
-import { DEFAULT_ACCEPTED_RESERVE, DEFAULT_SUBMISSION_LIMITS, parseReserve, type SpaceReserve, type SubmissionLimits } from '../core/limits.ts';
+import {
+  DEFAULT_ACCEPTED_RESERVE,
+  DEFAULT_SUBMISSION_LIMITS,
+  parseReserve,
+  type SpaceReserve,
+  type SubmissionLimits,
+} from '../core/limits.ts';
 import { parseSize } from '../core/sizes.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { DEFAULTS } from './defaults.ts';
@@ -74,7 +80,10 @@ export interface LoadConfigOptions {
 
 /** The documented default data directory of the embedded default. */
 export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
-  const dataHome = env.XDG_DATA_HOME && isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : join(env.HOME ?? homedir(), '.local', 'share');
+  const dataHome =
+    env.XDG_DATA_HOME && isAbsolute(env.XDG_DATA_HOME)
+      ? env.XDG_DATA_HOME
+      : join(env.HOME ?? homedir(), '.local', 'share');
   return join(dataHome, 'pkgforge');
 }
 
@@ -117,7 +126,11 @@ export function loadConfig(options: LoadConfigOptions): Config {
   merged = { ...merged, ...envValues(env) };
   for (const [k, v] of Object.entries(options.overrides ?? {})) if (v !== undefined) merged[k] = v;
 
-  const invalid = (key: string, why: string) => new PkgForgeError(ErrorCode.config, `Invalid configuration value for '${key}': ${why} (read from ${read.join(', ') || 'defaults'} and the environment)`);
+  const invalid = (key: string, why: string) =>
+    new PkgForgeError(
+      ErrorCode.config,
+      `Invalid configuration value for '${key}': ${why} (read from ${read.join(', ') || 'defaults'} and the environment)`,
+    );
   if (!Schema.Check(ConfigSchema, merged)) {
     const e = Schema.Errors(ConfigSchema, merged)[1][0];
     throw invalid(e?.instancePath.slice(1).replaceAll('/', '.') || 'configuration', e?.message ?? 'invalid');
@@ -179,15 +192,20 @@ function readConfigFile(file: string, required: boolean): Record<string, unknown
     if (required) throw new PkgForgeError(ErrorCode.config, `Cannot find the configuration file '${file}'`);
     return undefined;
   }
-  if (!statSync(file).isFile()) throw new PkgForgeError(ErrorCode.config, `The configuration file '${file}' is not a regular file`);
+  if (!statSync(file).isFile())
+    throw new PkgForgeError(ErrorCode.config, `The configuration file '${file}' is not a regular file`);
   let data: unknown;
   try {
     data = YAML.parse(readFileSync(file, 'utf8'), { uniqueKeys: true, maxAliasCount: 100 });
   } catch (err) {
-    throw new PkgForgeError(ErrorCode.config, `An error occurred whilst loading '${file}': ${(err as Error).message.split('\n')[0]}`);
+    throw new PkgForgeError(
+      ErrorCode.config,
+      `An error occurred whilst loading '${file}': ${(err as Error).message.split('\n')[0]}`,
+    );
   }
   if (data === null || data === undefined) return {};
-  if (typeof data !== 'object' || Array.isArray(data)) throw new PkgForgeError(ErrorCode.config, `The configuration file '${file}' must be a YAML mapping`);
+  if (typeof data !== 'object' || Array.isArray(data))
+    throw new PkgForgeError(ErrorCode.config, `The configuration file '${file}' must be a YAML mapping`);
   // Unknown keys are ignored, as the original did (sites keep LCFG hints like `init` or `keytab`).
   const known = Object.keys(ConfigSchema.properties);
   return Object.fromEntries(Object.entries(data).filter(([k]) => known.includes(k)));
@@ -221,11 +239,16 @@ function resolveRegistry(value: string | RegistryMapping | undefined, layout: La
     if (/\.ya?ml$/.test(value)) {
       const path = isAbsolute(value) ? value : join(layout.configDir, value);
       const data = readConfigFile(path, true);
-      return resolveRegistry((data?.registry ?? YAML.parse(readFileSync(path, 'utf8'))) as RegistryMapping, layout, base);
+      return resolveRegistry(
+        (data?.registry ?? YAML.parse(readFileSync(path, 'utf8'))) as RegistryMapping,
+        layout,
+        base,
+      );
     }
     return { type: 'sqlite', path: resolve(value) };
   }
-  if (value.type === 'sqlite') return { type: 'sqlite', path: resolve(value.path ?? value.name ?? join(base, 'registry.db')) };
+  if (value.type === 'sqlite')
+    return { type: 'sqlite', path: resolve(value.path ?? value.name ?? join(base, 'registry.db')) };
   return {
     type: 'postgresql',
     ...(value.host !== undefined && { host: value.host }),

@@ -20,23 +20,33 @@ export type RegistryMapping = Static<typeof RegistryMapping>;
 const SIZE_PATTERN = '^[0-9]+(\\.[0-9]+)?\\s*[KMGTkmgt]?(i?B)?$';
 const Size = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: SIZE_PATTERN })]);
 /** Free space to keep: a size, or a percentage of the file system (`5%`). */
-const Reserve = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: SIZE_PATTERN }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?\\s*%$' })]);
-const Limits = Type.Object({
-  /** Memory of a build (bytes, or 8G). */
-  memory: Type.Optional(Size),
-  /** Processes (and threads) a build may have at once. */
-  processes: Type.Optional(Type.Integer({ minimum: 16 })),
-  /** Size of the build's work directory. */
-  workdir: Type.Optional(Size),
-  /** Size of each of the build's private /tmp, /var/tmp and /dev/shm. */
-  tmpfs: Type.Optional(Size),
-  /** Size of one product (a built package) taken from the build. */
-  product: Type.Optional(Size),
-}, { additionalProperties: false });
+const Reserve = Type.Union([
+  Type.Integer({ minimum: 0 }),
+  Type.String({ pattern: SIZE_PATTERN }),
+  Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?\\s*%$' }),
+]);
+const Limits = Type.Object(
+  {
+    /** Memory of a build (bytes, or 8G). */
+    memory: Type.Optional(Size),
+    /** Processes (and threads) a build may have at once. */
+    processes: Type.Optional(Type.Integer({ minimum: 16 })),
+    /** Size of the build's work directory. */
+    workdir: Type.Optional(Size),
+    /** Size of each of the build's private /tmp, /var/tmp and /dev/shm. */
+    tmpfs: Type.Optional(Size),
+    /** Size of one product (a built package) taken from the build. */
+    product: Type.Optional(Size),
+  },
+  { additionalProperties: false },
+);
 
 const List = Type.Union([Type.String(), Type.Array(Type.String()), Type.Null()]);
 /** A phase command: a name, or a one-key mapping of the name to its parameters. */
-const CommandSpec = Type.Union([Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]))]);
+const CommandSpec = Type.Union([
+  Type.String({ minLength: 1 }),
+  Type.Record(Type.String(), Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+]);
 const CommandList = Type.Union([Type.Array(CommandSpec), CommandSpec, Type.Null()]);
 
 export const ConfigSchema = Type.Object({

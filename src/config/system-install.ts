@@ -7,7 +7,11 @@ import { lookupGroup, lookupUser } from '../util/users.ts';
 
 async function run(command: string, args: string[]): Promise<void> {
   const r = await captureCommand(command, args);
-  if (r.code !== 0) throw new PkgForgeError(ErrorCode.usage, `${command} ${args.join(' ')} failed (exit code ${r.code}): ${r.stdout.trim()}`);
+  if (r.code !== 0)
+    throw new PkgForgeError(
+      ErrorCode.usage,
+      `${command} ${args.join(' ')} failed (exit code ${r.code}): ${r.stdout.trim()}`,
+    );
 }
 
 /**
@@ -16,7 +20,8 @@ async function run(command: string, args: string[]): Promise<void> {
  * temporary root); the users are real system users. Needs root.
  */
 export async function ensureSystemInstall(root = '/'): Promise<string[]> {
-  if ((process.geteuid?.() ?? 0) !== 0) throw new PkgForgeError(ErrorCode.usage, '`pkgforge init --system` creates users and sets owners: run it as root');
+  if ((process.geteuid?.() ?? 0) !== 0)
+    throw new PkgForgeError(ErrorCode.usage, '`pkgforge init --system` creates users and sets owners: run it as root');
   const changed: string[] = [];
   if (!(await lookupGroup(SUBMIT_GROUP))) {
     await run('groupadd', ['--system', SUBMIT_GROUP]);
@@ -24,7 +29,16 @@ export async function ensureSystemInstall(root = '/'): Promise<string[]> {
   }
   for (const name of Object.values(SYSTEM_USERS)) {
     if (await lookupUser(name)) continue;
-    await run('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', name]);
+    await run('useradd', [
+      '--system',
+      '--user-group',
+      '--no-create-home',
+      '--home-dir',
+      '/nonexistent',
+      '--shell',
+      '/usr/sbin/nologin',
+      name,
+    ]);
     changed.push(`created the user ${name}`);
   }
   if (!(await lookupGroup(SUBMIT_GROUP))?.members.includes(SYSTEM_USERS.web)) {

@@ -18,7 +18,11 @@ export interface BuildOrderResult<T> {
   gaveUpEarly: boolean;
 }
 
-export async function buildInOrder<T>(items: readonly T[], tryOne: (item: T) => Promise<boolean>, options: BuildOrderOptions<T>): Promise<BuildOrderResult<T>> {
+export async function buildInOrder<T>(
+  items: readonly T[],
+  tryOne: (item: T) => Promise<boolean>,
+  options: BuildOrderOptions<T>,
+): Promise<BuildOrderResult<T>> {
   let todo = [...items];
   for (;;) {
     const failed: T[] = [];

@@ -28,9 +28,18 @@ export interface PlatformBuilders {
 }
 
 /** Counts a platform's builders by health. */
-export function countBuilders(builders: readonly (BuilderHealthFacts & { busy: boolean })[], nowMs: number, withinMs: number): PlatformBuilders {
+export function countBuilders(
+  builders: readonly (BuilderHealthFacts & { busy: boolean })[],
+  nowMs: number,
+  withinMs: number,
+): PlatformBuilders {
   const healthy = builders.filter((b) => isBuilderHealthy(b, nowMs, withinMs));
-  return { total: builders.length, healthy: healthy.length, busy: healthy.filter((b) => b.busy).length, unable: builders.filter((b) => b.unableReason !== null).length };
+  return {
+    total: builders.length,
+    healthy: healthy.length,
+    busy: healthy.filter((b) => b.busy).length,
+    unable: builders.filter((b) => b.unableReason !== null).length,
+  };
 }
 
 /** Why a platform's waiting tasks are not being built, in words a user can act on. */
@@ -39,6 +48,7 @@ export function whyWaiting(active: boolean, counts: PlatformBuilders, firstUnabl
   if (counts.total === 0) return 'no builder is registered for this platform';
   if (counts.healthy === 0 && firstUnableReason !== null) return `the builders cannot build: ${firstUnableReason}`;
   if (counts.healthy === 0) return 'no builder for this platform is running (no recent heartbeat)';
-  if (counts.busy === counts.healthy) return `all ${counts.healthy} running builder${counts.healthy === 1 ? ' is' : 's are'} busy`;
+  if (counts.busy === counts.healthy)
+    return `all ${counts.healthy} running builder${counts.healthy === 1 ? ' is' : 's are'} busy`;
   return 'waiting for an idle builder to claim it';
 }

@@ -26,7 +26,8 @@ export const DEFAULT_ACCEPTED_RESERVE: SpaceReserve = { bytes: GiB };
 export function parseReserve(value: number | string): SpaceReserve {
   if (typeof value === 'string' && value.trim().endsWith('%')) {
     const percent = Number(value.trim().slice(0, -1));
-    if (!Number.isFinite(percent) || percent < 0 || percent > 100) throw new Error(`'${value}' is not a percentage from 0% to 100%`);
+    if (!Number.isFinite(percent) || percent < 0 || percent > 100)
+      throw new Error(`'${value}' is not a percentage from 0% to 100%`);
     return { percent };
   }
   return { bytes: parseSize(value) };
@@ -49,7 +50,10 @@ export function packageSizeProblem(file: string, size: number, limits: Submissio
 }
 
 /** Why a job of these packages is refused for its size (one package, or all together), or null. */
-export function jobSizeProblem(packages: readonly { file: string; size: number }[], limits: SubmissionLimits): string | null {
+export function jobSizeProblem(
+  packages: readonly { file: string; size: number }[],
+  limits: SubmissionLimits,
+): string | null {
   for (const p of packages) {
     const problem = packageSizeProblem(p.file, p.size, limits);
     if (problem) return problem;
@@ -71,7 +75,13 @@ export interface FreeSpace {
  * Why a copy of `size` bytes must wait, or null when it fits: it must leave the reserve free, after
  * the bytes other copies in flight have yet to write (`pending`).
  */
-export function spaceProblem(file: string, size: number, space: FreeSpace, pending: number, reserve: SpaceReserve): string | null {
+export function spaceProblem(
+  file: string,
+  size: number,
+  space: FreeSpace,
+  pending: number,
+  reserve: SpaceReserve,
+): string | null {
   const kept = reserveBytes(reserve, space.total);
   const free = space.available - pending;
   if (size + kept <= free) return null;

@@ -3,7 +3,16 @@ import Type, { type Static } from 'typebox';
 import Schema from 'typebox/schema';
 import YAML, { YAMLParseError } from 'yaml';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
-import { assertJobId, fileNameKey, fileNameProblem, fileNamesProblem, isEmailAddress, printable, SAFE_NAME_PATTERN, splitList } from './names.ts';
+import {
+  assertJobId,
+  fileNameKey,
+  fileNameProblem,
+  fileNamesProblem,
+  isEmailAddress,
+  printable,
+  SAFE_NAME_PATTERN,
+  splitList,
+} from './names.ts';
 import { SOURCE_TYPES, type SourceType } from './terms.ts';
 
 /** The file name of a job's manifest, in incoming and in accepted. */
@@ -77,7 +86,8 @@ export function parseManifest(text: string, label: string): Manifest {
     const doc = YAML.parseDocument(text, { uniqueKeys: false, prettyErrors: true });
     if (doc.errors.length > 0) throw doc.errors[0];
     const duplicate = findDuplicateKey(doc.contents);
-    if (duplicate) throw manifestError(label, `malformed YAML: the key '${printable(duplicate)}' appears twice in one mapping`);
+    if (duplicate)
+      throw manifestError(label, `malformed YAML: the key '${printable(duplicate)}' appears twice in one mapping`);
     data = doc.toJS({ maxAliasCount: 0 });
   } catch (err) {
     if (err instanceof PkgForgeError) throw err;
@@ -91,7 +101,8 @@ export function parseManifest(text: string, label: string): Manifest {
     throw manifestError(label, `unusable YAML: ${firstLine(message)}`);
   }
   if (data === null || data === undefined) throw manifestError(label, 'it is empty');
-  if (typeof data !== 'object' || Array.isArray(data)) throw manifestError(label, 'it must be a YAML mapping of keys to values');
+  if (typeof data !== 'object' || Array.isArray(data))
+    throw manifestError(label, 'it must be a YAML mapping of keys to values');
   return normaliseManifest(data, label);
 }
 
@@ -100,7 +111,10 @@ export function normaliseManifest(data: unknown, label: string): Manifest {
   if (!Schema.Check(ManifestInputSchema, data)) {
     const first = Schema.Errors(ManifestInputSchema, data)[1][0];
     const where = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : 'the manifest';
-    const missing = first?.keyword === 'required' ? `missing ${(first.params as { requiredProperties?: string[] }).requiredProperties?.join(', ')}` : first?.message;
+    const missing =
+      first?.keyword === 'required'
+        ? `missing ${(first.params as { requiredProperties?: string[] }).requiredProperties?.join(', ')}`
+        : first?.message;
     throw manifestError(label, `${where}: ${missing ?? 'does not follow the schema'}`);
   }
   try {
@@ -109,7 +123,10 @@ export function normaliseManifest(data: unknown, label: string): Manifest {
     throw manifestError(label, (err as Error).message);
   }
   if (!SAFE_NAME_PATTERN.test(data.bucket)) {
-    throw manifestError(label, `bucket '${printable(data.bucket)}' may only contain A-Z a-z 0-9 _ . + - and must not start with a dot or a dash`);
+    throw manifestError(
+      label,
+      `bucket '${printable(data.bucket)}' may only contain A-Z a-z 0-9 _ . + - and must not start with a dot or a dash`,
+    );
   }
   const platforms = checkFilters(splitList(data.platforms ?? undefined), 'platforms', label);
   const archs = checkFilters(splitList(data.archs ?? undefined), 'archs', label);
@@ -117,19 +134,29 @@ export function normaliseManifest(data: unknown, label: string): Manifest {
   if (data.packages.length === 0) throw manifestError(label, 'it lists no packages to build');
   // Names that can never be right are refused outright (a different code from the manifest's, so
   // the incoming processor does not wait for a manifest still being written to correct them).
-  const nameError = (file: string, reason: string) => new PkgForgeError(ErrorCode.unsafePath, `${label}: package file '${printable(file)}': ${reason}`);
+  const nameError = (file: string, reason: string) =>
+    new PkgForgeError(ErrorCode.unsafePath, `${label}: package file '${printable(file)}': ${reason}`);
   for (const p of data.packages) {
     const problem = fileNameProblem(p.file);
     if (problem) throw nameError(p.file, problem);
-    if (fileNameKey(p.file) === MANIFEST_FILE) throw nameError(p.file, `${MANIFEST_FILE} is the name of the job's manifest, not of a package`);
+    if (fileNameKey(p.file) === MANIFEST_FILE)
+      throw nameError(p.file, `${MANIFEST_FILE} is the name of the job's manifest, not of a package`);
   }
   const twins = fileNamesProblem(data.packages.map((p) => p.file));
   if (twins) throw new PkgForgeError(ErrorCode.unsafePath, `${label}: ${twins}`);
   const packages: PackageEntry[] = data.packages.map((p) => {
     if (!(SOURCE_TYPES as readonly string[]).includes(p.type)) {
-      throw manifestError(label, `package file '${printable(p.file)}' has type '${printable(p.type)}', which is not supported (supported: ${SOURCE_TYPES.join(', ')})`);
+      throw manifestError(
+        label,
+        `package file '${printable(p.file)}' has type '${printable(p.type)}', which is not supported (supported: ${SOURCE_TYPES.join(', ')})`,
+      );
     }
-    const entry: PackageEntry = { file: p.file, type: p.type as SourceType, size: p.size, sha1sum: p.sha1sum.toLowerCase() };
+    const entry: PackageEntry = {
+      file: p.file,
+      type: p.type as SourceType,
+      size: p.size,
+      sha1sum: p.sha1sum.toLowerCase(),
+    };
     if (p.sha256sum !== undefined) entry.sha256sum = p.sha256sum.toLowerCase();
     return entry;
   });
@@ -147,11 +174,17 @@ export function normaliseManifest(data: unknown, label: string): Manifest {
 }
 
 function checkReport(addresses: string[], label: string): string[] {
-  if (addresses.length > MAX_REPORT_ADDRESSES) throw manifestError(label, `report: ${addresses.length} addresses, at most ${MAX_REPORT_ADDRESSES} are allowed`);
+  if (addresses.length > MAX_REPORT_ADDRESSES)
+    throw manifestError(label, `report: ${addresses.length} addresses, at most ${MAX_REPORT_ADDRESSES} are allowed`);
   const length = addresses.reduce((sum, a) => sum + a.length, 0);
-  if (length > MAX_REPORT_CHARACTERS) throw manifestError(label, `report: the addresses are ${length} characters long together, at most ${MAX_REPORT_CHARACTERS} are allowed`);
+  if (length > MAX_REPORT_CHARACTERS)
+    throw manifestError(
+      label,
+      `report: the addresses are ${length} characters long together, at most ${MAX_REPORT_CHARACTERS} are allowed`,
+    );
   for (const address of addresses) {
-    if (!isEmailAddress(address)) throw manifestError(label, `report address '${printable(address)}' is not a valid e-mail address`);
+    if (!isEmailAddress(address))
+      throw manifestError(label, `report address '${printable(address)}' is not a valid e-mail address`);
   }
   return addresses;
 }

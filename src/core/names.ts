@@ -8,8 +8,10 @@ export const JOB_ID_MAX_LENGTH = 50;
 /** Why a job id is unacceptable, or null when it is fine. */
 export function jobIdProblem(id: string): string | null {
   if (id.length === 0) return 'the job id is empty';
-  if (id.length > JOB_ID_MAX_LENGTH) return `the job id is ${id.length} characters long, at most ${JOB_ID_MAX_LENGTH} are allowed`;
-  if (!JOB_ID_PATTERN.test(id)) return 'the job id may only contain the characters A-Z a-z 0-9 _ . - and must not start with a dot or a dash';
+  if (id.length > JOB_ID_MAX_LENGTH)
+    return `the job id is ${id.length} characters long, at most ${JOB_ID_MAX_LENGTH} are allowed`;
+  if (!JOB_ID_PATTERN.test(id))
+    return 'the job id may only contain the characters A-Z a-z 0-9 _ . - and must not start with a dot or a dash';
   if (id === '.' || id === '..') return `the job id cannot be '${id}'`;
   return null;
 }
@@ -42,12 +44,14 @@ const INVISIBLE_ALL = new RegExp(INVISIBLE.source, 'gu');
 export function fileNameProblem(name: string): string | null {
   if (name.length === 0) return 'the file name is empty';
   if (name.includes('\0')) return 'the file name contains a NUL byte';
-  if (name.includes('/') || name.includes('\\')) return 'the file name contains a path; only a bare file name is allowed';
+  if (name.includes('/') || name.includes('\\'))
+    return 'the file name contains a path; only a bare file name is allowed';
   if (name === '.' || name === '..') return `the file name cannot be '${name}'`;
   if (name.startsWith('.')) return 'the file name cannot start with a dot';
   if (Buffer.byteLength(name) > 255) return 'the file name is longer than 255 bytes';
   const invisible = INVISIBLE.exec(name);
-  if (invisible) return `the file name contains the invisible or text-direction character ${escapeCharacter(invisible[0])}, which would make it print as another name`;
+  if (invisible)
+    return `the file name contains the invisible or text-direction character ${escapeCharacter(invisible[0])}, which would make it print as another name`;
   return null;
 }
 
@@ -65,8 +69,10 @@ export function fileNamesProblem(names: readonly string[]): string | null {
   for (const name of names) {
     const key = fileNameKey(name);
     const other = seen.get(key);
-    if (other === name) return `the file name '${printable(name)}' is listed twice; file names within a job must differ`;
-    if (other !== undefined) return `the file names '${printable(other)}' and '${printable(name)}' differ only in their Unicode form (NFC/NFD or compatibility characters) and would look the same; file names within a job must differ`;
+    if (other === name)
+      return `the file name '${printable(name)}' is listed twice; file names within a job must differ`;
+    if (other !== undefined)
+      return `the file names '${printable(other)}' and '${printable(name)}' differ only in their Unicode form (NFC/NFD or compatibility characters) and would look the same; file names within a job must differ`;
     seen.set(key, name);
   }
   return null;
@@ -101,5 +107,8 @@ function escapeCharacter(c: string): string {
 export function splitList(values: string | readonly string[] | null | undefined): string[] {
   if (values === null || values === undefined) return [];
   const list = typeof values === 'string' ? [values] : values;
-  return list.flatMap((v) => String(v).split(/\s*,\s*/)).map((v) => v.trim()).filter((v) => v.length > 0);
+  return list
+    .flatMap((v) => String(v).split(/\s*,\s*/))
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
 }

@@ -7,7 +7,8 @@ import { posix } from 'node:path';
  */
 export function taskResultsPath(jobId: string, platform: string, arch: string): string {
   for (const part of [jobId, platform, arch]) {
-    if (part.length === 0 || part.includes('/') || part.includes('\0') || part === '.' || part === '..') throw new Error(`'${part}' cannot be part of a results path`);
+    if (part.length === 0 || part.includes('/') || part.includes('\0') || part === '.' || part === '..')
+      throw new Error(`'${part}' cannot be part of a results path`);
   }
   return posix.join(jobId, `${platform}-${arch}`);
 }

@@ -64,7 +64,10 @@ function selectArchs(available: string[], archs: readonly string[]): string[] {
 }
 
 /** Names a job's filters give that match no platform or arch, or only inactive ones. */
-export function filterWarnings(job: { platforms: readonly string[]; archs: readonly string[] }, platforms: readonly { name: string; arch: string; active: boolean }[]): string[] {
+export function filterWarnings(
+  job: { platforms: readonly string[]; archs: readonly string[] },
+  platforms: readonly { name: string; arch: string; active: boolean }[],
+): string[] {
   const warnings: string[] = [];
   const lower = (s: string) => s.toLowerCase();
   for (const p of job.platforms.map((x) => x.replace(/^!/, ''))) {

@@ -2,4 +2,5 @@
 export const isoTime = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /** Epoch milliseconds for people: `2026-11-23 19:46:39` (UTC), or `-`. */
-export const displayTime = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
+export const displayTime = (ms: number | null): string =>
+  ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19);

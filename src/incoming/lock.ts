@@ -96,7 +96,10 @@ async function takeOverIfAbandoned(accepted: string, lockPath: string): Promise<
     await mkdir(mutex);
   } catch {
     // Another contender is taking over; a mutex left by one that died is cleared after a while.
-    const age = await stat(mutex).then((st) => Date.now() - st.mtimeMs, () => 0);
+    const age = await stat(mutex).then(
+      (st) => Date.now() - st.mtimeMs,
+      () => 0,
+    );
     if (age > TAKEOVER_STALE_MS) await rm(mutex, { recursive: true, force: true });
     return false;
   }
@@ -117,9 +120,14 @@ const TAKEOVER_STALE_MS = 10_000;
 async function isAbandoned(lockPath: string): Promise<boolean> {
   const owner = await readOwner(lockPath);
   if (owner && owner.host === hostname() && !isProcessAlive(owner.pid)) return true;
-  const noteAge = await stat(join(lockPath, OWNER_FILE)).then((st) => Date.now() - st.mtimeMs, () => null);
+  const noteAge = await stat(join(lockPath, OWNER_FILE)).then(
+    (st) => Date.now() - st.mtimeMs,
+    () => null,
+  );
   if (noteAge !== null) return noteAge > STALE_MS;
   // No note (a lock being removed, or damaged): judge by the directory itself.
-  return stat(lockPath).then((st) => Date.now() - st.mtimeMs > STALE_MS, () => false);
+  return stat(lockPath).then(
+    (st) => Date.now() - st.mtimeMs > STALE_MS,
+    () => false,
+  );
 }
-

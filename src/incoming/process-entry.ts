@@ -1,7 +1,13 @@
 import { constants } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_ACCEPTED_RESERVE, DEFAULT_SUBMISSION_LIMITS, type FreeSpace, type SpaceReserve, type SubmissionLimits } from '../core/limits.ts';
+import {
+  DEFAULT_ACCEPTED_RESERVE,
+  DEFAULT_SUBMISSION_LIMITS,
+  type FreeSpace,
+  type SpaceReserve,
+  type SubmissionLimits,
+} from '../core/limits.ts';
 import { MANIFEST_FILE, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from '../core/manifest.ts';
 import { printable } from '../core/names.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
@@ -65,7 +71,10 @@ export async function processEntry(ctx: IncomingContext, entry: QueueEntry): Pro
 }
 
 /** Stage 2, loading: the manifest, or the outcome for an entry that cannot be loaded (yet). */
-export async function loadEntry(ctx: IncomingContext, entry: QueueEntry): Promise<{ manifest: Manifest } | EntryOutcome> {
+export async function loadEntry(
+  ctx: IncomingContext,
+  entry: QueueEntry,
+): Promise<{ manifest: Manifest } | EntryOutcome> {
   const { log } = ctx;
   log.info({ entry: entry.name }, `Processing ${printable(entry.path, 400)}`);
   let manifest: Manifest;
@@ -97,19 +106,32 @@ export async function unreadableEntry(ctx: IncomingContext, entry: QueueEntry, w
     ctx.log.info({ entry: entry.name, reason }, 'job directory unreadable, will retry until the grace period ends');
     return { kind: 'waiting', entry: entry.name, job: null, reason };
   }
-  const removal = await discardEntry(entry.path).then(() => '', (err: unknown) => `; it could not be removed (${messageOf(err)}): an administrator must remove it`);
+  const removal = await discardEntry(entry.path).then(
+    () => '',
+    (err: unknown) => `; it could not be removed (${messageOf(err)}): an administrator must remove it`,
+  );
   const refused = `${reason}; refused after the grace period of ${Math.round(ctx.waitForJobMs / 1000)} s${removal}`;
   ctx.log.error({ entry: entry.name, reason: refused }, `Refused ${printable(entry.path, 400)}`);
   return { kind: 'invalid', entry: entry.name, job: null, reason: refused };
 }
 
-const isOverdue = async (ctx: IncomingContext, entry: QueueEntry) => (ctx.now?.() ?? Date.now()) - (await entry.lastChange()) > ctx.waitForJobMs;
+const isOverdue = async (ctx: IncomingContext, entry: QueueEntry) =>
+  (ctx.now?.() ?? Date.now()) - (await entry.lastChange()) > ctx.waitForJobMs;
 
 /** Stages 2 (the registry part) to 6 for an entry whose manifest has been loaded. */
-export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, space = acceptedSpace(ctx)): Promise<EntryOutcome> {
+export async function processLoadedEntry(
+  ctx: IncomingContext,
+  entry: QueueEntry,
+  manifest: Manifest,
+  space = acceptedSpace(ctx),
+): Promise<EntryOutcome> {
   const { log } = ctx;
   const db = <T>(fn: () => Promise<T>) =>
-    withRegistryRetry(fn, { ...ctx.retry, onRetry: (err, n, ms) => log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying') });
+    withRegistryRetry(fn, {
+      ...ctx.retry,
+      onRetry: (err, n, ms) =>
+        log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying'),
+    });
 
   let job = await db(() => findJob(ctx.registry.db, manifest.id));
   // A job recorded from this very directory (same name, device and inode) is this submission,
@@ -129,7 +151,14 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
   const resuming = job !== null;
   if (!job) {
     try {
-      job = await db(() => insertJob(ctx.registry, manifest, { submitter: manifest.submitter, submittedAt: entry.ctimeMs, incomingEntry: entry.name, incomingInode: entry.inode }));
+      job = await db(() =>
+        insertJob(ctx.registry, manifest, {
+          submitter: manifest.submitter,
+          submittedAt: entry.ctimeMs,
+          incomingEntry: entry.name,
+          incomingInode: entry.inode,
+        }),
+      );
       log.info({ job: job.id }, `Registered job ${job.id}`);
     } catch (err) {
       const found = await db(() => findJob(ctx.registry.db, manifest.id));
@@ -149,7 +178,10 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
       log.info({ job: job.id }, `Resuming job ${job.id}: its accepted copy is complete and verified`);
       return register(ctx, entry, manifest, db);
     } catch (err) {
-      log.warn({ job: job.id, reason: messageOf(err) }, 'the accepted copy of an interrupted job is incomplete, copying again');
+      log.warn(
+        { job: job.id, reason: messageOf(err) },
+        'the accepted copy of an interrupted job is incomplete, copying again',
+      );
       await removeTree(acceptedDir);
     }
   }
@@ -173,16 +205,27 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
       return { kind: 'fail', entry: entry.name, job: manifest.id, reason };
     }
     if (err.soft && !(await isOverdue(ctx, entry))) {
-      log.info({ job: manifest.id, reason: err.message }, `Invalid job ${manifest.id}, will retry: packages may still be in transit`);
+      log.info(
+        { job: manifest.id, reason: err.message },
+        `Invalid job ${manifest.id}, will retry: packages may still be in transit`,
+      );
       return { kind: 'waiting', entry: entry.name, job: manifest.id, reason: err.message };
     }
-    const reason = err.soft ? `${err.message}; gave up after the grace period of ${Math.round(ctx.waitForJobMs / 1000)} s` : err.message;
+    const reason = err.soft
+      ? `${err.message}; gave up after the grace period of ${Math.round(ctx.waitForJobMs / 1000)} s`
+      : err.message;
     log.error({ job: manifest.id, reason }, `Invalid job ${manifest.id}`);
     await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.invalid, reason));
     await discardEntry(entry.path);
     return { kind: 'invalid', entry: entry.name, job: manifest.id, reason };
   }
-  await db(() => markJobValid(ctx.registry, manifest.id, staged.sources.map((s, position) => ({ position, name: s.name, version: s.version, release: s.release }))));
+  await db(() =>
+    markJobValid(
+      ctx.registry,
+      manifest.id,
+      staged.sources.map((s, position) => ({ position, name: s.name, version: s.version, release: s.release })),
+    ),
+  );
   log.info({ job: manifest.id }, `Validated job ${manifest.id}, will accept`);
 
   // Stage 4: transfer.
@@ -201,11 +244,19 @@ export async function processLoadedEntry(ctx: IncomingContext, entry: QueueEntry
 }
 
 /** Stages 5 and 6: tasks and the `registered` status in one transaction, then the entry goes. */
-async function register(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, db: <T>(fn: () => Promise<T>) => Promise<T>): Promise<EntryOutcome> {
+async function register(
+  ctx: IncomingContext,
+  entry: QueueEntry,
+  manifest: Manifest,
+  db: <T>(fn: () => Promise<T>) => Promise<T>,
+): Promise<EntryOutcome> {
   await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.accepted));
   ctx.log.info({ job: manifest.id }, `Successfully accepted job ${manifest.id}`);
   const targets = await db(() => registerTasks(ctx.registry, manifest.id, manifest.platforms, manifest.archs));
-  ctx.log.info({ job: manifest.id, tasks: targets.map((t) => `${t.platform}/${t.arch}`) }, `Registered ${targets.length} tasks for ${manifest.id}`);
+  ctx.log.info(
+    { job: manifest.id, tasks: targets.map((t) => `${t.platform}/${t.arch}`) },
+    `Registered ${targets.length} tasks for ${manifest.id}`,
+  );
   await discardEntry(entry.path);
   return { kind: 'registered', entry: entry.name, job: manifest.id, targets };
 }
@@ -214,7 +265,13 @@ async function register(ctx: IncomingContext, entry: QueueEntry, manifest: Manif
  * The farm has no room for the job now: the job stays `incoming` with the reason on it, where its
  * submitter sees it, and its entry stays for a later pass. Other jobs go on.
  */
-async function defer(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, reason: string, db: <T>(fn: () => Promise<T>) => Promise<T>): Promise<EntryOutcome> {
+async function defer(
+  ctx: IncomingContext,
+  entry: QueueEntry,
+  manifest: Manifest,
+  reason: string,
+  db: <T>(fn: () => Promise<T>) => Promise<T>,
+): Promise<EntryOutcome> {
   ctx.log.warn({ job: manifest.id, reason }, `Job ${manifest.id} waits for space in the accepted directory`);
   await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.incoming, reason));
   return { kind: 'deferred', entry: entry.name, job: manifest.id, reason };
@@ -260,7 +317,8 @@ async function loadManifest(entry: QueueEntry): Promise<Manifest> {
       }
       length += bytesRead;
     }
-    if (length > MANIFEST_MAX_BYTES) throw new JobProblem(`${label}: the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`, false);
+    if (length > MANIFEST_MAX_BYTES)
+      throw new JobProblem(`${label}: the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`, false);
     try {
       return parseManifest(buf.toString('utf8', 0, length), label);
     } catch (err) {
@@ -273,4 +331,3 @@ async function loadManifest(entry: QueueEntry): Promise<Manifest> {
     await fh.close();
   }
 }
-

@@ -11,7 +11,14 @@ import { JobStatus } from '../core/terms.ts';
 import { listInFlightJobsOlderThan, setJobStatus } from '../registry/jobs.ts';
 import { registerTasks } from '../registry/tasks.ts';
 import { printable } from '../core/names.ts';
-import { acceptedSpace, loadEntry, processLoadedEntry, unreadableEntry, type EntryOutcome, type IncomingContext } from './process-entry.ts';
+import {
+  acceptedSpace,
+  loadEntry,
+  processLoadedEntry,
+  unreadableEntry,
+  type EntryOutcome,
+  type IncomingContext,
+} from './process-entry.ts';
 import { entryMessage, openEntry, REMOVING_PREFIX, scanQueue, type QueueEntry } from './queue.ts';
 import { takeProcessorLock } from './lock.ts';
 import { removeStaleStaging, verifyCopy } from './transfer.ts';
@@ -27,10 +34,16 @@ export interface PassResult {
 
 /** Checks the directories before a daemon starts, with messages that say what to fix. */
 export async function preflight(dirs: { incoming: string; accepted: string; tmpdir?: string }): Promise<void> {
-  for (const [key, dir] of [['incoming', dirs.incoming], ['accepted', dirs.accepted]] as const) {
+  for (const [key, dir] of [
+    ['incoming', dirs.incoming],
+    ['accepted', dirs.accepted],
+  ] as const) {
     const st = await stat(dir).catch(() => null);
     if (!st?.isDirectory()) {
-      throw new PkgForgeError(ErrorCode.directory, `The ${key} jobs directory '${dir}' does not exist (run \`pkgforge init\`, or set '${key}' in the configuration)`);
+      throw new PkgForgeError(
+        ErrorCode.directory,
+        `The ${key} jobs directory '${dir}' does not exist (run \`pkgforge init\`, or set '${key}' in the configuration)`,
+      );
     }
   }
   await assertOwnerOnlyWritable(dirs.accepted, 'accepted');
@@ -39,10 +52,16 @@ export async function preflight(dirs: { incoming: string; accepted: string; tmpd
     await writeFile(probe, 'test\n');
     await unlink(probe);
   } catch (err) {
-    throw new PkgForgeError(ErrorCode.directory, `The accepted jobs directory '${dirs.accepted}' is not writable: ${messageOf(err)}`);
+    throw new PkgForgeError(
+      ErrorCode.directory,
+      `The accepted jobs directory '${dirs.accepted}' is not writable: ${messageOf(err)}`,
+    );
   }
   await access(dirs.incoming, constants.R_OK | constants.W_OK).catch((err) => {
-    throw new PkgForgeError(ErrorCode.directory, `The incoming jobs directory '${dirs.incoming}' cannot be read and cleaned: ${messageOf(err)}`);
+    throw new PkgForgeError(
+      ErrorCode.directory,
+      `The incoming jobs directory '${dirs.incoming}' cannot be read and cleaned: ${messageOf(err)}`,
+    );
   });
   if (dirs.tmpdir) await mkdir(dirs.tmpdir, { recursive: true, mode: DEFAULTS.tmpdirMode });
 }
@@ -51,7 +70,10 @@ export async function preflight(dirs: { incoming: string; accepted: string; tmpd
  * One pass over the incoming queue, under a lock in the accepted directory so that two processors
  * on the same directories never take the same job. Entries are processed oldest first.
  */
-export async function runIncomingPass(ctx: IncomingContext, options: { signal?: AbortSignal } = {}): Promise<PassResult> {
+export async function runIncomingPass(
+  ctx: IncomingContext,
+  options: { signal?: AbortSignal } = {},
+): Promise<PassResult> {
   const lock = await takeProcessorLock(ctx.accepted);
   if (!lock) {
     ctx.log.info('another incoming processor holds the lock, skipping this pass');
@@ -59,7 +81,8 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
   }
   try {
     const result: PassResult = { ran: true, outcomes: [], cruftRemoved: [] };
-    for (const name of await removeStaleStaging(ctx.accepted)) ctx.log.warn(`Removed ${name} from accepted, left by an interrupted transfer`);
+    for (const name of await removeStaleStaging(ctx.accepted))
+      ctx.log.warn(`Removed ${name} from accepted, left by an interrupted transfer`);
     let scan;
     try {
       scan = await scanQueue(ctx.incoming);
@@ -68,8 +91,11 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
       return result;
     }
     for (const path of scan.cruft) {
-      if (!basename(path).startsWith(REMOVING_PREFIX)) ctx.log.warn(`Removing ${printable(path, 400)}, not a job directory`);
-      await removeTree(path).catch((err) => ctx.log.error(`Could not remove ${printable(path, 400)}: ${printable(messageOf(err), 600)}`));
+      if (!basename(path).startsWith(REMOVING_PREFIX))
+        ctx.log.warn(`Removing ${printable(path, 400)}, not a job directory`);
+      await removeTree(path).catch((err) =>
+        ctx.log.error(`Could not remove ${printable(path, 400)}: ${printable(messageOf(err), 600)}`),
+      );
       result.cruftRemoved.push(path);
     }
     const now = ctx.now?.() ?? Date.now();
@@ -85,10 +111,15 @@ export async function runIncomingPass(ctx: IncomingContext, options: { signal?: 
     // Stop starting entries if the lock was lost (this process stalled past its stale time).
     const stop = options.signal ? AbortSignal.any([options.signal, lock.lost]) : lock.lost;
     await processEntries(ctx, scan.entries, result, stop);
-    if (lock.lost.aborted) ctx.log.error('the incoming lock was taken over during the pass; stopped taking new entries');
+    if (lock.lost.aborted)
+      ctx.log.error('the incoming lock was taken over during the pass; stopped taking new entries');
     else if (!result.registryError) {
       const present = new Set([...scan.entries, ...scan.partial].map((e) => e.name));
-      result.outcomes.push(...(await sweepOrphans(ctx, present).catch((err) => (ctx.log.error(`could not look for interrupted jobs: ${messageOf(err)}`), []))));
+      result.outcomes.push(
+        ...(await sweepOrphans(ctx, present).catch(
+          (err) => (ctx.log.error(`could not look for interrupted jobs: ${messageOf(err)}`), []),
+        )),
+      );
     }
     return result;
   } finally {
@@ -103,7 +134,12 @@ const CONCURRENCY = 8;
  * Loads the entries in queue order, then processes up to CONCURRENCY at once. Two entries naming
  * the same job id are processed one after the other, oldest first, so the older one keeps the id.
  */
-async function processEntries(ctx: IncomingContext, entries: QueueEntry[], result: PassResult, signal?: AbortSignal): Promise<void> {
+async function processEntries(
+  ctx: IncomingContext,
+  entries: QueueEntry[],
+  result: PassResult,
+  signal?: AbortSignal,
+): Promise<void> {
   const running = new Set<Promise<void>>();
   const byJobId = new Map<string, Promise<void>>();
   // One book of the free space in accepted for the whole pass: copies running at once share it.
@@ -126,7 +162,10 @@ async function processEntries(ctx: IncomingContext, entries: QueueEntry[], resul
     const opened = await openEntry(scanned);
     if (!opened) continue; // gone, or replaced since the scan: the next pass sees what is there now
     if ('unreadable' in opened) {
-      await unreadableEntry(ctx, scanned, opened.unreadable).then((o) => result.outcomes.push(o), (err: unknown) => handle(scanned, err));
+      await unreadableEntry(ctx, scanned, opened.unreadable).then(
+        (o) => result.outcomes.push(o),
+        (err: unknown) => handle(scanned, err),
+      );
       continue;
     }
     const { entry, close } = opened;
@@ -147,7 +186,10 @@ async function processEntries(ctx: IncomingContext, entries: QueueEntry[], resul
     const before = byJobId.get(manifest.id) ?? Promise.resolve();
     const work = before
       .then(() => (result.registryError ? null : processLoadedEntry(ctx, entry, manifest, space)))
-      .then((outcome) => void (outcome && result.outcomes.push(outcome)), (err: unknown) => handle(entry, err))
+      .then(
+        (outcome) => void (outcome && result.outcomes.push(outcome)),
+        (err: unknown) => handle(entry, err),
+      )
       .finally(close);
     byJobId.set(manifest.id, work);
     running.add(work);
@@ -174,7 +216,10 @@ async function sweepOrphans(ctx: IncomingContext, present: Set<string>): Promise
     const entry = job.incomingEntry ?? job.uuid;
     const acceptedDir = childPath(ctx.accepted, job.uuid);
     try {
-      const manifest = parseManifest(await readFile(join(acceptedDir, MANIFEST_FILE), 'utf8'), `accepted/${job.uuid}/${MANIFEST_FILE}`);
+      const manifest = parseManifest(
+        await readFile(join(acceptedDir, MANIFEST_FILE), 'utf8'),
+        `accepted/${job.uuid}/${MANIFEST_FILE}`,
+      );
       await verifyCopy(acceptedDir, manifest);
       await setJobStatus(ctx.registry.db, job.uuid, JobStatus.accepted);
       const targets = await registerTasks(ctx.registry, job.uuid, manifest.platforms, manifest.archs);

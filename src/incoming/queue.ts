@@ -74,7 +74,14 @@ export async function scanQueue(incoming: string): Promise<QueueScan> {
     }
     let latest: Promise<number> | null = null;
     const ctimeMs = Number(st.ctimeMs);
-    const entry: QueueEntry = { name, path, uid: Number(st.uid), inode: `${st.dev}:${st.ino}:${st.birthtimeNs}`, ctimeMs, lastChange: () => (latest ??= lastChange(path, ctimeMs).then(Math.floor)) };
+    const entry: QueueEntry = {
+      name,
+      path,
+      uid: Number(st.uid),
+      inode: `${st.dev}:${st.ino}:${st.birthtimeNs}`,
+      ctimeMs,
+      lastChange: () => (latest ??= lastChange(path, ctimeMs).then(Math.floor)),
+    };
     (name.startsWith('.') ? scan.partial : scan.entries).push(entry);
   }
   scan.entries.sort((a, b) => a.ctimeMs - b.ctimeMs || (a.name < b.name ? -1 : 1));
@@ -118,7 +125,10 @@ export async function openEntry(entry: QueueEntry): Promise<OpenedEntry | null> 
     await fh.close();
     return null;
   }
-  hasProcFd ??= await lstat('/proc/self/fd').then(() => true, () => false);
+  hasProcFd ??= await lstat('/proc/self/fd').then(
+    () => true,
+    () => false,
+  );
   const base = hasProcFd ? `/proc/self/fd/${fh.fd}` : entry.path;
   return { entry: { ...entry, base }, close: () => fh.close() };
 }

@@ -19,7 +19,9 @@ export function asSpaceProblem(err: unknown, what: string): SpaceProblem | null 
   if (err instanceof SpaceProblem) return err;
   const code = (err as NodeJS.ErrnoException | null)?.code;
   if (code !== 'ENOSPC' && code !== 'EDQUOT') return null;
-  return new SpaceProblem(`waiting for space in the accepted directory: it filled up (${code}) while writing ${printable(what)}; the job is kept and taken once there is room`);
+  return new SpaceProblem(
+    `waiting for space in the accepted directory: it filled up (${code}) while writing ${printable(what)}; the job is kept and taken once there is room`,
+  );
 }
 
 export interface SpaceClaim {

@@ -34,11 +34,18 @@ export async function checkLocalPackages(files: readonly string[], limits: Submi
   const sizes: number[] = [];
   for (const file of files) {
     const st = await stat(file).catch(() => null);
-    if (!st?.isFile()) throw new PkgForgeError(ErrorCode.sourcePackage, `The file '${printable(file, 400)}' does not exist or is not a regular file`);
+    if (!st?.isFile())
+      throw new PkgForgeError(
+        ErrorCode.sourcePackage,
+        `The file '${printable(file, 400)}' does not exist or is not a regular file`,
+      );
     sizes.push(st.size);
   }
   assertPackageNames(files.map((f) => basename(f)));
-  const tooLarge = jobSizeProblem(files.map((f, i) => ({ file: basename(f), size: sizes[i]! })), limits);
+  const tooLarge = jobSizeProblem(
+    files.map((f, i) => ({ file: basename(f), size: sizes[i]! })),
+    limits,
+  );
   if (tooLarge) throw new PkgForgeError(ErrorCode.tooLarge, `The job cannot be submitted: ${tooLarge}`);
   return sizes;
 }
@@ -50,7 +57,11 @@ export async function checkLocalPackages(files: readonly string[], limits: Submi
  */
 export async function submitJob(req: SubmitRequest): Promise<Manifest> {
   if (req.files.length === 0) throw new PkgForgeError(ErrorCode.usage, 'No packages specified, nothing to do.');
-  if (!req.bucket) throw new PkgForgeError(ErrorCode.usage, 'Required option missing: bucket (use --bucket NAME or set `bucket` in submit.yml)');
+  if (!req.bucket)
+    throw new PkgForgeError(
+      ErrorCode.usage,
+      'Required option missing: bucket (use --bucket NAME or set `bucket` in submit.yml)',
+    );
 
   const sizes = await checkLocalPackages(req.files, req.limits ?? DEFAULT_SUBMISSION_LIMITS);
   const total = sizes.reduce((sum, n) => sum + n, 0);
@@ -61,7 +72,16 @@ export async function submitJob(req: SubmitRequest): Promise<Manifest> {
   const id = req.id ?? generateJobId();
   const draft = (packages: PackageEntry[]) =>
     normaliseManifest(
-      { id, bucket: req.bucket, platforms: req.platforms, archs: req.archs, report: req.report, packages, submitter: req.submitter, subtime: null },
+      {
+        id,
+        bucket: req.bucket,
+        platforms: req.platforms,
+        archs: req.archs,
+        report: req.report,
+        packages,
+        submitter: req.submitter,
+        subtime: null,
+      },
       `job ${id}`,
     );
   draft(req.files.map((f) => ({ file: basename(f), type: 'SRPM', size: 0, sha1sum: '0'.repeat(40) })));

@@ -14,14 +14,17 @@ import { asSpaceProblem, type AcceptedSpace } from './space.ts';
 /** Staging directories in accepted start with this; a pass removes any left by a crash. */
 export const STAGING_PREFIX = '.staging-';
 
-
 /**
  * Checks what can be checked without copying, so a job the farm will refuse costs no copy: the
  * manifest's sizes against the limits, then each package: there, a regular file with no other
  * links, of the manifest's size (as the opened file says), and a package by its header (an RPM's
  * lead and headers, a few KiB however large the file).
  */
-export async function checkJobFiles(dir: string, manifest: Manifest, limits: SubmissionLimits = DEFAULT_SUBMISSION_LIMITS): Promise<void> {
+export async function checkJobFiles(
+  dir: string,
+  manifest: Manifest,
+  limits: SubmissionLimits = DEFAULT_SUBMISSION_LIMITS,
+): Promise<void> {
   const tooLarge = jobSizeProblem(manifest.packages, limits);
   if (tooLarge) throw new JobProblem(tooLarge, false);
   for (const p of manifest.packages) {
@@ -69,11 +72,15 @@ async function openPackage(dir: string, p: PackageEntry): Promise<FileHandle> {
 }
 
 function checkPackageFile(p: PackageEntry, st: Stats): void {
-  if (st.isSymbolicLink()) throw new JobProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
+  if (st.isSymbolicLink())
+    throw new JobProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
   if (!st.isFile()) throw new JobProblem(`${p.file}: is not a regular file`, false);
-  if (st.nlink > 1) throw new JobProblem(`${p.file}: has ${st.nlink} hard links; only files with a single link are accepted`, false);
-  if (st.size < p.size) throw new JobProblem(`${p.file}: is ${st.size} bytes, the manifest says ${p.size} (still arriving?)`, true);
-  if (st.size > p.size) throw new JobProblem(`${p.file}: is ${st.size} bytes, larger than the ${p.size} bytes the manifest says`, false);
+  if (st.nlink > 1)
+    throw new JobProblem(`${p.file}: has ${st.nlink} hard links; only files with a single link are accepted`, false);
+  if (st.size < p.size)
+    throw new JobProblem(`${p.file}: is ${st.size} bytes, the manifest says ${p.size} (still arriving?)`, true);
+  if (st.size > p.size)
+    throw new JobProblem(`${p.file}: is ${st.size} bytes, larger than the ${p.size} bytes the manifest says`, false);
 }
 
 export interface StagedJob {
@@ -95,7 +102,12 @@ export interface StageOptions {
  * without following links and must still be single-link regular files of the manifest's size; no
  * more than that size is copied, however the file grows. A disk that fills up is a SpaceProblem.
  */
-export async function stageJob(dir: string, accepted: string, manifest: Manifest, options: StageOptions = {}): Promise<StagedJob> {
+export async function stageJob(
+  dir: string,
+  accepted: string,
+  manifest: Manifest,
+  options: StageOptions = {},
+): Promise<StagedJob> {
   const staging = join(accepted, `${STAGING_PREFIX}${manifest.id}-${randomBytes(4).toString('hex')}`);
   let current = `the job's directory in accepted`;
   try {
@@ -135,7 +147,11 @@ async function copyVerified(dir: string, to: string, p: PackageEntry, onProgress
   // manifest is checked, and every byte of the copy is checked, in two reads of the data.
   const copied = await copyAndHash(fh, to, ['sha1'], onProgress, { sync: false, maxBytes: p.size });
   const size = copied.size;
-  if (size !== p.size) throw new JobProblem(`${p.file}: read ${size} bytes, the manifest says ${p.size}${size < p.size ? ' (still arriving?)' : ' (it grew while being copied)'}`, size < p.size);
+  if (size !== p.size)
+    throw new JobProblem(
+      `${p.file}: read ${size} bytes, the manifest says ${p.size}${size < p.size ? ' (still arriving?)' : ' (it grew while being copied)'}`,
+      size < p.size,
+    );
   if (copied.sha1 !== p.sha1sum) throw new JobProblem(`${p.file}: the sha1sum does not match the manifest`, true);
   const readBack = p.sha256sum ? 'sha256' : 'sha1';
   // The fsync (in the thread pool) overlaps the read-back hashing (on this thread).
@@ -181,10 +197,16 @@ export async function verifyCopy(dir: string, manifest: Manifest): Promise<void>
     const path = childPath(dir, p.file);
     const algorithm = p.sha256sum ? 'sha256' : 'sha1';
     const d = await hashFile(path, [algorithm]).catch((err: Error) => {
-      throw new PkgForgeError(ErrorCode.transfer, `Job ${manifest.id}: cannot read back the copy of ${p.file}: ${err.message}`);
+      throw new PkgForgeError(
+        ErrorCode.transfer,
+        `Job ${manifest.id}: cannot read back the copy of ${p.file}: ${err.message}`,
+      );
     });
     if (d.size !== p.size || d[algorithm] !== (p.sha256sum ?? p.sha1sum)) {
-      throw new PkgForgeError(ErrorCode.checksum, `Job ${manifest.id}: the copy of ${p.file} in accepted does not match the manifest`);
+      throw new PkgForgeError(
+        ErrorCode.checksum,
+        `Job ${manifest.id}: the copy of ${p.file} in accepted does not match the manifest`,
+      );
     }
   }
 }

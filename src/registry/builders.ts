@@ -24,7 +24,18 @@ export async function listBuilders(db: Kysely<Database>): Promise<Builder[]> {
   const rows = await db
     .selectFrom('builders')
     .innerJoin('platforms', 'platforms.id', 'builders.platform_id')
-    .select(['builders.id', 'builders.name', 'platforms.name as platform', 'platforms.arch', 'platforms.active', 'builders.current_task_id', 'builders.host', 'builders.last_heartbeat_at', 'builders.unable_reason', 'builders.sandbox'])
+    .select([
+      'builders.id',
+      'builders.name',
+      'platforms.name as platform',
+      'platforms.arch',
+      'platforms.active',
+      'builders.current_task_id',
+      'builders.host',
+      'builders.last_heartbeat_at',
+      'builders.unable_reason',
+      'builders.sandbox',
+    ])
     .orderBy('builders.name')
     .execute();
   return rows.map((r) => ({
@@ -48,10 +59,17 @@ export async function findBuilder(db: Kysely<Database>, name: string): Promise<B
 /** Adds a builder for an existing platform; an inactive platform is allowed (the caller warns). */
 export async function addBuilder(db: Kysely<Database>, name: string, platform: string, arch: string): Promise<Builder> {
   if (!BUILDER_NAME.test(name)) {
-    throw new PkgForgeError(ErrorCode.usage, `Cannot add a builder named '${name}': names may only contain A-Z a-z 0-9 _ . - (at most 50 characters)`);
+    throw new PkgForgeError(
+      ErrorCode.usage,
+      `Cannot add a builder named '${name}': names may only contain A-Z a-z 0-9 _ . - (at most 50 characters)`,
+    );
   }
   const p = await findPlatform(db, platform, arch);
-  if (!p) throw new PkgForgeError(ErrorCode.notFound, `Failed to find the platform '${platform}/${arch}', that must be registered and activated first.`);
+  if (!p)
+    throw new PkgForgeError(
+      ErrorCode.notFound,
+      `Failed to find the platform '${platform}/${arch}', that must be registered and activated first.`,
+    );
   const existing = await db.selectFrom('builders').select('id').where('name', '=', name).executeTakeFirst();
   if (existing) throw new PkgForgeError(ErrorCode.exists, `Cannot add a builder named '${name}', it already exists.`);
   const now = Date.now();
@@ -60,12 +78,26 @@ export async function addBuilder(db: Kysely<Database>, name: string, platform: s
     .values({ name, platform_id: p.id, current_task_id: null, created_at: now, modified_at: now })
     .returning(['id'])
     .executeTakeFirstOrThrow();
-  return { id: row.id, name, platform, arch, platformActive: p.active, currentTaskId: null, host: null, lastHeartbeatAt: null, unableReason: null, sandbox: null };
+  return {
+    id: row.id,
+    name,
+    platform,
+    arch,
+    platformActive: p.active,
+    currentTaskId: null,
+    host: null,
+    lastHeartbeatAt: null,
+    unableReason: null,
+    sandbox: null,
+  };
 }
 
 export async function deleteBuilder(db: Kysely<Database>, name: string): Promise<void> {
   const result = await db.deleteFrom('builders').where('name', '=', name).executeTakeFirst();
   if (Number(result.numDeletedRows) === 0) {
-    throw new PkgForgeError(ErrorCode.notFound, `Cannot remove a builder named '${name}', it does not appear to exist.`);
+    throw new PkgForgeError(
+      ErrorCode.notFound,
+      `Cannot remove a builder named '${name}', it does not appear to exist.`,
+    );
   }
 }

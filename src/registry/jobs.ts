@@ -120,14 +120,32 @@ export async function insertJob(registry: Registry, manifest: Manifest, facts: N
 }
 
 /** Jobs still in flight (incoming, valid, accepted) created before `cutoff`: candidates for the incoming processor's orphan sweep. */
-export async function listInFlightJobsOlderThan(db: Kysely<Database>, cutoff: number): Promise<{ uuid: string; incomingEntry: string | null }[]> {
-  const rows = await db.selectFrom('jobs').select(['uuid', 'incoming_entry']).where('status', 'in', [...IN_FLIGHT_JOB_STATUSES]).where('created_at', '<', cutoff).execute();
+export async function listInFlightJobsOlderThan(
+  db: Kysely<Database>,
+  cutoff: number,
+): Promise<{ uuid: string; incomingEntry: string | null }[]> {
+  const rows = await db
+    .selectFrom('jobs')
+    .select(['uuid', 'incoming_entry'])
+    .where('status', 'in', [...IN_FLIGHT_JOB_STATUSES])
+    .where('created_at', '<', cutoff)
+    .execute();
   return rows.map((r) => ({ uuid: r.uuid, incomingEntry: r.incoming_entry }));
 }
 
-export async function setJobStatus(db: Kysely<Database>, uuid: string, status: JobStatus, reason: string | null = null): Promise<void> {
-  const result = await db.updateTable('jobs').set({ status, reason, modified_at: Date.now() }).where('uuid', '=', uuid).executeTakeFirst();
-  if (Number(result.numUpdatedRows) === 0) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
+export async function setJobStatus(
+  db: Kysely<Database>,
+  uuid: string,
+  status: JobStatus,
+  reason: string | null = null,
+): Promise<void> {
+  const result = await db
+    .updateTable('jobs')
+    .set({ status, reason, modified_at: Date.now() })
+    .where('uuid', '=', uuid)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0)
+    throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
 }
 
 /** Marks a job `valid`, recording what validation learnt of each package (name, version, release). */
@@ -137,7 +155,12 @@ export async function markJobValid(
   facts: { position: number; name: string; version: string; release: string }[],
 ): Promise<void> {
   await writeTransaction(registry, async (trx) => {
-    const job = await trx.updateTable('jobs').set({ status: 'valid', reason: null, modified_at: Date.now() }).where('uuid', '=', uuid).returning('id').executeTakeFirst();
+    const job = await trx
+      .updateTable('jobs')
+      .set({ status: 'valid', reason: null, modified_at: Date.now() })
+      .where('uuid', '=', uuid)
+      .returning('id')
+      .executeTakeFirst();
     if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
     for (const f of facts) {
       await trx
@@ -174,7 +197,16 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
   const tasks = await db
     .selectFrom('tasks')
     .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
-    .select(['tasks.id', 'platforms.name as platform', 'platforms.arch', 'tasks.status', 'tasks.reason', 'tasks.attempt', 'tasks.queued_at', 'tasks.modified_at'])
+    .select([
+      'tasks.id',
+      'platforms.name as platform',
+      'platforms.arch',
+      'tasks.status',
+      'tasks.reason',
+      'tasks.attempt',
+      'tasks.queued_at',
+      'tasks.modified_at',
+    ])
     .where('tasks.job_id', '=', row.id)
     .orderBy('platforms.name')
     .orderBy('platforms.arch')
@@ -182,7 +214,16 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
   return {
     ...toJob(row),
     packages,
-    tasks: tasks.map((t) => ({ id: t.id, platform: t.platform, arch: t.arch, status: t.status, reason: t.reason, attempt: t.attempt, queuedAt: t.queued_at, modifiedAt: t.modified_at })),
+    tasks: tasks.map((t) => ({
+      id: t.id,
+      platform: t.platform,
+      arch: t.arch,
+      status: t.status,
+      reason: t.reason,
+      attempt: t.attempt,
+      queuedAt: t.queued_at,
+      modifiedAt: t.modified_at,
+    })),
   };
 }
 
@@ -194,7 +235,10 @@ export interface JobPageFilter extends JobFilter {
 }
 
 /** A page of jobs, newest first, with the cursor of the next page (keyset pagination). */
-export async function listJobsPage(db: Kysely<Database>, filter: JobPageFilter = {}): Promise<{ jobs: Job[]; next: number | null }> {
+export async function listJobsPage(
+  db: Kysely<Database>,
+  filter: JobPageFilter = {},
+): Promise<{ jobs: Job[]; next: number | null }> {
   const limit = filter.limit ?? 50;
   let q = db.selectFrom('jobs').selectAll();
   if (filter.submitter !== undefined) q = q.where('submitter', '=', filter.submitter);
@@ -214,7 +258,10 @@ export async function listJobsPage(db: Kysely<Database>, filter: JobPageFilter =
       ),
     );
   }
-  const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
+  const rows = await q
+    .orderBy('id', 'desc')
+    .limit(limit + 1)
+    .execute();
   const page = rows.slice(0, limit);
   return { jobs: page.map(toJob), next: rows.length > limit ? page[page.length - 1]!.id : null };
 }

@@ -21,10 +21,20 @@ export function startLeaseReaper(registry: Registry, log: Log, everyMs = REAP_EV
   const look = async () => {
     try {
       const requeued = (await anyLeaseExpired(registry)) ? await requeueAbandoned(registry) : [];
-      if (requeued.length > 0) log.info({ tasks: requeued }, `requeued ${requeued.length} task${requeued.length === 1 ? '' : 's'} whose builder stopped renewing its lease`);
+      if (requeued.length > 0)
+        log.info(
+          { tasks: requeued },
+          `requeued ${requeued.length} task${requeued.length === 1 ? '' : 's'} whose builder stopped renewing its lease`,
+        );
       away = false;
     } catch (err) {
-      if (!away) log.warn({ err: (err as Error).message }, transientRegistryError(err) ? 'cannot look for expired leases: the registry is unavailable' : 'looking for expired leases failed');
+      if (!away)
+        log.warn(
+          { err: (err as Error).message },
+          transientRegistryError(err)
+            ? 'cannot look for expired leases: the registry is unavailable'
+            : 'looking for expired leases failed',
+        );
       away = true;
     }
   };

@@ -7,23 +7,54 @@ export interface FarmCounts {
   tasks: { platform: string; arch: string; status: string; n: number }[];
   /** Finished attempts by outcome, with the milliseconds they took together. */
   attempts: { outcome: string; n: number; ms: number }[];
-  builders: { name: string; platform: string; arch: string; lastHeartbeatAt: number | null; unableReason: string | null }[];
+  builders: {
+    name: string;
+    platform: string;
+    arch: string;
+    lastHeartbeatAt: number | null;
+    unableReason: string | null;
+  }[];
 }
 
 export async function farmCounts(db: Kysely<Database>): Promise<FarmCounts> {
-  const jobs = await db.selectFrom('jobs').select(['status', sql<number>`count(*)`.as('n')]).groupBy('status').execute();
+  const jobs = await db
+    .selectFrom('jobs')
+    .select(['status', sql<number>`count(*)`.as('n')])
+    .groupBy('status')
+    .execute();
   const tasks = await db
     .selectFrom('tasks')
     .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
     .select(['platforms.name', 'platforms.arch', 'tasks.status', sql<number>`count(*)`.as('n')])
     .groupBy(['platforms.name', 'platforms.arch', 'tasks.status'])
     .execute();
-  const attempts = await db.selectFrom('attempts').select(['outcome', sql<number>`count(*)`.as('n'), sql<number>`sum(ended_at - started_at)`.as('ms')]).where('ended_at', 'is not', null).groupBy('outcome').execute();
-  const builders = await db.selectFrom('builders').innerJoin('platforms', 'platforms.id', 'builders.platform_id').select(['builders.name', 'platforms.name as platform', 'platforms.arch', 'builders.last_heartbeat_at', 'builders.unable_reason']).execute();
+  const attempts = await db
+    .selectFrom('attempts')
+    .select(['outcome', sql<number>`count(*)`.as('n'), sql<number>`sum(ended_at - started_at)`.as('ms')])
+    .where('ended_at', 'is not', null)
+    .groupBy('outcome')
+    .execute();
+  const builders = await db
+    .selectFrom('builders')
+    .innerJoin('platforms', 'platforms.id', 'builders.platform_id')
+    .select([
+      'builders.name',
+      'platforms.name as platform',
+      'platforms.arch',
+      'builders.last_heartbeat_at',
+      'builders.unable_reason',
+    ])
+    .execute();
   return {
     jobs: jobs.map((r) => ({ status: r.status, n: Number(r.n) })),
     tasks: tasks.map((r) => ({ platform: r.name, arch: r.arch, status: r.status, n: Number(r.n) })),
     attempts: attempts.map((r) => ({ outcome: r.outcome ?? 'unknown', n: Number(r.n), ms: Number(r.ms ?? 0) })),
-    builders: builders.map((b) => ({ name: b.name, platform: b.platform, arch: b.arch, lastHeartbeatAt: b.last_heartbeat_at, unableReason: b.unable_reason })),
+    builders: builders.map((b) => ({
+      name: b.name,
+      platform: b.platform,
+      arch: b.arch,
+      lastHeartbeatAt: b.last_heartbeat_at,
+      unableReason: b.unable_reason,
+    })),
   };
 }

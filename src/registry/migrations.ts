@@ -9,7 +9,8 @@ import type { RegistryCapabilities } from './capabilities.ts';
  */
 function migrations(caps: RegistryCapabilities): Record<string, Migration> {
   // SQLite needs AUTOINCREMENT so ids are never reused; PostgreSQL's serial is that already.
-  const idColumn = (c: ColumnDefinitionBuilder) => (caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey());
+  const idColumn = (c: ColumnDefinitionBuilder) =>
+    caps.idColumn === 'integer' ? c.primaryKey().autoIncrement() : c.primaryKey();
   const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
   return {
     '0001-initial': {
@@ -27,10 +28,20 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
         await db.schema
           .createTable('jobs')
           .addColumn('id', caps.idColumn, idColumn)
-          .addColumn('uuid', 'varchar(50)', (c) => c.notNull().unique().check(sql`length(uuid) between 1 and 50`))
+          .addColumn('uuid', 'varchar(50)', (c) =>
+            c
+              .notNull()
+              .unique()
+              .check(sql`length(uuid) between 1 and 50`),
+          )
           .addColumn('bucket', 'varchar(50)', (c) => c.notNull())
           .addColumn('submitter', 'varchar(50)')
-          .addColumn('status', 'varchar(20)', (c) => c.notNull().defaultTo('incoming').check(sql`status in (${inList(JOB_STATUSES)})`))
+          .addColumn('status', 'varchar(20)', (c) =>
+            c
+              .notNull()
+              .defaultTo('incoming')
+              .check(sql`status in (${inList(JOB_STATUSES)})`),
+          )
           .addColumn('reason', 'text')
           .addColumn('size', 'bigint', (c) => c.notNull().defaultTo(0))
           .addColumn('platforms', 'text', (c) => c.notNull())
@@ -63,7 +74,12 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
           .addColumn('id', caps.idColumn, idColumn)
           .addColumn('job_id', 'integer', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
           .addColumn('platform_id', 'integer', (c) => c.notNull().references('platforms.id'))
-          .addColumn('status', 'varchar(20)', (c) => c.notNull().defaultTo('needs build').check(sql`status in (${inList(TASK_STATUSES)})`))
+          .addColumn('status', 'varchar(20)', (c) =>
+            c
+              .notNull()
+              .defaultTo('needs build')
+              .check(sql`status in (${inList(TASK_STATUSES)})`),
+          )
           .addColumn('reason', 'text')
           .addColumn('queued_at', 'bigint', (c) => c.notNull())
           .addColumn('attempt', 'integer', (c) => c.notNull().defaultTo(0))
@@ -72,7 +88,11 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
           .addUniqueConstraint('tasks_job_platform', ['job_id', 'platform_id'])
           .execute();
         // The claim reads the oldest waiting task of one platform: this index serves it.
-        await db.schema.createIndex('tasks_queue').on('tasks').columns(['platform_id', 'status', 'queued_at', 'id']).execute();
+        await db.schema
+          .createIndex('tasks_queue')
+          .on('tasks')
+          .columns(['platform_id', 'status', 'queued_at', 'id'])
+          .execute();
         await db.schema
           .createTable('builders')
           .addColumn('id', caps.idColumn, idColumn)
@@ -101,7 +121,10 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
     '0002-leases': {
       async up(db: Kysely<any>) {
         // Who holds a building task, and until when: a lease renewed by the builder's heartbeat.
-        await db.schema.alterTable('tasks').addColumn('builder_id', 'integer', (c) => c.references('builders.id').onDelete('set null')).execute();
+        await db.schema
+          .alterTable('tasks')
+          .addColumn('builder_id', 'integer', (c) => c.references('builders.id').onDelete('set null'))
+          .execute();
         await db.schema.alterTable('tasks').addColumn('lease_expires_at', 'bigint').execute();
         await db.schema.createIndex('tasks_leases').on('tasks').columns(['status', 'lease_expires_at']).execute();
         await db.schema.alterTable('builders').addColumn('host', 'text').execute();
@@ -162,10 +185,19 @@ class InCodeMigrations implements MigrationProvider {
 
 /** Brings the registry's schema up to date. Safe to run from several processes at once. */
 export async function migrateRegistry(db: Kysely<any>, caps: RegistryCapabilities): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InCodeMigrations(caps), migrationTableName: 'pkgforge_migrations', migrationLockTableName: 'pkgforge_migrations_lock' });
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeMigrations(caps),
+    migrationTableName: 'pkgforge_migrations',
+    migrationLockTableName: 'pkgforge_migrations_lock',
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
-    throw new PkgForgeError(ErrorCode.registry, `Failed to migrate the registry: ${(error as Error).message ?? String(error)}`, { cause: error });
+    throw new PkgForgeError(
+      ErrorCode.registry,
+      `Failed to migrate the registry: ${(error as Error).message ?? String(error)}`,
+      { cause: error },
+    );
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
@@ -180,10 +212,17 @@ export async function assertSchemaCurrent(db: Kysely<any>, caps: RegistryCapabil
   try {
     applied = (await sql<{ name: string }>`select name from pkgforge_migrations`.execute(db)).rows.map((r) => r.name);
   } catch (err) {
-    throw new PkgForgeError(ErrorCode.registry, `The registry has no PkgForge schema yet (run \`pkgforge init\` as the registry's owner): ${(err as Error).message}`, { cause: err });
+    throw new PkgForgeError(
+      ErrorCode.registry,
+      `The registry has no PkgForge schema yet (run \`pkgforge init\` as the registry's owner): ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const missing = wanted.filter((m) => !applied.includes(m));
   if (missing.length > 0) {
-    throw new PkgForgeError(ErrorCode.registry, `The registry's schema is older than this PkgForge (missing ${missing.join(', ')}); run \`pkgforge init\` as the registry's owner`);
+    throw new PkgForgeError(
+      ErrorCode.registry,
+      `The registry's schema is older than this PkgForge (missing ${missing.join(', ')}); run \`pkgforge init\` as the registry's owner`,
+    );
   }
 }

@@ -14,7 +14,13 @@ export interface Platform {
 
 const PLATFORM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+]{0,19}$/;
 
-const toPlatform = (r: PlatformRow): Platform => ({ id: r.id, name: r.name, arch: r.arch, active: r.active === 1, auto: r.auto === 1 });
+const toPlatform = (r: PlatformRow): Platform => ({
+  id: r.id,
+  name: r.name,
+  arch: r.arch,
+  active: r.active === 1,
+  auto: r.auto === 1,
+});
 const label = (name: string, arch: string) => `${name}/${arch}`;
 
 export async function listPlatforms(db: Kysely<Database>): Promise<Platform[]> {
@@ -24,12 +30,23 @@ export async function listPlatforms(db: Kysely<Database>): Promise<Platform[]> {
 
 /** The active platforms, as target selection takes them. */
 export async function activeTargets(db: Kysely<Database>): Promise<(PlatformTarget & { id: number })[]> {
-  const rows = await db.selectFrom('platforms').selectAll().where('active', '=', 1).orderBy('name').orderBy('arch').execute();
+  const rows = await db
+    .selectFrom('platforms')
+    .selectAll()
+    .where('active', '=', 1)
+    .orderBy('name')
+    .orderBy('arch')
+    .execute();
   return rows.map((r) => ({ id: r.id, name: r.name, arch: r.arch, auto: r.auto === 1 }));
 }
 
 export async function findPlatform(db: Kysely<Database>, name: string, arch: string): Promise<Platform | null> {
-  const row = await db.selectFrom('platforms').selectAll().where('name', '=', name).where('arch', '=', arch).executeTakeFirst();
+  const row = await db
+    .selectFrom('platforms')
+    .selectAll()
+    .where('name', '=', name)
+    .where('arch', '=', arch)
+    .executeTakeFirst();
   return row ? toPlatform(row) : null;
 }
 
@@ -37,11 +54,19 @@ export async function findPlatform(db: Kysely<Database>, name: string, arch: str
 export async function addPlatform(db: Kysely<Database>, name: string, arch: string): Promise<Platform> {
   // No dash in a platform name: results/<job>/<platform>-<arch>/ and mock's
   // <platform>-<bucket>-<arch> must name one platform/arch only.
-  if (!PLATFORM_NAME.test(name)) throw new PkgForgeError(ErrorCode.usage, `Cannot add ${label(name, arch)} platform: the name may only contain A-Z a-z 0-9 _ . + (at most 20 characters)`);
+  if (!PLATFORM_NAME.test(name))
+    throw new PkgForgeError(
+      ErrorCode.usage,
+      `Cannot add ${label(name, arch)} platform: the name may only contain A-Z a-z 0-9 _ . + (at most 20 characters)`,
+    );
   if (!SAFE_NAME_PATTERN.test(arch) || arch.length > 20) {
-    throw new PkgForgeError(ErrorCode.usage, `Cannot add ${label(name, arch)} platform: the architecture may only contain A-Z a-z 0-9 _ . + - (at most 20 characters)`);
+    throw new PkgForgeError(
+      ErrorCode.usage,
+      `Cannot add ${label(name, arch)} platform: the architecture may only contain A-Z a-z 0-9 _ . + - (at most 20 characters)`,
+    );
   }
-  if (await findPlatform(db, name, arch)) throw new PkgForgeError(ErrorCode.exists, `Cannot add ${label(name, arch)} platform, it already exists.`);
+  if (await findPlatform(db, name, arch))
+    throw new PkgForgeError(ErrorCode.exists, `Cannot add ${label(name, arch)} platform, it already exists.`);
   const row = await db
     .insertInto('platforms')
     .values({ name, arch, active: 0, auto: 0, created_at: Date.now() })
@@ -53,10 +78,28 @@ export async function addPlatform(db: Kysely<Database>, name: string, arch: stri
 export type PlatformChange = 'activate' | 'deactivate' | 'setauto' | 'unsetauto';
 
 /** Changes a platform's flags. Deactivating also clears auto; setting auto does not activate. */
-export async function changePlatform(db: Kysely<Database>, name: string, arch: string, change: PlatformChange): Promise<Platform> {
+export async function changePlatform(
+  db: Kysely<Database>,
+  name: string,
+  arch: string,
+  change: PlatformChange,
+): Promise<Platform> {
   const values =
-    change === 'activate' ? { active: 1 } : change === 'deactivate' ? { active: 0, auto: 0 } : change === 'setauto' ? { auto: 1 } : { auto: 0 };
-  const row = await db.updateTable('platforms').set(values).where('name', '=', name).where('arch', '=', arch).returningAll().executeTakeFirst();
-  if (!row) throw new PkgForgeError(ErrorCode.notFound, `Cannot modify ${label(name, arch)} platform, it does not exist.`);
+    change === 'activate'
+      ? { active: 1 }
+      : change === 'deactivate'
+        ? { active: 0, auto: 0 }
+        : change === 'setauto'
+          ? { auto: 1 }
+          : { auto: 0 };
+  const row = await db
+    .updateTable('platforms')
+    .set(values)
+    .where('name', '=', name)
+    .where('arch', '=', arch)
+    .returningAll()
+    .executeTakeFirst();
+  if (!row)
+    throw new PkgForgeError(ErrorCode.notFound, `Cannot modify ${label(name, arch)} platform, it does not exist.`);
   return toPlatform(row);
 }

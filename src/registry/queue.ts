@@ -34,16 +34,25 @@ export interface PlatformQueue {
  * Every platform's queue: waiting tasks in claim order with their position, and why they wait.
  * A builder is healthy when it sent a heartbeat within `healthyWithinMs` and can build.
  */
-export async function listQueues(db: Kysely<Database>, nowMs: number, healthyWithinMs: number, limitPerPlatform = 50): Promise<PlatformQueue[]> {
+export async function listQueues(
+  db: Kysely<Database>,
+  nowMs: number,
+  healthyWithinMs: number,
+  limitPerPlatform = 50,
+): Promise<PlatformQueue[]> {
   const platforms = await db.selectFrom('platforms').selectAll().orderBy('name').orderBy('arch').execute();
-  const builders = await db.selectFrom('builders').select(['platform_id', 'last_heartbeat_at', 'unable_reason', 'current_task_id']).execute();
+  const builders = await db
+    .selectFrom('builders')
+    .select(['platform_id', 'last_heartbeat_at', 'unable_reason', 'current_task_id'])
+    .execute();
   const counts = await db
     .selectFrom('tasks')
     .select(['platform_id', 'status', sql<number>`count(*)`.as('n')])
     .where('status', 'in', [TaskStatus.building, TaskStatus.needsBuild])
     .groupBy(['status', 'platform_id'])
     .execute();
-  const count = (platformId: number, status: string) => Number(counts.find((c) => c.platform_id === platformId && c.status === status)?.n ?? 0);
+  const count = (platformId: number, status: string) =>
+    Number(counts.find((c) => c.platform_id === platformId && c.status === status)?.n ?? 0);
   const queues: PlatformQueue[] = [];
   for (const p of platforms) {
     const waiting = await db
@@ -56,14 +65,31 @@ export async function listQueues(db: Kysely<Database>, nowMs: number, healthyWit
       .orderBy('tasks.id')
       .limit(limitPerPlatform)
       .execute();
-    const mine = builders.filter((b) => b.platform_id === p.id).map((b) => ({ lastHeartbeatAt: b.last_heartbeat_at, unableReason: b.unable_reason, busy: b.current_task_id !== null }));
+    const mine = builders
+      .filter((b) => b.platform_id === p.id)
+      .map((b) => ({
+        lastHeartbeatAt: b.last_heartbeat_at,
+        unableReason: b.unable_reason,
+        busy: b.current_task_id !== null,
+      }));
     const counts = countBuilders(mine, nowMs, healthyWithinMs);
-    const why = waiting.length > 0 ? whyWaiting(p.active === 1, counts, mine.find((b) => b.unableReason !== null)?.unableReason ?? null) : null;
+    const why =
+      waiting.length > 0
+        ? whyWaiting(p.active === 1, counts, mine.find((b) => b.unableReason !== null)?.unableReason ?? null)
+        : null;
     queues.push({
       platform: p.name,
       arch: p.arch,
       active: p.active === 1,
-      waiting: waiting.map((t, i) => ({ position: i + 1, taskId: t.id, jobId: t.uuid, bucket: t.bucket, submitter: t.submitter, queuedAt: t.queued_at, nextAttempt: t.attempt + 1 })),
+      waiting: waiting.map((t, i) => ({
+        position: i + 1,
+        taskId: t.id,
+        jobId: t.uuid,
+        bucket: t.bucket,
+        submitter: t.submitter,
+        queuedAt: t.queued_at,
+        nextAttempt: t.attempt + 1,
+      })),
       waitingTotal: count(p.id, TaskStatus.needsBuild),
       building: count(p.id, TaskStatus.building),
       builders: counts,

@@ -27,7 +27,11 @@ export interface Registry {
 export const TASKS_CHANNEL = 'pkgforge_tasks';
 
 /** Announces claimable tasks of these platforms; inside a transaction, delivered at commit. */
-export async function notifyTasks(registry: Registry, trx: Kysely<Database>, platformIds: Iterable<number>): Promise<void> {
+export async function notifyTasks(
+  registry: Registry,
+  trx: Kysely<Database>,
+  platformIds: Iterable<number>,
+): Promise<void> {
   const ids = [...new Set(platformIds)];
   if (ids.length === 0) return;
   if (registry.caps.supportsListenNotify) {
@@ -60,13 +64,28 @@ export async function openRegistry(config: RegistryConfig, options: OpenRegistry
     [db, caps] = [sqlite.openSqlite(config.path), sqlite.sqliteCapabilities];
   } else {
     const postgres = await import('./dialect/postgres.ts');
-    [db, caps, listenPostgres] = [postgres.openPostgres(config, options.poolSize), postgres.postgresCapabilities, postgres.listenPostgres];
+    [db, caps, listenPostgres] = [
+      postgres.openPostgres(config, options.poolSize),
+      postgres.postgresCapabilities,
+      postgres.listenPostgres,
+    ];
   }
   const localTasks = new EventEmitter();
   const listenForTasks: Registry['listenForTasks'] =
     config.type === 'postgresql' && listenPostgres
       ? (onTasks, events) =>
-          listenPostgres!(config, TASKS_CHANNEL, (payload) => onTasks(payload.split(',').map(Number).filter((n) => Number.isInteger(n))), events)
+          listenPostgres!(
+            config,
+            TASKS_CHANNEL,
+            (payload) =>
+              onTasks(
+                payload
+                  .split(',')
+                  .map(Number)
+                  .filter((n) => Number.isInteger(n)),
+              ),
+            events,
+          )
       : async (onTasks) => {
           localTasks.on('tasks', onTasks);
           return async () => void localTasks.off('tasks', onTasks);

@@ -23,7 +23,16 @@ const TRANSIENT: readonly { kind: string; codes: readonly string[] }[] = [
   { kind: 'serialization failure', codes: ['40001', '40P01'] },
   { kind: 'lock not available', codes: ['55P03'] },
   // SQLite: another process holds the lock longer than the busy timeout.
-  { kind: 'database busy', codes: ['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY', 'SQLITE_LOCKED', 'SQLITE_LOCKED_SHAREDCACHE'] },
+  {
+    kind: 'database busy',
+    codes: [
+      'SQLITE_BUSY',
+      'SQLITE_BUSY_SNAPSHOT',
+      'SQLITE_BUSY_RECOVERY',
+      'SQLITE_LOCKED',
+      'SQLITE_LOCKED_SHAREDCACHE',
+    ],
+  },
 ];
 const KIND_BY_CODE = new Map(TRANSIENT.flatMap(({ kind, codes }) => codes.map((c) => [c, kind] as const)));
 
@@ -51,7 +60,11 @@ export function transientRegistryError(err: unknown): string | null {
   // Our own errors keep the driver's as their cause (a migration that could not connect).
   if (err.cause !== undefined && err.cause !== err) return transientRegistryError(err.cause);
   // node-postgres reports a connection lost mid-query, or a pool that cannot connect, without a code.
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(err.message) ? 'connection lost' : null;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    err.message,
+  )
+    ? 'connection lost'
+    : null;
 }
 
 export function isTransientRegistryError(err: unknown): boolean {

@@ -13,9 +13,18 @@ import type { Database } from './schema.ts';
  * transaction. Running it again (after a crash) adds nothing twice: tasks are unique per job and
  * platform. Returns the targets registered.
  */
-export async function registerTasks(registry: Registry, uuid: string, platforms: readonly string[], archs: readonly string[]): Promise<Target[]> {
+export async function registerTasks(
+  registry: Registry,
+  uuid: string,
+  platforms: readonly string[],
+  archs: readonly string[],
+): Promise<Target[]> {
   return writeTransaction(registry, async (trx) => {
-    const job = await trx.selectFrom('jobs').select(['id', 'status', 'submitted_at']).where('uuid', '=', uuid).executeTakeFirst();
+    const job = await trx
+      .selectFrom('jobs')
+      .select(['id', 'status', 'submitted_at'])
+      .where('uuid', '=', uuid)
+      .executeTakeFirst();
     if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
     const available = await activeTargets(trx);
     const wanted = selectTargets(available, platforms, archs);
@@ -24,13 +33,35 @@ export async function registerTasks(registry: Registry, uuid: string, platforms:
     const queuedAt = job.submitted_at ?? now;
     const rows = wanted.map((t) => {
       const platform = available.find((p) => p.name === t.platform && p.arch === t.arch)!;
-      return { job_id: job.id, platform_id: platform.id, status: TaskStatus.needsBuild, reason: null, queued_at: queuedAt, attempt: 0, accepted_attempt: null, created_at: now, modified_at: now };
+      return {
+        job_id: job.id,
+        platform_id: platform.id,
+        status: TaskStatus.needsBuild,
+        reason: null,
+        queued_at: queuedAt,
+        attempt: 0,
+        accepted_attempt: null,
+        created_at: now,
+        modified_at: now,
+      };
     });
     if (rows.length > 0) {
-      await trx.insertInto('tasks').values(rows).onConflict((oc) => oc.columns(['job_id', 'platform_id']).doNothing()).execute();
-      await notifyTasks(registry, trx, rows.map((r) => r.platform_id));
+      await trx
+        .insertInto('tasks')
+        .values(rows)
+        .onConflict((oc) => oc.columns(['job_id', 'platform_id']).doNothing())
+        .execute();
+      await notifyTasks(
+        registry,
+        trx,
+        rows.map((r) => r.platform_id),
+      );
     }
-    await trx.updateTable('jobs').set({ status: JobStatus.registered, reason: null, modified_at: now }).where('id', '=', job.id).execute();
+    await trx
+      .updateTable('jobs')
+      .set({ status: JobStatus.registered, reason: null, modified_at: now })
+      .where('id', '=', job.id)
+      .execute();
     return wanted;
   });
 }
@@ -40,7 +71,11 @@ export async function registerTasks(registry: Registry, uuid: string, platforms:
  * When the tasks say nothing (all waiting or building again, after a retry), a job past
  * registration goes back to `registered`.
  */
-export async function refreshJobStatus(trx: Kysely<Database>, jobId: number, caps: RegistryCapabilities): Promise<void> {
+export async function refreshJobStatus(
+  trx: Kysely<Database>,
+  jobId: number,
+  caps: RegistryCapabilities,
+): Promise<void> {
   await lockJob(trx, caps, jobId);
   const tasks = await trx.selectFrom('tasks').select('status').where('job_id', '=', jobId).execute();
   const status = deriveJobStatus(tasks.map((t) => t.status)) ?? (tasks.length > 0 ? JobStatus.registered : null);
@@ -77,7 +112,15 @@ async function selectJobTasks(trx: Kysely<Database>, caps: RegistryCapabilities,
   let q = trx
     .selectFrom('tasks')
     .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
-    .select(['tasks.id', 'tasks.status', 'tasks.attempt', 'tasks.builder_id', 'tasks.platform_id', 'platforms.name as platform', 'platforms.arch']);
+    .select([
+      'tasks.id',
+      'tasks.status',
+      'tasks.attempt',
+      'tasks.builder_id',
+      'tasks.platform_id',
+      'platforms.name as platform',
+      'platforms.arch',
+    ]);
   q = q.where('tasks.job_id', '=', job.id);
   if (selector.platform) q = q.where('platforms.name', '=', selector.platform);
   if (selector.arch) q = q.where('platforms.arch', '=', selector.arch);
@@ -90,7 +133,12 @@ async function selectJobTasks(trx: Kysely<Database>, caps: RegistryCapabilities,
  * Cancels a job's waiting and running tasks (or those of one platform/arch). Waiting tasks end at
  * once; a running build learns of it at its next heartbeat and is killed. Returns the tasks cancelled.
  */
-export async function cancelTasks(registry: Registry, uuid: string, selector: TaskSelector = {}, who = 'a user'): Promise<{ platform: string; arch: string; wasRunning: boolean }[]> {
+export async function cancelTasks(
+  registry: Registry,
+  uuid: string,
+  selector: TaskSelector = {},
+  who = 'a user',
+): Promise<{ platform: string; arch: string; wasRunning: boolean }[]> {
   return writeTransaction(registry, async (trx) => {
     const { job, tasks } = await selectJobTasks(trx, registry.caps, uuid, selector);
     const now = Date.now();
@@ -98,9 +146,19 @@ export async function cancelTasks(registry: Registry, uuid: string, selector: Ta
     for (const t of tasks) {
       if (t.status !== TaskStatus.needsBuild && t.status !== TaskStatus.building) continue;
       const reason = `cancelled by ${who}`;
-      await trx.updateTable('tasks').set({ status: TaskStatus.cancelled, reason, lease_expires_at: null, modified_at: now }).where('id', '=', t.id).execute();
+      await trx
+        .updateTable('tasks')
+        .set({ status: TaskStatus.cancelled, reason, lease_expires_at: null, modified_at: now })
+        .where('id', '=', t.id)
+        .execute();
       if (t.status === TaskStatus.building) {
-        await trx.updateTable('attempts').set({ ended_at: now, outcome: 'cancelled', reason }).where('task_id', '=', t.id).where('number', '=', t.attempt).where('ended_at', 'is', null).execute();
+        await trx
+          .updateTable('attempts')
+          .set({ ended_at: now, outcome: 'cancelled', reason })
+          .where('task_id', '=', t.id)
+          .where('number', '=', t.attempt)
+          .where('ended_at', 'is', null)
+          .execute();
         await trx.updateTable('builders').set({ current_task_id: null }).where('current_task_id', '=', t.id).execute();
       }
       cancelled.push({ platform: t.platform, arch: t.arch, wasRunning: t.status === TaskStatus.building });
@@ -111,17 +169,36 @@ export async function cancelTasks(registry: Registry, uuid: string, selector: Ta
 }
 
 /** Puts a job's failed and cancelled tasks back in the queue, in their old place. Returns the tasks requeued. */
-export async function retryTasks(registry: Registry, uuid: string, selector: TaskSelector = {}): Promise<{ platform: string; arch: string }[]> {
+export async function retryTasks(
+  registry: Registry,
+  uuid: string,
+  selector: TaskSelector = {},
+): Promise<{ platform: string; arch: string }[]> {
   return writeTransaction(registry, async (trx) => {
     const { job, tasks } = await selectJobTasks(trx, registry.caps, uuid, selector);
     const retried = [];
     for (const t of tasks) {
       if (t.status !== TaskStatus.fail && t.status !== TaskStatus.cancelled) continue;
       // A retry asks for a new build: no earlier attempt's build is published instead.
-      await trx.updateTable('tasks').set({ status: TaskStatus.needsBuild, reason: null, builder_id: null, lease_expires_at: null, accepted_attempt: null, modified_at: Date.now() }).where('id', '=', t.id).execute();
+      await trx
+        .updateTable('tasks')
+        .set({
+          status: TaskStatus.needsBuild,
+          reason: null,
+          builder_id: null,
+          lease_expires_at: null,
+          accepted_attempt: null,
+          modified_at: Date.now(),
+        })
+        .where('id', '=', t.id)
+        .execute();
       retried.push({ platform: t.platform, arch: t.arch, platformId: t.platform_id });
     }
-    await notifyTasks(registry, trx, retried.map((t) => t.platformId));
+    await notifyTasks(
+      registry,
+      trx,
+      retried.map((t) => t.platformId),
+    );
     await refreshJobStatus(trx, job.id, registry.caps);
     return retried.map(({ platform, arch }) => ({ platform, arch }));
   });

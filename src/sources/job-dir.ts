@@ -20,7 +20,11 @@ export function assertPackageNames(names: readonly string[]): void {
   for (const name of names) {
     const problem = fileNameProblem(name);
     if (problem) throw new PkgForgeError(ErrorCode.unsafePath, `${printable(name)}: ${problem}`);
-    if (!sourceTypeOf(name)) throw new PkgForgeError(ErrorCode.sourcePackage, `Unsupported package type for ${printable(name)}, is it really a source package?`);
+    if (!sourceTypeOf(name))
+      throw new PkgForgeError(
+        ErrorCode.sourcePackage,
+        `Unsupported package type for ${printable(name)}, is it really a source package?`,
+      );
   }
   const twins = fileNamesProblem(names);
   if (twins) throw new PkgForgeError(ErrorCode.unsafePath, twins);
@@ -41,8 +45,10 @@ export class JobDirWriter {
 
   static async create(target: string, id: string): Promise<JobDirWriter> {
     const st = await stat(target).catch(() => null);
-    if (!st?.isDirectory()) throw new PkgForgeError(ErrorCode.directory, `Cannot find build job submission directory ${target}`);
-    if (await lstat(childPath(target, id)).catch(() => null)) throw new PkgForgeError(ErrorCode.jobId, `Job ${id} is already in ${target}; choose another id`);
+    if (!st?.isDirectory())
+      throw new PkgForgeError(ErrorCode.directory, `Cannot find build job submission directory ${target}`);
+    if (await lstat(childPath(target, id)).catch(() => null))
+      throw new PkgForgeError(ErrorCode.jobId, `Job ${id} is already in ${target}; choose another id`);
     const partial = join(target, `.${id}.partial-${randomBytes(4).toString('hex')}`);
     await mkdir(partial, { mode: 0o755 });
     return new JobDirWriter(target, id, partial);
@@ -69,7 +75,13 @@ export class JobDirWriter {
     const meter = new Transform({
       transform(chunk: Buffer, _e, done) {
         size += chunk.length;
-        if (size > maxBytes) return done(new PkgForgeError(ErrorCode.tooLarge, `${printable(name)} is larger than the upload limit of ${maxBytes} bytes`));
+        if (size > maxBytes)
+          return done(
+            new PkgForgeError(
+              ErrorCode.tooLarge,
+              `${printable(name)} is larger than the upload limit of ${maxBytes} bytes`,
+            ),
+          );
         sha1.update(chunk);
         sha256.update(chunk);
         done(null, chunk);
@@ -86,10 +98,12 @@ export class JobDirWriter {
     await writeFileAtomic(join(this.partial, MANIFEST_FILE), serialiseManifest(manifest));
     // Readable by the incoming processor whatever the submitter's umask: with 077 the job would be
     // a directory the processor cannot open.
-    for (const name of [...this.packages.map((p) => p.file), MANIFEST_FILE]) await chmod(join(this.partial, name), 0o644);
+    for (const name of [...this.packages.map((p) => p.file), MANIFEST_FILE])
+      await chmod(join(this.partial, name), 0o644);
     await chmod(this.partial, 0o755);
     const finalDir = childPath(this.target, this.id);
-    if (await lstat(finalDir).catch(() => null)) throw new PkgForgeError(ErrorCode.jobId, `Job ${this.id} is already in ${this.target}; choose another id`);
+    if (await lstat(finalDir).catch(() => null))
+      throw new PkgForgeError(ErrorCode.jobId, `Job ${this.id} is already in ${this.target}; choose another id`);
     await rename(this.partial, finalDir);
     await fsyncDir(this.target);
   }

@@ -37,7 +37,17 @@ export const RpmTag = {
   dirNames: 1118,
 } as const;
 
-const TYPE = { char: 1, int8: 2, int16: 3, int32: 4, int64: 5, string: 6, bin: 7, stringArray: 8, i18nString: 9 } as const;
+const TYPE = {
+  char: 1,
+  int8: 2,
+  int16: 3,
+  int32: 4,
+  int64: 5,
+  string: 6,
+  bin: 7,
+  stringArray: 8,
+  i18nString: 9,
+} as const;
 
 export class RpmFormatError extends Error {
   override name = 'RpmFormatError';
@@ -94,7 +104,8 @@ export class RpmHeader {
     const e = this.entries.get(tag);
     if (!e) return [];
     if (e.type !== TYPE.int32) throw new RpmFormatError(`tag ${tag} is not a 32-bit integer`);
-    if (e.count > MAX_ARRAY_ITEMS || e.offset + e.count * 4 > this.store.length) throw new RpmFormatError(`tag ${tag} runs past the end of the header`);
+    if (e.count > MAX_ARRAY_ITEMS || e.offset + e.count * 4 > this.store.length)
+      throw new RpmFormatError(`tag ${tag} runs past the end of the header`);
     const out: number[] = [];
     for (let i = 0; i < e.count; i++) out.push(this.store.readInt32BE(e.offset + i * 4));
     return out;
@@ -103,7 +114,8 @@ export class RpmHeader {
   private readStrings(e: IndexEntry, count: number): string[] {
     // Every string takes at least its NUL byte: a count beyond the bytes left is a lie, and
     // believing it would let a small hostile header make a huge array.
-    if (count > this.store.length - e.offset || count > MAX_ARRAY_ITEMS) throw new RpmFormatError(`tag ${e.tag} claims ${count} strings, more than its data can hold`);
+    if (count > this.store.length - e.offset || count > MAX_ARRAY_ITEMS)
+      throw new RpmFormatError(`tag ${e.tag} claims ${count} strings, more than its data can hold`);
     const out: string[] = [];
     let pos = e.offset;
     for (let i = 0; i < count; i++) {
@@ -168,20 +180,33 @@ async function readHeaderAt(reader: Reader, offset: number, what: string): Promi
   if (!intro.subarray(0, 4).equals(HEADER_MAGIC)) throw new RpmFormatError(`${what} has a bad magic number`);
   const nindex = intro.readUInt32BE(8);
   const hsize = intro.readUInt32BE(12);
-  if (nindex > MAX_INDEX_ENTRIES) throw new RpmFormatError(`${what} claims ${nindex} entries, more than ${MAX_INDEX_ENTRIES}`);
-  if (hsize > MAX_STORE_BYTES) throw new RpmFormatError(`${what} claims ${hsize} bytes of data, more than ${MAX_STORE_BYTES}`);
+  if (nindex > MAX_INDEX_ENTRIES)
+    throw new RpmFormatError(`${what} claims ${nindex} entries, more than ${MAX_INDEX_ENTRIES}`);
+  if (hsize > MAX_STORE_BYTES)
+    throw new RpmFormatError(`${what} claims ${hsize} bytes of data, more than ${MAX_STORE_BYTES}`);
   const body = await readExactly(reader, offset + 16, nindex * 16 + hsize, what);
   const entries: IndexEntry[] = [];
   for (let i = 0; i < nindex; i++) {
-    const e = { tag: body.readUInt32BE(i * 16), type: body.readUInt32BE(i * 16 + 4), offset: body.readUInt32BE(i * 16 + 8), count: body.readUInt32BE(i * 16 + 12) };
-    if (e.offset >= hsize && e.count > 0 && e.type !== 0) throw new RpmFormatError(`${what}: tag ${e.tag} points outside the header data`);
+    const e = {
+      tag: body.readUInt32BE(i * 16),
+      type: body.readUInt32BE(i * 16 + 4),
+      offset: body.readUInt32BE(i * 16 + 8),
+      count: body.readUInt32BE(i * 16 + 12),
+    };
+    if (e.offset >= hsize && e.count > 0 && e.type !== 0)
+      throw new RpmFormatError(`${what}: tag ${e.tag} points outside the header data`);
     entries.push(e);
   }
   const store = body.subarray(nindex * 16);
   return { header: new RpmHeader(entries, store), end: offset + 16 + nindex * 16 + hsize };
 }
 
-async function readExactly({ fh, size: fileSize, first }: Reader, position: number, length: number, what: string): Promise<Buffer> {
+async function readExactly(
+  { fh, size: fileSize, first }: Reader,
+  position: number,
+  length: number,
+  what: string,
+): Promise<Buffer> {
   if (position + length > fileSize) throw new RpmFormatError(`the file is truncated (it ends inside ${what})`);
   if (position + length <= first.length) return first.subarray(position, position + length);
   const buf = Buffer.alloc(length);

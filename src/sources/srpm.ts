@@ -70,7 +70,8 @@ function fileList(header: RpmHeader): string[] {
   if (baseNames.length > 0) {
     const dirNames = header.strings(RpmTag.dirNames);
     const dirIndexes = header.int32s(RpmTag.dirIndexes);
-    if (dirIndexes.length !== baseNames.length) throw new RpmFormatError('the file list is inconsistent (directory indexes do not match file names)');
+    if (dirIndexes.length !== baseNames.length)
+      throw new RpmFormatError('the file list is inconsistent (directory indexes do not match file names)');
     return baseNames.map((b, i) => `${dirNames[dirIndexes[i] ?? -1] ?? ''}${b}`);
   }
   return header.strings(RpmTag.oldFilenames);

@@ -107,7 +107,11 @@ export function runCommand(command: string, args: readonly string[], options: Ru
 }
 
 /** Runs a command and returns its standard output (for short queries such as `rpm -q`). */
-export async function captureCommand(command: string, args: readonly string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string }> {
+export async function captureCommand(
+  command: string,
+  args: readonly string[],
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; stdout: string }> {
   const chunks: Buffer[] = [];
   const { Writable } = await import('node:stream');
   const sink = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) });
@@ -117,7 +121,12 @@ export async function captureCommand(command: string, args: readonly string[], t
 
 /** The full path of an executable found on PATH (or the path itself when absolute), or null. */
 export async function findExecutable(tool: string): Promise<string | null> {
-  const candidates = isAbsolute(tool) ? [tool] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, tool));
+  const candidates = isAbsolute(tool)
+    ? [tool]
+    : (process.env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, tool));
   for (const c of candidates) {
     try {
       await access(c, constants.X_OK);

@@ -45,7 +45,9 @@ const DEFINITIONS = {
 } as const satisfies Record<string, { code: `PKGF_ERR_${string}`; status: number }>;
 
 type Name = keyof typeof DEFINITIONS;
-export const ErrorCode = Object.fromEntries(Object.entries(DEFINITIONS).map(([name, d]) => [name, d.code])) as { readonly [K in Name]: (typeof DEFINITIONS)[K]['code'] };
+export const ErrorCode = Object.fromEntries(Object.entries(DEFINITIONS).map(([name, d]) => [name, d.code])) as {
+  readonly [K in Name]: (typeof DEFINITIONS)[K]['code'];
+};
 export type ErrorCode = (typeof DEFINITIONS)[Name]['code'];
 
 const STATUS_BY_CODE = new Map<string, number>(Object.values(DEFINITIONS).map((d) => [d.code, d.status]));

@@ -21,7 +21,10 @@ export interface FollowLogOptions {
  * buildinfo.yml exists (written after the log is closed), or 5 s after the end, one more read
  * yields what is left. Used by `pkgforge logs --follow` and the API's event stream.
  */
-export async function* followLog(path: string, options: FollowLogOptions): AsyncGenerator<{ chunk: Buffer; offset: number }> {
+export async function* followLog(
+  path: string,
+  options: FollowLogOptions,
+): AsyncGenerator<{ chunk: Buffer; offset: number }> {
   let offset = options.offset ?? 0;
   let endedAt: number | null = null;
   let finishing = false;
@@ -41,7 +44,10 @@ export async function* followLog(path: string, options: FollowLogOptions): Async
       }
     }
     if (!options.follow || finishing || options.signal?.aborted) return;
-    if (endedAt !== null && ((await stat(join(dirname(path), 'buildinfo.yml')).catch(() => null)) || Date.now() - endedAt > 5000)) {
+    if (
+      endedAt !== null &&
+      ((await stat(join(dirname(path), 'buildinfo.yml')).catch(() => null)) || Date.now() - endedAt > 5000)
+    ) {
       finishing = true;
       continue;
     }

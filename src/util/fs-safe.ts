@@ -55,7 +55,12 @@ export async function fsyncDir(dir: string): Promise<void> {
 export function childPath(parent: string, name: string): string {
   const base = resolve(parent);
   const full = resolve(base, name);
-  if (name.length === 0 || name.includes('\0') || !full.startsWith(base + sep) || full.slice(base.length + 1).includes(sep)) {
+  if (
+    name.length === 0 ||
+    name.includes('\0') ||
+    !full.startsWith(base + sep) ||
+    full.slice(base.length + 1).includes(sep)
+  ) {
     throw new PkgForgeError(ErrorCode.unsafePath, `'${name}' is not a plain name inside ${parent}`);
   }
   return full;
@@ -91,6 +96,9 @@ export async function assertOwnerOnlyWritable(path: string, what: string): Promi
   const st = await stat(path).catch(() => null);
   if (st && (st.mode & 0o022) !== 0) {
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-    throw new PkgForgeError(ErrorCode.directory, `The ${what} directory '${path}' may be written by ${st.mode & 0o002 ? 'anyone' : 'its group'} (mode ${mode}); only its owner may write it: chmod go-w '${path}'`);
+    throw new PkgForgeError(
+      ErrorCode.directory,
+      `The ${what} directory '${path}' may be written by ${st.mode & 0o002 ? 'anyone' : 'its group'} (mode ${mode}); only its owner may write it: chmod go-w '${path}'`,
+    );
   }
 }

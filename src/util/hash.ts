@@ -23,7 +23,10 @@ function digestsOf(hashes: Map<HashAlgorithm, Hash>, size: number): FileDigests 
 }
 
 /** Hashes a file chunk by chunk; never holds more than one chunk in memory. */
-export async function hashFile(path: string, algorithms: readonly HashAlgorithm[] = ['sha1', 'sha256']): Promise<FileDigests> {
+export async function hashFile(
+  path: string,
+  algorithms: readonly HashAlgorithm[] = ['sha1', 'sha256'],
+): Promise<FileDigests> {
   const hashes = new Map(algorithms.map((a) => [a, createHash(a)]));
   const fh = await open(path, 'r');
   try {
@@ -73,7 +76,10 @@ export async function copyAndHash(
       for (const h of hashes.values()) h.update(chunk);
       size += n;
       const left = want();
-      const [, read] = await Promise.all([writeAll(dst, chunk), left > 0 ? src.read(next, 0, left, null) : { bytesRead: 0 }]);
+      const [, read] = await Promise.all([
+        writeAll(dst, chunk),
+        left > 0 ? src.read(next, 0, left, null) : { bytesRead: 0 },
+      ]);
       onProgress?.(size);
       [current, next] = [next, current];
       n = read.bytesRead;

@@ -5,7 +5,9 @@ export type Log = Pick<Logger, 'info' | 'warn' | 'error' | 'debug' | 'child'>;
 /** A daemon's logger: JSON lines (pino) on standard error, or into `file` when given. */
 export function makeLog(options: { debug?: boolean; file?: string; name?: string } = {}): Logger {
   // Synchronous writes: daemon logs are small, and the last lines before an exit must not be lost.
-  const destination = options.file ? pino.destination({ dest: options.file, mkdir: true, sync: true }) : pino.destination({ dest: 2, sync: true });
+  const destination = options.file
+    ? pino.destination({ dest: options.file, mkdir: true, sync: true })
+    : pino.destination({ dest: 2, sync: true });
   return pino({ level: options.debug ? 'debug' : 'info', base: { name: options.name ?? 'pkgforge' } }, destination);
 }
 

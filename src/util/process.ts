@@ -24,7 +24,9 @@ export function parseProcStat(text: string): ProcessStat | null {
   const fields = text.slice(close + 2).split(' ');
   const pgrp = Number(fields[2]);
   const startTime = Number(fields[19]);
-  return Number.isInteger(pid) && Number.isInteger(pgrp) && Number.isInteger(startTime) ? { pid, pgrp, startTime } : null;
+  return Number.isInteger(pid) && Number.isInteger(pgrp) && Number.isInteger(startTime)
+    ? { pid, pgrp, startTime }
+    : null;
 }
 
 export async function processStat(pid: number): Promise<ProcessStat | null> {

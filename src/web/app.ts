@@ -27,12 +27,19 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
   const app = Fastify({ ...limiter.options, logger: options.logger ?? false }).withTypeProvider<TypeBoxTypeProvider>();
   limiter.attach(app);
   await app.register(swagger, {
-    openapi: { info: { title: 'PkgForge API', version: '1', description: 'Jobs, tasks, platforms, builders and the queue of a PkgForge build farm.' } },
+    openapi: {
+      info: {
+        title: 'PkgForge API',
+        version: '1',
+        description: 'Jobs, tasks, platforms, builders and the queue of a PkgForge build farm.',
+      },
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
   // Domain errors answer the status their code carries (util/errors.ts); Fastify's own (validation,
   // body limits) keep theirs; anything else is a 500 whose details stay in the log.
-  const send = (reply: FastifyReply, code: ErrorCode, message: string, statusCode = httpStatusOf(code)) => reply.status(statusCode).send({ statusCode, code, error: STATUS_CODES[statusCode], message });
+  const send = (reply: FastifyReply, code: ErrorCode, message: string, statusCode = httpStatusOf(code)) =>
+    reply.status(statusCode).send({ statusCode, code, error: STATUS_CODES[statusCode], message });
   app.setErrorHandler((err, req, reply) => {
     if (isPkgForgeError(err)) {
       if (httpStatusOf(err.code) >= 500) req.log.error(err);
@@ -41,7 +48,12 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
     const e = err as { validation?: unknown; statusCode?: number; message: string };
     if (e.validation || (e.statusCode !== undefined && e.statusCode < 500)) {
       const statusCode = e.statusCode ?? 400;
-      return send(reply, statusCode === 401 ? ErrorCode.auth : statusCode === 413 ? ErrorCode.tooLarge : ErrorCode.usage, e.message, statusCode);
+      return send(
+        reply,
+        statusCode === 401 ? ErrorCode.auth : statusCode === 413 ? ErrorCode.tooLarge : ErrorCode.usage,
+        e.message,
+        statusCode,
+      );
     }
     // The registry being away is a passing state the client can wait out, not a fault of ours.
     const away = transientRegistryError(err);
@@ -59,7 +71,8 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
       await api.register(farmRoutes(ctx));
       await api.register(fileRoutes(ctx, { logHeartbeatMs: Math.min(15_000, (limits.idleTimeoutMs || Infinity) / 2) }));
       await api.register(writeRoutes(ctx));
-      if (ctx.readRequiresToken) api.addHook('onRequest', async (req) => void (req.method === 'GET' && (await requireUser(ctx, req))));
+      if (ctx.readRequiresToken)
+        api.addHook('onRequest', async (req) => void (req.method === 'GET' && (await requireUser(ctx, req))));
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: '/api/v1' },

@@ -13,21 +13,33 @@ function apiUrl(server: string, path: string): string {
   try {
     base = new URL(server);
   } catch {
-    throw new PkgForgeError(ErrorCode.usage, `--server takes a URL such as http://pkgforge.example.org:8080, not '${server}'`);
+    throw new PkgForgeError(
+      ErrorCode.usage,
+      `--server takes a URL such as http://pkgforge.example.org:8080, not '${server}'`,
+    );
   }
   return new URL(path.replace(/^\//, ''), base.href.endsWith('/') ? base.href : `${base.href}/`).href;
 }
 
 async function failure(res: Response): Promise<PkgForgeError> {
   const body = (await res.json().catch(() => null)) as { message?: string } | null;
-  return new PkgForgeError(res.status === 401 ? ErrorCode.auth : res.status === 404 ? ErrorCode.notFound : ErrorCode.usage, `The server refused: ${body?.message ?? `${res.status} ${res.statusText}`}`);
+  return new PkgForgeError(
+    res.status === 401 ? ErrorCode.auth : res.status === 404 ? ErrorCode.notFound : ErrorCode.usage,
+    `The server refused: ${body?.message ?? `${res.status} ${res.statusText}`}`,
+  );
 }
 
 export interface RemoteSubmit {
   server: string;
   token: string | undefined;
   files: string[];
-  fields: { bucket?: string | undefined; platforms: string[]; archs: string[]; report: string[]; id?: string | undefined };
+  fields: {
+    bucket?: string | undefined;
+    platforms: string[];
+    archs: string[];
+    report: string[];
+    id?: string | undefined;
+  };
   /** Told of the bytes of the packages sent so far, out of the total. */
   onProgress?: (sent: number, total: number) => void;
 }
@@ -36,14 +48,21 @@ export interface RemoteSubmit {
  * A multipart/form-data body generated as it is sent: fields first, then each file streamed from
  * disk in chunks (never read whole), counting the bytes for a progress bar.
  */
-async function* multipartBody(boundary: string, fields: [string, string][], files: string[], onChunk: (n: number) => void): AsyncGenerator<Uint8Array> {
+async function* multipartBody(
+  boundary: string,
+  fields: [string, string][],
+  files: string[],
+  onChunk: (n: number) => void,
+): AsyncGenerator<Uint8Array> {
   const enc = new TextEncoder();
   const quote = (s: string) => s.replace(/["\r\n\\]/g, '_');
   for (const [name, value] of fields) {
     yield enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n\r\n${value}\r\n`);
   }
   for (const file of files) {
-    yield enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${quote(basename(file))}"\r\nContent-Type: application/x-rpm\r\n\r\n`);
+    yield enc.encode(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${quote(basename(file))}"\r\nContent-Type: application/x-rpm\r\n\r\n`,
+    );
     for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
       onChunk((chunk as Buffer).length);
       yield chunk as Buffer;
@@ -55,11 +74,16 @@ async function* multipartBody(boundary: string, fields: [string, string][], file
 
 /** Uploads a job, streaming the packages from disk. */
 export async function submitRemote(req: RemoteSubmit): Promise<{ id: string; url: string; packages: string[] }> {
-  if (!req.token) throw new PkgForgeError(ErrorCode.auth, 'Submitting to a server needs an API token: --token, PKGFORGE_TOKEN or `token` in submit.yml (an admin makes one with `pkgforge token create`)');
+  if (!req.token)
+    throw new PkgForgeError(
+      ErrorCode.auth,
+      'Submitting to a server needs an API token: --token, PKGFORGE_TOKEN or `token` in submit.yml (an admin makes one with `pkgforge token create`)',
+    );
   let total = 0;
   for (const f of req.files) {
     const st = await stat(f).catch(() => null);
-    if (!st?.isFile()) throw new PkgForgeError(ErrorCode.sourcePackage, `The file '${f}' does not exist or is not a regular file`);
+    if (!st?.isFile())
+      throw new PkgForgeError(ErrorCode.sourcePackage, `The file '${f}' does not exist or is not a regular file`);
     total += st.size;
   }
   const fields: [string, string][] = [
@@ -84,11 +108,26 @@ export async function submitRemote(req: RemoteSubmit): Promise<{ id: string; url
 }
 
 /** Follows a task's build log from the server's event stream, writing the text to `out`. */
-export async function followRemoteLog(server: string, token: string | undefined, job: string, platform: string, arch: string, out: NodeJS.WritableStream): Promise<void> {
-  const url = apiUrl(server, `/api/v1/jobs/${encodeURIComponent(job)}/tasks/${encodeURIComponent(platform)}/${encodeURIComponent(arch)}/log`);
+export async function followRemoteLog(
+  server: string,
+  token: string | undefined,
+  job: string,
+  platform: string,
+  arch: string,
+  out: NodeJS.WritableStream,
+): Promise<void> {
+  const url = apiUrl(
+    server,
+    `/api/v1/jobs/${encodeURIComponent(job)}/tasks/${encodeURIComponent(platform)}/${encodeURIComponent(arch)}/log`,
+  );
   let lastId = 0;
   for (let reconnects = 0; reconnects < 20; reconnects++) {
-    const res = await fetch(url, { headers: { ...(token && { authorization: `Bearer ${token}` }), ...(lastId > 0 && { 'last-event-id': String(lastId) }) } });
+    const res = await fetch(url, {
+      headers: {
+        ...(token && { authorization: `Bearer ${token}` }),
+        ...(lastId > 0 && { 'last-event-id': String(lastId) }),
+      },
+    });
     if (!res.ok) throw await failure(res);
     const decoder = new TextDecoder();
     let pending = '';
@@ -104,7 +143,13 @@ export async function followRemoteLog(server: string, token: string | undefined,
           if (lines.some((l) => l === 'event: end')) ended = true;
           const id = lines.find((l) => l.startsWith('id: '));
           if (id) lastId = Number(id.slice(4));
-          if (!lines.some((l) => l.startsWith('event: '))) out.write(lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n'));
+          if (!lines.some((l) => l.startsWith('event: ')))
+            out.write(
+              lines
+                .filter((l) => l.startsWith('data: '))
+                .map((l) => l.slice(6))
+                .join('\n'),
+            );
         }
       }
     } catch {

@@ -15,36 +15,49 @@ const seconds = (ms: number) => `${ms / 1000} s`;
 /** An error answer written straight to the socket, for when no reply object can send it, then the connection closed. */
 function refuse(socket: Socket, statusCode: number, code: ErrorCode, message: string): void {
   const body = JSON.stringify({ statusCode, code, error: STATUS_CODES[statusCode], message });
-  if (socket.writable) socket.write(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   socket.destroy();
 }
 
 /** The server, not the client, is behind: the body it has not read yet waits in its buffers (disk writes, package checks). */
 const serverBehind = (req: IncomingMessage) => req.readableFlowing === false || req.readableLength > 0;
-const hasBody = (req: IncomingMessage) => Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+const hasBody = (req: IncomingMessage) =>
+  Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 
 /**
  * Calls `tooSlow` when a request body arrives slower than `minRate` bytes/s, averaged over the last
  * `windowMs`. Time the server spends not reading starts the window again: only the client's pace counts.
  */
-function watchBodyRate(req: IncomingMessage, res: ServerResponse, minRate: number, windowMs: number, tooSlow: () => void): void {
+function watchBodyRate(
+  req: IncomingMessage,
+  res: ServerResponse,
+  minRate: number,
+  windowMs: number,
+  tooSlow: () => void,
+): void {
   const socket = req.socket;
   const sample = () => ({ at: Date.now(), bytes: socket.bytesRead });
   let samples = [sample()];
-  const timer = setInterval(() => {
-    if (req.complete || res.headersSent || socket.destroyed) return clearInterval(timer);
-    const now = sample();
-    if (serverBehind(req)) return void (samples = [now]);
-    samples.push(now);
-    // The oldest sample kept is the newest one at least a window old.
-    while (samples.length > 2 && now.at - samples[1]!.at >= windowMs) samples.shift();
-    const first = samples[0]!;
-    const elapsed = now.at - first.at;
-    if (elapsed >= windowMs && now.bytes - first.bytes < (minRate * elapsed) / 1000) {
-      clearInterval(timer);
-      tooSlow();
-    }
-  }, Math.max(10, Math.round(windowMs / 10)));
+  const timer = setInterval(
+    () => {
+      if (req.complete || res.headersSent || socket.destroyed) return clearInterval(timer);
+      const now = sample();
+      if (serverBehind(req)) return void (samples = [now]);
+      samples.push(now);
+      // The oldest sample kept is the newest one at least a window old.
+      while (samples.length > 2 && now.at - samples[1]!.at >= windowMs) samples.shift();
+      const first = samples[0]!;
+      const elapsed = now.at - first.at;
+      if (elapsed >= windowMs && now.bytes - first.bytes < (minRate * elapsed) / 1000) {
+        clearInterval(timer);
+        tooSlow();
+      }
+    },
+    Math.max(10, Math.round(windowMs / 10)),
+  );
   timer.unref();
   res.once('close', () => clearInterval(timer));
 }
@@ -56,7 +69,10 @@ function watchBodyRate(req: IncomingMessage, res: ServerResponse, minRate: numbe
  * HTTP still allows one. Closing the connection ends the request, so an upload handler's streams fail
  * and it removes its half-written directory at once.
  */
-export function httpLimiter(limits: HttpLimits): { options: FastifyHttpOptions<Server>; attach: (app: FastifyInstance) => void } {
+export function httpLimiter(limits: HttpLimits): {
+  options: FastifyHttpOptions<Server>;
+  attach: (app: FastifyInstance) => void;
+} {
   // The request each connection is serving, so connection-level events know whether an answer may still be written.
   const serving = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
   const overLimit = new WeakSet<Socket>();
@@ -64,7 +80,8 @@ export function httpLimiter(limits: HttpLimits): { options: FastifyHttpOptions<S
   const tooMany = (socket: Socket) =>
     `This address (${socket.remoteAddress}) has ${limits.maxConnectionsPerClient} connections open to the server already (max_connections_per_client); close some and try again`;
 
-  const headersTimeout = limits.requestTimeoutMs > 0 ? Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) : limits.headersTimeoutMs;
+  const headersTimeout =
+    limits.requestTimeoutMs > 0 ? Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) : limits.headersTimeoutMs;
   const options: FastifyHttpOptions<Server> = {
     requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: limits.idleTimeoutMs,
@@ -72,7 +89,13 @@ export function httpLimiter(limits: HttpLimits): { options: FastifyHttpOptions<S
     bodyLimit: JSON_BODY_LIMIT,
     // Node checks the headers and request timeouts every connectionsCheckingInterval (30 s unless told):
     // a quarter of the shorter keeps each within a quarter of what it says.
-    http: { headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.round(Math.min(headersTimeout, limits.requestTimeoutMs || Infinity) / 4))) },
+    http: {
+      headersTimeout,
+      connectionsCheckingInterval: Math.min(
+        30_000,
+        Math.max(50, Math.round(Math.min(headersTimeout, limits.requestTimeoutMs || Infinity) / 4)),
+      ),
+    },
     clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket) {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
       // An answer already on its way cannot be followed by another.
@@ -84,7 +107,8 @@ export function httpLimiter(limits: HttpLimits): { options: FastifyHttpOptions<S
           : `The request's headers did not arrive within ${seconds(headersTimeout)} (headers_timeout); the server closed the connection`;
         return timedOut(socket, message);
       }
-      if (err.code === 'HPE_HEADER_OVERFLOW') return refuse(socket, 431, ErrorCode.tooLarge, 'The request headers are too large');
+      if (err.code === 'HPE_HEADER_OVERFLOW')
+        return refuse(socket, 431, ErrorCode.tooLarge, 'The request headers are too large');
       refuse(socket, 400, ErrorCode.usage, 'The request is not valid HTTP');
     },
   };
@@ -114,17 +138,32 @@ export function httpLimiter(limits: HttpLimits): { options: FastifyHttpOptions<S
       if (!current || current.res.headersSent) return void socket.destroy();
       // While the server works on a request (reads the database, writes an upload out) the client is not idle.
       if (current.req.complete || serverBehind(current.req)) return void socket.setTimeout(limits.idleTimeoutMs);
-      timedOut(socket, `Nothing arrived for ${seconds(limits.idleTimeoutMs)} (idle_timeout); the server closed the connection`);
+      timedOut(
+        socket,
+        `Nothing arrived for ${seconds(limits.idleTimeoutMs)} (idle_timeout); the server closed the connection`,
+      );
     });
     app.addHook('onRequest', async (req, reply) => {
       const socket = req.raw.socket;
-      if (overLimit.has(socket)) return reply.code(429).header('connection', 'close').send({ statusCode: 429, code: ErrorCode.tooManyConnections, error: STATUS_CODES[429], message: tooMany(socket) });
+      if (overLimit.has(socket))
+        return reply
+          .code(429)
+          .header('connection', 'close')
+          .send({
+            statusCode: 429,
+            code: ErrorCode.tooManyConnections,
+            error: STATUS_CODES[429],
+            message: tooMany(socket),
+          });
       serving.set(socket, { req: req.raw, res: reply.raw });
       reply.raw.once('close', () => serving.get(socket)?.res === reply.raw && serving.delete(socket));
       // inject() has no real socket to measure.
       if (limits.uploadMinRate > 0 && hasBody(req.raw) && socket instanceof Socket) {
         watchBodyRate(req.raw, reply.raw, limits.uploadMinRate, limits.uploadRateWindowMs, () =>
-          timedOut(socket, `The request body arrived slower than ${formatSize(limits.uploadMinRate)}/s over ${seconds(limits.uploadRateWindowMs)} (upload_min_rate, upload_rate_window); the server stopped it`),
+          timedOut(
+            socket,
+            `The request body arrived slower than ${formatSize(limits.uploadMinRate)}/s over ${seconds(limits.uploadRateWindowMs)} (upload_min_rate, upload_rate_window); the server stopped it`,
+          ),
         );
       }
       return undefined;

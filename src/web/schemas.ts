@@ -8,7 +8,8 @@ import { JOB_STATUSES, TASK_STATUSES, type JobStatus, type TaskStatus } from '..
  * response serializer handles it directly, where a union made it run a validator (with format
  * checks) on every value of every response.
  */
-const NullableString = (options: Record<string, unknown> = {}) => Type.Unsafe<string | null>({ type: ['string', 'null'], ...options });
+const NullableString = (options: Record<string, unknown> = {}) =>
+  Type.Unsafe<string | null>({ type: ['string', 'null'], ...options });
 const Time = NullableString({ format: 'date-time' });
 const JobStatusSchema = Type.Unsafe<JobStatus>({ type: 'string', enum: [...JOB_STATUSES] });
 const TaskStatusSchema = Type.Unsafe<TaskStatus>({ type: 'string', enum: [...TASK_STATUSES] });
@@ -85,10 +86,17 @@ export const TaskDetail = Type.Object({
   job: Type.String(),
   ...TaskSummary.properties,
   attempts: Type.Array(Attempt),
-  files: Type.Array(Type.Object({ name: Type.String(), size: Type.Integer() }), { description: 'files in the task results directory' }),
+  files: Type.Array(Type.Object({ name: Type.String(), size: Type.Integer() }), {
+    description: 'files in the task results directory',
+  }),
 });
 
-export const Platform = Type.Object({ name: Type.String(), arch: Type.String(), active: Type.Boolean(), auto: Type.Boolean() });
+export const Platform = Type.Object({
+  name: Type.String(),
+  arch: Type.String(),
+  active: Type.Boolean(),
+  auto: Type.Boolean(),
+});
 
 export const Builder = Type.Object({
   name: Type.String(),
@@ -109,9 +117,28 @@ export const Queue = Type.Object({
   active: Type.Boolean(),
   waitingTotal: Type.Integer(),
   building: Type.Integer(),
-  builders: Type.Object({ total: Type.Integer(), healthy: Type.Integer(), busy: Type.Integer(), unable: Type.Integer() }),
+  builders: Type.Object({
+    total: Type.Integer(),
+    healthy: Type.Integer(),
+    busy: Type.Integer(),
+    unable: Type.Integer(),
+  }),
   why: NullableString(),
-  waiting: Type.Array(Type.Object({ position: Type.Integer(), job: Type.String(), bucket: Type.String(), submitter: NullableString(), queuedAt: Time, nextAttempt: Type.Integer() })),
+  waiting: Type.Array(
+    Type.Object({
+      position: Type.Integer(),
+      job: Type.String(),
+      bucket: Type.String(),
+      submitter: NullableString(),
+      queuedAt: Time,
+      nextAttempt: Type.Integer(),
+    }),
+  ),
 });
 
-export const ErrorReply = Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() });
+export const ErrorReply = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.String(),
+  error: Type.String(),
+  message: Type.String(),
+});

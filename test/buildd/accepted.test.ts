@@ -37,12 +37,24 @@ describe('a build accepted for publishing whose builder dies', () => {
     };
     mkdirSync(join(farm.root, 'etc'), { recursive: true });
     // Each published file is written down; while `hold` exists, publishing then hangs (the builder dies in it).
-    writeFileSync(join(farm.root, 'etc', 'buildd.yml'), `publishers:\n  - command:\n      command: [sh, -c, 'for f; do echo "$f" >> ${publishLog}; done; if [ -e ${hold} ]; then sleep 30; fi', publish]\n`);
+    writeFileSync(
+      join(farm.root, 'etc', 'buildd.yml'),
+      `publishers:\n  - command:\n      command: [sh, -c, 'for f; do echo "$f" >> ${publishLog}; done; if [ -e ${hold} ]; then sleep 30; fi', publish]\n`,
+    );
   });
   after(async () => farm.dispose());
 
   it('is published by the next claim from the same products, not built again', async () => {
-    await submitJob({ files: [srpm('once')], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: 'once', submitter: null });
+    await submitJob({
+      files: [srpm('once')],
+      target: farm.incoming,
+      bucket: 'devel',
+      platforms: [],
+      archs: [],
+      report: [],
+      id: 'once',
+      submitter: null,
+    });
     assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
     writeFileSync(hold, '');
     const first = spawnPkgforge(['buildd', '--name', 'a1', '--daemon'], env);
@@ -53,15 +65,30 @@ describe('a build accepted for publishing whose builder dies', () => {
 
     const second = spawnPkgforge(['buildd', '--name', 'a2', '--daemon'], env);
     try {
-      const job = await eventually('the task to succeed', async () => {
-        const j = await getJobDetail(farm.registry.db, 'once');
-        return j?.tasks[0]?.status === 'success' ? j : null;
-      }, 60_000);
+      const job = await eventually(
+        'the task to succeed',
+        async () => {
+          const j = await getJobDetail(farm.registry.db, 'once');
+          return j?.tasks[0]?.status === 'success' ? j : null;
+        },
+        60_000,
+      );
       const attempts = await listAttempts(farm.registry.db, job.tasks[0]!.id);
-      assert.deepEqual(attempts.map((a) => [a.builder, a.outcome]), [['a1', 'lease expired'], ['a2', 'success']]);
-      const logs = [1, 2].map((n) => readFileSync(join(farm.results, 'once', 'el9-x86_64', `attempt-${n}`, 'build.log'), 'utf8'));
+      assert.deepEqual(
+        attempts.map((a) => [a.builder, a.outcome]),
+        [
+          ['a1', 'lease expired'],
+          ['a2', 'success'],
+        ],
+      );
+      const logs = [1, 2].map((n) =>
+        readFileSync(join(farm.results, 'once', 'el9-x86_64', `attempt-${n}`, 'build.log'), 'utf8'),
+      );
       assert.equal(logs.join('').match(/building once-/g)?.length, 1, 'built once');
-      assert.match(logs[1]!, /accepted the build of attempt 1 before its builder stopped; publishing its products, not building again[\s\S]*finished: success/);
+      assert.match(
+        logs[1]!,
+        /accepted the build of attempt 1 before its builder stopped; publishing its products, not building again[\s\S]*finished: success/,
+      );
       // Published again after the crash, but the same build's files: attempt 2 holds links to attempt 1's.
       const published = readFileSync(publishLog, 'utf8').trim().split('\n');
       assert.equal(published.length, 2, published.join('\n'));

@@ -12,7 +12,13 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import type { ConfigFile } from '../../src/config/schema.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
 import { submitJob } from '../../src/incoming/submit-job.ts';
-import { builderIdentity, claimNextTask, finishAttempt, listAttempts, requeueAbandoned } from '../../src/registry/attempts.ts';
+import {
+  builderIdentity,
+  claimNextTask,
+  finishAttempt,
+  listAttempts,
+  requeueAbandoned,
+} from '../../src/registry/attempts.ts';
 import { addBuilder, findBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { cancelTasks } from '../../src/registry/tasks.ts';
@@ -46,16 +52,39 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
       loadConfig({
         files: [],
         env: { PKGFORGE_HOME: farm.root, HOME: farm.root },
-        overrides: { repos, checks: ['rpmlint'], reports: [{ email: { host: '127.0.0.1', port: smtp.port, from: 'farm@example.org' } }], lease_renewal: 0.2, lease_expiry: 2, ...extra },
+        overrides: {
+          repos,
+          checks: ['rpmlint'],
+          reports: [{ email: { host: '127.0.0.1', port: smtp.port, from: 'farm@example.org' } }],
+          lease_renewal: 0.2,
+          lease_expiry: 2,
+          ...extra,
+        },
       }),
     );
-  const ctx = (name = 'b1', extra: Partial<ConfigFile> = {}) => ({ registry: farm.registry, name, dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp') }, settings: settings(extra), log: silentLog });
+  const ctx = (name = 'b1', extra: Partial<ConfigFile> = {}) => ({
+    registry: farm.registry,
+    name,
+    dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp') },
+    settings: settings(extra),
+    log: silentLog,
+  });
   async function submit(id: string, files: string[], report: string[] = []) {
-    await submitJob({ files, target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report, id, submitter: null });
+    await submitJob({
+      files,
+      target: farm.incoming,
+      bucket: 'devel',
+      platforms: [],
+      archs: [],
+      report,
+      id,
+      submitter: null,
+    });
     const pass = await runIncomingPass(farm.ctx());
     assert.equal(pass.outcomes[0]?.kind, 'registered', JSON.stringify(pass.outcomes));
   }
-  const buildOne = (name = 'b1', extra: Partial<ConfigFile> = {}) => runBuildd(ctx(name, extra), { once: true, stop: never, abort: never });
+  const buildOne = (name = 'b1', extra: Partial<ConfigFile> = {}) =>
+    runBuildd(ctx(name, extra), { once: true, stop: never, abort: never });
 
   it('builds, checks and publishes a package into a yum repository, and mails a report', async () => {
     await submit('ok', [srpm('hello')], ['dev@example.org', 'lead@example.org']);
@@ -70,7 +99,16 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     assert.match(gunzipSync(readFileSync(join(repo, primaryHref))).toString(), /<name>hello<\/name>/);
     const taskDir = join(farm.results, 'ok', 'el9-x86_64');
     const info = YAML.parse(readFileSync(join(taskDir, 'buildinfo.yml'), 'utf8'));
-    assert.deepEqual(info.phases, ['init', 'build', 'check', 'check-rpmlint', 'sign', 'publish', 'publish-createrepo', 'end']);
+    assert.deepEqual(info.phases, [
+      'init',
+      'build',
+      'check',
+      'check-rpmlint',
+      'sign',
+      'publish',
+      'publish-createrepo',
+      'end',
+    ]);
     assert.equal(info.completed, 1);
     assert.deepEqual(info.products, ['hello-1.0-1.noarch.rpm']);
     assert.ok(existsSync(join(taskDir, 'attempt-1', 'check-rpmlint.log')));
@@ -89,7 +127,10 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     const [report] = await buildOne();
     assert.equal(report?.status, 'success', report?.reason ?? '');
     const log = readFileSync(join(farm.results, 'order-retry', 'el9-x86_64', 'attempt-1', 'build.log'), 'utf8');
-    assert.match(log, /world-1\.0-1\.src\.rpm: cannot build yet, missing build dependencies: hello \(built later in this job\)/);
+    assert.match(
+      log,
+      /world-1\.0-1\.src\.rpm: cannot build yet, missing build dependencies: hello \(built later in this job\)/,
+    );
     assert.match(log, /retrying world-1\.0-1\.src\.rpm/);
   });
 
@@ -103,7 +144,9 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
   });
 
   it('fails a package that does not build, keeping the reason and the log', async () => {
-    await submit('broken', [buildRpm(specFor('broken').replace('%install', '%build\necho this build breaks on purpose; exit 1\n%install'))]);
+    await submit('broken', [
+      buildRpm(specFor('broken').replace('%install', '%build\necho this build breaks on purpose; exit 1\n%install')),
+    ]);
     const [report] = await buildOne();
     assert.equal(report?.status, 'fail');
     const job = (await getJobDetail(farm.registry.db, 'broken'))!;
@@ -133,10 +176,14 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     const claim = (await claimNextTask(farm.registry, me, 'h', 2000))!;
     assert.equal(claim.jobId, 'cancel-running');
     // Default lease settings (renewal every 30 s): the cancel must still stop the build within 5 s.
-    const building = runClaim(ctx('b1', { lease_renewal: 30, lease_expiry: 120 }), claim, { stop: never, abort: never });
+    const building = runClaim(ctx('b1', { lease_renewal: 30, lease_expiry: 120 }), claim, {
+      stop: never,
+      abort: never,
+    });
     // Cancel once the build is under way (its log exists).
     const log = join(farm.results, 'cancel-running', 'el9-x86_64', 'attempt-1', 'build.log');
-    while (!existsSync(log) || !readFileSync(log, 'utf8').includes('building slowcancel')) await new Promise((r) => setTimeout(r, 50));
+    while (!existsSync(log) || !readFileSync(log, 'utf8').includes('building slowcancel'))
+      await new Promise((r) => setTimeout(r, 50));
     const cancelledAt = Date.now();
     await cancelTasks(farm.registry, 'cancel-running');
     const report = await building;
@@ -146,29 +193,86 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     assert.equal(job.tasks[0]!.status, 'cancelled');
   });
 
-  it('after a daemon is killed with SIGKILL mid-build, another completes the task and the dead one\'s result is refused', async () => {
+  it("after a daemon is killed with SIGKILL mid-build, another completes the task and the dead one's result is refused", async () => {
     await submit('killed', [buildRpm(slowSpec('killme').replace('sleep 60', 'sleep 4'))]);
     const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
-    const env = { ...process.env, PKGFORGE_HOME: farm.root, HOME: farm.root, PKGFORGE_REGISTRY: registryEnv(farm.config), PKGFORGE_ACCEPTED: farm.accepted, PKGFORGE_RESULTS: farm.results, PKGFORGE_REPOS: repos, PKGFORGE_LEASE_RENEWAL: '0.2', PKGFORGE_LEASE_EXPIRY: '1' };
-    const child = spawn(process.execPath, ['--import', 'tsx', main, 'buildd', '--name', 'b2'], { env, stdio: 'ignore' });
+    const env = {
+      ...process.env,
+      PKGFORGE_HOME: farm.root,
+      HOME: farm.root,
+      PKGFORGE_REGISTRY: registryEnv(farm.config),
+      PKGFORGE_ACCEPTED: farm.accepted,
+      PKGFORGE_RESULTS: farm.results,
+      PKGFORGE_REPOS: repos,
+      PKGFORGE_LEASE_RENEWAL: '0.2',
+      PKGFORGE_LEASE_EXPIRY: '1',
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', main, 'buildd', '--name', 'b2'], {
+      env,
+      stdio: 'ignore',
+    });
     const log = join(farm.results, 'killed', 'el9-x86_64', 'attempt-1', 'build.log');
-    while (!existsSync(log) || !readFileSync(log, 'utf8').includes('building killme')) await new Promise((r) => setTimeout(r, 50));
+    while (!existsSync(log) || !readFileSync(log, 'utf8').includes('building killme'))
+      await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');
     await once(child, 'exit');
     const task = (await getJobDetail(farm.registry.db, 'killed'))!.tasks[0]!;
     assert.equal(task.status, 'building');
     // The dead builder's claim, as it would report it late.
-    const deadClaim = { taskId: task.id, attempt: 1, jobRowId: 0, jobId: 'killed', bucket: 'devel', platform: 'el9', arch: 'x86_64', builderId: (await findBuilder(farm.registry.db, 'b2'))!.id, builderName: 'b2', acceptedAttempt: null };
+    const deadClaim = {
+      taskId: task.id,
+      attempt: 1,
+      jobRowId: 0,
+      jobId: 'killed',
+      bucket: 'devel',
+      platform: 'el9',
+      arch: 'x86_64',
+      builderId: (await findBuilder(farm.registry.db, 'b2'))!.id,
+      builderName: 'b2',
+      acceptedAttempt: null,
+    };
     await new Promise((r) => setTimeout(r, 1200));
     const [report] = await buildOne('b1');
     assert.equal(report?.jobId, 'killed');
     assert.equal(report?.attempt, 2);
     assert.equal(report?.status, 'success', report?.reason ?? '');
-    assert.equal(await finishAttempt(farm.registry, { ...deadClaim, jobRowId: (await farm.registry.db.selectFrom('jobs').select('id').where('uuid', '=', 'killed').executeTakeFirstOrThrow()).id }, 'fail', 'late', null), false);
+    assert.equal(
+      await finishAttempt(
+        farm.registry,
+        {
+          ...deadClaim,
+          jobRowId: (
+            await farm.registry.db
+              .selectFrom('jobs')
+              .select('id')
+              .where('uuid', '=', 'killed')
+              .executeTakeFirstOrThrow()
+          ).id,
+        },
+        'fail',
+        'late',
+        null,
+      ),
+      false,
+    );
     const attempts = await listAttempts(farm.registry.db, task.id);
-    assert.deepEqual(attempts.map((a) => [a.number, a.builder, a.outcome]), [[1, 'b2', 'lease expired'], [2, 'b1', 'success']]);
-    assert.deepEqual(readdirSync(join(farm.results, 'killed', 'el9-x86_64')).filter((n) => n.startsWith('attempt-')).sort(), ['attempt-1', 'attempt-2']);
-    assert.equal(YAML.parse(readFileSync(join(farm.results, 'killed', 'el9-x86_64', 'buildinfo.yml'), 'utf8')).attempt, 2);
+    assert.deepEqual(
+      attempts.map((a) => [a.number, a.builder, a.outcome]),
+      [
+        [1, 'b2', 'lease expired'],
+        [2, 'b1', 'success'],
+      ],
+    );
+    assert.deepEqual(
+      readdirSync(join(farm.results, 'killed', 'el9-x86_64'))
+        .filter((n) => n.startsWith('attempt-'))
+        .sort(),
+      ['attempt-1', 'attempt-2'],
+    );
+    assert.equal(
+      YAML.parse(readFileSync(join(farm.results, 'killed', 'el9-x86_64', 'buildinfo.yml'), 'utf8')).attempt,
+      2,
+    );
     assert.deepEqual(await requeueAbandoned(farm.registry), []);
   });
 
@@ -196,13 +300,18 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
       process.env.PATH = path;
     }
     const lines = readFileSync(calls, 'utf8').trim().split('\n');
-    assert.deepEqual(lines, ['root=el9-devel-x86_64 srpm=hello-1.0-1.src.rpm repo-has=0', 'root=el9-devel-x86_64 srpm=world-1.0-1.src.rpm repo-has=1']);
+    assert.deepEqual(lines, [
+      'root=el9-devel-x86_64 srpm=hello-1.0-1.src.rpm repo-has=0',
+      'root=el9-devel-x86_64 srpm=world-1.0-1.src.rpm repo-has=1',
+    ]);
     assert.ok(existsSync(join(repos, 'devel', 'el9', 'x86_64', 'world-1.0-1.noarch.rpm')));
   });
 
   it('fails the task when the publishing command fails, and never because a report could not be sent', async () => {
     await submit('publish-fails', [srpm('hello')], ['dev@example.org']);
-    const [failed] = await buildOne('b1', { publishers: [{ command: { command: ['sh', '-c', 'echo refusing these packages; exit 3', 'publish'] } }] });
+    const [failed] = await buildOne('b1', {
+      publishers: [{ command: { command: ['sh', '-c', 'echo refusing these packages; exit 3', 'publish'] } }],
+    });
     assert.equal(failed?.status, 'fail');
     assert.match(failed!.reason!, /The publishing command sh failed: exit code 3/);
     const info = YAML.parse(readFileSync(join(farm.results, 'publish-fails', 'el9-x86_64', 'buildinfo.yml'), 'utf8'));
@@ -218,7 +327,22 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
   it('signs the packages with rpmsign and the configured key', async () => {
     const gnupg = join(farm.root, 'gnupg');
     mkdirSync(gnupg, { mode: 0o700 });
-    execFileSync('gpg', ['--homedir', gnupg, '--batch', '--passphrase', '', '--quick-gen-key', 'PkgForge Test <signer@example.org>', 'rsa2048', 'sign', 'never'], { stdio: 'ignore' });
+    execFileSync(
+      'gpg',
+      [
+        '--homedir',
+        gnupg,
+        '--batch',
+        '--passphrase',
+        '',
+        '--quick-gen-key',
+        'PkgForge Test <signer@example.org>',
+        'rsa2048',
+        'sign',
+        'never',
+      ],
+      { stdio: 'ignore' },
+    );
     const saved = process.env.GNUPGHOME;
     process.env.GNUPGHOME = gnupg;
     try {
@@ -249,8 +373,19 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
   });
 
   it('refuses to start when a configured tool is missing, and records why', async () => {
-    await assert.rejects(runBuildd(ctx('b2', { publishers: [{ command: { command: ['/nonexistent/pkgsubmit'] } }] }), { once: true, stop: never, abort: never }), /missing tools: \/nonexistent\/pkgsubmit \(needed by command\)/);
-    const row = await farm.registry.db.selectFrom('builders').select('unable_reason').where('name', '=', 'b2').executeTakeFirstOrThrow();
+    await assert.rejects(
+      runBuildd(ctx('b2', { publishers: [{ command: { command: ['/nonexistent/pkgsubmit'] } }] }), {
+        once: true,
+        stop: never,
+        abort: never,
+      }),
+      /missing tools: \/nonexistent\/pkgsubmit \(needed by command\)/,
+    );
+    const row = await farm.registry.db
+      .selectFrom('builders')
+      .select('unable_reason')
+      .where('name', '=', 'b2')
+      .executeTakeFirstOrThrow();
     assert.match(row.unable_reason!, /missing tools: \/nonexistent\/pkgsubmit/);
   });
 });

@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { normaliseManifest } from '../../src/core/manifest.ts';
-import { builderIdentity, claimNextTask, finishAttempt, heartbeat, listAttempts, releaseClaim, requeueAbandoned } from '../../src/registry/attempts.ts';
+import {
+  builderIdentity,
+  claimNextTask,
+  finishAttempt,
+  heartbeat,
+  listAttempts,
+  releaseClaim,
+  requeueAbandoned,
+} from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail, insertJob } from '../../src/registry/jobs.ts';
 import { cancelTasks, registerTasks, retryTasks } from '../../src/registry/tasks.ts';
@@ -14,7 +22,10 @@ import { DIALECTS, makeRegistry, type TestRegistry } from '../helpers/registries
 const run = promisify(execFile);
 
 async function job(t: TestRegistry, id: string, submittedAt: number) {
-  const m = normaliseManifest({ id, bucket: 'devel', packages: [{ file: `${id}.src.rpm`, type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, id);
+  const m = normaliseManifest(
+    { id, bucket: 'devel', packages: [{ file: `${id}.src.rpm`, type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] },
+    id,
+  );
   await insertJob(t.registry, m, { submitter: 'u', submittedAt, incomingEntry: id });
   await registerTasks(t.registry, id, ['all'], ['all']);
 }
@@ -33,7 +44,7 @@ for (const dialect of DIALECTS) {
     afterEach(() => t.dispose());
     const me = async (name: string) => (await builderIdentity(t.registry.db, name))!;
 
-    it('claims the oldest task of the builder\'s platform first, by submission time', async () => {
+    it("claims the oldest task of the builder's platform first, by submission time", async () => {
       await job(t, 'newer', 2000);
       await job(t, 'older', 1000);
       const c1 = (await claimNextTask(t.registry, await me('b1'), 'h', 60_000))!;
@@ -69,10 +80,16 @@ for (const dialect of DIALECTS) {
       assert.equal(await finishAttempt(t.registry, first, 'fail', 'late', null), false);
       assert.ok(await finishAttempt(t.registry, second, 'success', null, null));
       const attempts = await listAttempts(t.registry.db, first.taskId);
-      assert.deepEqual(attempts.map((a) => [a.number, a.host, a.outcome]), [[1, 'h1', 'lease expired'], [2, 'h2', 'success']]);
+      assert.deepEqual(
+        attempts.map((a) => [a.number, a.host, a.outcome]),
+        [
+          [1, 'h1', 'lease expired'],
+          [2, 'h2', 'success'],
+        ],
+      );
     });
 
-    it('resets a restarted builder\'s own unfinished attempt', async () => {
+    it("resets a restarted builder's own unfinished attempt", async () => {
       await job(t, 'own', 100);
       const c = (await claimNextTask(t.registry, await me('b1'), 'h', 60_000))!;
       assert.deepEqual(await requeueAbandoned(t.registry, { builderId: c.builderId }), [c.taskId]);
@@ -87,7 +104,10 @@ for (const dialect of DIALECTS) {
       const c = (await claimNextTask(t.registry, await me('b1'), 'h', 60_000))!;
       assert.equal(c.jobId, 'steer');
       const cancelled = await cancelTasks(t.registry, 'steer', {}, 'alice');
-      assert.deepEqual(cancelled.map((x) => [x.platform, x.wasRunning]).sort(), [['el9', true], ['f40', false]]);
+      assert.deepEqual(cancelled.map((x) => [x.platform, x.wasRunning]).sort(), [
+        ['el9', true],
+        ['f40', false],
+      ]);
       assert.equal(await heartbeat(t.registry, c, 60_000), 'cancelled');
       assert.equal(await finishAttempt(t.registry, c, 'success', null, null), false);
       let detail = (await getJobDetail(t.registry.db, 'steer'))!;
@@ -109,12 +129,20 @@ for (const dialect of DIALECTS) {
       for (let i = 0; i < 60; i++) await job(t, `race-${i}`, 10_000 + i);
       const child = join(import.meta.dirname, '..', 'helpers', 'claim-child.ts');
       const url = registryEnv(t.config).replace(/^sqlite:/, '');
-      const outs = await Promise.all(['b1', 'b2', 'b1', 'b2'].map((b) => run(process.execPath, ['--import', 'tsx', child, url, b])));
+      const outs = await Promise.all(
+        ['b1', 'b2', 'b1', 'b2'].map((b) => run(process.execPath, ['--import', 'tsx', child, url, b])),
+      );
       const claimed = outs.flatMap((o) => JSON.parse(o.stdout) as number[]);
       // Every waiting el9 task was claimed exactly once.
       assert.equal(claimed.length, 60);
       assert.equal(new Set(claimed).size, 60);
-      const left = await t.registry.db.selectFrom('tasks').innerJoin('platforms', 'platforms.id', 'tasks.platform_id').select('tasks.id').where('platforms.name', '=', 'el9').where('tasks.status', '=', 'needs build').execute();
+      const left = await t.registry.db
+        .selectFrom('tasks')
+        .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
+        .select('tasks.id')
+        .where('platforms.name', '=', 'el9')
+        .where('tasks.status', '=', 'needs build')
+        .execute();
       assert.deepEqual(left, []);
     });
   });

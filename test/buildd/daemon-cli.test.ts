@@ -13,7 +13,10 @@ import { buildRpm, specFor } from '../helpers/srpm.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 
 /** A package whose build prints a line a second for `seconds` seconds. */
-const ticking = (name: string, seconds: number) => buildRpm(specFor(name).replace('%install', `%build\nfor i in $(seq 1 ${seconds}); do echo tick-$i; sleep 1; done\n%install`));
+const ticking = (name: string, seconds: number) =>
+  buildRpm(
+    specFor(name).replace('%install', `%build\nfor i in $(seq 1 ${seconds}); do echo tick-$i; sleep 1; done\n%install`),
+  );
 
 for (const dialect of DIALECTS) {
   describe(`pkgforge buildd as a daemon on ${dialect}`, () => {
@@ -46,7 +49,10 @@ for (const dialect of DIALECTS) {
       };
       const { writeFileSync, mkdirSync } = await import('node:fs');
       mkdirSync(join(farm.root, 'etc'), { recursive: true });
-      writeFileSync(join(farm.root, 'etc', 'buildd.yml'), `reports:\n  - webhook:\n      url: http://127.0.0.1:${hook.port}/hook\n      secret: s3cret\n`);
+      writeFileSync(
+        join(farm.root, 'etc', 'buildd.yml'),
+        `reports:\n  - webhook:\n      url: http://127.0.0.1:${hook.port}/hook\n      secret: s3cret\n`,
+      );
     });
     after(async () => {
       hook.close();
@@ -54,7 +60,16 @@ for (const dialect of DIALECTS) {
     });
 
     async function submit(id: string, files: string[]) {
-      await submitJob({ files, target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id, submitter: null });
+      await submitJob({
+        files,
+        target: farm.incoming,
+        bucket: 'devel',
+        platforms: [],
+        archs: [],
+        report: [],
+        id,
+        submitter: null,
+      });
       assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
     }
     const daemon = () => spawnPkgforge(['buildd', '--name', 'd1', '--daemon'], env);

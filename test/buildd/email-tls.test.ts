@@ -16,9 +16,15 @@ describe('e-mail reports over STARTTLS', () => {
   it("check the server's certificate by default, and send to a self-signed relay only when told to", async () => {
     const smtp = await startSmtp({ starttls: true });
     try {
-      await assert.rejects(new EmailReport({ host: '127.0.0.1', port: smtp.port }).report(attempt, { status: 'success', reason: null }), /certificate/i); // smtp-server's own: self-signed, and by now expired
+      await assert.rejects(
+        new EmailReport({ host: '127.0.0.1', port: smtp.port }).report(attempt, { status: 'success', reason: null }),
+        /certificate/i,
+      ); // smtp-server's own: self-signed, and by now expired
       assert.equal(smtp.mails.length, 0);
-      await new EmailReport({ host: '127.0.0.1', port: smtp.port, verify_certificate: false }).report(attempt, { status: 'success', reason: null });
+      await new EmailReport({ host: '127.0.0.1', port: smtp.port, verify_certificate: false }).report(attempt, {
+        status: 'success',
+        reason: null,
+      });
       await smtp.waitFor(1);
       assert.equal(smtp.mails[0]!.header('X-PkgForge-ID'), 'tls');
     } finally {

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runIncomingDaemon, runIncomingPass } from '../../src/incoming/processor.ts';
@@ -26,7 +35,10 @@ function sleepers(seconds: string): number[] {
 }
 
 /** A build that leaves a background process in its group and then sleeps itself: both must go when its daemon dies. */
-const lingering = (name: string, marker: string) => buildRpm(specFor(name).replace('%install', `%build\n(sleep ${marker} &)\necho started-${name}\nsleep ${marker}\n%install`));
+const lingering = (name: string, marker: string) =>
+  buildRpm(
+    specFor(name).replace('%install', `%build\n(sleep ${marker} &)\necho started-${name}\nsleep ${marker}\n%install`),
+  );
 
 describe('a build daemon killed with SIGKILL leaves nothing behind', () => {
   let farm: TestFarm;
@@ -61,12 +73,25 @@ describe('a build daemon killed with SIGKILL leaves nothing behind', () => {
       const job = `leftover-${sandbox}`;
       await addBuilder(farm.registry.db, builder, 'el9', 'x86_64');
       writeFileSync(join(farm.root, 'etc', `buildd-${builder}.yml`), `sandbox: ${sandbox}\nsandbox_dir: ${builds}\n`);
-      await submitJob({ files: [lingering(job, marker)], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: job, submitter: null });
+      await submitJob({
+        files: [lingering(job, marker)],
+        target: farm.incoming,
+        bucket: 'devel',
+        platforms: [],
+        archs: [],
+        report: [],
+        id: job,
+        submitter: null,
+      });
       assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
 
       const first = spawnPkgforge(['buildd', '--name', builder, '--daemon'], env);
       const log = join(farm.results, job, 'el9-x86_64', 'attempt-1', 'build.log');
-      await eventually('the build to start', () => existsSync(log) && readFileSync(log, 'utf8').includes(`started-${job}`), 60_000).catch((err: Error) => {
+      await eventually(
+        'the build to start',
+        () => existsSync(log) && readFileSync(log, 'utf8').includes(`started-${job}`),
+        60_000,
+      ).catch((err: Error) => {
         throw new Error(`${err.message}\n${first.output()}\n${existsSync(log) ? readFileSync(log, 'utf8') : ''}`);
       });
       await eventually('both sleepers', () => sleepers(marker).length === 2);
@@ -109,17 +134,35 @@ describe('expired leases', () => {
   after(async () => farm.dispose());
 
   it('are requeued within lease + 5 s by whatever daemon runs, here the incoming processor alone', async () => {
-    await submitJob({ files: [srpm('leased')], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: 'leased', submitter: null });
+    await submitJob({
+      files: [srpm('leased')],
+      target: farm.incoming,
+      bucket: 'devel',
+      platforms: [],
+      archs: [],
+      report: [],
+      id: 'leased',
+      submitter: null,
+    });
     assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
     const stop = new AbortController();
     const daemon = runIncomingDaemon(farm.ctx(), { pollSeconds: 60, signal: stop.signal });
     try {
       const leaseMs = 1000;
       // A builder claims the task and dies at once: nobody renews the lease.
-      const claim = await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'gone'))!, 'deadhost[1]', leaseMs);
+      const claim = await claimNextTask(
+        farm.registry,
+        (await builderIdentity(farm.registry.db, 'gone'))!,
+        'deadhost[1]',
+        leaseMs,
+      );
       const claimedAt = Date.now();
       assert.ok(claim);
-      await eventually('the task to return to the queue', async () => (await getJobDetail(farm.registry.db, 'leased'))!.tasks[0]!.status === 'needs build', 15_000);
+      await eventually(
+        'the task to return to the queue',
+        async () => (await getJobDetail(farm.registry.db, 'leased'))!.tasks[0]!.status === 'needs build',
+        15_000,
+      );
       const elapsed = Date.now() - claimedAt;
       assert.ok(elapsed <= leaseMs + 5000, `requeued ${elapsed} ms after the claim`);
     } finally {

@@ -8,12 +8,22 @@ import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { openRegistry, type Registry } from '../../src/registry/registry.ts';
 import { buildApp } from '../../src/web/app.ts';
-import { addPlatforms, eventually, makeFarm, spawnPkgforge, type PkgforgeChild, type TestFarm } from '../helpers/farm.ts';
+import {
+  addPlatforms,
+  eventually,
+  makeFarm,
+  spawnPkgforge,
+  type PkgforgeChild,
+  type TestFarm,
+} from '../helpers/farm.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 import { TcpProxy } from '../helpers/tcp-proxy.ts';
 
 /** A package whose build prints a line a second for `seconds` seconds. */
-const ticking = (name: string, seconds: number) => buildRpm(specFor(name).replace('%install', `%build\nfor i in $(seq 1 ${seconds}); do echo tick-$i; sleep 1; done\n%install`));
+const ticking = (name: string, seconds: number) =>
+  buildRpm(
+    specFor(name).replace('%install', `%build\nfor i in $(seq 1 ${seconds}); do echo tick-$i; sleep 1; done\n%install`),
+  );
 
 // The farm's daemons reach the real PostgreSQL only through a proxy the test stops and starts, as
 // an operator meets a registry that went away. Every publish appends a line to published.log.
@@ -47,7 +57,10 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
       PKGFORGE_POLL: '60',
     };
     mkdirSync(join(farm.root, 'etc'), { recursive: true });
-    writeFileSync(join(farm.root, 'etc', 'buildd.yml'), `publishers:\n  - command:\n      command: [sh, -c, 'for f; do echo "$f" >> ${publishLog}; done', publish]\n`);
+    writeFileSync(
+      join(farm.root, 'etc', 'buildd.yml'),
+      `publishers:\n  - command:\n      command: [sh, -c, 'for f; do echo "$f" >> ${publishLog}; done', publish]\n`,
+    );
   });
   after(async () => {
     for (const c of children) c.child.kill('SIGKILL');
@@ -56,10 +69,27 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
     await farm.dispose();
   });
 
-  const published = (name: string) => (existsSync(publishLog) ? readFileSync(publishLog, 'utf8').split('\n').filter((l) => l.includes(`/${name}-`)).length : 0);
-  const buildLog = (job: string, attempt = 1) => join(farm.results, job, 'el9-x86_64', `attempt-${attempt}`, 'build.log');
-  const logSays = (job: string, text: string) => existsSync(buildLog(job)) && readFileSync(buildLog(job), 'utf8').includes(text);
-  const submit = (id: string, files: string[]) => submitJob({ files, target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id, submitter: null });
+  const published = (name: string) =>
+    existsSync(publishLog)
+      ? readFileSync(publishLog, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes(`/${name}-`)).length
+      : 0;
+  const buildLog = (job: string, attempt = 1) =>
+    join(farm.results, job, 'el9-x86_64', `attempt-${attempt}`, 'build.log');
+  const logSays = (job: string, text: string) =>
+    existsSync(buildLog(job)) && readFileSync(buildLog(job), 'utf8').includes(text);
+  const submit = (id: string, files: string[]) =>
+    submitJob({
+      files,
+      target: farm.incoming,
+      bucket: 'devel',
+      platforms: [],
+      archs: [],
+      report: [],
+      id,
+      submitter: null,
+    });
   const taskOf = async (job: string) => (await getJobDetail(farm.registry.db, job))?.tasks[0];
 
   it('a build that finishes during a 30 s outage is recorded once and published once, the daemons keep running, and a job submitted after it is claimed within 2 s', async () => {
@@ -69,7 +99,14 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
     await incoming.until(/Starting incoming queue processing daemon/);
     // The web server sees the same registry: while it is away, reads are a clear 503, not a 500.
     const webRegistry: Registry = await openRegistry({ type: 'postgresql', connectionString: env.PKGFORGE_REGISTRY! });
-    const app = await buildApp({ registry: webRegistry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+    const app = await buildApp({
+      registry: webRegistry,
+      results: farm.results,
+      incoming: farm.incoming,
+      uploadMaxBytes: 1024,
+      readRequiresToken: false,
+      healthyWithinMs: 120_000,
+    });
     try {
       await submit('during', [ticking('during', 4)]);
       await eventually('the build to start', () => logSays('during', 'tick-1'));
@@ -91,12 +128,20 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
       await proxy.start();
       const back = Date.now();
       await submit('after', [srpm('after')]);
-      const task = await eventually('the first job to be recorded', async () => ((await taskOf('during'))?.status === 'success' ? taskOf('during') : null));
+      const task = await eventually('the first job to be recorded', async () =>
+        (await taskOf('during'))?.status === 'success' ? taskOf('during') : null,
+      );
       assert.equal(task!.attempt, 1, 'built once');
-      assert.deepEqual((await listAttempts(farm.registry.db, task!.id)).map((a) => a.outcome), ['success']);
+      assert.deepEqual(
+        (await listAttempts(farm.registry.db, task!.id)).map((a) => a.outcome),
+        ['success'],
+      );
       assert.equal(published('during'), 1, 'published once');
       assert.match(readFileSync(buildLog('during'), 'utf8'), /finished: success/);
-      assert.ok(existsSync(join(farm.results, 'during', 'el9-x86_64', 'buildinfo.yml')), 'the attempt is the current results');
+      assert.ok(
+        existsSync(join(farm.results, 'during', 'el9-x86_64', 'buildinfo.yml')),
+        'the attempt is the current results',
+      );
 
       const claimed = await eventually('the job submitted after the outage to be claimed', async () => {
         const t = await taskOf('after');
@@ -132,13 +177,21 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
       await second.until(/registry unavailable .*waiting for it/);
       await proxy.start();
       await second.until(/Recording the outcome 'success' of restart \(attempt 1\)/);
-      const task = await eventually('the kept outcome to be recorded', async () => ((await taskOf('restart'))?.status === 'success' ? taskOf('restart') : null));
+      const task = await eventually('the kept outcome to be recorded', async () =>
+        (await taskOf('restart'))?.status === 'success' ? taskOf('restart') : null,
+      );
       assert.equal(task!.attempt, 1, 'not built again');
-      assert.deepEqual((await listAttempts(farm.registry.db, task!.id)).map((a) => a.outcome), ['success']);
+      assert.deepEqual(
+        (await listAttempts(farm.registry.db, task!.id)).map((a) => a.outcome),
+        ['success'],
+      );
       assert.equal(published('restart'), 1);
       const log = readFileSync(buildLog('restart'), 'utf8');
       assert.equal(log.match(/building restart-/g)?.length, 1, log);
-      assert.match(log, /recording the outcome this attempt had reached and kept, which the registry had not heard: success[\s\S]*finished: success/);
+      assert.match(
+        log,
+        /recording the outcome this attempt had reached and kept, which the registry had not heard: success[\s\S]*finished: success/,
+      );
       second.child.kill('SIGTERM');
       assert.equal(await second.exited, 0, second.output());
     } finally {
@@ -161,11 +214,19 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
       const registered = Date.now();
       const { runIncomingPass } = await import('../../src/incoming/processor.ts');
       assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
-      const claimed = await eventually('the job to be claimed', async () => {
-        const t = await taskOf('heard');
-        return t && t.attempt > 0 ? (await listAttempts(farm.registry.db, t.id))[0] : null;
-      }, 10_000, 20);
-      assert.ok(claimed.startedAt - registered <= 2000, `claimed ${claimed.startedAt - registered} ms after registration`);
+      const claimed = await eventually(
+        'the job to be claimed',
+        async () => {
+          const t = await taskOf('heard');
+          return t && t.attempt > 0 ? (await listAttempts(farm.registry.db, t.id))[0] : null;
+        },
+        10_000,
+        20,
+      );
+      assert.ok(
+        claimed.startedAt - registered <= 2000,
+        `claimed ${claimed.startedAt - registered} ms after registration`,
+      );
       await eventually('the job to succeed', async () => (await taskOf('heard'))?.status === 'success');
     } finally {
       buildd.child.kill('SIGTERM');

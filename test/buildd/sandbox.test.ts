@@ -26,10 +26,12 @@ const MAKING = 'PKGFORGE_TEST_MAKING_SRPM';
  * stream rpmbuild's own trace goes to, so the line is never interleaved with another.
  */
 function probe(name: string, attempt: string, extra: { preamble?: string; build?: string } = {}): string {
-  const spec = specFor(`probe-${name}`).replace(
-    '%description',
-    `${extra.preamble ?? ''}\n%description`,
-  ).replace('%install', `%build\nif ( ${attempt} ) >/dev/null 2>&1; then echo "PROBE ${name} reached" >&2; else echo "PROBE ${name} blocked" >&2; fi\n${extra.build ?? ''}\n%install`);
+  const spec = specFor(`probe-${name}`)
+    .replace('%description', `${extra.preamble ?? ''}\n%description`)
+    .replace(
+      '%install',
+      `%build\nif ( ${attempt} ) >/dev/null 2>&1; then echo "PROBE ${name} reached" >&2; else echo "PROBE ${name} blocked" >&2; fi\n${extra.build ?? ''}\n%install`,
+    );
   process.env[MAKING] = '1';
   try {
     return buildRpm(spec);
@@ -83,13 +85,35 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
     loadConfig({
       files: [],
       env: { PKGFORGE_HOME: farm.root, HOME: farm.root, PKGFORGE_CONFIG_DIR: secretDir },
-      overrides: { repos, registry: `sqlite:${farm.config.type === 'sqlite' ? farm.config.path : ''}`, checks: [], limits: { processes: 128, memory: '1G', workdir: '256M' }, timeout: 60, ...extra },
+      overrides: {
+        repos,
+        registry: `sqlite:${farm.config.type === 'sqlite' ? farm.config.path : ''}`,
+        checks: [],
+        limits: { processes: 128, memory: '1G', workdir: '256M' },
+        timeout: 60,
+        ...extra,
+      },
     });
-  const ctx = (extra: Partial<ConfigFile> = {}) => ({ registry: farm.registry, name: 'b1', dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp') }, settings: builddSettings(config(extra)), log: silentLog });
+  const ctx = (extra: Partial<ConfigFile> = {}) => ({
+    registry: farm.registry,
+    name: 'b1',
+    dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp') },
+    settings: builddSettings(config(extra)),
+    log: silentLog,
+  });
   let n = 0;
   async function build(file: string, extra: Partial<ConfigFile> = {}): Promise<{ report: TaskReport; log: string }> {
     const id = `probe-${n++}`;
-    await submitJob({ files: [file], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id, submitter: null });
+    await submitJob({
+      files: [file],
+      target: farm.incoming,
+      bucket: 'devel',
+      platforms: [],
+      archs: [],
+      report: [],
+      id,
+      submitter: null,
+    });
     const pass = await runIncomingPass(farm.ctx());
     assert.equal(pass.outcomes[0]?.kind, 'registered', JSON.stringify(pass.outcomes));
     const [report] = await runBuildd(ctx(extra), { once: true, stop: never, abort: never });
@@ -122,14 +146,22 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
 
   it('lets a build write nowhere but its own work directory: not the repositories, results, the root or /usr', async () => {
     mkdirSync(join(repos, 'devel'), { recursive: true });
-    for (const [name, target] of [['repos', join(repos, 'devel', 'evil.rpm')], ['results', join(farm.results, 'evil')], ['root', '/evil-pkgforge-probe'], ['usr', '/usr/evil-pkgforge-probe']] as const) {
+    for (const [name, target] of [
+      ['repos', join(repos, 'devel', 'evil.rpm')],
+      ['results', join(farm.results, 'evil')],
+      ['root', '/evil-pkgforge-probe'],
+      ['usr', '/usr/evil-pkgforge-probe'],
+    ] as const) {
       await blocked(`write-${name}`, probe(`write-${name}`, `echo owned > ${target}`));
       assert.equal(existsSync(target), false, `${target} was written`);
     }
   });
 
   it('gives a build no network: no connection to a listener on 127.0.0.1, no name resolution', async () => {
-    await blocked('connect', probe('connect', `python3 -c "import socket; socket.create_connection(('127.0.0.1', ${port}), 3)"`));
+    await blocked(
+      'connect',
+      probe('connect', `python3 -c "import socket; socket.create_connection(('127.0.0.1', ${port}), 3)"`),
+    );
     assert.equal(connections, 0);
     await blocked('resolve', probe('resolve', `python3 -c "import socket; socket.getaddrinfo('deb.debian.org', 80)"`));
   });
@@ -139,7 +171,10 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
     process.env.PKGFORGE_HOME_LEAK = 'leak-Yh27';
     try {
       // rpmbuild's own environment (the parent of the %build script) is the one the sandbox gave it.
-      const file = probe('daemon', `kill -0 ${process.pid} || ls /proc/${process.pid}`, { build: '{ tr "\\0" "\\n" < /proc/$PPID/environ | sed "s/^/ENV /"; ps ax | wc -l; cat /etc/shadow || echo "shadow unreadable"; } >&2; sleep 3.044' });
+      const file = probe('daemon', `kill -0 ${process.pid} || ls /proc/${process.pid}`, {
+        build:
+          '{ tr "\\0" "\\n" < /proc/$PPID/environ | sed "s/^/ENV /"; ps ax | wc -l; cat /etc/shadow || echo "shadow unreadable"; } >&2; sleep 3.044',
+      });
       const building = blocked('daemon', file);
       // Seen from the host while it runs, the build's process belongs to a user that is not root.
       let uid: number | null = null;
@@ -155,7 +190,14 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
       if (process.geteuid?.() !== 0) assert.equal(uid, process.geteuid?.());
       const log = await building;
       assert.doesNotMatch(log, /tok-Zq81xWv|leak-Yh27/);
-      assert.deepEqual(log.split('\n').filter((l) => l.startsWith('ENV ')).map((l) => l.slice(4).split('=')[0]).sort(), ['HOME', 'LANG', 'PATH', 'PWD', 'TMPDIR']);
+      assert.deepEqual(
+        log
+          .split('\n')
+          .filter((l) => l.startsWith('ENV '))
+          .map((l) => l.slice(4).split('=')[0])
+          .sort(),
+        ['HOME', 'LANG', 'PATH', 'PWD', 'TMPDIR'],
+      );
       assert.match(log, /^ENV HOME=\/build$/m);
       assert.match(log, /^ENV LANG=C\.UTF-8$/m);
       assert.match(log, /^shadow unreadable$/m);
@@ -168,13 +210,18 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
   it('leaves no process behind after a build, and kills everything at the timeout', async () => {
     await blocked('linger', probe('linger', 'false', { build: '(setsid sleep 3011 &) ; sleep 0.2' }));
     assert.deepEqual(processesWith('sleep 3011'), []);
-    const { report } = await build(buildRpm(specFor('slowpoke').replace('%install', '%build\n(setsid sleep 3022 &)\nsleep 3023\n%install')), { timeout: 2 });
+    const { report } = await build(
+      buildRpm(specFor('slowpoke').replace('%install', '%build\n(setsid sleep 3022 &)\nsleep 3023\n%install')),
+      { timeout: 2 },
+    );
     assert.equal(report.status, 'fail');
     assert.match(report.reason ?? '', /killed after the build timeout of 2 s/);
     assert.deepEqual([...processesWith('sleep 3022'), ...processesWith('sleep 3023')], []);
     // A cancel while it builds: the daemon stops it within seconds, and nothing it started is left.
     const id = `probe-${n}`;
-    const building = build(buildRpm(specFor('cancelme').replace('%install', '%build\n(setsid sleep 3033 &)\nsleep 3034\n%install')));
+    const building = build(
+      buildRpm(specFor('cancelme').replace('%install', '%build\n(setsid sleep 3033 &)\nsleep 3034\n%install')),
+    );
     while (processesWith('sleep 3034').length === 0) await new Promise((r) => setTimeout(r, 20));
     await cancelTasks(farm.registry, id);
     const cancelled = await building;
@@ -183,23 +230,37 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
   });
 
   it('stops a fork bomb at the process limit, and an allocation past the memory limit, naming the limit', async () => {
-    const bomb = await build(buildRpm(specFor('bomb').replace('%install', '%build\nbash -c \'b() { b | b & }; b\'\nsleep 30\n%install')));
+    const bomb = await build(
+      buildRpm(specFor('bomb').replace('%install', "%build\nbash -c 'b() { b | b & }; b'\nsleep 30\n%install")),
+    );
     assert.equal(bomb.report.status, 'fail');
     assert.match(bomb.report.reason ?? '', /exceeded its limit of 128 processes/);
     assert.deepEqual(processesWith('bash -c b()'), []);
-    const hog = await build(buildRpm(specFor('hog').replace('%install', '%build\npython3 -c "x = bytearray(3 * 1024 ** 3)"\n%install')));
+    const hog = await build(
+      buildRpm(specFor('hog').replace('%install', '%build\npython3 -c "x = bytearray(3 * 1024 ** 3)"\n%install')),
+    );
     assert.equal(hog.report.status, 'fail');
     assert.match(hog.report.reason ?? '', /exceeded its memory limit of 1 GiB/);
   });
 
   it('stops a build that fills its work directory past the limit', async () => {
-    const { report } = await build(buildRpm(specFor('filler').replace('%install', '%build\nfor i in $(seq 1 400); do head -c 1048576 /dev/zero > $HOME/fill-$i; done\nsleep 30\n%install')));
+    const { report } = await build(
+      buildRpm(
+        specFor('filler').replace(
+          '%install',
+          '%build\nfor i in $(seq 1 400); do head -c 1048576 /dev/zero > $HOME/fill-$i; done\nsleep 30\n%install',
+        ),
+      ),
+    );
     assert.equal(report.status, 'fail');
     assert.match(report.reason ?? '', /exceeded its work directory limit of 256 MiB/);
   });
 
   it('refuses a product that is a symbolic link (to /etc/passwd), with the reason', async () => {
-    const spec = specFor('linker').replace('%install', '%build\nmkdir -p %{_topdir}/RPMS\nln -s /etc/passwd %{_topdir}/RPMS/passwd-1.0-1.noarch.rpm\n%install');
+    const spec = specFor('linker').replace(
+      '%install',
+      '%build\nmkdir -p %{_topdir}/RPMS\nln -s /etc/passwd %{_topdir}/RPMS/passwd-1.0-1.noarch.rpm\n%install',
+    );
     const { report, log } = await build(buildRpm(spec));
     assert.equal(report.status, 'fail');
     assert.match(report.reason ?? '', /Refused the product passwd-1\.0-1\.noarch\.rpm: it is a symbolic link/);
@@ -207,7 +268,10 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
     assert.equal(existsSync(join(repos, 'devel', 'el9', 'x86_64', 'passwd-1.0-1.noarch.rpm')), false);
     // A products directory that is a link to a host directory the daemon can read is refused too.
     const hostDir = join(srpm('hello'), '..');
-    const dirLink = specFor('dirlinker').replace('%install', `%build\nrm -rf %{_topdir}/SRPMS\nln -s ${hostDir} %{_topdir}/SRPMS\n%install`);
+    const dirLink = specFor('dirlinker').replace(
+      '%install',
+      `%build\nrm -rf %{_topdir}/SRPMS\nln -s ${hostDir} %{_topdir}/SRPMS\n%install`,
+    );
     const second = await build(buildRpm(dirLink));
     assert.equal(second.report.status, 'fail');
     assert.match(second.report.reason ?? '', /Refused the products in rpmbuild\/SRPMS: SRPMS is a symbolic link/);
@@ -225,7 +289,10 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
   });
 
   it('refuses to start a builder whose sandbox cannot start, naming the cause, and records it', async () => {
-    await assert.rejects(runBuildd(ctx({ sandbox_user: 'no-such-user-pkgforge' }), { once: true, stop: never, abort: never }), /sandbox_user 'no-such-user-pkgforge'/);
+    await assert.rejects(
+      runBuildd(ctx({ sandbox_user: 'no-such-user-pkgforge' }), { once: true, stop: never, abort: never }),
+      /sandbox_user 'no-such-user-pkgforge'/,
+    );
     const [b] = await listBuilders(farm.registry.db);
     assert.match(b!.unableReason ?? '', /no-such-user-pkgforge/);
   });
@@ -236,9 +303,19 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
     assert.match(log, /WARNING: this build is not sandboxed/);
     const [b] = await listBuilders(farm.registry.db);
     assert.equal(b!.sandbox, 'none');
-    const cli = await pkgforge(['builder', 'list'], { PKGFORGE_HOME: farm.root, PKGFORGE_REGISTRY: registryEnv(farm.config) });
+    const cli = await pkgforge(['builder', 'list'], {
+      PKGFORGE_HOME: farm.root,
+      PKGFORGE_REGISTRY: registryEnv(farm.config),
+    });
     assert.match(cli.stdout, /^b1\s+el9\s+x86_64\s+NONE \(unsandboxed\)$/m, cli.stdout + cli.stderr);
-    const app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+    const app = await buildApp({
+      registry: farm.registry,
+      results: farm.results,
+      incoming: farm.incoming,
+      uploadMaxBytes: 1024,
+      readRequiresToken: false,
+      healthyWithinMs: 120_000,
+    });
     try {
       assert.match((await app.inject({ url: '/builders' })).body, /unsandboxed/);
       assert.equal((await app.inject({ url: '/api/v1/builders' })).json()[0].sandbox, 'none');
@@ -255,7 +332,9 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
     assert.ok(existsSync(join(repos, 'devel', 'el9', 'x86_64', 'hello-1.0-1.noarch.rpm')));
     // Nothing of any attempt's workspace is left.
     const base = join(farm.root, 'tmp', 'b1');
-    const leftovers = existsSync(base) ? readdirSync(base) : readdirSync('/var/tmp/pkgforge-builds/b1').filter((d) => d.startsWith('probe-'));
+    const leftovers = existsSync(base)
+      ? readdirSync(base)
+      : readdirSync('/var/tmp/pkgforge-builds/b1').filter((d) => d.startsWith('probe-'));
     assert.deepEqual(leftovers, []);
   });
 });

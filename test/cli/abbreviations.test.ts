@@ -10,13 +10,25 @@ describe('long options may be abbreviated to a unique prefix', () => {
   const expand = (...args: string[]) => expandAbbreviations(program, ['node', 'pkgforge', ...args]).slice(2);
 
   it('expands a unique prefix, with or without =', () => {
-    assert.deepEqual(expand('submit', '--plat', 'el9', '--arch=x86_64', 'a.src.rpm'), ['submit', '--platforms', 'el9', '--archs=x86_64', 'a.src.rpm']);
+    assert.deepEqual(expand('submit', '--plat', 'el9', '--arch=x86_64', 'a.src.rpm'), [
+      'submit',
+      '--platforms',
+      'el9',
+      '--archs=x86_64',
+      'a.src.rpm',
+    ]);
     assert.deepEqual(expand('platform', '--arch', 'x86_64'), ['platform', '--architecture', 'x86_64']);
   });
   it('leaves exact, ambiguous and unknown options alone, and everything after --', () => {
     const p2 = new Command('x');
     p2.command('c').option('--report <r>').option('--reason <r>');
     assert.deepEqual(expandAbbreviations(p2, ['n', 's', 'c', '--re', 'x']).slice(2), ['c', '--re', 'x']);
-    assert.deepEqual(expand('submit', '--json', '--nope', '--', '--plat'), ['submit', '--json', '--nope', '--', '--plat']);
+    assert.deepEqual(expand('submit', '--json', '--nope', '--', '--plat'), [
+      'submit',
+      '--json',
+      '--nope',
+      '--',
+      '--plat',
+    ]);
   });
 });

@@ -18,22 +18,33 @@ for (const dialect of DIALECTS) {
       const home = mkdtempSync(join(tmpdir(), 'pkgforge-cli-'));
       const reg = await makeRegistryConfig(dialect);
       drop = reg.drop;
-      env = { PKGFORGE_HOME: home, HOME: join(home, 'user'), PKGFORGE_REGISTRY: registryEnv(reg.config), PKGFORGE_PLATFORM: 'el9' };
+      env = {
+        PKGFORGE_HOME: home,
+        HOME: join(home, 'user'),
+        PKGFORGE_REGISTRY: registryEnv(reg.config),
+        PKGFORGE_PLATFORM: 'el9',
+      };
       hello = srpm('hello');
     });
     after(() => drop());
 
-    it('initialises the farm with this host\'s platform active and auto', async () => {
+    it("initialises the farm with this host's platform active and auto", async () => {
       const init = await pkgforge(['init'], env);
       assert.equal(init.code, 0, init.stderr);
       assert.match(init.stdout, /Registered this host's platform el9\/\S+ \(active, auto\)/);
       const list = await pkgforge(['platform', 'list', '--json'], env);
       const platforms = JSON.parse(list.stdout) as { name: string; active: boolean; auto: boolean }[];
-      assert.deepEqual(platforms.map((p) => [p.name, p.active, p.auto]), [['el9', true, true]]);
+      assert.deepEqual(
+        platforms.map((p) => [p.name, p.active, p.auto]),
+        [['el9', true, true]],
+      );
     });
 
     it('submits a job, registers it in one pass, and shows it', async () => {
-      const submit = await pkgforge(['submit', '--bucket', 'devel', '--report', 'rel@example.org', '--json', hello], env);
+      const submit = await pkgforge(
+        ['submit', '--bucket', 'devel', '--report', 'rel@example.org', '--json', hello],
+        env,
+      );
       assert.equal(submit.code, 0, submit.stderr);
       const { id } = JSON.parse(submit.stdout) as { id: string };
       assert.match(id, /^[A-Za-z0-9_-]{22}$/);
@@ -41,9 +52,16 @@ for (const dialect of DIALECTS) {
       assert.equal(pass.code, 0, pass.stderr);
       assert.match(pass.stdout, new RegExp(`job ${id}: registered with 1 task`));
       const show = await pkgforge(['job', 'show', id, '--json'], env);
-      const job = JSON.parse(show.stdout) as { status: string; tasks: { status: string }[]; packages: { name: string }[] };
+      const job = JSON.parse(show.stdout) as {
+        status: string;
+        tasks: { status: string }[];
+        packages: { name: string }[];
+      };
       assert.equal(job.status, 'registered');
-      assert.deepEqual(job.tasks.map((t) => t.status), ['needs build']);
+      assert.deepEqual(
+        job.tasks.map((t) => t.status),
+        ['needs build'],
+      );
       assert.equal(job.packages[0]!.name, 'hello');
       const jobs = await pkgforge(['jobs', '--status', 'registered'], env);
       assert.match(jobs.stdout, new RegExp(`^${id}\\s+registered\\s+devel`, 'm'));
@@ -59,11 +77,25 @@ for (const dialect of DIALECTS) {
       };
       const small = { PKGFORGE_MAX_PACKAGE_SIZE: '1K' };
       const cases: [string[], RegExp, Record<string, string>?][] = [
-        [['submit', '--bucket', 'devel', copyAs('hello\u202egpj.src.rpm')], /hello\\u202egpj\.src\.rpm: the file name contains the invisible or text-direction character \\u202e/],
-        [['submit', '--bucket', 'devel', copyAs('caf\u00e9-1.src.rpm'), copyAs('cafe\u0301-1.src.rpm')], /differ only in their Unicode form/],
-        [['submit', '--bucket', 'devel', hello], /The job cannot be submitted: hello-1\.0-1\.src\.rpm: is \d+ bytes .*, more than the farm accepts for one package \(max_package_size: 1 KiB\)/, small],
+        [
+          ['submit', '--bucket', 'devel', copyAs('hello\u202egpj.src.rpm')],
+          /hello\\u202egpj\.src\.rpm: the file name contains the invisible or text-direction character \\u202e/,
+        ],
+        [
+          ['submit', '--bucket', 'devel', copyAs('caf\u00e9-1.src.rpm'), copyAs('cafe\u0301-1.src.rpm')],
+          /differ only in their Unicode form/,
+        ],
+        [
+          ['submit', '--bucket', 'devel', hello],
+          /The job cannot be submitted: hello-1\.0-1\.src\.rpm: is \d+ bytes .*, more than the farm accepts for one package \(max_package_size: 1 KiB\)/,
+          small,
+        ],
         // Refused before anything is sent: there is no server at this address.
-        [['submit', '--bucket', 'devel', '--server', 'http://127.0.0.1:1', '--token', 't', hello], /max_package_size: 1 KiB/, small],
+        [
+          ['submit', '--bucket', 'devel', '--server', 'http://127.0.0.1:1', '--token', 't', hello],
+          /max_package_size: 1 KiB/,
+          small,
+        ],
         [['submit', hello], /Required option missing: bucket/],
         [['submit', '--bucket', 'devel', fake], /fake-1-1\.src\.rpm: not a valid RPM/],
         [['submit', '--bucket', 'devel', join(env.PKGFORGE_HOME!, 'missing.src.rpm')], /does not exist/],
@@ -77,29 +109,55 @@ for (const dialect of DIALECTS) {
         assert.notEqual(r.code, 0, what);
         assert.match(r.stderr, message, what);
         assert.doesNotMatch(r.stderr, /\n\s+at /, `no stack trace: ${what}`);
-        assert.deepEqual(readdirSync(join(env.PKGFORGE_HOME!, 'incoming')), [], `nothing left in incoming after: ${what}`);
+        assert.deepEqual(
+          readdirSync(join(env.PKGFORGE_HOME!, 'incoming')),
+          [],
+          `nothing left in incoming after: ${what}`,
+        );
       }
     });
 
-    it('manages platforms and builders with the original\'s messages', async () => {
-      assert.match((await pkgforge(['platform', 'add', '--name', 'f40', '--architecture', 'x86_64'], env)).stdout, /Successfully added f40\/x86_64 platform/);
-      assert.match((await pkgforge(['platform', 'add', '--name', 'f40', '--architecture', 'x86_64'], env)).stderr, /it already exists/);
-      const warn = await pkgforge(['builder', 'add', '--name', 'h1_f40', '--platform', 'f40', '--architecture', 'x86_64'], env);
+    it("manages platforms and builders with the original's messages", async () => {
+      assert.match(
+        (await pkgforge(['platform', 'add', '--name', 'f40', '--architecture', 'x86_64'], env)).stdout,
+        /Successfully added f40\/x86_64 platform/,
+      );
+      assert.match(
+        (await pkgforge(['platform', 'add', '--name', 'f40', '--architecture', 'x86_64'], env)).stderr,
+        /it already exists/,
+      );
+      const warn = await pkgforge(
+        ['builder', 'add', '--name', 'h1_f40', '--platform', 'f40', '--architecture', 'x86_64'],
+        env,
+      );
       assert.match(warn.stderr, /not currently active/);
       assert.match(warn.stdout, /Successfully added builder 'h1_f40'/);
-      assert.match((await pkgforge(['platform', 'act', '--name', 'f40', '--architecture', 'x86_64'], env)).stdout, /Successfully activated/);
+      assert.match(
+        (await pkgforge(['platform', 'act', '--name', 'f40', '--architecture', 'x86_64'], env)).stdout,
+        /Successfully activated/,
+      );
       assert.match((await pkgforge(['builder', 'list'], env)).stdout, /h1_f40\tf40\t\tx86_64/);
       assert.match((await pkgforge(['platform', 'frobnicate'], env)).stderr, /Invalid action 'frobnicate'/);
-      assert.match((await pkgforge(['builder', 'add', '--name', 'h2', '--platform', 'nope', '--architecture', 'x86_64'], env)).stderr, /Failed to find the platform 'nope\/x86_64'/);
+      assert.match(
+        (await pkgforge(['builder', 'add', '--name', 'h2', '--platform', 'nope', '--architecture', 'x86_64'], env))
+          .stderr,
+        /Failed to find the platform 'nope\/x86_64'/,
+      );
     });
 
     it('runs as a daemon: registers a job as soon as it arrives, and stops on SIGTERM', async () => {
-      const child = spawn(process.execPath, [...PKGFORGE_ARGS, 'incoming', '--daemon'], { env: { ...process.env, ...env, PKGFORGE_POLL: '3600' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [...PKGFORGE_ARGS, 'incoming', '--daemon'], {
+        env: { ...process.env, ...env, PKGFORGE_POLL: '3600' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let log = '';
       const seen = (pattern: RegExp) =>
         new Promise<void>((resolve, reject) => {
           const check = () => pattern.test(log) && resolve();
-          child.stderr.on('data', (d: Buffer) => { log += d.toString(); check(); });
+          child.stderr.on('data', (d: Buffer) => {
+            log += d.toString();
+            check();
+          });
           child.once('exit', () => reject(new Error(`daemon exited before ${pattern}:\n${log}`)));
           check();
         });
@@ -116,7 +174,10 @@ for (const dialect of DIALECTS) {
     });
 
     it('refuses to start the daemon when a directory is missing', async () => {
-      const r = await pkgforge(['incoming', '--daemon'], { ...env, PKGFORGE_ACCEPTED: join(env.PKGFORGE_HOME!, 'nowhere') });
+      const r = await pkgforge(['incoming', '--daemon'], {
+        ...env,
+        PKGFORGE_ACCEPTED: join(env.PKGFORGE_HOME!, 'nowhere'),
+      });
       assert.equal(r.code, 1);
       assert.match(r.stderr, /The accepted jobs directory '.*nowhere' does not exist/);
     });

@@ -26,7 +26,11 @@ describe('pkgforge init --system: a user per role, and only the incoming process
   it('creates the users and directories with their owners and modes, and a second run changes nothing', async () => {
     const first = await pkgforge(['init', '--system', '--root', root, '--json'], {});
     assert.equal(first.code, 0, first.stderr);
-    assert.ok(JSON.parse(first.stdout).changed.some((c: string) => c.startsWith('created ') && c.includes('/var/lib/pkgforge/accepted')));
+    assert.ok(
+      JSON.parse(first.stdout).changed.some(
+        (c: string) => c.startsWith('created ') && c.includes('/var/lib/pkgforge/accepted'),
+      ),
+    );
     for (const d of systemDirectories()) {
       const st = statSync(join(root, d.path));
       assert.equal((st.mode & 0o7777).toString(8), d.mode.toString(8), d.path);
@@ -48,7 +52,12 @@ describe('pkgforge init --system: a user per role, and only the incoming process
       assert.match(r.stderr, /Permission denied/);
     }
     const incoming = (await lookupUser(SYSTEM_USERS.incoming))!;
-    const ok = asUser(SYSTEM_USERS.incoming, incoming.uid, incoming.gid, `echo mine > '${accepted}/mine' && rm '${accepted}/mine'`);
+    const ok = asUser(
+      SYSTEM_USERS.incoming,
+      incoming.uid,
+      incoming.gid,
+      `echo mine > '${accepted}/mine' && rm '${accepted}/mine'`,
+    );
     assert.equal(ok.status, 0, ok.stderr);
   });
 
@@ -57,7 +66,10 @@ describe('pkgforge init --system: a user per role, and only the incoming process
     const accepted = join(root, 'var/lib/pkgforge/accepted');
     chmodSync(accepted, 0o775);
     try {
-      await assert.rejects(preflight({ incoming: join(root, 'var/lib/pkgforge/incoming'), accepted }), new RegExp(`accepted directory '${accepted}' may be written by its group \\(mode 0775\\)`));
+      await assert.rejects(
+        preflight({ incoming: join(root, 'var/lib/pkgforge/incoming'), accepted }),
+        new RegExp(`accepted directory '${accepted}' may be written by its group \\(mode 0775\\)`),
+      );
     } finally {
       chmodSync(accepted, 0o755);
     }

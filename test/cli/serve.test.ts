@@ -23,12 +23,22 @@ describe('pkgforge serve and pkgforge web, as processes', () => {
       const url = serve.output().match(/API: (http:\/\/\S+)\/api\/v1/)![1]!;
       const submitted = await pkgforge(['submit', '--bucket', 'devel', '--id', 'served', srpm('served')], env);
       assert.equal(submitted.code, 0, submitted.stderr);
-      const job = await eventually('the job to succeed', async () => {
-        const r = await fetch(`${url}/api/v1/jobs/served`);
-        const body = r.ok ? ((await r.json()) as { status: string; tasks: { platform: string; status: string }[] }) : null;
-        return body?.status === 'success' ? body : null;
-      }, 120_000, 200);
-      assert.deepEqual(job.tasks.map((t) => [t.platform, t.status]), [['el9', 'success']]);
+      const job = await eventually(
+        'the job to succeed',
+        async () => {
+          const r = await fetch(`${url}/api/v1/jobs/served`);
+          const body = r.ok
+            ? ((await r.json()) as { status: string; tasks: { platform: string; status: string }[] })
+            : null;
+          return body?.status === 'success' ? body : null;
+        },
+        120_000,
+        200,
+      );
+      assert.deepEqual(
+        job.tasks.map((t) => [t.platform, t.status]),
+        [['el9', 'success']],
+      );
       serve.child.kill('SIGTERM');
       assert.equal(await serve.exited, 0, serve.output());
     } finally {

@@ -12,7 +12,11 @@ function home() {
   mkdirSync(join(dir, 'user', '.pkgforge'), { recursive: true });
   return dir;
 }
-const envFor = (dir: string, extra: Record<string, string> = {}) => ({ PKGFORGE_HOME: dir, HOME: join(dir, 'user'), ...extra });
+const envFor = (dir: string, extra: Record<string, string> = {}) => ({
+  PKGFORGE_HOME: dir,
+  HOME: join(dir, 'user'),
+  ...extra,
+});
 
 describe('configuration', () => {
   it('puts everything under PKGFORGE_HOME on the embedded default', () => {
@@ -36,7 +40,10 @@ describe('configuration', () => {
     assert.equal(c.values.report, 'me@example.org');
     assert.equal(c.waitForJob, 0);
     assert.equal(c.files.length, 3);
-    assert.equal(loadConfig({ files: ['submit.yml'], userFiles: true, env, overrides: { bucket: 'flag' } }).values.bucket, 'flag');
+    assert.equal(
+      loadConfig({ files: ['submit.yml'], userFiles: true, env, overrides: { bucket: 'flag' } }).values.bucket,
+      'flag',
+    );
   });
 
   it('--configfile replaces the list, and +FILE appends to it', () => {
@@ -50,16 +57,30 @@ describe('configuration', () => {
     const appended = loadConfig({ files: [], configFiles: [`+${mine}`], env: envFor(dir) });
     assert.equal(appended.values.bucket, 'mine');
     assert.equal(appended.website, 'http://farm/');
-    assert.throws(() => loadConfig({ files: [], configFiles: [join(dir, 'missing.yml')], env: envFor(dir) }), /Cannot find the configuration file/);
+    assert.throws(
+      () => loadConfig({ files: [], configFiles: [join(dir, 'missing.yml')], env: envFor(dir) }),
+      /Cannot find the configuration file/,
+    );
   });
 
   it('reads the registry as a URL, a mapping or a SQLite path, and hides passwords in messages', () => {
     const dir = home();
-    const pg = loadConfig({ files: [], env: envFor(dir, { PKGFORGE_REGISTRY: 'postgresql://farm:secret@db.example.org/pkgforge' }) });
+    const pg = loadConfig({
+      files: [],
+      env: envFor(dir, { PKGFORGE_REGISTRY: 'postgresql://farm:secret@db.example.org/pkgforge' }),
+    });
     assert.equal(pg.registry.type, 'postgresql');
     assert.equal(describeRegistry(pg.registry), 'PostgreSQL postgresql://farm:***@db.example.org/pkgforge');
-    writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'registry:\n  host: db\n  name: pkgforge\n  user: pkgforge_incoming\n  pass: ~\n');
-    assert.deepEqual(loadConfig({ files: [], env: envFor(dir) }).registry, { type: 'postgresql', host: 'db', database: 'pkgforge', user: 'pkgforge_incoming' });
+    writeFileSync(
+      join(dir, 'etc', 'pkgforge.yml'),
+      'registry:\n  host: db\n  name: pkgforge\n  user: pkgforge_incoming\n  pass: ~\n',
+    );
+    assert.deepEqual(loadConfig({ files: [], env: envFor(dir) }).registry, {
+      type: 'postgresql',
+      host: 'db',
+      database: 'pkgforge',
+      user: 'pkgforge_incoming',
+    });
   });
 
   it("reads the web server's limits: seconds, a rate with K/M/G, and 0 to turn one off", () => {
@@ -73,22 +94,51 @@ describe('configuration', () => {
       uploadRateWindowMs: 30_000,
       maxConnectionsPerClient: 64,
     });
-    writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'headers_timeout: 10\nidle_timeout: 0.5\nkeep_alive_timeout: 65\nupload_min_rate: 1.5M\nupload_rate_window: 60\nmax_connections_per_client: 0\n');
-    const c = loadConfig({ files: [], env: envFor(dir, { PKGFORGE_REQUEST_TIMEOUT: '0', PKGFORGE_UPLOAD_MIN_RATE: '20K' }) });
-    assert.deepEqual(c.http, { headersTimeoutMs: 10_000, requestTimeoutMs: 0, idleTimeoutMs: 500, keepAliveTimeoutMs: 65_000, uploadMinRate: 20 * 1024, uploadRateWindowMs: 60_000, maxConnectionsPerClient: 0 });
+    writeFileSync(
+      join(dir, 'etc', 'pkgforge.yml'),
+      'headers_timeout: 10\nidle_timeout: 0.5\nkeep_alive_timeout: 65\nupload_min_rate: 1.5M\nupload_rate_window: 60\nmax_connections_per_client: 0\n',
+    );
+    const c = loadConfig({
+      files: [],
+      env: envFor(dir, { PKGFORGE_REQUEST_TIMEOUT: '0', PKGFORGE_UPLOAD_MIN_RATE: '20K' }),
+    });
+    assert.deepEqual(c.http, {
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 0,
+      idleTimeoutMs: 500,
+      keepAliveTimeoutMs: 65_000,
+      uploadMinRate: 20 * 1024,
+      uploadRateWindowMs: 60_000,
+      maxConnectionsPerClient: 0,
+    });
     writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'upload_min_rate: fast\n');
-    assert.throws(() => loadConfig({ files: [], env: envFor(dir) }), /Invalid configuration value for 'upload_min_rate'/);
+    assert.throws(
+      () => loadConfig({ files: [], env: envFor(dir) }),
+      /Invalid configuration value for 'upload_min_rate'/,
+    );
     writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'keep_alive_timeout: 0\n');
-    assert.throws(() => loadConfig({ files: [], env: envFor(dir) }), /Invalid configuration value for 'keep_alive_timeout'/);
+    assert.throws(
+      () => loadConfig({ files: [], env: envFor(dir) }),
+      /Invalid configuration value for 'keep_alive_timeout'/,
+    );
   });
 
   it('names the file and the key of a bad value', () => {
     const dir = home();
     writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'wait_for_job: soon\n');
-    assert.throws(() => loadConfig({ files: [], env: envFor(dir) }), /Invalid configuration value for 'wait_for_job'.*pkgforge\.yml/);
+    assert.throws(
+      () => loadConfig({ files: [], env: envFor(dir) }),
+      /Invalid configuration value for 'wait_for_job'.*pkgforge\.yml/,
+    );
     writeFileSync(join(dir, 'etc', 'pkgforge.yml'), 'a: [\n');
-    assert.throws(() => loadConfig({ files: [], env: envFor(dir) }), /An error occurred whilst loading '.*pkgforge\.yml'/);
-    assert.throws(() => loadConfig({ files: [], env: envFor(home(), { PKGFORGE_POLL: 'often' }) }), /PKGFORGE_POLL='often' is not a number/);
+    assert.throws(
+      () => loadConfig({ files: [], env: envFor(dir) }),
+      /An error occurred whilst loading '.*pkgforge\.yml'/,
+    );
+    assert.throws(
+      () => loadConfig({ files: [], env: envFor(home(), { PKGFORGE_POLL: 'often' }) }),
+      /PKGFORGE_POLL='often' is not a number/,
+    );
   });
 
   it('reads the submission limits and the accepted reserve as sizes, with defaults, from files and the environment', () => {
@@ -100,9 +150,17 @@ describe('configuration', () => {
     const set = loadConfig({ files: [], env: envFor(dir, { PKGFORGE_MAX_JOB_SIZE: '512M' }) });
     assert.deepEqual(set.submissionLimits, { maxPackageSize: 2 * 1024 ** 3, maxJobSize: 512 * 1024 ** 2 });
     assert.deepEqual(set.acceptedReserve, { percent: 5 });
-    assert.deepEqual(loadConfig({ files: [], env: envFor(dir, { PKGFORGE_ACCEPTED_RESERVE: '0' }) }).acceptedReserve, { bytes: 0 });
-    assert.throws(() => loadConfig({ files: [], env: envFor(dir, { PKGFORGE_ACCEPTED_RESERVE: '150%' }) }), /Invalid configuration value for 'accepted_reserve': '150%' is not a percentage/);
-    assert.throws(() => loadConfig({ files: [], env: envFor(dir, { PKGFORGE_MAX_PACKAGE_SIZE: 'big' }) }), /Invalid configuration value for 'max_package_size'/);
+    assert.deepEqual(loadConfig({ files: [], env: envFor(dir, { PKGFORGE_ACCEPTED_RESERVE: '0' }) }).acceptedReserve, {
+      bytes: 0,
+    });
+    assert.throws(
+      () => loadConfig({ files: [], env: envFor(dir, { PKGFORGE_ACCEPTED_RESERVE: '150%' }) }),
+      /Invalid configuration value for 'accepted_reserve': '150%' is not a percentage/,
+    );
+    assert.throws(
+      () => loadConfig({ files: [], env: envFor(dir, { PKGFORGE_MAX_PACKAGE_SIZE: 'big' }) }),
+      /Invalid configuration value for 'max_package_size'/,
+    );
   });
 
   it('names platforms after the distribution', () => {

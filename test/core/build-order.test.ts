@@ -19,7 +19,10 @@ describe('build order', () => {
   it("builds in the job's order, retrying at the back what needs a later package", async () => {
     const w = world({ app: ['lib'], lib: [], tool: [] });
     const retries: string[][] = [];
-    const r = await buildInOrder(['app', 'lib', 'tool'], w.tryOne, { errorPolicy: 'retry', onRetry: (again) => retries.push(again) });
+    const r = await buildInOrder(['app', 'lib', 'tool'], w.tryOne, {
+      errorPolicy: 'retry',
+      onRetry: (again) => retries.push(again),
+    });
     assert.deepEqual(r, { failed: [], gaveUpEarly: false });
     assert.deepEqual(w.tried, ['app', 'lib', 'tool', 'app']);
     assert.deepEqual(retries, [['app']]);
@@ -40,6 +43,9 @@ describe('build order', () => {
   });
 
   it('lets an error from trying one package through', async () => {
-    await assert.rejects(buildInOrder(['x'], async () => Promise.reject(new Error('stopped')), { errorPolicy: 'retry' }), /^Error: stopped$/);
+    await assert.rejects(
+      buildInOrder(['x'], async () => Promise.reject(new Error('stopped')), { errorPolicy: 'retry' }),
+      /^Error: stopped$/,
+    );
   });
 });

@@ -4,7 +4,11 @@ import { countBuilders, isBuilderAlive, isBuilderHealthy, whyWaiting } from '../
 
 const NOW = 1_000_000;
 const WITHIN = 120_000;
-const builder = (ageMs: number | null, unableReason: string | null = null, busy = false) => ({ lastHeartbeatAt: ageMs === null ? null : NOW - ageMs, unableReason, busy });
+const builder = (ageMs: number | null, unableReason: string | null = null, busy = false) => ({
+  lastHeartbeatAt: ageMs === null ? null : NOW - ageMs,
+  unableReason,
+  busy,
+});
 
 describe('builder health', () => {
   it('is alive with a heartbeat within the expiry, healthy when also able to build', () => {
@@ -16,7 +20,12 @@ describe('builder health', () => {
   });
 
   it('says why waiting tasks wait', () => {
-    const why = (builders: ReturnType<typeof builder>[], active = true) => whyWaiting(active, countBuilders(builders, NOW, WITHIN), builders.find((b) => b.unableReason !== null)?.unableReason ?? null);
+    const why = (builders: ReturnType<typeof builder>[], active = true) =>
+      whyWaiting(
+        active,
+        countBuilders(builders, NOW, WITHIN),
+        builders.find((b) => b.unableReason !== null)?.unableReason ?? null,
+      );
     assert.equal(why([builder(10)], false), 'the platform is not active');
     assert.equal(why([]), 'no builder is registered for this platform');
     assert.equal(why([builder(10, 'missing tools: rpmbuild')]), 'the builders cannot build: missing tools: rpmbuild');

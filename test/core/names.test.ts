@@ -33,8 +33,14 @@ describe('file names', () => {
   });
 
   it('finds names that are the same once Unicode is normalised (NFC/NFD, compatibility forms)', () => {
-    assert.match(fileNamesProblem(['caf\u00e9-1-1.src.rpm', 'cafe\u0301-1-1.src.rpm']) ?? '', /differ only in their Unicode form/);
-    assert.match(fileNamesProblem(['\ufb01le-1-1.src.rpm', 'file-1-1.src.rpm']) ?? '', /differ only in their Unicode form/);
+    assert.match(
+      fileNamesProblem(['caf\u00e9-1-1.src.rpm', 'cafe\u0301-1-1.src.rpm']) ?? '',
+      /differ only in their Unicode form/,
+    );
+    assert.match(
+      fileNamesProblem(['\ufb01le-1-1.src.rpm', 'file-1-1.src.rpm']) ?? '',
+      /differ only in their Unicode form/,
+    );
     assert.match(fileNamesProblem(['a.src.rpm', 'a.src.rpm']) ?? '', /'a\.src\.rpm' is listed twice/);
     assert.equal(fileNamesProblem(['a.src.rpm', 'A.src.rpm', 'b.src.rpm']), null);
   });

@@ -9,7 +9,14 @@ describe('results layout', () => {
   });
 
   it('refuses any part that would leave its directory', () => {
-    for (const [job, platform, arch] of [['..', 'el9', 'x86_64'], ['a/b', 'el9', 'x86_64'], ['abc', '../x', 'y'], ['abc', 'el9', 'x/..'], ['', 'el9', 'x86_64'], ['.', 'el9', 'x86_64']] as const) {
+    for (const [job, platform, arch] of [
+      ['..', 'el9', 'x86_64'],
+      ['a/b', 'el9', 'x86_64'],
+      ['abc', '../x', 'y'],
+      ['abc', 'el9', 'x/..'],
+      ['', 'el9', 'x86_64'],
+      ['.', 'el9', 'x86_64'],
+    ] as const) {
       assert.throws(() => taskResultsPath(job, platform, arch), /cannot be part of a results path/);
     }
     assert.throws(() => attemptPath('abc', 'el9', 'x86_64', 0), /attempt 0 has no results directory/);

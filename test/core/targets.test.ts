@@ -56,12 +56,18 @@ describe('filter warnings', () => {
     { name: 'el8', arch: 'ppc64le', active: false },
   ];
   it('name filters that match no platform or arch, or only inactive ones', () => {
-    assert.deepEqual(filterWarnings({ platforms: ['auto', 'el9', '!el8', 'f40'], archs: ['all', 'x86_64', 'ppc64le', 's390x'] }, platforms), [
-      "platform 'el8' is not active",
-      "platform 'f40' is unknown",
-      "architecture 'ppc64le' has no active platform",
-      "architecture 's390x' is unknown",
-    ]);
+    assert.deepEqual(
+      filterWarnings(
+        { platforms: ['auto', 'el9', '!el8', 'f40'], archs: ['all', 'x86_64', 'ppc64le', 's390x'] },
+        platforms,
+      ),
+      [
+        "platform 'el8' is not active",
+        "platform 'f40' is unknown",
+        "architecture 'ppc64le' has no active platform",
+        "architecture 's390x' is unknown",
+      ],
+    );
     assert.deepEqual(filterWarnings({ platforms: ['EL9'], archs: [] }, platforms), []);
   });
 });

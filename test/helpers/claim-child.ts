@@ -3,7 +3,10 @@ import { builderIdentity, claimNextTask, finishAttempt } from '../../src/registr
 import { openRegistry } from '../../src/registry/registry.ts';
 
 const [arg, name] = process.argv.slice(2) as [string, string];
-const registry = await openRegistry(arg.startsWith('postgres') ? { type: 'postgresql', connectionString: arg } : { type: 'sqlite', path: arg }, { poolSize: 2 });
+const registry = await openRegistry(
+  arg.startsWith('postgres') ? { type: 'postgresql', connectionString: arg } : { type: 'sqlite', path: arg },
+  { poolSize: 2 },
+);
 const me = (await builderIdentity(registry.db, name))!;
 const claimed: number[] = [];
 for (;;) {

@@ -22,7 +22,11 @@ export interface TestFarm extends TestRegistry {
 export async function makeFarm(dialect: Dialect): Promise<TestFarm> {
   const reg = await makeRegistry(dialect);
   const root = mkdtempSync(join(tmpdir(), 'pkgforge-farm-'));
-  const [incoming, accepted, results] = ['incoming', 'accepted', 'results'].map((d) => join(root, d)) as [string, string, string];
+  const [incoming, accepted, results] = ['incoming', 'accepted', 'results'].map((d) => join(root, d)) as [
+    string,
+    string,
+    string,
+  ];
   for (const d of [incoming, accepted, results]) mkdirSync(d);
   return {
     ...reg,
@@ -30,7 +34,15 @@ export async function makeFarm(dialect: Dialect): Promise<TestFarm> {
     incoming,
     accepted,
     results,
-    ctx: (overrides = {}) => ({ registry: reg.registry, incoming, accepted, waitForJobMs: 300_000, log: silentLog, retry: { attempts: 2, delayMs: 10 }, ...overrides }),
+    ctx: (overrides = {}) => ({
+      registry: reg.registry,
+      incoming,
+      accepted,
+      waitForJobMs: 300_000,
+      log: silentLog,
+      retry: { attempts: 2, delayMs: 10 },
+      ...overrides,
+    }),
     dispose: async () => {
       await reg.dispose();
       rmSync(root, { recursive: true, force: true });
@@ -68,12 +80,21 @@ function newestUnder(dir: string): number {
  * (scripts/test.sh builds it; it starts in half the time), else the sources through tsx, so a test
  * run by itself never runs stale code.
  */
-export const PKGFORGE_ARGS: readonly string[] = existsSync(COMPILED) && statSync(COMPILED).mtimeMs >= newestUnder(join(ROOT, 'src')) ? [join(ROOT, 'bin', 'pkgforge.js')] : ['--import', 'tsx', MAIN];
+export const PKGFORGE_ARGS: readonly string[] =
+  existsSync(COMPILED) && statSync(COMPILED).mtimeMs >= newestUnder(join(ROOT, 'src'))
+    ? [join(ROOT, 'bin', 'pkgforge.js')]
+    : ['--import', 'tsx', MAIN];
 
 /** Runs the real `pkgforge` program (from source) with a farm's environment. */
-export async function pkgforge(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function pkgforge(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [...PKGFORGE_ARGS, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout, stderr } = await run(process.execPath, [...PKGFORGE_ARGS, ...args], {
+      env: { ...process.env, ...env },
+      maxBuffer: 16 * 1024 * 1024,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -99,12 +120,16 @@ export interface PkgforgeChild {
 }
 
 export function spawnPkgforge(args: string[], env: Record<string, string>): PkgforgeChild {
-  const child = spawn(process.execPath, [...PKGFORGE_ARGS, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...PKGFORGE_ARGS, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let stdout = '';
   const listeners = new Set<() => void>();
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => ((out += d.toString()), listeners.forEach((l) => l())));
+  for (const s of [child.stdout!, child.stderr!])
+    s.on('data', (d: Buffer) => ((out += d.toString()), listeners.forEach((l) => l())));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     child,
@@ -115,14 +140,21 @@ export function spawnPkgforge(args: string[], env: Record<string, string>): Pkgf
       new Promise((resolve, reject) => {
         const check = () => re.test(out) && (listeners.delete(check), resolve());
         listeners.add(check);
-        void exited.then(() => (re.test(out) ? resolve() : reject(new Error(`pkgforge ${args.join(' ')} exited before ${re}:\n${out}`))));
+        void exited.then(() =>
+          re.test(out) ? resolve() : reject(new Error(`pkgforge ${args.join(' ')} exited before ${re}:\n${out}`)),
+        );
         check();
       }),
   };
 }
 
 /** Resolves once `check` returns a value other than null/undefined/false, looking every `everyMs`; fails after `timeoutMs`. */
-export async function eventually<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 60_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -27,12 +27,20 @@ export function writeJobDir(incoming: string, name: string, files: string[], opt
   mkdirSync(dir);
   const packages = files.map((f, i) => {
     copyFileSync(f, join(dir, basename(f)));
-    const entry: Record<string, unknown> = { file: basename(f), type: 'SRPM', size: readFileSync(f).length, sha1sum: digest(f, 'sha1'), sha256sum: digest(f, 'sha256') };
+    const entry: Record<string, unknown> = {
+      file: basename(f),
+      type: 'SRPM',
+      size: readFileSync(f).length,
+      sha1sum: digest(f, 'sha1'),
+      sha256sum: digest(f, 'sha256'),
+    };
     options.editPackage?.(entry, i);
     return entry;
   });
   if (!options.noManifest) {
-    const text = options.rawManifest ?? YAML.stringify({ id: name, bucket: 'devel', platforms: ['auto'], archs: ['all'], packages, ...options.manifest });
+    const text =
+      options.rawManifest ??
+      YAML.stringify({ id: name, bucket: 'devel', platforms: ['auto'], archs: ['all'], packages, ...options.manifest });
     writeFileSync(join(dir, 'build.yml'), text);
   }
   return dir;

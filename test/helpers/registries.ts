@@ -21,10 +21,15 @@ export type Dialect = (typeof DIALECTS)[number];
 let counter = 0;
 
 /** A fresh, migrated registry of the given kind: a new SQLite file, or a new PostgreSQL database. */
-export async function makeRegistryConfig(dialect: Dialect): Promise<{ config: RegistryConfig; drop: () => Promise<void> }> {
+export async function makeRegistryConfig(
+  dialect: Dialect,
+): Promise<{ config: RegistryConfig; drop: () => Promise<void> }> {
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'pkgforge-db-'));
-    return { config: { type: 'sqlite', path: join(dir, 'registry.db') }, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      config: { type: 'sqlite', path: join(dir, 'registry.db') },
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   }
   const name = `pkgforge_test_${process.pid}_${Date.now().toString(36)}_${counter++}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL });

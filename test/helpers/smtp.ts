@@ -9,7 +9,9 @@ export interface ReceivedMail {
 }
 
 /** A real SMTP server on loopback that keeps what it receives; with `starttls`, one that offers TLS with a self-signed certificate. */
-export async function startSmtp(options: { starttls?: boolean } = {}): Promise<{ port: number; mails: ReceivedMail[]; waitFor: (n: number) => Promise<void>; close: () => Promise<void> }> {
+export async function startSmtp(
+  options: { starttls?: boolean } = {},
+): Promise<{ port: number; mails: ReceivedMail[]; waitFor: (n: number) => Promise<void>; close: () => Promise<void> }> {
   const mails: ReceivedMail[] = [];
   const waiters: (() => void)[] = [];
   const server = new SMTPServer({

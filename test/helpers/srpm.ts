@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** A spec for a tiny noarch package; `requires` become BuildRequires. */
-export function specFor(name: string, options: { version?: string; buildRequires?: string[]; summary?: string; description?: string } = {}): string {
+export function specFor(
+  name: string,
+  options: { version?: string; buildRequires?: string[]; summary?: string; description?: string } = {},
+): string {
   return [
     `Name: ${name}`,
     `Version: ${options.version ?? '1.0'}`,
@@ -38,7 +41,23 @@ export function buildRpm(spec: string, kind: 'source' | 'binary' = 'source'): st
   writeFileSync(specPath, spec);
   const out = join(top, 'out');
   mkdirSync(out);
-  execFileSync('rpmbuild', [kind === 'source' ? '-bs' : '-bb', '--quiet', '--define', `_topdir ${top}`, '--define', `_srcrpmdir ${out}`, '--define', `_rpmdir ${out}`, '--define', '_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm', specPath], { stdio: 'pipe' });
+  execFileSync(
+    'rpmbuild',
+    [
+      kind === 'source' ? '-bs' : '-bb',
+      '--quiet',
+      '--define',
+      `_topdir ${top}`,
+      '--define',
+      `_srcrpmdir ${out}`,
+      '--define',
+      `_rpmdir ${out}`,
+      '--define',
+      '_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm',
+      specPath,
+    ],
+    { stdio: 'pipe' },
+  );
   const file = readdirSync(out).find((f) => f.endsWith('.rpm'));
   if (!file) throw new Error(`rpmbuild produced no RPM for\n${spec}`);
   const path = join(out, file);

@@ -33,11 +33,27 @@ for (const dialect of DIALECTS) {
     for (const delayMs of [0, 15, 40, 80, 150, 300]) {
       it(`leaves nothing the next pass cannot finish (killed ${delayMs} ms into the pass)`, async () => {
         const id = `killed-${delayMs}`;
-        await submitJob({ files: [big], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id, submitter: null });
-        const child = spawn(process.execPath, ['--import', 'tsx', CHILD, farm.incoming, farm.accepted, registryEnv(farm.config).replace(/^sqlite:/, '')], { stdio: ['ignore', 'pipe', 'inherit'] });
+        await submitJob({
+          files: [big],
+          target: farm.incoming,
+          bucket: 'devel',
+          platforms: [],
+          archs: [],
+          report: [],
+          id,
+          submitter: null,
+        });
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', CHILD, farm.incoming, farm.accepted, registryEnv(farm.config).replace(/^sqlite:/, '')],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        );
         let out = '';
         await new Promise<void>((resolve, reject) => {
-          child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('pass-started')) resolve(); });
+          child.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+            if (out.includes('pass-started')) resolve();
+          });
           child.once('exit', (code) => reject(new Error(`the pass exited (${code}) before it started: ${out}`)));
         });
         const exited = once(child, 'exit');
@@ -53,13 +69,16 @@ for (const dialect of DIALECTS) {
           await sleep(250);
           result = await runIncomingPass(farm.ctx());
         }
-        assert.ok(result.ran, 'the dead processor\'s lock must not block the next pass');
+        assert.ok(result.ran, "the dead processor's lock must not block the next pass");
         const job = await getJobDetail(farm.registry.db, id);
         assert.equal(job?.status, 'registered', `${out} ${JSON.stringify(result.outcomes)}`);
         assert.equal(job.tasks.length, 2);
         const copy = join(farm.accepted, id, 'big-1.0-1.src.rpm');
         assert.equal(digest(copy, 'sha256'), digest(big, 'sha256'));
-        assert.deepEqual(readdirSync(farm.accepted).filter((n) => n.startsWith('.staging')), []);
+        assert.deepEqual(
+          readdirSync(farm.accepted).filter((n) => n.startsWith('.staging')),
+          [],
+        );
         assert.ok(!existsSync(join(farm.incoming, id)));
         assert.deepEqual(readdirSync(farm.incoming), []);
       });

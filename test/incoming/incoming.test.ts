@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -59,14 +71,29 @@ for (const dialect of DIALECTS) {
     };
 
     it('takes a submitted job through all six stages', async () => {
-      const manifest = await submitJob({ files: [hello, world], target: farm.incoming, bucket: 'devel', platforms: ['auto'], archs: [], report: ['rel@example.org'], id: 'good-1', submitter: 'nobody' });
+      const manifest = await submitJob({
+        files: [hello, world],
+        target: farm.incoming,
+        bucket: 'devel',
+        platforms: ['auto'],
+        archs: [],
+        report: ['rel@example.org'],
+        id: 'good-1',
+        submitter: 'nobody',
+      });
       assert.equal(manifest.packages.length, 2);
       const outcome = await only();
       assert.equal(outcome.kind, 'registered');
       const job = (await getJobDetail(farm.registry.db, 'good-1'))!;
       assert.equal(job.status, 'registered');
-      assert.deepEqual(job.tasks.map((t) => `${t.platform}/${t.arch}:${t.status}`), ['el9/aarch64:needs build', 'el9/x86_64:needs build']);
-      assert.deepEqual(job.packages.map((p) => `${p.position}:${p.name}-${p.version}-${p.release}`), ['0:hello-1.0-1', '1:world-1.0-1']);
+      assert.deepEqual(
+        job.tasks.map((t) => `${t.platform}/${t.arch}:${t.status}`),
+        ['el9/aarch64:needs build', 'el9/x86_64:needs build'],
+      );
+      assert.deepEqual(
+        job.packages.map((p) => `${p.position}:${p.name}-${p.version}-${p.release}`),
+        ['0:hello-1.0-1', '1:world-1.0-1'],
+      );
       assert.equal(job.submitter, me);
       assert.ok(job.submittedAt! > 0);
       // The accepted copy: both packages and a manifest naming the submitter and submission time.
@@ -77,7 +104,10 @@ for (const dialect of DIALECTS) {
       assert.equal(accepted.subtime, Math.floor(job.submittedAt! / 1000));
       assert.deepEqual(accepted.report, ['rel@example.org']);
       assert.ok(gone('good-1'));
-      assert.deepEqual(readdirSync(farm.accepted).filter((n) => n.startsWith('.staging')), []);
+      assert.deepEqual(
+        readdirSync(farm.accepted).filter((n) => n.startsWith('.staging')),
+        [],
+      );
     });
 
     it('waits for a job whose manifest has not arrived, then gives up after the grace period', async () => {
@@ -133,7 +163,10 @@ for (const dialect of DIALECTS) {
       const job = await findJob(farm.registry.db, 'bad-sum');
       assert.equal(job?.status, 'invalid');
       assert.match(job!.reason!, /hello-1\.0-1\.src\.rpm: the sha1sum does not match the manifest/);
-      assert.deepEqual(readdirSync(farm.accepted).filter((n) => n.includes('bad-sum')), []);
+      assert.deepEqual(
+        readdirSync(farm.accepted).filter((n) => n.includes('bad-sum')),
+        [],
+      );
     });
 
     it('checks sha256sum as well when the manifest has it', async () => {
@@ -147,7 +180,6 @@ for (const dialect of DIALECTS) {
       assert.equal((await only()).kind, 'registered');
     });
 
-
     it('refuses a package that is a symbolic link, immediately, without touching its target', async () => {
       const dir = writeJobDir(farm.incoming, 'symlinked', [hello]);
       const f = join(dir, 'hello-1.0-1.src.rpm');
@@ -158,7 +190,10 @@ for (const dialect of DIALECTS) {
       symlinkSync(secret, f);
       const outcome = await only();
       assert.equal(outcome.kind, 'invalid');
-      assert.match((await findJob(farm.registry.db, 'symlinked'))!.reason!, /hello-1\.0-1\.src\.rpm: is a symbolic link/);
+      assert.match(
+        (await findJob(farm.registry.db, 'symlinked'))!.reason!,
+        /hello-1\.0-1\.src\.rpm: is a symbolic link/,
+      );
       assert.ok(existsSync(secret));
       assert.ok(gone('symlinked'));
     });
@@ -181,8 +216,26 @@ for (const dialect of DIALECTS) {
     });
 
     for (const [label, name, fn, reason] of [
-      ['a non-RPM named .src.rpm', 'fake', () => { const p = join(farm.root, 'fake-1-1.src.rpm'); writeFileSync(p, 'not an rpm\n'.repeat(10)); return p; }, /fake-1-1\.src\.rpm: not a valid RPM: it is not an RPM file/],
-      ['a binary RPM', 'binary', () => { const p = join(farm.root, 'bin-1.0-1.src.rpm'); writeFileSync(p, readFileSync(buildRpm(specFor('bin'), 'binary'))); return p; }, /bin-1\.0-1\.src\.rpm: it is a binary RPM/],
+      [
+        'a non-RPM named .src.rpm',
+        'fake',
+        () => {
+          const p = join(farm.root, 'fake-1-1.src.rpm');
+          writeFileSync(p, 'not an rpm\n'.repeat(10));
+          return p;
+        },
+        /fake-1-1\.src\.rpm: not a valid RPM: it is not an RPM file/,
+      ],
+      [
+        'a binary RPM',
+        'binary',
+        () => {
+          const p = join(farm.root, 'bin-1.0-1.src.rpm');
+          writeFileSync(p, readFileSync(buildRpm(specFor('bin'), 'binary')));
+          return p;
+        },
+        /bin-1\.0-1\.src\.rpm: it is a binary RPM/,
+      ],
     ] as const) {
       it(`marks a job with ${label} invalid at once, naming the file`, async () => {
         writeJobDir(farm.incoming, name, [fn()]);
@@ -195,8 +248,21 @@ for (const dialect of DIALECTS) {
     }
 
     for (const [label, name, options, reason] of [
-      ['malformed YAML', 'malformed', { rawManifest: 'id: malformed\nbucket: [devel\n' }, /malformed YAML.*line \d+, column \d+/],
-      ['an alias bomb', 'bomb', { rawManifest: 'a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c]\n' }, /aliases/],
+      [
+        'malformed YAML',
+        'malformed',
+        { rawManifest: 'id: malformed\nbucket: [devel\n' },
+        /malformed YAML.*line \d+, column \d+/,
+      ],
+      [
+        'an alias bomb',
+        'bomb',
+        {
+          rawManifest:
+            'a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c]\n',
+        },
+        /aliases/,
+      ],
       ['an id of 51 characters', 'long-id', { manifest: { id: 'x'.repeat(51) } }, /51 characters/],
       ['no packages', 'empty-job', { manifest: { packages: [] } }, /lists no packages/],
       ['a YAML tag', 'tagged', { rawManifest: 'id: !!js/function "x"\nbucket: devel\npackages: []\n' }, /build\.yml/],
@@ -213,11 +279,41 @@ for (const dialect of DIALECTS) {
     }
 
     for (const [label, name, files, options, reason] of [
-      ['a file name with a path', 'traversal', () => [hello], { editPackage: (p: Record<string, unknown>) => (p.file = '../../outside.src.rpm') }, /contains a path/],
-      ['a file name with a right-to-left override', 'bidi', () => [named(hello, 'hello\u202egpj.src.rpm')], {}, /package file 'hello\\u202egpj\.src\.rpm': the file name contains the invisible or text-direction character \\u202e/],
-      ['a file name with a zero-width space', 'zero-width', () => [named(hello, 'hel\u200blo-1.0-1.src.rpm')], {}, /\\u200b/],
-      ['two file names that differ only in their Unicode form', 'nfc-nfd', () => [named(hello, 'caf\u00e9-1.src.rpm'), named(world, 'cafe\u0301-1.src.rpm')], {}, /differ only in their Unicode form/],
-      ['a package entry named build.yml', 'manifest-as-package', () => [hello], { editPackage: (p: Record<string, unknown>) => (p.file = 'build.yml') }, /package file 'build\.yml': build\.yml is the name of the job's manifest/],
+      [
+        'a file name with a path',
+        'traversal',
+        () => [hello],
+        { editPackage: (p: Record<string, unknown>) => (p.file = '../../outside.src.rpm') },
+        /contains a path/,
+      ],
+      [
+        'a file name with a right-to-left override',
+        'bidi',
+        () => [named(hello, 'hello\u202egpj.src.rpm')],
+        {},
+        /package file 'hello\\u202egpj\.src\.rpm': the file name contains the invisible or text-direction character \\u202e/,
+      ],
+      [
+        'a file name with a zero-width space',
+        'zero-width',
+        () => [named(hello, 'hel\u200blo-1.0-1.src.rpm')],
+        {},
+        /\\u200b/,
+      ],
+      [
+        'two file names that differ only in their Unicode form',
+        'nfc-nfd',
+        () => [named(hello, 'caf\u00e9-1.src.rpm'), named(world, 'cafe\u0301-1.src.rpm')],
+        {},
+        /differ only in their Unicode form/,
+      ],
+      [
+        'a package entry named build.yml',
+        'manifest-as-package',
+        () => [hello],
+        { editPackage: (p: Record<string, unknown>) => (p.file = 'build.yml') },
+        /package file 'build\.yml': build\.yml is the name of the job's manifest/,
+      ],
     ] as const) {
       it(`refuses a manifest with ${label} at once, registering nothing`, async () => {
         writeJobDir(farm.incoming, name, files(), options as never);
@@ -236,31 +332,67 @@ for (const dialect of DIALECTS) {
       symlinkSync(target, join(farm.incoming, 'link-to-dir'));
       writeFileSync(join(farm.incoming, 'a-job-that-is-a-file'), 'not a directory');
       const result = await pass();
-      assert.deepEqual(result.cruftRemoved.sort(), [join(farm.incoming, 'a-job-that-is-a-file'), join(farm.incoming, 'link-to-dir')]);
+      assert.deepEqual(result.cruftRemoved.sort(), [
+        join(farm.incoming, 'a-job-that-is-a-file'),
+        join(farm.incoming, 'link-to-dir'),
+      ]);
       assert.deepEqual(readdirSync(farm.incoming), []);
       assert.ok(existsSync(join(target, 'keep')));
     });
 
     it('rejects a reused job id and leaves the earlier job untouched', async () => {
-      await submitJob({ files: [hello], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: 'dup', submitter: null });
+      await submitJob({
+        files: [hello],
+        target: farm.incoming,
+        bucket: 'devel',
+        platforms: [],
+        archs: [],
+        report: [],
+        id: 'dup',
+        submitter: null,
+      });
       assert.equal((await only()).kind, 'registered');
       const before = (await getJobDetail(farm.registry.db, 'dup'))!;
       writeJobDir(farm.incoming, 'someone-else', [world], { manifest: { id: 'dup', bucket: 'other' } });
       const outcome = await only();
       assert.equal(outcome.kind, 'rejected');
-      assert.match(outcome.kind === 'rejected' ? outcome.reason : '', /A job with ID dup has been previously registered/);
+      assert.match(
+        outcome.kind === 'rejected' ? outcome.reason : '',
+        /A job with ID dup has been previously registered/,
+      );
       assert.deepEqual(await getJobDetail(farm.registry.db, 'dup'), before);
       assert.deepEqual(readdirSync(join(farm.accepted, 'dup')).sort(), ['build.yml', 'hello-1.0-1.src.rpm']);
       assert.ok(gone('someone-else'));
     });
 
     it('rejects a resubmission of an old id in a directory of the same name', async () => {
-      await submitJob({ files: [hello], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: 'resubmitted', submitter: null });
+      await submitJob({
+        files: [hello],
+        target: farm.incoming,
+        bucket: 'devel',
+        platforms: [],
+        archs: [],
+        report: [],
+        id: 'resubmitted',
+        submitter: null,
+      });
       assert.equal((await only()).kind, 'registered');
-      await submitJob({ files: [world], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: 'resubmitted', submitter: null });
+      await submitJob({
+        files: [world],
+        target: farm.incoming,
+        bucket: 'devel',
+        platforms: [],
+        archs: [],
+        report: [],
+        id: 'resubmitted',
+        submitter: null,
+      });
       const outcome = await only();
       assert.equal(outcome.kind, 'rejected');
-      assert.match(outcome.kind === 'rejected' ? outcome.reason : '', /A job with ID resubmitted has been previously registered/);
+      assert.match(
+        outcome.kind === 'rejected' ? outcome.reason : '',
+        /A job with ID resubmitted has been previously registered/,
+      );
       assert.deepEqual(readdirSync(join(farm.accepted, 'resubmitted')).sort(), ['build.yml', 'hello-1.0-1.src.rpm']);
       assert.ok(gone('resubmitted'));
     });
@@ -269,7 +401,12 @@ for (const dialect of DIALECTS) {
       const dir = writeJobDir(farm.incoming, 'crash-after-transfer', [hello]);
       const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
       const st = statSync(dir);
-      await insertJob(farm.registry, manifest, { submitter: me, submittedAt: st.ctimeMs, incomingEntry: 'crash-after-transfer', incomingInode: inodeOf(dir) });
+      await insertJob(farm.registry, manifest, {
+        submitter: me,
+        submittedAt: st.ctimeMs,
+        incomingEntry: 'crash-after-transfer',
+        incomingInode: inodeOf(dir),
+      });
       await commitStagedJob(await stageJob(dir, farm.accepted, manifest), farm.accepted, manifest);
       await setJobStatus(farm.registry.db, 'crash-after-transfer', 'valid');
       const outcome = await only();
@@ -278,34 +415,55 @@ for (const dialect of DIALECTS) {
       assert.ok(gone('crash-after-transfer'));
     });
 
-    it('copies again when an interrupted job\'s accepted copy is damaged', async () => {
+    it("copies again when an interrupted job's accepted copy is damaged", async () => {
       const dir = writeJobDir(farm.incoming, 'crash-damaged', [hello]);
       const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
-      await insertJob(farm.registry, manifest, { submitter: me, submittedAt: statSync(dir).ctimeMs, incomingEntry: 'crash-damaged', incomingInode: inodeOf(dir) });
+      await insertJob(farm.registry, manifest, {
+        submitter: me,
+        submittedAt: statSync(dir).ctimeMs,
+        incomingEntry: 'crash-damaged',
+        incomingInode: inodeOf(dir),
+      });
       await setJobStatus(farm.registry.db, 'crash-damaged', 'valid');
       mkdirSync(join(farm.accepted, 'crash-damaged'));
       writeFileSync(join(farm.accepted, 'crash-damaged', 'hello-1.0-1.src.rpm'), 'half');
       assert.equal((await only()).kind, 'registered');
-      assert.equal(readFileSync(join(farm.accepted, 'crash-damaged', 'hello-1.0-1.src.rpm')).length, readFileSync(hello).length);
+      assert.equal(
+        readFileSync(join(farm.accepted, 'crash-damaged', 'hello-1.0-1.src.rpm')).length,
+        readFileSync(hello).length,
+      );
     });
 
     it('finishes an interrupted job whose incoming directory has gone: registered from a verified copy, else failed', async () => {
       const dir = writeJobDir(farm.incoming, 'orphan-copied', [hello]);
       const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
-      await insertJob(farm.registry, manifest, { submitter: me, submittedAt: statSync(dir).ctimeMs, incomingEntry: 'orphan-copied', incomingInode: inodeOf(dir) });
+      await insertJob(farm.registry, manifest, {
+        submitter: me,
+        submittedAt: statSync(dir).ctimeMs,
+        incomingEntry: 'orphan-copied',
+        incomingInode: inodeOf(dir),
+      });
       await commitStagedJob(await stageJob(dir, farm.accepted, manifest), farm.accepted, manifest);
       await setJobStatus(farm.registry.db, 'orphan-copied', 'valid');
       rmSync(dir, { recursive: true });
 
       const dir2 = writeJobDir(farm.incoming, 'orphan-lost', [hello]);
       const manifest2 = parseManifest(readFileSync(join(dir2, 'build.yml'), 'utf8'), 'x');
-      await insertJob(farm.registry, manifest2, { submitter: me, submittedAt: statSync(dir2).ctimeMs, incomingEntry: 'orphan-lost', incomingInode: inodeOf(dir2) });
+      await insertJob(farm.registry, manifest2, {
+        submitter: me,
+        submittedAt: statSync(dir2).ctimeMs,
+        incomingEntry: 'orphan-lost',
+        incomingInode: inodeOf(dir2),
+      });
       rmSync(dir2, { recursive: true });
 
       // Within the grace period nothing happens; after it, both are settled.
       assert.deepEqual((await pass()).outcomes, []);
       const settled = await pass({ waitForJobMs: 0 });
-      assert.deepEqual(settled.outcomes.map((o) => `${o.job}:${o.kind}`).sort(), ['orphan-copied:registered', 'orphan-lost:fail']);
+      assert.deepEqual(settled.outcomes.map((o) => `${o.job}:${o.kind}`).sort(), [
+        'orphan-copied:registered',
+        'orphan-lost:fail',
+      ]);
       assert.equal((await findJob(farm.registry.db, 'orphan-copied'))?.status, 'registered');
       const lost = await findJob(farm.registry.db, 'orphan-lost');
       assert.equal(lost?.status, 'fail');
@@ -329,7 +487,12 @@ for (const dialect of DIALECTS) {
     it('cleans up the entry of a job registered just before a crash, leaving the job alone', async () => {
       const dir = writeJobDir(farm.incoming, 'crash-after-register', [hello]);
       const manifest = parseManifest(readFileSync(join(dir, 'build.yml'), 'utf8'), 'x');
-      await insertJob(farm.registry, manifest, { submitter: me, submittedAt: statSync(dir).ctimeMs, incomingEntry: 'crash-after-register', incomingInode: inodeOf(dir) });
+      await insertJob(farm.registry, manifest, {
+        submitter: me,
+        submittedAt: statSync(dir).ctimeMs,
+        incomingEntry: 'crash-after-register',
+        incomingInode: inodeOf(dir),
+      });
       await setJobStatus(farm.registry.db, 'crash-after-register', 'registered');
       const outcome = await only();
       assert.equal(outcome.kind, 'cleaned');
@@ -338,20 +501,54 @@ for (const dialect of DIALECTS) {
     });
 
     it('never processes one job twice when two processors run at once', async () => {
-      for (let i = 0; i < 10; i++) await submitJob({ files: [hello], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: `race-${i}`, submitter: null });
+      for (let i = 0; i < 10; i++)
+        await submitJob({
+          files: [hello],
+          target: farm.incoming,
+          bucket: 'devel',
+          platforms: [],
+          archs: [],
+          report: [],
+          id: `race-${i}`,
+          submitter: null,
+        });
       const results = await Promise.all([pass(), pass(), pass()]);
-      const registered = results.flatMap((r) => r.outcomes).filter((o) => o.kind === 'registered').map((o) => o.job).sort();
+      const registered = results
+        .flatMap((r) => r.outcomes)
+        .filter((o) => o.kind === 'registered')
+        .map((o) => o.job)
+        .sort();
       assert.deepEqual(registered, Array.from({ length: 10 }, (_, i) => `race-${i}`).sort());
-      assert.ok(results.some((r) => !r.ran), 'a concurrent pass should have found the lock taken');
-      const tasks = await farm.registry.db.selectFrom('tasks').innerJoin('jobs', 'jobs.id', 'tasks.job_id').select('jobs.uuid').where('jobs.uuid', 'like', 'race-%').execute();
+      assert.ok(
+        results.some((r) => !r.ran),
+        'a concurrent pass should have found the lock taken',
+      );
+      const tasks = await farm.registry.db
+        .selectFrom('tasks')
+        .innerJoin('jobs', 'jobs.id', 'tasks.job_id')
+        .select('jobs.uuid')
+        .where('jobs.uuid', 'like', 'race-%')
+        .execute();
       assert.equal(tasks.length, 20);
     });
 
     it('keeps the submission when the registry is unreachable, and processes it once it is back', async () => {
-      await submitJob({ files: [hello], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: 'db-down', submitter: null });
+      await submitJob({
+        files: [hello],
+        target: farm.incoming,
+        bucket: 'devel',
+        platforms: [],
+        archs: [],
+        report: [],
+        id: 'db-down',
+        submitter: null,
+      });
       // SQLite has no server to lose; a PostgreSQL server that refuses connections stands for an outage.
       if (dialect === 'postgresql') {
-        const down = await openRegistry({ type: 'postgresql', connectionString: 'postgresql://postgres@127.0.0.1:1/none' });
+        const down = await openRegistry({
+          type: 'postgresql',
+          connectionString: 'postgresql://postgres@127.0.0.1:1/none',
+        });
         const result = await runIncomingPass(farm.ctx({ registry: down, retry: { attempts: 3, delayMs: 5 } }));
         await down.close();
         assert.match(result.registryError ?? '', /db-down: .*ECONNREFUSED|db-down: .*connect/);

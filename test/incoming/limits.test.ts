@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -40,7 +51,11 @@ for (const dialect of DIALECTS) {
       return result.outcomes[0]!;
     };
     const gone = (name: string) => !existsSync(join(farm.incoming, name));
-    const nothingAccepted = (id: string) => assert.deepEqual(readdirSync(farm.accepted).filter((n) => n.includes(id)), []);
+    const nothingAccepted = (id: string) =>
+      assert.deepEqual(
+        readdirSync(farm.accepted).filter((n) => n.includes(id)),
+        [],
+      );
 
     it('refuses at once a job whose manifest declares a 1 TiB package, before looking at the file', async () => {
       // The file is small: a processor that believed the manifest would wait for the rest to arrive.
@@ -49,7 +64,10 @@ for (const dialect of DIALECTS) {
       assert.equal(outcome.kind, 'invalid', JSON.stringify(outcome));
       const recorded = await findJob(farm.registry.db, 'terabyte');
       assert.equal(recorded?.status, 'invalid');
-      assert.match(recorded!.reason!, /^hello-1\.0-1\.src\.rpm: is 1099511627776 bytes \(1 TiB\), more than the farm accepts for one package \(max_package_size: 8 GiB\)$/);
+      assert.match(
+        recorded!.reason!,
+        /^hello-1\.0-1\.src\.rpm: is 1099511627776 bytes \(1 TiB\), more than the farm accepts for one package \(max_package_size: 8 GiB\)$/,
+      );
       assert.ok(gone('terabyte'));
       nothingAccepted('terabyte');
     });
@@ -58,7 +76,10 @@ for (const dialect of DIALECTS) {
       writeJobDir(farm.incoming, 'too-much', [hello, world]);
       const outcome = await only({ limits: { maxPackageSize: MiB, maxJobSize: 1000 } });
       assert.equal(outcome.kind, 'invalid', JSON.stringify(outcome));
-      assert.match((await findJob(farm.registry.db, 'too-much'))!.reason!, /its 2 packages are \d+ bytes .* together, more than the farm accepts for one job \(max_job_size: 1000 bytes\)/);
+      assert.match(
+        (await findJob(farm.registry.db, 'too-much'))!.reason!,
+        /its 2 packages are \d+ bytes .* together, more than the farm accepts for one job \(max_job_size: 1000 bytes\)/,
+      );
       nothingAccepted('too-much');
     });
 
@@ -68,23 +89,41 @@ for (const dialect of DIALECTS) {
       const junk = join(dir, 'junk-1-1.src.rpm');
       writeFileSync(junk, 'not an rpm');
       truncateSync(junk, 256 * MiB);
-      writeFileSync(join(dir, 'build.yml'), `id: sparse-junk\nbucket: devel\npackages:\n  - file: junk-1-1.src.rpm\n    type: SRPM\n    size: ${256 * MiB}\n    sha1sum: ${'f'.repeat(40)}\n`);
+      writeFileSync(
+        join(dir, 'build.yml'),
+        `id: sparse-junk\nbucket: devel\npackages:\n  - file: junk-1-1.src.rpm\n    type: SRPM\n    size: ${256 * MiB}\n    sha1sum: ${'f'.repeat(40)}\n`,
+      );
       // No room at all in accepted: had the processor started a copy, the job would wait for space.
       const outcome = await only({ freeSpace: async () => ({ available: 0, total: 0 }) });
       assert.equal(outcome.kind, 'invalid', JSON.stringify(outcome));
-      assert.match((await findJob(farm.registry.db, 'sparse-junk'))!.reason!, /^junk-1-1\.src\.rpm: not a valid RPM: it is not an RPM file/);
+      assert.match(
+        (await findJob(farm.registry.db, 'sparse-junk'))!.reason!,
+        /^junk-1-1\.src\.rpm: not a valid RPM: it is not an RPM file/,
+      );
       assert.ok(gone('sparse-junk'));
       nothingAccepted('sparse-junk');
     });
 
     it('keeps a job the accepted disk has no room for, says why on the job, and takes it once there is room', async () => {
-      await submitJob({ files: [hello], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: 'no-room', submitter: null });
+      await submitJob({
+        files: [hello],
+        target: farm.incoming,
+        bucket: 'devel',
+        platforms: [],
+        archs: [],
+        report: [],
+        id: 'no-room',
+        submitter: null,
+      });
       // A reserve larger than any disk: statfs says there is not enough free space.
       const waiting = await only({ reserve: { bytes: 2 ** 50 }, waitForJobMs: 0 });
       assert.equal(waiting.kind, 'deferred', JSON.stringify(waiting));
       const recorded = await findJob(farm.registry.db, 'no-room');
       assert.equal(recorded?.status, 'incoming');
-      assert.match(recorded!.reason!, /^waiting for space in the accepted directory: hello-1\.0-1\.src\.rpm needs .* and 1024 TiB is kept free \(accepted_reserve\), but only .* is free; the job is kept and taken once there is room$/);
+      assert.match(
+        recorded!.reason!,
+        /^waiting for space in the accepted directory: hello-1\.0-1\.src\.rpm needs .* and 1024 TiB is kept free \(accepted_reserve\), but only .* is free; the job is kept and taken once there is room$/,
+      );
       // The farm's full disk is not the submitter's fault: past the grace period, the job is still there.
       assert.ok(!gone('no-room'));
       nothingAccepted('no-room');
@@ -98,17 +137,42 @@ for (const dialect of DIALECTS) {
       const big = join(farm.root, 'big-1.0-1.src.rpm');
       copyFileSync(srpm('big'), big);
       appendFileSync(big, Buffer.alloc(2 * MiB, 1));
-      await submitJob({ files: [big], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: 'space-big', submitter: null });
-      await submitJob({ files: [hello], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: 'space-small', submitter: null });
-      const result = await runIncomingPass(farm.ctx({ reserve: { bytes: 0 }, freeSpace: async () => ({ available: MiB, total: 100 * MiB }) }));
+      await submitJob({
+        files: [big],
+        target: farm.incoming,
+        bucket: 'devel',
+        platforms: [],
+        archs: [],
+        report: [],
+        id: 'space-big',
+        submitter: null,
+      });
+      await submitJob({
+        files: [hello],
+        target: farm.incoming,
+        bucket: 'devel',
+        platforms: [],
+        archs: [],
+        report: [],
+        id: 'space-small',
+        submitter: null,
+      });
+      const result = await runIncomingPass(
+        farm.ctx({ reserve: { bytes: 0 }, freeSpace: async () => ({ available: MiB, total: 100 * MiB }) }),
+      );
       assert.equal(job(result.outcomes, 'space-big')?.kind, 'deferred', JSON.stringify(result.outcomes));
       assert.equal(job(result.outcomes, 'space-small')?.kind, 'registered', JSON.stringify(result.outcomes));
-      assert.match((await findJob(farm.registry.db, 'space-big'))!.reason!, /big-1\.0-1\.src\.rpm needs 2\.\d MiB and 0 bytes is kept free \(accepted_reserve\), but only .* is free/);
+      assert.match(
+        (await findJob(farm.registry.db, 'space-big'))!.reason!,
+        /big-1\.0-1\.src\.rpm needs 2\.\d MiB and 0 bytes is kept free \(accepted_reserve\), but only .* is free/,
+      );
       assert.equal((await only({ reserve: { bytes: 0 } })).kind, 'registered');
     });
 
     describe('a job directory the processor cannot read', () => {
-      before(() => assert.equal(process.geteuid?.(), 0, 'these tests make files another user owns: CI runs them as root'));
+      before(() =>
+        assert.equal(process.geteuid?.(), 0, 'these tests make files another user owns: CI runs them as root'),
+      );
 
       /**
        * One pass in a process that keeps root's uid but not its power to read what others keep
@@ -117,7 +181,17 @@ for (const dialect of DIALECTS) {
        */
       async function unprivilegedPass(overrides: Record<string, unknown> = {}): Promise<PassResult> {
         const db = registryEnv(farm.config).replace(/^sqlite:/, '');
-        const { stdout } = await run('setpriv', ['--bounding-set=-dac_override,-dac_read_search', process.execPath, '--import', 'tsx', CHILD, farm.incoming, farm.accepted, db, JSON.stringify(overrides)]);
+        const { stdout } = await run('setpriv', [
+          '--bounding-set=-dac_override,-dac_read_search',
+          process.execPath,
+          '--import',
+          'tsx',
+          CHILD,
+          farm.incoming,
+          farm.accepted,
+          db,
+          JSON.stringify(overrides),
+        ]);
         return JSON.parse(stdout.split('\n').find((l) => l.startsWith('{'))!) as PassResult;
       }
 
@@ -129,19 +203,34 @@ for (const dialect of DIALECTS) {
         assert.equal(first.outcomes.length, 1, JSON.stringify(first.outcomes));
         const waiting = first.outcomes[0]!;
         assert.equal(waiting.kind, 'waiting');
-        assert.match(waiting.reason, /^private: the incoming processor cannot read this job directory \(EACCES: permission denied, open '.*\/incoming\/private'\); its owner must make it readable/);
+        assert.match(
+          waiting.reason,
+          /^private: the incoming processor cannot read this job directory \(EACCES: permission denied, open '.*\/incoming\/private'\); its owner must make it readable/,
+        );
         const overdue = await unprivilegedPass({ waitForJobMs: 0 });
         const refused = overdue.outcomes[0]!;
         assert.equal(refused.kind, 'invalid', JSON.stringify(overdue.outcomes));
         // Its files cannot be deleted by a processor that cannot read them; it is out of the queue, and the message says what is left to do.
-        assert.match(refused.reason, /refused after the grace period of 0 s; it could not be removed \(.*EACCES.*\): an administrator must remove it$/);
+        assert.match(
+          refused.reason,
+          /refused after the grace period of 0 s; it could not be removed \(.*EACCES.*\): an administrator must remove it$/,
+        );
         assert.ok(gone('private'));
       });
 
-      it('is never what pkgforge submit makes, whatever the submitter\'s umask', async () => {
+      it("is never what pkgforge submit makes, whatever the submitter's umask", async () => {
         const umask = process.umask(0o077);
         try {
-          await submitJob({ files: [hello], target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id: 'umask-077', submitter: null });
+          await submitJob({
+            files: [hello],
+            target: farm.incoming,
+            bucket: 'devel',
+            platforms: [],
+            archs: [],
+            report: [],
+            id: 'umask-077',
+            submitter: null,
+          });
         } finally {
           process.umask(umask);
         }
@@ -156,7 +245,7 @@ for (const dialect of DIALECTS) {
         assert.equal(job(result.outcomes, 'umask-077')?.kind, 'registered', JSON.stringify(result.outcomes));
       });
 
-      it('is named by its path in messages, never by the processor\'s /proc/self/fd/N', async () => {
+      it("is named by its path in messages, never by the processor's /proc/self/fd/N", async () => {
         const dir = writeJobDir(farm.incoming, 'private-manifest', [hello]);
         chownSync(join(dir, 'build.yml'), STRANGER, STRANGER);
         chmodSync(join(dir, 'build.yml'), 0o600);

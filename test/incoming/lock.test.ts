@@ -32,17 +32,21 @@ describe('the incoming processor lock', () => {
   it('is not taken from a live holder, but at once from a dead one, and after the stale time from any', async () => {
     assert.equal(await takeProcessorLock(leftLock(process.pid)), null);
     const dead = await takeProcessorLock(leftLock(2 ** 22 + 12345));
-    assert.ok(dead, 'a dead holder\'s lock is taken over');
+    assert.ok(dead, "a dead holder's lock is taken over");
     await dead.release();
     const stale = await takeProcessorLock(leftLock(process.pid, 60_000));
     assert.ok(stale, 'a lock whose note was not refreshed for 30 s is taken over');
     await stale.release();
   });
 
-  it('goes to exactly one of several processors taking over a dead holder\'s lock at once', async () => {
+  it("goes to exactly one of several processors taking over a dead holder's lock at once", async () => {
     for (let trial = 0; trial < 40; trial++) {
       const accepted = leftLock(2 ** 22 + 12345);
-      const got = await Promise.all([0, 1, 2].map((i) => new Promise((r) => setTimeout(r, (trial % 4) * i)).then(() => takeProcessorLock(accepted))));
+      const got = await Promise.all(
+        [0, 1, 2].map((i) =>
+          new Promise((r) => setTimeout(r, (trial % 4) * i)).then(() => takeProcessorLock(accepted)),
+        ),
+      );
       const holders = got.filter((l) => l !== null);
       assert.equal(holders.length, 1, `trial ${trial}: ${holders.length} holders`);
       await holders[0]!.release();

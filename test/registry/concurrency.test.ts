@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { deriveJobStatus } from '../../src/core/job-status.ts';
 import { normaliseManifest } from '../../src/core/manifest.ts';
-import { builderIdentity, claimNextTask, finishAttempt, listAttempts, releaseClaim, requeueAbandoned } from '../../src/registry/attempts.ts';
+import {
+  builderIdentity,
+  claimNextTask,
+  finishAttempt,
+  listAttempts,
+  releaseClaim,
+  requeueAbandoned,
+} from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail, insertJob } from '../../src/registry/jobs.ts';
 import { cancelTasks, registerTasks } from '../../src/registry/tasks.ts';
@@ -26,7 +33,10 @@ describe('concurrent cancel, finish, hand-back and requeue on PostgreSQL', () =>
     const [e1, g1] = [(await builderIdentity(t.registry.db, 'e1'))!, (await builderIdentity(t.registry.db, 'g1'))!];
     for (let round = 0; round < 25; round++) {
       const id = `race-${round}`;
-      const m = normaliseManifest({ id, bucket: 'devel', packages: [{ file: `${id}.src.rpm`, type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, id);
+      const m = normaliseManifest(
+        { id, bucket: 'devel', packages: [{ file: `${id}.src.rpm`, type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] },
+        id,
+      );
       await insertJob(t.registry, m, { submitter: 'u', submittedAt: round, incomingEntry: id });
       await registerTasks(t.registry, id, ['all'], ['all']);
       // Two builders hold the job's two tasks; one lease has already run out.
@@ -52,7 +62,10 @@ describe('concurrent cancel, finish, hand-back and requeue on PostgreSQL', () =>
       assert.equal(f40.status, 'cancelled', `round ${round}`);
       const [expiredAttempt] = await listAttempts(t.registry.db, f40.id);
       assert.ok(expiredAttempt!.endedAt !== null, 'the expired attempt is closed');
-      assert.ok(['requeued', 'lease expired', 'cancelled'].includes(expiredAttempt!.outcome!), expiredAttempt!.outcome!);
+      assert.ok(
+        ['requeued', 'lease expired', 'cancelled'].includes(expiredAttempt!.outcome!),
+        expiredAttempt!.outcome!,
+      );
       if (released) assert.equal(expiredAttempt!.outcome, 'requeued');
       assert.equal(job.status, deriveJobStatus(job.tasks.map((task) => task.status)) ?? 'registered', `round ${round}`);
     }

@@ -10,7 +10,15 @@ import { addPlatforms } from '../helpers/farm.ts';
 import { DIALECTS, makeRegistry, type TestRegistry } from '../helpers/registries.ts';
 
 const manifest = (id: string, extra: Record<string, unknown> = {}) =>
-  normaliseManifest({ id, bucket: 'devel', packages: [{ file: `${id}-1-1.src.rpm`, type: 'SRPM', size: 5, sha1sum: 'a'.repeat(40) }], ...extra }, id);
+  normaliseManifest(
+    {
+      id,
+      bucket: 'devel',
+      packages: [{ file: `${id}-1-1.src.rpm`, type: 'SRPM', size: 5, sha1sum: 'a'.repeat(40) }],
+      ...extra,
+    },
+    id,
+  );
 
 for (const dialect of DIALECTS) {
   describe(`registry on ${dialect}`, () => {
@@ -31,8 +39,14 @@ for (const dialect of DIALECTS) {
       await changePlatform(t.registry.db, 'el9', 'x86_64', 'setauto');
       const off = await changePlatform(t.registry.db, 'el9', 'x86_64', 'deactivate');
       assert.deepEqual([off.active, off.auto], [false, false]);
-      await assert.rejects(addPlatform(t.registry.db, 'el9', 'x86_64'), /Cannot add el9\/x86_64 platform, it already exists/);
-      await assert.rejects(changePlatform(t.registry.db, 'el7', 'x86_64', 'activate'), /Cannot modify el7\/x86_64 platform, it does not exist/);
+      await assert.rejects(
+        addPlatform(t.registry.db, 'el9', 'x86_64'),
+        /Cannot add el9\/x86_64 platform, it already exists/,
+      );
+      await assert.rejects(
+        changePlatform(t.registry.db, 'el7', 'x86_64', 'activate'),
+        /Cannot modify el7\/x86_64 platform, it does not exist/,
+      );
       await assert.rejects(addPlatform(t.registry.db, '../x', 'x86_64'), /may only contain/);
       assert.equal((await listPlatforms(t.registry.db)).length, 1);
     });
@@ -42,27 +56,42 @@ for (const dialect of DIALECTS) {
       const b = await addBuilder(t.registry.db, 'host1_el9', 'el9', 'x86_64');
       assert.equal(b.platformActive, false);
       await assert.rejects(addBuilder(t.registry.db, 'host1_el9', 'el9', 'x86_64'), /already exists/);
-      assert.deepEqual((await listBuilders(t.registry.db)).map((x) => x.name), ['host1_el9']);
+      assert.deepEqual(
+        (await listBuilders(t.registry.db)).map((x) => x.name),
+        ['host1_el9'],
+      );
       await deleteBuilder(t.registry.db, 'host1_el9');
       await assert.rejects(deleteBuilder(t.registry.db, 'host1_el9'), /does not appear to exist/);
     });
 
     it('records a job with its packages and never takes the same id twice', async () => {
-      const job = await insertJob(t.registry, manifest('job-a', { platforms: ['all'], report: ['x@example.org'] }), { submitter: 'alice', submittedAt: 1000, incomingEntry: 'job-a' });
+      const job = await insertJob(t.registry, manifest('job-a', { platforms: ['all'], report: ['x@example.org'] }), {
+        submitter: 'alice',
+        submittedAt: 1000,
+        incomingEntry: 'job-a',
+      });
       assert.equal(job.status, 'incoming');
       assert.deepEqual(job.report, ['x@example.org']);
-      await assert.rejects(insertJob(t.registry, manifest('job-a'), { submitter: 'bob', submittedAt: 2000, incomingEntry: 'other' }));
+      await assert.rejects(
+        insertJob(t.registry, manifest('job-a'), { submitter: 'bob', submittedAt: 2000, incomingEntry: 'other' }),
+      );
       const again = await findJob(t.registry.db, 'job-a');
       assert.equal(again?.submitter, 'alice');
       const detail = await getJobDetail(t.registry.db, 'job-a');
-      assert.deepEqual(detail?.packages.map((p) => p.file), ['job-a-1-1.src.rpm']);
+      assert.deepEqual(
+        detail?.packages.map((p) => p.file),
+        ['job-a-1-1.src.rpm'],
+      );
     });
 
     it('registers one task per selected active platform, once, and derives the job status from tasks', async () => {
       await addPlatforms(t, 'f40/x86_64*', 'f40/aarch64*', 'sl6/i386');
       await insertJob(t.registry, manifest('job-b'), { submitter: null, submittedAt: null, incomingEntry: null });
       const targets = await registerTasks(t.registry, 'job-b', ['auto'], ['all']);
-      assert.deepEqual(targets.map((x) => `${x.platform}/${x.arch}`), ['f40/aarch64', 'f40/x86_64']);
+      assert.deepEqual(
+        targets.map((x) => `${x.platform}/${x.arch}`),
+        ['f40/aarch64', 'f40/x86_64'],
+      );
       // A second run after a crash adds nothing twice.
       await registerTasks(t.registry, 'job-b', ['auto'], ['all']);
       const detail = (await getJobDetail(t.registry.db, 'job-b'))!;
@@ -70,8 +99,16 @@ for (const dialect of DIALECTS) {
       assert.equal(detail.tasks.length, 2);
       assert.ok(detail.tasks.every((x) => x.status === 'needs build'));
 
-      const row = await t.registry.db.selectFrom('jobs').select('id').where('uuid', '=', 'job-b').executeTakeFirstOrThrow();
-      await t.registry.db.updateTable('tasks').set({ status: 'success' }).where('id', '=', detail.tasks[0]!.id).execute();
+      const row = await t.registry.db
+        .selectFrom('jobs')
+        .select('id')
+        .where('uuid', '=', 'job-b')
+        .executeTakeFirstOrThrow();
+      await t.registry.db
+        .updateTable('tasks')
+        .set({ status: 'success' })
+        .where('id', '=', detail.tasks[0]!.id)
+        .execute();
       await refreshJobStatus(t.registry.db, row.id, t.registry.caps);
       assert.equal((await findJob(t.registry.db, 'job-b'))?.status, 'partial success');
       await t.registry.db.updateTable('tasks').set({ status: 'fail' }).where('id', '=', detail.tasks[1]!.id).execute();
@@ -89,15 +126,30 @@ for (const dialect of DIALECTS) {
 
     it('lists jobs newest first with filters', async () => {
       await setJobStatus(t.registry.db, 'job-a', 'invalid', 'because');
-      assert.deepEqual((await listJobs(t.registry.db)).map((j) => j.id), ['job-c', 'job-b', 'job-a']);
-      assert.deepEqual((await listJobs(t.registry.db, { status: 'invalid' })).map((j) => [j.id, j.reason]), [['job-a', 'because']]);
-      assert.deepEqual((await listJobs(t.registry.db, { submitter: 'alice' })).map((j) => j.id), ['job-a']);
+      assert.deepEqual(
+        (await listJobs(t.registry.db)).map((j) => j.id),
+        ['job-c', 'job-b', 'job-a'],
+      );
+      assert.deepEqual(
+        (await listJobs(t.registry.db, { status: 'invalid' })).map((j) => [j.id, j.reason]),
+        [['job-a', 'because']],
+      );
+      assert.deepEqual(
+        (await listJobs(t.registry.db, { submitter: 'alice' })).map((j) => j.id),
+        ['job-a'],
+      );
       assert.deepEqual((await listJobs(t.registry.db, { bucket: 'nope' })).length, 0);
       await assert.rejects(setJobStatus(t.registry.db, 'nope', 'fail'), /Failed to find a registry entry for job nope/);
     });
 
-    it('refuses a status that does not exist (the original\'s `failed`)', async () => {
-      await assert.rejects(t.registry.db.updateTable('jobs').set({ status: 'failed' as never }).where('uuid', '=', 'job-a').execute());
+    it("refuses a status that does not exist (the original's `failed`)", async () => {
+      await assert.rejects(
+        t.registry.db
+          .updateTable('jobs')
+          .set({ status: 'failed' as never })
+          .where('uuid', '=', 'job-a')
+          .execute(),
+      );
     });
   });
 }

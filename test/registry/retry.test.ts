@@ -79,7 +79,10 @@ describe('transient registry errors, as the real PostgreSQL and SQLite give them
       withClient(url, async (c) => {
         const pid = (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
         // Handled at once: it fails while the admin connection is still at work.
-        const q = c.query('select pg_sleep(5)').then(() => null, (e: Error) => e);
+        const q = c.query('select pg_sleep(5)').then(
+          () => null,
+          (e: Error) => e,
+        );
         await withClient(PG_ADMIN_URL, (admin) => admin.query('select pg_terminate_backend($1)', [pid]));
         const e = await q;
         if (e) throw e;
@@ -117,7 +120,11 @@ describe('transient registry errors, as the real PostgreSQL and SQLite give them
   });
 
   it('serialization failure between two serializable transactions', async () => {
-    await withClient(url, (c) => c.query('create table skew (id int primary key, on_call boolean)').then(() => c.query('insert into skew values (1, true), (2, true)')));
+    await withClient(url, (c) =>
+      c
+        .query('create table skew (id int primary key, on_call boolean)')
+        .then(() => c.query('insert into skew values (1, true), (2, true)')),
+    );
     const err = await errorOf(
       withClient(url, (a) =>
         withClient(url, async (b) => {
@@ -160,9 +167,14 @@ describe('transient registry errors, as the real PostgreSQL and SQLite give them
   it('permanent errors are not retried: a constraint, a syntax error', async () => {
     const errs = await withClient(url, async (c) => [
       await errorOf(c.query('selec 1')),
-      await errorOf(c.query('create table u (id int primary key)').then(() => c.query('insert into u values (1), (1)'))),
+      await errorOf(
+        c.query('create table u (id int primary key)').then(() => c.query('insert into u values (1), (1)')),
+      ),
     ]);
-    assert.deepEqual(errs.map((e) => (e as { code?: string }).code), ['42601', '23505']);
+    assert.deepEqual(
+      errs.map((e) => (e as { code?: string }).code),
+      ['42601', '23505'],
+    );
     for (const e of errs) assert.equal(transientRegistryError(e), null);
     let calls = 0;
     await errorOf(withRegistryRetry(async () => (calls++, Promise.reject(errs[0]))));
@@ -176,7 +188,10 @@ describe('withRegistryRetry', () => {
   it('retries a transient failure until the operation succeeds, telling each retry with its kind', async () => {
     let calls = 0;
     const kinds: string[] = [];
-    const value = await withRegistryRetry(async () => (++calls < 3 ? Promise.reject(refused) : 'ok'), { delayMs: 1, onRetry: (_e, _n, _ms, kind) => kinds.push(kind) });
+    const value = await withRegistryRetry(async () => (++calls < 3 ? Promise.reject(refused) : 'ok'), {
+      delayMs: 1,
+      onRetry: (_e, _n, _ms, kind) => kinds.push(kind),
+    });
     assert.equal(value, 'ok');
     assert.deepEqual(kinds, ['connection refused', 'connection refused']);
   });
@@ -184,7 +199,14 @@ describe('withRegistryRetry', () => {
   it('gives up once the deadline has passed, with the last error', async () => {
     let calls = 0;
     const start = Date.now();
-    const err = await errorOf(withRegistryRetry(async () => (calls++, Promise.reject(refused)), { attempts: Infinity, until: start + 150, delayMs: 10, maxDelayMs: 40 }));
+    const err = await errorOf(
+      withRegistryRetry(async () => (calls++, Promise.reject(refused)), {
+        attempts: Infinity,
+        until: start + 150,
+        delayMs: 10,
+        maxDelayMs: 40,
+      }),
+    );
     assert.equal(err, refused);
     assert.ok(calls >= 3, `tried ${calls} times`);
     assert.ok(Date.now() - start < 1000);
@@ -194,7 +216,9 @@ describe('withRegistryRetry', () => {
     let calls = 0;
     const ac = new AbortController();
     ac.abort();
-    await errorOf(withRegistryRetry(async () => (calls++, Promise.reject(refused)), { attempts: Infinity, signal: ac.signal }));
+    await errorOf(
+      withRegistryRetry(async () => (calls++, Promise.reject(refused)), { attempts: Infinity, signal: ac.signal }),
+    );
     assert.equal(calls, 1);
   });
 });

@@ -36,7 +36,10 @@ describe('SRPM validation reads the RPM header itself', () => {
   });
 
   it('reads a header larger than the first block it reads', async () => {
-    const long = srpm('verbose', { summary: `a package whose header is large ${'x'.repeat(200)}`, description: 'lorem ipsum dolor '.repeat(8000) });
+    const long = srpm('verbose', {
+      summary: `a package whose header is large ${'x'.repeat(200)}`,
+      description: 'lorem ipsum dolor '.repeat(8000),
+    });
     const info = await validateSrpm(long);
     assert.equal(info.name, 'verbose');
     assert.equal(info.specFile, 'pkg.spec');
@@ -52,14 +55,44 @@ describe('SRPM validation reads the RPM header itself', () => {
     writeFileSync(path, 'this is not an rpm\n'.repeat(20));
     await rejects(path, /fake-1-1\.src\.rpm: not a valid RPM: it is not an RPM file/);
   });
-  it('rejects an empty file', async () => rejects(variant('empty-1-1.src.rpm', () => Buffer.alloc(0)), /truncated/));
-  it('rejects a file cut inside the lead', async () => rejects(variant('cut1-1-1.src.rpm', (b) => b.subarray(0, 50)), /truncated.*lead/));
-  it('rejects a file cut inside the main header', async () => rejects(variant('cut2-1-1.src.rpm', (b) => b.subarray(0, 1200)), /truncated/));
+  it('rejects an empty file', async () =>
+    rejects(
+      variant('empty-1-1.src.rpm', () => Buffer.alloc(0)),
+      /truncated/,
+    ));
+  it('rejects a file cut inside the lead', async () =>
+    rejects(
+      variant('cut1-1-1.src.rpm', (b) => b.subarray(0, 50)),
+      /truncated.*lead/,
+    ));
+  it('rejects a file cut inside the main header', async () =>
+    rejects(
+      variant('cut2-1-1.src.rpm', (b) => b.subarray(0, 1200)),
+      /truncated/,
+    ));
   it('rejects a corrupted header magic', async () =>
-    rejects(variant('magic-1-1.src.rpm', (b) => { const c = Buffer.from(b); c[96] = 0; return c; }), /signature header has a bad magic/));
+    rejects(
+      variant('magic-1-1.src.rpm', (b) => {
+        const c = Buffer.from(b);
+        c[96] = 0;
+        return c;
+      }),
+      /signature header has a bad magic/,
+    ));
   it('rejects a header that claims absurd sizes', async () =>
-    rejects(variant('huge-1-1.src.rpm', (b) => { const c = Buffer.from(b); c.writeUInt32BE(0x7fffffff, 96 + 12); return c; }), /more than/));
-  it('rejects a name that does not end in .src.rpm', async () => rejects(variant('hello.rpm', (b) => b), /must end with \.src\.rpm/));
+    rejects(
+      variant('huge-1-1.src.rpm', (b) => {
+        const c = Buffer.from(b);
+        c.writeUInt32BE(0x7fffffff, 96 + 12);
+        return c;
+      }),
+      /more than/,
+    ));
+  it('rejects a name that does not end in .src.rpm', async () =>
+    rejects(
+      variant('hello.rpm', (b) => b),
+      /must end with \.src\.rpm/,
+    ));
   it('rejects a symbolic link', async () => {
     const link = join(dir, 'link-1-1.src.rpm');
     symlinkSync(good, link);

@@ -5,11 +5,17 @@ import { describe, it } from 'node:test';
 import { coerceError, ErrorCode, httpStatusOf } from '../../src/util/errors.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const sources = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+const sources = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 
 describe('error codes', () => {
   const docs = readFileSync(join(ROOT, 'docs', 'errors.md'), 'utf8');
-  const rows = [...docs.matchAll(/^\| `(PKGF_ERR_[A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => ({ code: m[1]!, status: Number(m[2]) }));
+  const rows = [...docs.matchAll(/^\| `(PKGF_ERR_[A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => ({
+    code: m[1]!,
+    status: Number(m[2]),
+  }));
 
   it('are each documented once in docs/errors.md with the status they answer, and the docs name no other', () => {
     const codes = Object.values(ErrorCode);
@@ -23,7 +29,10 @@ describe('error codes', () => {
   });
 
   it('are each used somewhere in src/', () => {
-    const text = sources(join(ROOT, 'src')).filter((f) => !f.endsWith('util/errors.ts')).map((f) => readFileSync(f, 'utf8')).join('\n');
+    const text = sources(join(ROOT, 'src'))
+      .filter((f) => !f.endsWith('util/errors.ts'))
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
     const unused = Object.keys(ErrorCode).filter((name) => !new RegExp(`ErrorCode\\.${name}\\b`).test(text));
     assert.deepEqual(unused, []);
   });

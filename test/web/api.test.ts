@@ -14,7 +14,15 @@ import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 
 async function job(farm: TestFarm, id: string, extra: Record<string, unknown> = {}) {
-  const m = normaliseManifest({ id, bucket: 'devel', packages: [{ file: `${id}-1-1.src.rpm`, type: 'SRPM', size: 10, sha1sum: 'a'.repeat(40) }], ...extra }, id);
+  const m = normaliseManifest(
+    {
+      id,
+      bucket: 'devel',
+      packages: [{ file: `${id}-1-1.src.rpm`, type: 'SRPM', size: 10, sha1sum: 'a'.repeat(40) }],
+      ...extra,
+    },
+    id,
+  );
   await insertJob(farm.registry, m, { submitter: 'alice', submittedAt: Date.now(), incomingEntry: null });
   await registerTasks(farm.registry, id, m.platforms, m.archs);
 }
@@ -30,7 +38,14 @@ for (const dialect of DIALECTS) {
       for (let i = 0; i < 7; i++) await job(farm, `job-${i}`);
       await job(farm, 'odd', { platforms: ['auto', 'nosuch', 'f40'], archs: ['all', 'sparc'] });
       await farm.registry.db.updateTable('platforms').set({ active: 0 }).where('name', '=', 'f40').execute();
-      app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024 * 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+      app = await buildApp({
+        registry: farm.registry,
+        results: farm.results,
+        incoming: farm.incoming,
+        uploadMaxBytes: 1024 * 1024,
+        readRequiresToken: false,
+        healthyWithinMs: 120_000,
+      });
     });
     after(async () => {
       await app.close();
@@ -44,12 +59,23 @@ for (const dialect of DIALECTS) {
     it('lists jobs newest first, page by page with a cursor, and filters them', async () => {
       const first = await get('/api/v1/jobs?limit=3');
       assert.equal(first.status, 200);
-      assert.deepEqual(first.body.jobs.map((j: { id: string }) => j.id), ['odd', 'job-6', 'job-5']);
+      assert.deepEqual(
+        first.body.jobs.map((j: { id: string }) => j.id),
+        ['odd', 'job-6', 'job-5'],
+      );
       const second = await get(`/api/v1/jobs?limit=3&before=${first.body.next}`);
-      assert.deepEqual(second.body.jobs.map((j: { id: string }) => j.id), ['job-4', 'job-3', 'job-2']);
-      const last = await get(`/api/v1/jobs?limit=3&before=${(await get(`/api/v1/jobs?limit=3&before=${second.body.next}`)).body.next ?? 0}`);
+      assert.deepEqual(
+        second.body.jobs.map((j: { id: string }) => j.id),
+        ['job-4', 'job-3', 'job-2'],
+      );
+      const last = await get(
+        `/api/v1/jobs?limit=3&before=${(await get(`/api/v1/jobs?limit=3&before=${second.body.next}`)).body.next ?? 0}`,
+      );
       assert.equal(last.body.next, null);
-      assert.equal((await get('/api/v1/jobs?status=registered&submitter=alice&bucket=devel&platform=el9')).body.jobs.length, 8);
+      assert.equal(
+        (await get('/api/v1/jobs?status=registered&submitter=alice&bucket=devel&platform=el9')).body.jobs.length,
+        8,
+      );
       assert.equal((await get('/api/v1/jobs?platform=f40')).body.jobs.length, 1);
       assert.equal((await get('/api/v1/jobs?status=bogus')).status, 400);
       assert.equal((await get('/api/v1/jobs?limit=100000')).status, 400);
@@ -59,8 +85,15 @@ for (const dialect of DIALECTS) {
       const { status, body } = await get('/api/v1/jobs/odd');
       assert.equal(status, 200);
       assert.equal(body.packages[0].file, 'odd-1-1.src.rpm');
-      assert.deepEqual(body.tasks.map((t: { platform: string; arch: string }) => `${t.platform}/${t.arch}`), ['el9/aarch64', 'el9/x86_64', 'f40/x86_64']);
-      assert.deepEqual(body.warnings, ["platform 'nosuch' is unknown", "platform 'f40' is not active", "architecture 'sparc' is unknown"]);
+      assert.deepEqual(
+        body.tasks.map((t: { platform: string; arch: string }) => `${t.platform}/${t.arch}`),
+        ['el9/aarch64', 'el9/x86_64', 'f40/x86_64'],
+      );
+      assert.deepEqual(body.warnings, [
+        "platform 'nosuch' is unknown",
+        "platform 'f40' is not active",
+        "architecture 'sparc' is unknown",
+      ]);
       const missing = await get('/api/v1/jobs/nope');
       assert.equal(missing.status, 404);
       assert.equal(missing.body.code, 'PKGF_ERR_NOT_FOUND');
@@ -76,23 +109,40 @@ for (const dialect of DIALECTS) {
       const { status, body } = await get(`/api/v1/jobs/${claim.jobId}/tasks/el9/x86_64`);
       assert.equal(status, 200);
       assert.equal(body.status, 'fail');
-      assert.deepEqual(body.attempts.map((a: { number: number; outcome: string; reason: string }) => [a.number, a.outcome, a.reason]), [[1, 'fail', 'it broke']]);
+      assert.deepEqual(
+        body.attempts.map((a: { number: number; outcome: string; reason: string }) => [a.number, a.outcome, a.reason]),
+        [[1, 'fail', 'it broke']],
+      );
       assert.deepEqual(body.files, [{ name: 'buildinfo.yml', size: 5 }]);
       assert.equal((await get(`/api/v1/jobs/${claim.jobId}/tasks/el9/sparc`)).status, 404);
       assert.equal((await get(`/api/v1/jobs/${claim.jobId}/tasks/..%2F..%2Fetc/x`)).status, 404);
     });
 
     it('tells why tasks wait in the queue, and which builders are healthy', async () => {
-      const queue = (await get('/api/v1/queue')).body as { platform: string; arch: string; why: string; waiting: { position: number; job: string }[] }[];
+      const queue = (await get('/api/v1/queue')).body as {
+        platform: string;
+        arch: string;
+        why: string;
+        waiting: { position: number; job: string }[];
+      }[];
       const x86 = queue.find((q) => q.platform === 'el9' && q.arch === 'x86_64')!;
-      assert.deepEqual(x86.waiting.map((w) => w.position), x86.waiting.map((_, i) => i + 1));
+      assert.deepEqual(
+        x86.waiting.map((w) => w.position),
+        x86.waiting.map((_, i) => i + 1),
+      );
       // b1 sent a heartbeat when it claimed: running and idle.
       assert.equal(x86.why, 'waiting for an idle builder to claim it');
       const arm = queue.find((q) => q.arch === 'aarch64')!;
       assert.equal(arm.why, 'no builder is registered for this platform');
       const builders = (await get('/api/v1/builders')).body as { name: string; healthy: boolean }[];
-      assert.deepEqual(builders.map((b) => [b.name, b.healthy]), [['b1', true]]);
-      assert.deepEqual((await get('/api/v1/platforms')).body.map((p: { name: string; active: boolean }) => `${p.name}:${p.active}`), ['el9:true', 'el9:true', 'f40:false']);
+      assert.deepEqual(
+        builders.map((b) => [b.name, b.healthy]),
+        [['b1', true]],
+      );
+      assert.deepEqual(
+        (await get('/api/v1/platforms')).body.map((p: { name: string; active: boolean }) => `${p.name}:${p.active}`),
+        ['el9:true', 'el9:true', 'f40:false'],
+      );
     });
 
     it('serves its OpenAPI document', async () => {

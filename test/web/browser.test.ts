@@ -33,11 +33,26 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     farm = await makeFarm('sqlite');
     await addPlatforms(farm, 'el9/x86_64*', 'f40/x86_64*');
     await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
-    app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024 * 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+    app = await buildApp({
+      registry: farm.registry,
+      results: farm.results,
+      incoming: farm.incoming,
+      uploadMaxBytes: 1024 * 1024,
+      readRequiresToken: false,
+      healthyWithinMs: 120_000,
+    });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({
       executablePath: process.env.PKGFORGE_TEST_CHROMIUM ?? '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     page.on('dialog', (d) => {
@@ -52,15 +67,49 @@ describe('the web interface in a real browser (Debian chromium)', () => {
   });
 
   async function submit(id: string, files: string[]) {
-    await submitJob({ files, target: farm.incoming, bucket: 'devel', platforms: [], archs: [], report: [], id, submitter: 'tester' });
+    await submitJob({
+      files,
+      target: farm.incoming,
+      bucket: 'devel',
+      platforms: [],
+      archs: [],
+      report: [],
+      id,
+      submitter: 'tester',
+    });
     assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
   }
 
   it('lists jobs and opens a job built during the test, following its live log as it grows', async () => {
-    await submit('live', [buildRpm(specFor('ticker').replace('%install', '%build\nfor i in 1 2 3 4; do echo tick-$i; sleep 1; done\n%install'))]);
-    const settings = builddSettings(loadConfig({ files: [], env: { PKGFORGE_HOME: farm.root, HOME: farm.root }, overrides: { repos: join(farm.root, 'repos') } }));
-    const claim = (await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'b1'))!, 'h[1]', 60_000))!;
-    const building = runClaim({ registry: farm.registry, name: 'b1', dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp') }, settings, log: silentLog }, claim, { stop: new AbortController().signal, abort: new AbortController().signal });
+    await submit('live', [
+      buildRpm(
+        specFor('ticker').replace('%install', '%build\nfor i in 1 2 3 4; do echo tick-$i; sleep 1; done\n%install'),
+      ),
+    ]);
+    const settings = builddSettings(
+      loadConfig({
+        files: [],
+        env: { PKGFORGE_HOME: farm.root, HOME: farm.root },
+        overrides: { repos: join(farm.root, 'repos') },
+      }),
+    );
+    const claim = (await claimNextTask(
+      farm.registry,
+      (await builderIdentity(farm.registry.db, 'b1'))!,
+      'h[1]',
+      60_000,
+    ))!;
+    const building = runClaim(
+      {
+        registry: farm.registry,
+        name: 'b1',
+        dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp') },
+        settings,
+        log: silentLog,
+      },
+      claim,
+      { stop: new AbortController().signal, abort: new AbortController().signal },
+    );
 
     await page.goto(`${base}/`);
     await page.getByRole('link', { name: 'live' }).waitFor();
@@ -73,7 +122,9 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('tick-1'));
     await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('tick-3'));
     await page.screenshot({ path: join(SHOTS, 'task.png'), fullPage: true });
-    await page.waitForFunction(() => document.getElementById('log')?.dataset.ended === 'true', undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => document.getElementById('log')?.dataset.ended === 'true', undefined, {
+      timeout: 30_000,
+    });
     assert.match((await page.textContent('#log'))!, /finished: success/);
     assert.equal((await building).status, 'success');
   });
@@ -95,7 +146,8 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     const { token } = await createToken(farm.registry.db, 'taskuser');
     await page.goto(`${base}/jobs/one-task/f40-x86_64`);
     await page.evaluate((t) => localStorage.setItem('pkgforge-token', t), token);
-    const statuses = async () => Object.fromEntries((await getJobDetail(farm.registry.db, 'one-task'))!.tasks.map((t) => [t.platform, t.status]));
+    const statuses = async () =>
+      Object.fromEntries((await getJobDetail(farm.registry.db, 'one-task'))!.tasks.map((t) => [t.platform, t.status]));
     await Promise.all([page.waitForEvent('load'), page.click('#cancel')]);
     await page.locator('#task-status', { hasText: 'cancelled' }).waitFor();
     assert.deepEqual(await statuses(), { el9: 'needs build', f40: 'cancelled' });
@@ -107,7 +159,9 @@ describe('the web interface in a real browser (Debian chromium)', () => {
 
   it('shows a package name holding <script> as text', async () => {
     await submit('hostile', [srpm('hello')]);
-    await markJobValid(farm.registry, 'hostile', [{ position: 0, name: '<script>alert("xss")</script>', version: '1', release: '1' }]);
+    await markJobValid(farm.registry, 'hostile', [
+      { position: 0, name: '<script>alert("xss")</script>', version: '1', release: '1' },
+    ]);
     await page.goto(`${base}/jobs/hostile`);
     assert.equal(await page.textContent('#packages .pkg-name'), '<script>alert("xss")</script>');
     assert.deepEqual(dialogs, []);
@@ -119,6 +173,9 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${base}/jobs/live`);
     await page.screenshot({ path: join(SHOTS, 'job-phone.png'), fullPage: true });
-    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'the job page fits a phone screen');
+    assert.ok(
+      await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
+      'the job page fits a phone screen',
+    );
   });
 });

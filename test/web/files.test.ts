@@ -21,7 +21,14 @@ describe('result downloads, the live log and metrics', () => {
     farm = await makeFarm('sqlite');
     await addPlatforms(farm, 'el9/x86_64*');
     await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
-    const m = normaliseManifest({ id: 'j1', bucket: 'devel', packages: [{ file: 'a-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, 'j1');
+    const m = normaliseManifest(
+      {
+        id: 'j1',
+        bucket: 'devel',
+        packages: [{ file: 'a-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }],
+      },
+      'j1',
+    );
     await insertJob(farm.registry, m, { submitter: null, submittedAt: 1, incomingEntry: null });
     await registerTasks(farm.registry, 'j1', ['auto'], ['all']);
     claim = (await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'b1'))!, 'h[1]', 60_000))!;
@@ -30,7 +37,14 @@ describe('result downloads, the live log and metrics', () => {
     writeFileSync(join(attemptDir, 'build.log'), 'line one\n');
     writeFileSync(join(farm.results, 'j1', 'el9-x86_64', 'a-1-1.noarch.rpm'), 'rpm bytes');
     writeFileSync(join(farm.root, 'secret'), 'secret');
-    app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024 * 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+    app = await buildApp({
+      registry: farm.registry,
+      results: farm.results,
+      incoming: farm.incoming,
+      uploadMaxBytes: 1024 * 1024,
+      readRequiresToken: false,
+      healthyWithinMs: 120_000,
+    });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
   });
   after(async () => {
@@ -45,7 +59,13 @@ describe('result downloads, the live log and metrics', () => {
     assert.equal(await rpm.text(), 'rpm bytes');
     const log = await fetch(`${base}/api/v1/jobs/j1/tasks/el9/x86_64/files/attempt-1/build.log`);
     assert.match(await log.text(), /line one/);
-    for (const bad of ['../../../secret', '..%2F..%2F..%2Fsecret', 'attempt-1/../../../../secret', '%2e%2e/%2e%2e/secret', 'nothere']) {
+    for (const bad of [
+      '../../../secret',
+      '..%2F..%2F..%2Fsecret',
+      'attempt-1/../../../../secret',
+      '%2e%2e/%2e%2e/secret',
+      'nothere',
+    ]) {
       const r = await fetch(`${base}/api/v1/jobs/j1/tasks/el9/x86_64/files/${bad}`);
       assert.ok(r.status === 404 || r.status === 400, `${bad}: ${r.status}`);
       assert.doesNotMatch(await r.text(), /^secret$/);
@@ -73,7 +93,9 @@ describe('result downloads, the live log and metrics', () => {
     writeFileSync(join(attemptDir, 'buildinfo.yml'), 'completed: 1\n');
     await until(/event: end/);
 
-    const resumed = await fetch(`${base}/api/v1/jobs/j1/tasks/el9/x86_64/log`, { headers: { 'last-event-id': String('line one\n'.length) } });
+    const resumed = await fetch(`${base}/api/v1/jobs/j1/tasks/el9/x86_64/log`, {
+      headers: { 'last-event-id': String('line one\n'.length) },
+    });
     const rest = await resumed.text();
     assert.doesNotMatch(rest, /line one/);
     assert.match(rest, /data: line two[\s\S]*event: end/);

@@ -20,7 +20,12 @@ import { srpm } from '../helpers/srpm.ts';
 async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      promise,
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -47,7 +52,8 @@ async function rawClient(port: number): Promise<{ socket: Socket; received: () =
 }
 
 /** The JSON error body of a raw HTTP response. */
-const errorOf = (response: string) => JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as { statusCode: number; code: string; message: string };
+const errorOf = (response: string) =>
+  JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as { statusCode: number; code: string; message: string };
 
 describe('the web server limits', () => {
   let farm: TestFarm;
@@ -64,7 +70,15 @@ describe('the web server limits', () => {
   });
 
   async function serve(limits: Partial<HttpLimits>): Promise<{ app: FastifyInstance; port: number; base: string }> {
-    const app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024 * 1024, readRequiresToken: false, healthyWithinMs: 120_000, limits });
+    const app = await buildApp({
+      registry: farm.registry,
+      results: farm.results,
+      incoming: farm.incoming,
+      uploadMaxBytes: 1024 * 1024,
+      readRequiresToken: false,
+      healthyWithinMs: 120_000,
+      limits,
+    });
     servers.push(app);
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     return { app, port: (app.server.address() as AddressInfo).port, base };
@@ -74,7 +88,9 @@ describe('the web server limits', () => {
   function upload(file: string): { head: string; body: Buffer } {
     const b = 'pkgforge-test-boundary';
     const body = Buffer.concat([
-      Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="bucket"\r\n\r\ndevel\r\n--${b}\r\nContent-Disposition: form-data; name="file"; filename="${file.split('/').pop()}"\r\n\r\n`),
+      Buffer.from(
+        `--${b}\r\nContent-Disposition: form-data; name="bucket"\r\n\r\ndevel\r\n--${b}\r\nContent-Disposition: form-data; name="file"; filename="${file.split('/').pop()}"\r\n\r\n`,
+      ),
       readFileSync(file),
       Buffer.from(`\r\n--${b}--\r\n`),
     ]);
@@ -104,7 +120,12 @@ describe('the web server limits', () => {
   }
 
   it('answers 408 and removes the half-written upload when the body stalls below upload_min_rate', async () => {
-    const { port } = await serve({ uploadMinRate: 4096, uploadRateWindowMs: 500, idleTimeoutMs: 60_000, requestTimeoutMs: 0 });
+    const { port } = await serve({
+      uploadMinRate: 4096,
+      uploadRateWindowMs: 500,
+      idleTimeoutMs: 60_000,
+      requestTimeoutMs: 0,
+    });
     const client = await startUpload(port);
     await assertTimedOut(client, /slower than 4 KiB\/s over 0\.5 s \(upload_min_rate, upload_rate_window\)/);
   });
@@ -133,7 +154,12 @@ describe('the web server limits', () => {
   });
 
   it('answers 408 and removes the half-written upload when the whole request takes longer than request_timeout', async () => {
-    const { port } = await serve({ requestTimeoutMs: 800, headersTimeoutMs: 300, uploadMinRate: 0, idleTimeoutMs: 60_000 });
+    const { port } = await serve({
+      requestTimeoutMs: 800,
+      headersTimeoutMs: 300,
+      uploadMinRate: 0,
+      idleTimeoutMs: 60_000,
+    });
     const client = await startUpload(port);
     // Never silent, never finished: a few bytes every 50 ms.
     let offset = 0;
@@ -183,7 +209,10 @@ describe('the web server limits', () => {
     assert.equal(error.code, 'PKGF_ERR_TOO_MANY_CONNECTIONS');
     assert.match(error.message, /has 2 connections open .*max_connections_per_client/);
     first.socket.destroy();
-    await until('the server counts the closed connection', () => new Promise((resolve) => app.server.getConnections((_, n) => resolve(n === 1))));
+    await until(
+      'the server counts the closed connection',
+      () => new Promise((resolve) => app.server.getConnections((_, n) => resolve(n === 1))),
+    );
     assert.equal((await fetch(`${base}/api/v1/platforms`)).status, 200);
     second.socket.destroy();
   });
@@ -199,14 +228,26 @@ describe('the web server limits', () => {
 
   it('refuses a JSON body over 64 KiB with 413', async () => {
     const { app } = await serve({});
-    const r = await app.inject({ method: 'POST', url: '/api/v1/jobs/any/cancel', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify({ platform: 'x'.repeat(100 * 1024) }) });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/v1/jobs/any/cancel',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ platform: 'x'.repeat(100 * 1024) }),
+    });
     assert.equal(r.statusCode, 413);
     assert.equal(r.json().code, 'PKGF_ERR_TOO_LARGE');
   });
 
   it('keeps a quiet live log open past idle_timeout, with comments, and delivers what comes next', async () => {
     await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
-    const m = normaliseManifest({ id: 'quiet', bucket: 'devel', packages: [{ file: 'a-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, 'quiet');
+    const m = normaliseManifest(
+      {
+        id: 'quiet',
+        bucket: 'devel',
+        packages: [{ file: 'a-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }],
+      },
+      'quiet',
+    );
     await insertJob(farm.registry, m, { submitter: null, submittedAt: 1, incomingEntry: null });
     await registerTasks(farm.registry, 'quiet', ['auto'], ['all']);
     assert.ok(await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'b1'))!, 'h[1]', 60_000));

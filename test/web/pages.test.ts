@@ -13,12 +13,33 @@ describe('the web pages', () => {
   before(async () => {
     farm = await makeFarm('sqlite');
     await addPlatforms(farm, 'el9/x86_64*', 'f40/x86_64');
-    const m = normaliseManifest({ id: 'hostile', bucket: 'devel', platforms: ['auto', 'nosuch'], packages: [{ file: 'evil-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, 'x');
-    await insertJob(farm.registry, m, { submitter: '<img src=x onerror=alert(1)>', submittedAt: 1, incomingEntry: null });
-    await markJobValid(farm.registry, 'hostile', [{ position: 0, name: '<script>alert("name")</script>', version: '1', release: '1' }]);
+    const m = normaliseManifest(
+      {
+        id: 'hostile',
+        bucket: 'devel',
+        platforms: ['auto', 'nosuch'],
+        packages: [{ file: 'evil-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }],
+      },
+      'x',
+    );
+    await insertJob(farm.registry, m, {
+      submitter: '<img src=x onerror=alert(1)>',
+      submittedAt: 1,
+      incomingEntry: null,
+    });
+    await markJobValid(farm.registry, 'hostile', [
+      { position: 0, name: '<script>alert("name")</script>', version: '1', release: '1' },
+    ]);
     await registerTasks(farm.registry, 'hostile', m.platforms, m.archs);
     await setJobStatus(farm.registry.db, 'hostile', 'registered', '</p><script>alert("reason")</script>');
-    app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+    app = await buildApp({
+      registry: farm.registry,
+      results: farm.results,
+      incoming: farm.incoming,
+      uploadMaxBytes: 1024,
+      readRequiresToken: false,
+      healthyWithinMs: 120_000,
+    });
   });
   after(async () => {
     await app.close();

@@ -25,7 +25,14 @@ describe('the web server under a read-only PostgreSQL role', () => {
   before(async () => {
     farm = await makeFarm('postgresql');
     await addPlatforms(farm, 'el9/x86_64*');
-    const m = normaliseManifest({ id: 'ro', bucket: 'devel', packages: [{ file: 'a-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] }, 'ro');
+    const m = normaliseManifest(
+      {
+        id: 'ro',
+        bucket: 'devel',
+        packages: [{ file: 'a-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }],
+      },
+      'ro',
+    );
     await insertJob(farm.registry, m, { submitter: 'u', submittedAt: 1, incomingEntry: null });
     await registerTasks(farm.registry, 'ro', ['auto'], ['all']);
     await admin(`CREATE ROLE ${role} LOGIN`);
@@ -43,9 +50,27 @@ describe('the web server under a read-only PostgreSQL role', () => {
   });
 
   it('serves every page and read route with SELECT rights only', async () => {
-    const app = await buildApp({ registry: readonly, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+    const app = await buildApp({
+      registry: readonly,
+      results: farm.results,
+      incoming: farm.incoming,
+      uploadMaxBytes: 1024,
+      readRequiresToken: false,
+      healthyWithinMs: 120_000,
+    });
     try {
-      for (const url of ['/api/v1/jobs', '/api/v1/jobs/ro', '/api/v1/jobs/ro/tasks/el9/x86_64', '/api/v1/queue', '/api/v1/platforms', '/api/v1/builders', '/metrics', '/', '/jobs/ro', '/queue']) {
+      for (const url of [
+        '/api/v1/jobs',
+        '/api/v1/jobs/ro',
+        '/api/v1/jobs/ro/tasks/el9/x86_64',
+        '/api/v1/queue',
+        '/api/v1/platforms',
+        '/api/v1/builders',
+        '/metrics',
+        '/',
+        '/jobs/ro',
+        '/queue',
+      ]) {
         const r = await app.inject({ method: 'GET', url });
         assert.equal(r.statusCode, 200, `${url}: ${r.body.slice(0, 200)}`);
       }
@@ -58,6 +83,9 @@ describe('the web server under a read-only PostgreSQL role', () => {
     await admin(`DELETE FROM pkgforge_migrations WHERE name = '0005-task-status-index'`);
     const url = new URL((farm.config as { connectionString: string }).connectionString);
     url.username = role;
-    await assert.rejects(openRegistry({ type: 'postgresql', connectionString: url.toString() }, { checkSchema: true }), /schema is older than this PkgForge \(missing 0005-task-status-index\); run `pkgforge init`/);
+    await assert.rejects(
+      openRegistry({ type: 'postgresql', connectionString: url.toString() }, { checkSchema: true }),
+      /schema is older than this PkgForge \(missing 0005-task-status-index\); run `pkgforge init`/,
+    );
   });
 });

@@ -22,7 +22,14 @@ for (const dialect of DIALECTS) {
       farm = await makeFarm(dialect);
       await addPlatforms(farm, 'el9/x86_64*', 'f40/x86_64*');
       token = (await createToken(farm.registry.db, 'alice')).token;
-      app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 64 * 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+      app = await buildApp({
+        registry: farm.registry,
+        results: farm.results,
+        incoming: farm.incoming,
+        uploadMaxBytes: 64 * 1024,
+        readRequiresToken: false,
+        healthyWithinMs: 120_000,
+      });
       base = await app.listen({ host: '127.0.0.1', port: 0 });
     });
     after(async () => {
@@ -34,21 +41,37 @@ for (const dialect of DIALECTS) {
       const form = new FormData();
       for (const [k, v] of Object.entries(fields)) form.append(k, v);
       for (const f of files) form.append('file', await openAsBlob(f), basename(f));
-      const r = await fetch(`${base}/api/v1/jobs`, { method: 'POST', body: form, headers: auth ? { authorization: `Bearer ${auth}` } : {} });
+      const r = await fetch(`${base}/api/v1/jobs`, {
+        method: 'POST',
+        body: form,
+        headers: auth ? { authorization: `Bearer ${auth}` } : {},
+      });
       return { status: r.status, body: (await r.json()) as any };
     }
 
-    it('takes an upload into incoming, with the token\'s user as submitter, for the processor to register', async () => {
-      const r = await upload([srpm('hello'), srpm('world', { buildRequires: ['hello'] })], { bucket: 'devel', platforms: 'el9', report: 'rel@example.org', id: 'up-1' });
+    it("takes an upload into incoming, with the token's user as submitter, for the processor to register", async () => {
+      const r = await upload([srpm('hello'), srpm('world', { buildRequires: ['hello'] })], {
+        bucket: 'devel',
+        platforms: 'el9',
+        report: 'rel@example.org',
+        id: 'up-1',
+      });
       assert.equal(r.status, 201, JSON.stringify(r.body));
-      assert.deepEqual(r.body, { id: 'up-1', url: '/api/v1/jobs/up-1', packages: ['hello-1.0-1.src.rpm', 'world-1.0-1.src.rpm'] });
+      assert.deepEqual(r.body, {
+        id: 'up-1',
+        url: '/api/v1/jobs/up-1',
+        packages: ['hello-1.0-1.src.rpm', 'world-1.0-1.src.rpm'],
+      });
       const manifest = YAML.parse(readFileSync(join(farm.incoming, 'up-1', 'build.yml'), 'utf8'));
       assert.equal(manifest.submitter, 'alice');
       assert.deepEqual(manifest.platforms, ['el9']);
       assert.equal(manifest.packages[0].sha256sum.length, 64);
       assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
       const job = (await getJobDetail(farm.registry.db, 'up-1'))!;
-      assert.deepEqual(job.tasks.map((t) => t.platform), ['el9']);
+      assert.deepEqual(
+        job.tasks.map((t) => t.platform),
+        ['el9'],
+      );
     });
 
     it('refuses writes without a valid token', async () => {
@@ -74,11 +97,41 @@ for (const dialect of DIALECTS) {
         ['not an RPM', upload([fake]), 400, 'PKGF_ERR_SOURCE_PACKAGE', /^fake-1-1\.src\.rpm: not a valid RPM/],
         ['no bucket', upload([srpm('hello')], {}), 400, 'PKGF_ERR_MANIFEST', /: bucket: /],
         ['no packages', upload([], { bucket: 'devel' }), 400, 'PKGF_ERR_USAGE', /^No packages/],
-        ['a path as id', upload([srpm('hello')], { bucket: 'devel', id: '../../etc' }), 409, 'PKGF_ERR_JOB_ID', /^Invalid job id '\.\.\/\.\.\/etc'/],
-        ['a reused id', upload([srpm('hello')], { bucket: 'devel', id: 'taken' }), 409, 'PKGF_ERR_JOB_ID', /A job with ID taken has been previously registered; choose another id/],
-        ['a bad report address', upload([srpm('hello')], { bucket: 'devel', report: 'not an address' }), 400, 'PKGF_ERR_MANIFEST', /report address 'not an address' is not a valid e-mail address/],
-        ['a file over upload_max_bytes', upload([big]), 413, 'PKGF_ERR_TOO_LARGE', /^big-1-1\.src\.rpm is larger than the upload limit of 65536 bytes/],
-        ['an unknown field', upload([srpm('hello')], { bucket: 'devel', colour: 'red' }), 400, 'PKGF_ERR_USAGE', /^Unknown field 'colour'/],
+        [
+          'a path as id',
+          upload([srpm('hello')], { bucket: 'devel', id: '../../etc' }),
+          409,
+          'PKGF_ERR_JOB_ID',
+          /^Invalid job id '\.\.\/\.\.\/etc'/,
+        ],
+        [
+          'a reused id',
+          upload([srpm('hello')], { bucket: 'devel', id: 'taken' }),
+          409,
+          'PKGF_ERR_JOB_ID',
+          /A job with ID taken has been previously registered; choose another id/,
+        ],
+        [
+          'a bad report address',
+          upload([srpm('hello')], { bucket: 'devel', report: 'not an address' }),
+          400,
+          'PKGF_ERR_MANIFEST',
+          /report address 'not an address' is not a valid e-mail address/,
+        ],
+        [
+          'a file over upload_max_bytes',
+          upload([big]),
+          413,
+          'PKGF_ERR_TOO_LARGE',
+          /^big-1-1\.src\.rpm is larger than the upload limit of 65536 bytes/,
+        ],
+        [
+          'an unknown field',
+          upload([srpm('hello')], { bucket: 'devel', colour: 'red' }),
+          400,
+          'PKGF_ERR_USAGE',
+          /^Unknown field 'colour'/,
+        ],
       ];
       for (const [label, pending, status, code, message] of cases) {
         const r = await pending;
@@ -88,9 +141,13 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(readdirSync(farm.incoming), []);
     });
 
-    it('cancels and retries a job\'s tasks', async () => {
+    it("cancels and retries a job's tasks", async () => {
       const post = async (path: string, body: unknown = {}) => {
-        const r = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const r = await fetch(`${base}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
         return { status: r.status, body: (await r.json()) as any };
       };
       await upload([srpm('hello')], { bucket: 'devel', id: 'steer' });
@@ -112,11 +169,22 @@ for (const dialect of DIALECTS) {
 describe('reading can require a token', () => {
   it('answers 401 to reads without one when configured so', async () => {
     const farm = await makeFarm('sqlite');
-    const app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024, readRequiresToken: true, healthyWithinMs: 120_000 });
+    const app = await buildApp({
+      registry: farm.registry,
+      results: farm.results,
+      incoming: farm.incoming,
+      uploadMaxBytes: 1024,
+      readRequiresToken: true,
+      healthyWithinMs: 120_000,
+    });
     try {
       assert.equal((await app.inject({ method: 'GET', url: '/api/v1/jobs' })).statusCode, 401);
       const { token } = await createToken(farm.registry.db, 'carol');
-      assert.equal((await app.inject({ method: 'GET', url: '/api/v1/jobs', headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
+      assert.equal(
+        (await app.inject({ method: 'GET', url: '/api/v1/jobs', headers: { authorization: `Bearer ${token}` } }))
+          .statusCode,
+        200,
+      );
     } finally {
       await app.close();
       await farm.dispose();
@@ -132,25 +200,46 @@ describe('the CLI against a remote server', () => {
     const farm = await makeFarm('sqlite');
     await addPlatforms(farm, 'el9/x86_64*');
     await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
-    const app = await buildApp({ registry: farm.registry, results: farm.results, incoming: farm.incoming, uploadMaxBytes: 1024 * 1024, readRequiresToken: false, healthyWithinMs: 120_000 });
+    const app = await buildApp({
+      registry: farm.registry,
+      results: farm.results,
+      incoming: farm.incoming,
+      uploadMaxBytes: 1024 * 1024,
+      readRequiresToken: false,
+      healthyWithinMs: 120_000,
+    });
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     try {
       const { token } = await createToken(farm.registry.db, 'dave');
       // A client with no access to the farm's directories: its own empty PKGFORGE_HOME.
       const env = { PKGFORGE_HOME: join(farm.root, 'client'), HOME: join(farm.root, 'client'), PKGFORGE_TOKEN: token };
-      const noToken = await pkgforge(['submit', '--server', base, '--bucket', 'devel', srpm('hello')], { PKGFORGE_HOME: join(farm.root, 'client'), HOME: join(farm.root, 'client') });
+      const noToken = await pkgforge(['submit', '--server', base, '--bucket', 'devel', srpm('hello')], {
+        PKGFORGE_HOME: join(farm.root, 'client'),
+        HOME: join(farm.root, 'client'),
+      });
       assert.equal(noToken.code, 1);
       assert.match(noToken.stderr, /needs an API token/);
-      const r = await pkgforge(['submit', '--server', base, '--bucket', 'devel', '--id', 'remote-1', '--json', srpm('hello')], env);
+      const r = await pkgforge(
+        ['submit', '--server', base, '--bucket', 'devel', '--id', 'remote-1', '--json', srpm('hello')],
+        env,
+      );
       assert.equal(r.code, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout).url, `${base}/api/v1/jobs/remote-1`);
       assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
 
-      const claim = (await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'b1'))!, 'h[1]', 60_000))!;
+      const claim = (await claimNextTask(
+        farm.registry,
+        (await builderIdentity(farm.registry.db, 'b1'))!,
+        'h[1]',
+        60_000,
+      ))!;
       const dir = join(farm.results, 'remote-1', 'el9-x86_64', 'attempt-1');
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'build.log'), 'compiling\nlinking\n');
-      const following = spawnPkgforge(['logs', 'remote-1', '--server', base, '--platform', 'el9', '--arch', 'x86_64'], env);
+      const following = spawnPkgforge(
+        ['logs', 'remote-1', '--server', base, '--platform', 'el9', '--arch', 'x86_64'],
+        env,
+      );
       // The log so far arrives while the attempt still runs; only then does the attempt end, which ends the stream.
       await following.until(/linking\n/);
       await finishAttempt(farm.registry, claim, 'success', null, null);

@@ -19,7 +19,13 @@ export class CreaterepoPublisher implements PublishCommand {
     const repo = join(this.repos, bucket, platform, arch);
     await mkdir(repo, { recursive: true });
     const rpms = task.info.products.filter((p) => p.endsWith('.rpm') && !p.endsWith('.src.rpm'));
-    const release = await lockfile.lock(repo, { lockfilePath: join(repo, '.publish.lock'), retries: { retries: 600, minTimeout: 100, maxTimeout: 1000 }, stale: 60_000, realpath: false, onCompromised: (err) => logLine(task, `the publishing lock on ${repo} was lost: ${err.message}`) });
+    const release = await lockfile.lock(repo, {
+      lockfilePath: join(repo, '.publish.lock'),
+      retries: { retries: 600, minTimeout: 100, maxTimeout: 1000 },
+      stale: 60_000,
+      realpath: false,
+      onCompromised: (err) => logLine(task, `the publishing lock on ${repo} was lost: ${err.message}`),
+    });
     try {
       // The wait for the lock may have been long: an attempt cancelled or superseded meanwhile publishes nothing.
       if (task.signal.aborted) throw new PhaseFailure('stopped before publishing');
@@ -29,8 +35,15 @@ export class CreaterepoPublisher implements PublishCommand {
         await copyFile(rpm, tmp);
         await rename(tmp, join(repo, basename(rpm)));
       }
-      const r = await runCommand('createrepo_c', ['--update', '--quiet', '--excludes', '.*', repo], { output: task.log, signal: task.signal, timeoutMs: 10 * 60_000 });
-      if (r.error || r.code !== 0) throw new PhaseFailure(`Failed to update the repository ${repo}: ${r.error?.message ?? `createrepo_c exit code ${r.code}`}`);
+      const r = await runCommand('createrepo_c', ['--update', '--quiet', '--excludes', '.*', repo], {
+        output: task.log,
+        signal: task.signal,
+        timeoutMs: 10 * 60_000,
+      });
+      if (r.error || r.code !== 0)
+        throw new PhaseFailure(
+          `Failed to update the repository ${repo}: ${r.error?.message ?? `createrepo_c exit code ${r.code}`}`,
+        );
     } finally {
       await release().catch(() => {});
     }

@@ -22,7 +22,12 @@ export class EmailReport implements ReportCommand {
   async report(task: AttemptRun, outcome: TaskOutcome): Promise<void> {
     const to = task.manifest.report;
     if (to.length === 0) return;
-    const transport = nodemailer.createTransport({ host: this.params.host ?? 'localhost', port: this.params.port ?? 25, secure: this.params.secure ?? false, tls: { rejectUnauthorized: this.params.verify_certificate !== false } });
+    const transport = nodemailer.createTransport({
+      host: this.params.host ?? 'localhost',
+      port: this.params.port ?? 25,
+      secure: this.params.secure ?? false,
+      tls: { rejectUnauthorized: this.params.verify_certificate !== false },
+    });
     const { claim } = task;
     const word = outcome.status === 'success' ? 'OK' : outcome.status === 'cancelled' ? 'CANCELLED' : 'FAIL';
     await transport.sendMail({
@@ -45,9 +50,17 @@ export class EmailReport implements ReportCommand {
 export function reportText(task: AttemptRun, outcome: TaskOutcome): string {
   const { claim, info, manifest } = task;
   const lines: string[] = [];
-  if (outcome.status === 'success') lines.push(`Your job ${claim.jobId} was built and published for ${claim.platform}/${claim.arch}.`);
-  else if (outcome.status === 'cancelled') lines.push(`Your job ${claim.jobId} was cancelled on ${claim.platform}/${claim.arch}.`);
-  else lines.push(`Your job ${claim.jobId} failed on ${claim.platform}/${claim.arch}.`, '', `Why: ${outcome.reason ?? 'unknown'}`, `It stopped in the '${info.phases.at(-1) ?? 'init'}' phase.`);
+  if (outcome.status === 'success')
+    lines.push(`Your job ${claim.jobId} was built and published for ${claim.platform}/${claim.arch}.`);
+  else if (outcome.status === 'cancelled')
+    lines.push(`Your job ${claim.jobId} was cancelled on ${claim.platform}/${claim.arch}.`);
+  else
+    lines.push(
+      `Your job ${claim.jobId} failed on ${claim.platform}/${claim.arch}.`,
+      '',
+      `Why: ${outcome.reason ?? 'unknown'}`,
+      `It stopped in the '${info.phases.at(-1) ?? 'init'}' phase.`,
+    );
   const products = info.products.map((p) => basename(p));
   if (products.length > 0) lines.push('', 'Packages built:', ...products.map((p) => `  ${p}`));
   if (info.failures.length > 0) lines.push('', 'Packages that failed to build:', ...info.failures.map((p) => `  ${p}`));

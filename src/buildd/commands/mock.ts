@@ -22,7 +22,10 @@ export class MockBuilder implements PhaseCommand {
   constructor(private readonly params: { root?: string }) {}
 
   async run(task: TaskRun): Promise<void> {
-    const root = (this.params.root ?? '{platform}-{bucket}-{arch}').replaceAll('{platform}', task.claim.platform).replaceAll('{bucket}', task.claim.bucket).replaceAll('{arch}', task.claim.arch);
+    const root = (this.params.root ?? '{platform}-{bucket}-{arch}')
+      .replaceAll('{platform}', task.claim.platform)
+      .replaceAll('{bucket}', task.claim.bucket)
+      .replaceAll('{arch}', task.claim.arch);
     const localRepo = join(task.workspace.root, 'repo');
     await mkdir(localRepo, { recursive: true });
     await this.refreshRepo(task, localRepo);
@@ -35,11 +38,30 @@ export class MockBuilder implements PhaseCommand {
         logLine(task, `building ${file} in mock root ${root}`);
         const r = await runCommand(
           'mock',
-          ['--root', root, '--resultdir', resultDir, '--addrepo', `file://${localRepo}`, '--rpmbuild_timeout', String(task.timeoutSeconds), '--rebuild', join(task.acceptedDir, file)],
-          { output: task.log, signal: task.signal, timeoutMs: (task.timeoutSeconds + 600) * 1000, cwd: task.workspace.root },
+          [
+            '--root',
+            root,
+            '--resultdir',
+            resultDir,
+            '--addrepo',
+            `file://${localRepo}`,
+            '--rpmbuild_timeout',
+            String(task.timeoutSeconds),
+            '--rebuild',
+            join(task.acceptedDir, file),
+          ],
+          {
+            output: task.log,
+            signal: task.signal,
+            timeoutMs: (task.timeoutSeconds + 600) * 1000,
+            cwd: task.workspace.root,
+          },
         );
         if (r.code !== 0 || r.error) {
-          logLine(task, `${file}: mock failed (${r.error?.message ?? (r.timedOut ? 'timed out' : `exit code ${r.code}`)})`);
+          logLine(
+            task,
+            `${file}: mock failed (${r.error?.message ?? (r.timedOut ? 'timed out' : `exit code ${r.code}`)})`,
+          );
           return false;
         }
         logLine(task, `${file}: built`);
@@ -47,22 +69,34 @@ export class MockBuilder implements PhaseCommand {
         for (const name of await readdir(resultDir)) {
           if (!name.endsWith('.rpm')) continue;
           // mock's results are the build's output: checked and copied like any product.
-          const taken = await takeRpmProduct(join(resultDir, name), task.workspace.products.host, name.endsWith('.src.rpm') ? 'source' : 'binary', task.sandbox.limits.product);
+          const taken = await takeRpmProduct(
+            join(resultDir, name),
+            task.workspace.products.host,
+            name.endsWith('.src.rpm') ? 'source' : 'binary',
+            task.sandbox.limits.product,
+          );
           task.info.products.push(taken);
           if (!name.endsWith('.src.rpm')) await copyFile(taken, join(localRepo, name));
         }
         await this.refreshRepo(task, localRepo);
         return true;
       },
-      { errorPolicy: task.errorPolicy, onRetry: (again) => logLine(task, `retrying ${again.join(', ')} now that other packages are built`) },
+      {
+        errorPolicy: task.errorPolicy,
+        onRetry: (again) => logLine(task, `retrying ${again.join(', ')} now that other packages are built`),
+      },
     );
     task.info.failures = failed;
-    if (gaveUpEarly) throw new PhaseFailure(`Failed to build ${failed.join(', ')} in mock root ${root} (error policy: immediate)`);
+    if (gaveUpEarly)
+      throw new PhaseFailure(`Failed to build ${failed.join(', ')} in mock root ${root} (error policy: immediate)`);
     if (failed.length > 0) throw new PhaseFailure(`Failed to build ${failed.join(', ')} in mock root ${root}`);
   }
 
   private async refreshRepo(task: TaskRun, repo: string): Promise<void> {
-    const r = await runCommand('createrepo_c', ['--quiet', '--update', repo], { output: task.log, signal: task.signal });
+    const r = await runCommand('createrepo_c', ['--quiet', '--update', repo], {
+      output: task.log,
+      signal: task.signal,
+    });
     if (r.error || r.code !== 0) throw new PhaseFailure(`Failed to index the job's local repository ${repo}`);
   }
 }

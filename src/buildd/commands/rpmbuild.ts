@@ -25,7 +25,13 @@ export class RpmbuildBuilder implements PhaseCommand {
   async run(task: TaskRun): Promise<void> {
     // The farm's own header reader validates each source outside; everything that parses the
     // spec (rpmbuild, rpm queries with the submitter's names) runs in the sandbox.
-    const sources = await Promise.all(task.manifest.packages.map(async (p) => ({ file: p.file, path: join(task.acceptedDir, p.file), info: await validateSrpm(join(task.acceptedDir, p.file)) })));
+    const sources = await Promise.all(
+      task.manifest.packages.map(async (p) => ({
+        file: p.file,
+        path: join(task.acceptedDir, p.file),
+        info: await validateSrpm(join(task.acceptedDir, p.file)),
+      })),
+    );
     const jobSourceNames = new Set(sources.map((s) => s.info.name));
     const built = new Set<string>(); // source names built in this task
     const provided = new Set<string>(); // names and provides of binary packages built in this task
@@ -56,7 +62,11 @@ export class RpmbuildBuilder implements PhaseCommand {
         }
         return true;
       },
-      { errorPolicy: task.errorPolicy, onRetry: (again) => logLine(task, `retrying ${again.map((f) => f.file).join(', ')} now that other packages are built`) },
+      {
+        errorPolicy: task.errorPolicy,
+        onRetry: (again) =>
+          logLine(task, `retrying ${again.map((f) => f.file).join(', ')} now that other packages are built`),
+      },
     );
     task.info.failures = failed.map((f) => f.file);
     if (gaveUpEarly) {
@@ -75,12 +85,20 @@ export class RpmbuildBuilder implements PhaseCommand {
   private async newProducts(task: TaskRun): Promise<string[]> {
     const fresh: string[] = [];
     const top = join(task.workspace.build.host, 'rpmbuild');
-    for (const [dir, kind] of [['RPMS', 'binary'], ['SRPMS', 'source']] as const) {
+    for (const [dir, kind] of [
+      ['RPMS', 'binary'],
+      ['SRPMS', 'source'],
+    ] as const) {
       if (!(await assertRealDirectories(task.workspace.build.host, `rpmbuild/${dir}`))) continue;
       for (const name of await readdir(join(top, dir)).catch(() => [] as string[])) {
         if (this.seen.has(`${dir}/${name}`)) continue;
         this.seen.add(`${dir}/${name}`);
-        const taken = await takeRpmProduct(join(top, dir, name), task.workspace.products.host, kind, task.sandbox.limits.product);
+        const taken = await takeRpmProduct(
+          join(top, dir, name),
+          task.workspace.products.host,
+          kind,
+          task.sandbox.limits.product,
+        );
         fresh.push(taken);
         task.info.products.push(taken);
       }
@@ -91,7 +109,14 @@ export class RpmbuildBuilder implements PhaseCommand {
   /** Whether the host's rpm database provides `req`, asked inside the sandbox (the name is the submitter's). */
   private async hostProvides(task: TaskRun, req: string): Promise<boolean> {
     const { build } = task.workspace;
-    const r = await task.sandbox.run({ argv: ['rpm', '-q', '--whatprovides', '--', req], binds: [build], home: build, timeoutMs: 60_000, signal: task.signal, processLog: task.workspace.processLog });
+    const r = await task.sandbox.run({
+      argv: ['rpm', '-q', '--whatprovides', '--', req],
+      binds: [build],
+      home: build,
+      timeoutMs: 60_000,
+      signal: task.signal,
+      processLog: task.workspace.processLog,
+    });
     return r.code === 0;
   }
 
@@ -102,7 +127,19 @@ export class RpmbuildBuilder implements PhaseCommand {
     const top = box.path(build, 'rpmbuild');
     const r = await box.run({
       // rpm would try to resolve the sandbox's host name (there is no network) and warn in every log.
-      argv: ['rpmbuild', '--rebuild', '--nodeps', ...(box.hostname ? ['--define', `_buildhost ${box.hostname}`] : []), '--define', `_topdir ${top}`, '--define', '_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm', '--define', `_tmppath ${box.path(build, 'tmp')}`, box.path(sources, file)],
+      argv: [
+        'rpmbuild',
+        '--rebuild',
+        '--nodeps',
+        ...(box.hostname ? ['--define', `_buildhost ${box.hostname}`] : []),
+        '--define',
+        `_topdir ${top}`,
+        '--define',
+        '_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm',
+        '--define',
+        `_tmppath ${box.path(build, 'tmp')}`,
+        box.path(sources, file),
+      ],
       binds: [sources, build],
       home: build,
       output: task.log,
@@ -117,7 +154,8 @@ export class RpmbuildBuilder implements PhaseCommand {
     else if (r.code !== 0) logLine(task, `${file}: rpmbuild failed with exit code ${r.code}`);
     else logLine(task, `${file}: built`);
     if (r.limit) throw new PhaseFailure(`Failed to build ${file}: the build exceeded ${r.limit}`);
-    if (r.timedOut) throw new PhaseFailure(`Failed to build ${file}: killed after the build timeout of ${task.timeoutSeconds} s`);
+    if (r.timedOut)
+      throw new PhaseFailure(`Failed to build ${file}: killed after the build timeout of ${task.timeoutSeconds} s`);
     return !r.timedOut && !r.aborted && !r.error && r.code === 0;
   }
 }

@@ -23,19 +23,34 @@ export class RpmlintCheck implements PhaseCommand {
         out.write(`Running rpmlint on ${basename(pkg)}\n`);
         // rpmlint reads what the build made: it runs in the sandbox, with the products read-only.
         const { build, products } = task.workspace;
-        const r = await task.sandbox.run({ argv: ['rpmlint', task.sandbox.path(products, basename(pkg))], binds: [products, build], home: build, output: out, signal: task.signal, timeoutMs: 10 * 60_000, processLog: task.workspace.processLog });
+        const r = await task.sandbox.run({
+          argv: ['rpmlint', task.sandbox.path(products, basename(pkg))],
+          binds: [products, build],
+          home: build,
+          output: out,
+          signal: task.signal,
+          timeoutMs: 10 * 60_000,
+          processLog: task.workspace.processLog,
+        });
         out.write('\n');
         if (r.limit) throw new PhaseFailure(`rpmlint on ${basename(pkg)} exceeded ${r.limit}`);
-        if (r.error || r.code === null) throw new PhaseFailure(`Failed to run rpmlint on ${basename(pkg)}: ${r.error?.message ?? `killed by ${r.signal}`}`);
+        if (r.error || r.code === null)
+          throw new PhaseFailure(
+            `Failed to run rpmlint on ${basename(pkg)}: ${r.error?.message ?? `killed by ${r.signal}`}`,
+          );
         // rpmlint sets bit 64 when it found errors; other non-zero codes mean it could not run.
         if (r.code & 64) failing.push(basename(pkg));
-        else if (r.code !== 0 && r.code !== 66) throw new PhaseFailure(`Failed to run rpmlint on ${basename(pkg)} (exit code ${r.code}); see check-rpmlint.log`);
+        else if (r.code !== 0 && r.code !== 66)
+          throw new PhaseFailure(
+            `Failed to run rpmlint on ${basename(pkg)} (exit code ${r.code}); see check-rpmlint.log`,
+          );
       }
     } finally {
       out.end();
       await once(out, 'close');
     }
     for (const f of failing) logLine(task, `Package '${f}' failed the rpmlint check`);
-    if (failing.length > 0 && this.params.strict) throw new PhaseFailure(`rpmlint found errors in ${failing.join(', ')} (strict checking); see check-rpmlint.log`);
+    if (failing.length > 0 && this.params.strict)
+      throw new PhaseFailure(`rpmlint found errors in ${failing.join(', ')} (strict checking); see check-rpmlint.log`);
   }
 }

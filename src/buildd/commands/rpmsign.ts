@@ -14,7 +14,14 @@ export class RpmsignSigner implements PhaseCommand {
     if (rpms.length === 0) return;
     // rpm's default %__gpg differs between distributions (gpg2 on some): name the one on PATH.
     const gpg = (await findExecutable('gpg')) ?? 'gpg';
-    const r = await runCommand('rpmsign', ['--addsign', '--define', `_gpg_name ${this.params.key}`, '--define', `__gpg ${gpg}`, ...rpms], { output: task.log, signal: task.signal, timeoutMs: 10 * 60_000 });
-    if (r.error || r.code !== 0) throw new PhaseFailure(`Failed to sign the packages with key '${this.params.key}': ${r.error?.message ?? `exit code ${r.code}`}`);
+    const r = await runCommand(
+      'rpmsign',
+      ['--addsign', '--define', `_gpg_name ${this.params.key}`, '--define', `__gpg ${gpg}`, ...rpms],
+      { output: task.log, signal: task.signal, timeoutMs: 10 * 60_000 },
+    );
+    if (r.error || r.code !== 0)
+      throw new PhaseFailure(
+        `Failed to sign the packages with key '${this.params.key}': ${r.error?.message ?? `exit code ${r.code}`}`,
+      );
   }
 }

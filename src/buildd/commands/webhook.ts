@@ -25,9 +25,19 @@ export class WebhookReport implements ReportCommand {
       reason: outcome.reason,
       products: task.info.products.map((p) => basename(p)),
     });
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-pkgforge-id': task.claim.jobId, 'x-pkgforge-status': outcome.status };
-    if (this.params.secret) headers['x-pkgforge-signature'] = `sha256=${createHmac('sha256', this.params.secret).update(body).digest('hex')}`;
-    const res = await fetch(this.params.url!, { method: 'POST', headers, body, signal: AbortSignal.timeout((this.params.timeout ?? 10) * 1000) });
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-pkgforge-id': task.claim.jobId,
+      'x-pkgforge-status': outcome.status,
+    };
+    if (this.params.secret)
+      headers['x-pkgforge-signature'] = `sha256=${createHmac('sha256', this.params.secret).update(body).digest('hex')}`;
+    const res = await fetch(this.params.url!, {
+      method: 'POST',
+      headers,
+      body,
+      signal: AbortSignal.timeout((this.params.timeout ?? 10) * 1000),
+    });
     if (!res.ok) throw new Error(`the webhook answered ${res.status} ${res.statusText}`);
   }
 }

@@ -2,21 +2,51 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../schema.ts';
 import type { BuilderIdentity } from './types.ts';
 
-export async function builderIdentity(db: Kysely<Database>, name: string): Promise<(BuilderIdentity & { platform: string; arch: string; active: boolean }) | null> {
+export async function builderIdentity(
+  db: Kysely<Database>,
+  name: string,
+): Promise<(BuilderIdentity & { platform: string; arch: string; active: boolean }) | null> {
   const row = await db
     .selectFrom('builders')
     .innerJoin('platforms', 'platforms.id', 'builders.platform_id')
-    .select(['builders.id', 'builders.name', 'builders.platform_id', 'platforms.name as platform', 'platforms.arch', 'platforms.active'])
+    .select([
+      'builders.id',
+      'builders.name',
+      'builders.platform_id',
+      'platforms.name as platform',
+      'platforms.arch',
+      'platforms.active',
+    ])
     .where('builders.name', '=', name)
     .executeTakeFirst();
-  return row ? { id: row.id, name: row.name, platformId: row.platform_id, platform: row.platform, arch: row.arch, active: row.active === 1 } : null;
+  return row
+    ? {
+        id: row.id,
+        name: row.name,
+        platformId: row.platform_id,
+        platform: row.platform,
+        arch: row.arch,
+        active: row.active === 1,
+      }
+    : null;
 }
 
 /** Marks a builder as alive with nothing in hand (an idle daemon's heartbeat). */
-export async function idleHeartbeat(db: Kysely<Database>, builderId: number, host: string, unableReason: string | null = null, sandbox?: string | null): Promise<void> {
+export async function idleHeartbeat(
+  db: Kysely<Database>,
+  builderId: number,
+  host: string,
+  unableReason: string | null = null,
+  sandbox?: string | null,
+): Promise<void> {
   await db
     .updateTable('builders')
-    .set({ last_heartbeat_at: Date.now(), host, unable_reason: unableReason, ...(sandbox !== undefined && { sandbox }) })
+    .set({
+      last_heartbeat_at: Date.now(),
+      host,
+      unable_reason: unableReason,
+      ...(sandbox !== undefined && { sandbox }),
+    })
     .where('id', '=', builderId)
     .execute();
 }

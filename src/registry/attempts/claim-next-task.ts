@@ -5,7 +5,12 @@ import type { Claim, BuilderIdentity } from './types.ts';
 import { leaseUntil } from './shared.ts';
 
 /** Claims the oldest waiting task of the builder's platform, or returns null when there is none. */
-export async function claimNextTask(registry: Registry, builder: BuilderIdentity, host: string, leaseMs: number): Promise<Claim | null> {
+export async function claimNextTask(
+  registry: Registry,
+  builder: BuilderIdentity,
+  host: string,
+  leaseMs: number,
+): Promise<Claim | null> {
   return writeTransaction(registry, async (trx) => {
     const now = Date.now();
     // PostgreSQL: SKIP LOCKED lets concurrent claimers pass over a row another is taking, so
@@ -21,19 +26,54 @@ export async function claimNextTask(registry: Registry, builder: BuilderIdentity
     if (registry.caps.supportsSkipLocked) next = next.forUpdate().skipLocked();
     const task = await trx
       .updateTable('tasks')
-      .set({ status: TaskStatus.building, attempt: sql<number>`attempt + 1`, builder_id: builder.id, lease_expires_at: leaseUntil(registry, leaseMs), reason: null, modified_at: now })
+      .set({
+        status: TaskStatus.building,
+        attempt: sql<number>`attempt + 1`,
+        builder_id: builder.id,
+        lease_expires_at: leaseUntil(registry, leaseMs),
+        reason: null,
+        modified_at: now,
+      })
       .where('id', '=', next)
       .returning(['id', 'job_id', 'attempt', 'accepted_attempt'])
       .executeTakeFirst();
     if (!task) return null;
-    await trx.insertInto('attempts').values({ task_id: task.id, number: task.attempt, builder: builder.name, host, started_at: now, ended_at: null, outcome: null, reason: null, log_dir: null }).execute();
-    await trx.updateTable('builders').set({ current_task_id: task.id, host, last_heartbeat_at: now, modified_at: now }).where('id', '=', builder.id).execute();
+    await trx
+      .insertInto('attempts')
+      .values({
+        task_id: task.id,
+        number: task.attempt,
+        builder: builder.name,
+        host,
+        started_at: now,
+        ended_at: null,
+        outcome: null,
+        reason: null,
+        log_dir: null,
+      })
+      .execute();
+    await trx
+      .updateTable('builders')
+      .set({ current_task_id: task.id, host, last_heartbeat_at: now, modified_at: now })
+      .where('id', '=', builder.id)
+      .execute();
     const info = await trx
       .selectFrom('jobs')
       .innerJoin('platforms', (j) => j.on('platforms.id', '=', builder.platformId))
       .select(['jobs.uuid', 'jobs.bucket', 'platforms.name as platform', 'platforms.arch'])
       .where('jobs.id', '=', task.job_id)
       .executeTakeFirstOrThrow();
-    return { taskId: task.id, attempt: task.attempt, jobRowId: task.job_id, jobId: info.uuid, bucket: info.bucket, platform: info.platform, arch: info.arch, builderId: builder.id, builderName: builder.name, acceptedAttempt: task.accepted_attempt };
+    return {
+      taskId: task.id,
+      attempt: task.attempt,
+      jobRowId: task.job_id,
+      jobId: info.uuid,
+      bucket: info.bucket,
+      platform: info.platform,
+      arch: info.arch,
+      builderId: builder.id,
+      builderName: builder.name,
+      acceptedAttempt: task.accepted_attempt,
+    };
   });
 }

@@ -9,14 +9,31 @@ import type { Claim, BuilderIdentity } from './types.ts';
  * the host and the lease: whether the lease is still running, on the database's clock. A plain
  * read: what it finds may change at once, so every use of a claim is fenced by its attempt number.
  */
-export async function claimsHeldBy(registry: Registry, builder: BuilderIdentity): Promise<(Claim & { host: string | null; leaseLive: boolean })[]> {
+export async function claimsHeldBy(
+  registry: Registry,
+  builder: BuilderIdentity,
+): Promise<(Claim & { host: string | null; leaseLive: boolean })[]> {
   const rows = await registry.db
     .selectFrom('tasks')
     .innerJoin('jobs', 'jobs.id', 'tasks.job_id')
     .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
-    .leftJoin('attempts', (j) => j.onRef('attempts.task_id', '=', 'tasks.id').onRef('attempts.number', '=', 'tasks.attempt'))
-    .select(['tasks.id', 'tasks.attempt', 'tasks.job_id', 'tasks.accepted_attempt', 'jobs.uuid', 'jobs.bucket', 'platforms.name as platform', 'platforms.arch', 'attempts.host'])
-    .select(sql<number>`case when tasks.lease_expires_at > ${sql.raw(registry.caps.nowMsSql)} then 1 else 0 end`.as('live'))
+    .leftJoin('attempts', (j) =>
+      j.onRef('attempts.task_id', '=', 'tasks.id').onRef('attempts.number', '=', 'tasks.attempt'),
+    )
+    .select([
+      'tasks.id',
+      'tasks.attempt',
+      'tasks.job_id',
+      'tasks.accepted_attempt',
+      'jobs.uuid',
+      'jobs.bucket',
+      'platforms.name as platform',
+      'platforms.arch',
+      'attempts.host',
+    ])
+    .select(
+      sql<number>`case when tasks.lease_expires_at > ${sql.raw(registry.caps.nowMsSql)} then 1 else 0 end`.as('live'),
+    )
     .where('tasks.builder_id', '=', builder.id)
     .where('tasks.status', '=', TaskStatus.building)
     .orderBy('tasks.id')

@@ -29,12 +29,25 @@ export async function finishAttempt(
     if (Number(updated.numUpdatedRows) !== 1) {
       // A retry of a finish whose commit reached the server but whose answer was lost finds its own
       // result already there: that is an accepted result, not a refused one.
-      const task = await trx.selectFrom('tasks').select(['status', 'attempt']).where('id', '=', claim.taskId).executeTakeFirst();
-      const mine = await trx.selectFrom('attempts').select('outcome').where('task_id', '=', claim.taskId).where('number', '=', claim.attempt).executeTakeFirst();
+      const task = await trx
+        .selectFrom('tasks')
+        .select(['status', 'attempt'])
+        .where('id', '=', claim.taskId)
+        .executeTakeFirst();
+      const mine = await trx
+        .selectFrom('attempts')
+        .select('outcome')
+        .where('task_id', '=', claim.taskId)
+        .where('number', '=', claim.attempt)
+        .executeTakeFirst();
       return task?.status === outcome && task.attempt === claim.attempt && mine?.outcome === outcome;
     }
     await closeAttempt(trx, claim.taskId, claim.attempt, outcome, reason, logDir);
-    await trx.updateTable('builders').set({ current_task_id: null, modified_at: now }).where('id', '=', claim.builderId).execute();
+    await trx
+      .updateTable('builders')
+      .set({ current_task_id: null, modified_at: now })
+      .where('id', '=', claim.builderId)
+      .execute();
     await refreshJobStatus(trx, claim.jobRowId, registry.caps);
     return true;
   });

@@ -19,13 +19,21 @@ export async function heartbeat(registry: Registry, claim: Claim, leaseMs: numbe
     .where('status', '=', TaskStatus.building)
     .executeTakeFirst();
   if (Number(renewed.numUpdatedRows) === 1) return 'ok';
-  const task = await registry.db.selectFrom('tasks').select(['status', 'attempt']).where('id', '=', claim.taskId).executeTakeFirst();
+  const task = await registry.db
+    .selectFrom('tasks')
+    .select(['status', 'attempt'])
+    .where('id', '=', claim.taskId)
+    .executeTakeFirst();
   return task?.status === TaskStatus.cancelled && task.attempt === claim.attempt ? 'cancelled' : 'lost';
 }
 
 /** Whether the claim is still the task's current, running attempt (a cheap read between heartbeats). */
 export async function claimStatus(registry: Registry, claim: Claim): Promise<HeartbeatAnswer> {
-  const task = await registry.db.selectFrom('tasks').select(['status', 'attempt']).where('id', '=', claim.taskId).executeTakeFirst();
+  const task = await registry.db
+    .selectFrom('tasks')
+    .select(['status', 'attempt'])
+    .where('id', '=', claim.taskId)
+    .executeTakeFirst();
   if (task?.status === TaskStatus.building && task.attempt === claim.attempt) return 'ok';
   return task?.status === TaskStatus.cancelled && task.attempt === claim.attempt ? 'cancelled' : 'lost';
 }

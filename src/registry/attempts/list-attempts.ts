@@ -14,5 +14,14 @@ export interface AttemptRow {
 
 export async function listAttempts(db: Kysely<Database>, taskId: number): Promise<AttemptRow[]> {
   const rows = await db.selectFrom('attempts').selectAll().where('task_id', '=', taskId).orderBy('number').execute();
-  return rows.map((r) => ({ number: r.number, builder: r.builder, host: r.host, startedAt: r.started_at, endedAt: r.ended_at, outcome: r.outcome, reason: r.reason, logDir: r.log_dir }));
+  return rows.map((r) => ({
+    number: r.number,
+    builder: r.builder,
+    host: r.host,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    outcome: r.outcome,
+    reason: r.reason,
+    logDir: r.log_dir,
+  }));
 }

@@ -20,7 +20,11 @@ export async function releaseClaim(registry: Registry, claim: Claim, reason: str
     await closeAttempt(trx, claim.taskId, claim.attempt, 'requeued', reason, null);
     await trx.updateTable('builders').set({ current_task_id: null }).where('id', '=', claim.builderId).execute();
     const released = Number(updated.numUpdatedRows) === 1;
-    if (released) await notifyTasks(registry, trx, [(await trx.selectFrom('tasks').select('platform_id').where('id', '=', claim.taskId).executeTakeFirstOrThrow()).platform_id]);
+    if (released)
+      await notifyTasks(registry, trx, [
+        (await trx.selectFrom('tasks').select('platform_id').where('id', '=', claim.taskId).executeTakeFirstOrThrow())
+          .platform_id,
+      ]);
     return released;
   });
 }

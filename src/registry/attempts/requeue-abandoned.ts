@@ -16,10 +16,16 @@ import { closeAttempt } from './shared.ts';
 export async function requeueAbandoned(registry: Registry, options: { builderId?: number } = {}): Promise<number[]> {
   return writeTransaction(registry, async (trx) => {
     const now = Date.now();
-    const expired = (eb: ExpressionBuilder<Database, 'tasks'>) => eb('lease_expires_at', '<', sql<number>`${sql.raw(registry.caps.nowMsSql)}`);
+    const expired = (eb: ExpressionBuilder<Database, 'tasks'>) =>
+      eb('lease_expires_at', '<', sql<number>`${sql.raw(registry.caps.nowMsSql)}`);
     const abandoned = (eb: ExpressionBuilder<Database, 'tasks'>) =>
       options.builderId === undefined ? expired(eb) : eb.or([expired(eb), eb('builder_id', '=', options.builderId)]);
-    const stale = await trx.selectFrom('tasks').select(['id', 'attempt', 'builder_id', 'platform_id', 'job_id']).where('status', '=', TaskStatus.building).where(abandoned).execute();
+    const stale = await trx
+      .selectFrom('tasks')
+      .select(['id', 'attempt', 'builder_id', 'platform_id', 'job_id'])
+      .where('status', '=', TaskStatus.building)
+      .where(abandoned)
+      .execute();
     const requeued: typeof stale = [];
     for (const t of stale) {
       await lockJob(trx, registry.caps, t.job_id);
@@ -34,11 +40,24 @@ export async function requeueAbandoned(registry: Registry, options: { builderId?
       if (Number(updated.numUpdatedRows) !== 1) continue;
       requeued.push(t);
       const own = options.builderId !== undefined && t.builder_id === options.builderId;
-      await closeAttempt(trx, t.id, t.attempt, own ? 'abandoned' : 'lease expired', own ? 'the build daemon restarted during the build' : 'the builder stopped renewing its lease (died or lost the registry)', null);
+      await closeAttempt(
+        trx,
+        t.id,
+        t.attempt,
+        own ? 'abandoned' : 'lease expired',
+        own
+          ? 'the build daemon restarted during the build'
+          : 'the builder stopped renewing its lease (died or lost the registry)',
+        null,
+      );
       await trx.updateTable('builders').set({ current_task_id: null }).where('current_task_id', '=', t.id).execute();
       await refreshJobStatus(trx, t.job_id, registry.caps);
     }
-    await notifyTasks(registry, trx, requeued.map((t) => t.platform_id));
+    await notifyTasks(
+      registry,
+      trx,
+      requeued.map((t) => t.platform_id),
+    );
     return requeued.map((t) => t.id);
   });
 }

@@ -7,7 +7,14 @@ export function leaseUntil(registry: Registry, ms: number) {
   return sql<number>`${sql.raw(registry.caps.nowMsSql)} + ${Math.round(ms)}`;
 }
 
-export async function closeAttempt(trx: Kysely<Database>, taskId: number, number: number, outcome: string, reason: string | null, logDir: string | null): Promise<void> {
+export async function closeAttempt(
+  trx: Kysely<Database>,
+  taskId: number,
+  number: number,
+  outcome: string,
+  reason: string | null,
+  logDir: string | null,
+): Promise<void> {
   await trx
     .updateTable('attempts')
     .set({ ended_at: Date.now(), outcome, reason, ...(logDir !== null && { log_dir: logDir }) })

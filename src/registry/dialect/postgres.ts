@@ -38,7 +38,9 @@ export function openPostgres(config: PostgresConfig, poolSize = 10): Kysely<Data
     // Our bigints are epoch milliseconds and byte counts, well inside 2^53: read them as numbers.
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+        oid === INT8_OID
+          ? (v: string) => Number(v)
+          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   });
   // An idle client that loses its connection emits 'error'; without a listener Node would exit.
@@ -69,7 +71,12 @@ const CHECK_TIMEOUT_MS = 10_000;
  * LISTENs again, telling `events`. Returns a function that closes it for good. Never throws: a
  * first connection that fails is retried like a lost one.
  */
-export async function listenPostgres(config: PostgresConfig, channel: string, onNotify: (payload: string) => void, events: ListenEvents): Promise<() => Promise<void>> {
+export async function listenPostgres(
+  config: PostgresConfig,
+  channel: string,
+  onNotify: (payload: string) => void,
+  events: ListenEvents,
+): Promise<() => Promise<void>> {
   let client: pg.Client | null = null;
   let closed = false;
   let delay = 100;
@@ -91,7 +98,12 @@ export async function listenPostgres(config: PostgresConfig, channel: string, on
   };
   const connectOnce = async () => {
     // A connect into a network that drops packets would otherwise wait for the kernel's SYN timeout (minutes).
-    const c = new pg.Client({ ...connectionOptions(config), keepAlive: true, keepAliveInitialDelayMillis: 10_000, connectionTimeoutMillis: 5000 });
+    const c = new pg.Client({
+      ...connectionOptions(config),
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      connectionTimeoutMillis: 5000,
+    });
     c.on('notification', (msg) => onNotify(msg.payload ?? ''));
     c.on('error', (err) => lost(c, err));
     c.on('end', () => lost(c, new Error('the notification connection was closed')));
@@ -113,7 +125,10 @@ export async function listenPostgres(config: PostgresConfig, channel: string, on
   const check = setInterval(() => {
     const c = client;
     if (!c) return;
-    const timeout = setTimeout(() => lost(c, new Error('the notification connection stopped answering')), CHECK_TIMEOUT_MS);
+    const timeout = setTimeout(
+      () => lost(c, new Error('the notification connection stopped answering')),
+      CHECK_TIMEOUT_MS,
+    );
     c.query('select 1').then(
       () => clearTimeout(timeout),
       (err: Error) => (clearTimeout(timeout), lost(c, err)),

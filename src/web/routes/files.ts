@@ -9,7 +9,11 @@ import { getJobDetail } from '../../registry/jobs.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
 import type { WebContext } from '../context.ts';
 
-const TaskParams = Type.Object({ id: Type.String({ maxLength: 50 }), platform: Type.String({ maxLength: 20 }), arch: Type.String({ maxLength: 20 }) });
+const TaskParams = Type.Object({
+  id: Type.String({ maxLength: 50 }),
+  platform: Type.String({ maxLength: 20 }),
+  arch: Type.String({ maxLength: 20 }),
+});
 /** A file of the task's results, or of one attempt's directory (`attempt-2/build.log`). */
 const FILE_NAME = /^(attempt-[0-9]{1,6}\/)?[A-Za-z0-9_][A-Za-z0-9_.+~-]{0,250}$/;
 
@@ -28,19 +32,33 @@ export function fileRoutes(ctx: WebContext, { logHeartbeatMs }: { logHeartbeatMs
   return async (app) => {
     app.get(
       '/jobs/:id/tasks/:platform/:arch/files/*',
-      { schema: { summary: "Download a file of a task's results (buildinfo.yml, a log, a package)", tags: ['jobs'], params: Type.Object({ ...TaskParams.properties, '*': Type.String() }) } },
+      {
+        schema: {
+          summary: "Download a file of a task's results (buildinfo.yml, a log, a package)",
+          tags: ['jobs'],
+          params: Type.Object({ ...TaskParams.properties, '*': Type.String() }),
+        },
+      },
       async (req, reply) => {
         const name = req.params['*'];
-        if (!FILE_NAME.test(name)) throw new PkgForgeError(ErrorCode.notFound, `No file '${name}' in the results of this task`);
+        if (!FILE_NAME.test(name))
+          throw new PkgForgeError(ErrorCode.notFound, `No file '${name}' in the results of this task`);
         const { dir } = await taskDir(ctx, req.params.id, req.params.platform, req.params.arch);
         const path = join(dir, name);
         const st = await stat(path).catch(() => null);
         if (!st?.isFile()) throw new PkgForgeError(ErrorCode.notFound, `No file '${name}' in the results of this task`);
-        const type = name.endsWith('.rpm') ? 'application/x-rpm' : name.endsWith('.yml') ? 'application/yaml; charset=utf-8' : 'text/plain; charset=utf-8';
+        const type = name.endsWith('.rpm')
+          ? 'application/x-rpm'
+          : name.endsWith('.yml')
+            ? 'application/yaml; charset=utf-8'
+            : 'text/plain; charset=utf-8';
         return reply
           .header('content-type', type)
           .header('content-length', st.size)
-          .header('content-disposition', `${name.endsWith('.rpm') ? 'attachment' : 'inline'}; filename="${name.split('/').pop()}"`)
+          .header(
+            'content-disposition',
+            `${name.endsWith('.rpm') ? 'attachment' : 'inline'}; filename="${name.split('/').pop()}"`,
+          )
           .header('x-content-type-options', 'nosniff')
           .send(createReadStream(path));
       },
@@ -51,7 +69,8 @@ export function fileRoutes(ctx: WebContext, { logHeartbeatMs }: { logHeartbeatMs
       {
         schema: {
           summary: "The build log of the task's latest attempt as a live event stream",
-          description: 'text/event-stream; each event carries new log text and, as its id, the byte offset after it, so a client that reconnects with Last-Event-ID resumes where it stopped. The stream ends (event `end`) when the attempt ends.',
+          description:
+            'text/event-stream; each event carries new log text and, as its id, the byte offset after it, so a client that reconnects with Last-Event-ID resumes where it stopped. The stream ends (event `end`) when the attempt ends.',
           tags: ['jobs'],
           params: TaskParams,
           querystring: Type.Object({ attempt: Type.Optional(Type.Integer({ minimum: 1 })) }),
@@ -61,13 +80,22 @@ export function fileRoutes(ctx: WebContext, { logHeartbeatMs }: { logHeartbeatMs
         const { id, platform, arch } = req.params;
         const first = await taskDir(ctx, id, platform, arch);
         const attempt = req.query.attempt ?? first.task.attempt;
-        if (attempt < 1) throw new PkgForgeError(ErrorCode.notFound, `The task ${platform}/${arch} of job ${id} has not started building yet`);
+        if (attempt < 1)
+          throw new PkgForgeError(
+            ErrorCode.notFound,
+            `The task ${platform}/${arch} of job ${id} has not started building yet`,
+          );
         const path = join(first.dir, `attempt-${attempt}`, 'build.log');
         const resume = Number(req.headers['last-event-id']);
         const offset = Number.isInteger(resume) && resume > 0 ? resume : 0;
         reply.hijack();
         const res = reply.raw;
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
         let closed = false;
         const gone = new AbortController();
         req.raw.on('close', () => gone.abort());
@@ -78,9 +106,20 @@ export function fileRoutes(ctx: WebContext, { logHeartbeatMs }: { logHeartbeatMs
         };
         const heartbeat = setInterval(() => res.write(': waiting for the build\n\n'), logHeartbeatMs);
         try {
-          for await (const { chunk, offset: after } of followLog(path, { offset, follow: true, stillRunning, signal: gone.signal })) {
+          for await (const { chunk, offset: after } of followLog(path, {
+            offset,
+            follow: true,
+            stillRunning,
+            signal: gone.signal,
+          })) {
             // One event per read; each line of text as a data: line (SSE's framing).
-            res.write(`id: ${after}\n${chunk.toString('utf8').split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`);
+            res.write(
+              `id: ${after}\n${chunk
+                .toString('utf8')
+                .split('\n')
+                .map((l) => `data: ${l}`)
+                .join('\n')}\n\n`,
+            );
           }
         } finally {
           clearInterval(heartbeat);

@@ -12,7 +12,6 @@ import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
 import { ErrorReply, JobDetail, JobList, JobListQuery, TaskDetail } from '../schemas.ts';
 import type { WebContext } from '../context.ts';
 
-
 function summary(job: Job) {
   return {
     id: job.id,
@@ -29,38 +28,78 @@ function summary(job: Job) {
   };
 }
 
-
 export function jobRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.get('/jobs', { schema: { summary: 'Jobs, newest first', tags: ['jobs'], querystring: JobListQuery, response: { 200: JobList } } }, async (req) => {
-      const q = req.query;
-      const page = await listJobsPage(ctx.registry.db, {
-        limit: q.limit ?? 50,
-        ...(q.submitter !== undefined && { submitter: q.submitter }),
-        ...(q.status !== undefined && { status: q.status }),
-        ...(q.bucket !== undefined && { bucket: q.bucket }),
-        ...(q.platform !== undefined && { platform: q.platform }),
-        ...(q.before !== undefined && { before: Number(q.before) }),
-      });
-      return { jobs: page.jobs.map(summary), next: page.next === null ? null : String(page.next) };
-    });
+    app.get(
+      '/jobs',
+      {
+        schema: {
+          summary: 'Jobs, newest first',
+          tags: ['jobs'],
+          querystring: JobListQuery,
+          response: { 200: JobList },
+        },
+      },
+      async (req) => {
+        const q = req.query;
+        const page = await listJobsPage(ctx.registry.db, {
+          limit: q.limit ?? 50,
+          ...(q.submitter !== undefined && { submitter: q.submitter }),
+          ...(q.status !== undefined && { status: q.status }),
+          ...(q.bucket !== undefined && { bucket: q.bucket }),
+          ...(q.platform !== undefined && { platform: q.platform }),
+          ...(q.before !== undefined && { before: Number(q.before) }),
+        });
+        return { jobs: page.jobs.map(summary), next: page.next === null ? null : String(page.next) };
+      },
+    );
 
-    app.get('/jobs/:id', { schema: { summary: 'A job: manifest, packages, tasks, warnings', tags: ['jobs'], params: Type.Object({ id: Type.String({ maxLength: 50 }) }), response: { 200: JobDetail, 404: ErrorReply } } }, async (req) => {
-      const job = await getJobDetail(ctx.registry.db, req.params.id);
-      if (!job) throw new PkgForgeError(ErrorCode.notFound, `There is no job ${req.params.id}`);
-      const platforms = await listPlatforms(ctx.registry.db);
-      return {
-        ...summary(job),
-        report: job.report,
-        packages: job.packages,
-        tasks: job.tasks.map((t) => ({ platform: t.platform, arch: t.arch, status: t.status, reason: t.reason, attempt: t.attempt, queuedAt: iso(t.queuedAt), modifiedAt: iso(t.modifiedAt) })),
-        warnings: filterWarnings(job, platforms),
-      };
-    });
+    app.get(
+      '/jobs/:id',
+      {
+        schema: {
+          summary: 'A job: manifest, packages, tasks, warnings',
+          tags: ['jobs'],
+          params: Type.Object({ id: Type.String({ maxLength: 50 }) }),
+          response: { 200: JobDetail, 404: ErrorReply },
+        },
+      },
+      async (req) => {
+        const job = await getJobDetail(ctx.registry.db, req.params.id);
+        if (!job) throw new PkgForgeError(ErrorCode.notFound, `There is no job ${req.params.id}`);
+        const platforms = await listPlatforms(ctx.registry.db);
+        return {
+          ...summary(job),
+          report: job.report,
+          packages: job.packages,
+          tasks: job.tasks.map((t) => ({
+            platform: t.platform,
+            arch: t.arch,
+            status: t.status,
+            reason: t.reason,
+            attempt: t.attempt,
+            queuedAt: iso(t.queuedAt),
+            modifiedAt: iso(t.modifiedAt),
+          })),
+          warnings: filterWarnings(job, platforms),
+        };
+      },
+    );
 
     app.get(
       '/jobs/:id/tasks/:platform/:arch',
-      { schema: { summary: 'A task: attempts and result files', tags: ['jobs'], params: Type.Object({ id: Type.String({ maxLength: 50 }), platform: Type.String({ maxLength: 20 }), arch: Type.String({ maxLength: 20 }) }), response: { 200: TaskDetail, 404: ErrorReply } } },
+      {
+        schema: {
+          summary: 'A task: attempts and result files',
+          tags: ['jobs'],
+          params: Type.Object({
+            id: Type.String({ maxLength: 50 }),
+            platform: Type.String({ maxLength: 20 }),
+            arch: Type.String({ maxLength: 20 }),
+          }),
+          response: { 200: TaskDetail, 404: ErrorReply },
+        },
+      },
       async (req) => {
         const { id, platform, arch } = req.params;
         const job = await getJobDetail(ctx.registry.db, id);
@@ -83,7 +122,15 @@ export function jobRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           attempt: task.attempt,
           queuedAt: iso(task.queuedAt),
           modifiedAt: iso(task.modifiedAt),
-          attempts: attempts.map((a) => ({ number: a.number, builder: a.builder, host: a.host, startedAt: iso(a.startedAt), endedAt: iso(a.endedAt), outcome: a.outcome, reason: a.reason })),
+          attempts: attempts.map((a) => ({
+            number: a.number,
+            builder: a.builder,
+            host: a.host,
+            startedAt: iso(a.startedAt),
+            endedAt: iso(a.endedAt),
+            outcome: a.outcome,
+            reason: a.reason,
+          })),
           files: files.sort((a, b) => (a.name < b.name ? -1 : 1)),
         };
       },

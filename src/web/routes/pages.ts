@@ -18,7 +18,11 @@ import type { WebContext } from '../context.ts';
 
 // The templates stay in src/web/views; from src/web/routes and from dist/web/routes alike this
 // path leads there.
-const eta = new Eta({ views: fileURLToPath(new URL('../../../src/web/views/', import.meta.url)), autoEscape: true, cache: true });
+const eta = new Eta({
+  views: fileURLToPath(new URL('../../../src/web/views/', import.meta.url)),
+  autoEscape: true,
+  cache: true,
+});
 /** JSON for inside a <script>: '<' escaped so no string can close the element. */
 const js = (v: unknown) => JSON.stringify(v).replaceAll('<', '\\u003c');
 
@@ -32,63 +36,143 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
     const html = (body: string) => body;
     app.get(
       '/',
-      { schema: { hide: true, querystring: Type.Object({ status: Type.Optional(Type.String()), submitter: Type.Optional(Type.String({ maxLength: 50 })), bucket: Type.Optional(Type.String({ maxLength: 50 })), before: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }) } },
+      {
+        schema: {
+          hide: true,
+          querystring: Type.Object({
+            status: Type.Optional(Type.String()),
+            submitter: Type.Optional(Type.String({ maxLength: 50 })),
+            bucket: Type.Optional(Type.String({ maxLength: 50 })),
+            before: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+          }),
+        },
+      },
       async (req, reply) => {
         const q = req.query;
         const status = q.status && isJobStatus(q.status) ? q.status : undefined;
-        const { jobs, next } = await listJobsPage(ctx.registry.db, { limit: 50, ...(status && { status }), ...(q.submitter && { submitter: q.submitter }), ...(q.bucket && { bucket: q.bucket }), ...(q.before && { before: Number(q.before) }) });
-        const nextQuery = new URLSearchParams({ ...(status && { status }), ...(q.submitter && { submitter: q.submitter }), ...(q.bucket && { bucket: q.bucket }), ...(next !== null && { before: String(next) }) }).toString();
-        return reply.type('text/html; charset=utf-8').send(html(page('Jobs', 'jobs', { jobs: jobs.map((j) => ({ ...j, submitted: time(j.submittedAt ?? j.createdAt) })), statuses: JOB_STATUSES, filter: { status, submitter: q.submitter, bucket: q.bucket }, next, nextQuery })));
+        const { jobs, next } = await listJobsPage(ctx.registry.db, {
+          limit: 50,
+          ...(status && { status }),
+          ...(q.submitter && { submitter: q.submitter }),
+          ...(q.bucket && { bucket: q.bucket }),
+          ...(q.before && { before: Number(q.before) }),
+        });
+        const nextQuery = new URLSearchParams({
+          ...(status && { status }),
+          ...(q.submitter && { submitter: q.submitter }),
+          ...(q.bucket && { bucket: q.bucket }),
+          ...(next !== null && { before: String(next) }),
+        }).toString();
+        return reply.type('text/html; charset=utf-8').send(
+          html(
+            page('Jobs', 'jobs', {
+              jobs: jobs.map((j) => ({ ...j, submitted: time(j.submittedAt ?? j.createdAt) })),
+              statuses: JOB_STATUSES,
+              filter: { status, submitter: q.submitter, bucket: q.bucket },
+              next,
+              nextQuery,
+            }),
+          ),
+        );
       },
     );
 
-    app.get('/jobs/:id', { schema: { hide: true, params: Type.Object({ id: Type.String({ maxLength: 50 }) }) } }, async (req, reply) => {
-      const job = await getJobDetail(ctx.registry.db, req.params.id);
-      if (!job) return reply.status(404).type('text/html; charset=utf-8').send(page('Not found', 'notfound', { message: `There is no job ${req.params.id}` }));
-      const platforms = [...new Set(job.tasks.map((t) => t.platform))];
-      const archs = [...new Set(job.tasks.map((t) => t.arch))].sort();
-      return reply.type('text/html; charset=utf-8').send(page(`Job ${job.id}`, 'job', { job, platforms, archs, warnings: filterWarnings(job, await listPlatforms(ctx.registry.db)), submitted: time(job.submittedAt) }));
-    });
+    app.get(
+      '/jobs/:id',
+      { schema: { hide: true, params: Type.Object({ id: Type.String({ maxLength: 50 }) }) } },
+      async (req, reply) => {
+        const job = await getJobDetail(ctx.registry.db, req.params.id);
+        if (!job)
+          return reply
+            .status(404)
+            .type('text/html; charset=utf-8')
+            .send(page('Not found', 'notfound', { message: `There is no job ${req.params.id}` }));
+        const platforms = [...new Set(job.tasks.map((t) => t.platform))];
+        const archs = [...new Set(job.tasks.map((t) => t.arch))].sort();
+        return reply.type('text/html; charset=utf-8').send(
+          page(`Job ${job.id}`, 'job', {
+            job,
+            platforms,
+            archs,
+            warnings: filterWarnings(job, await listPlatforms(ctx.registry.db)),
+            submitted: time(job.submittedAt),
+          }),
+        );
+      },
+    );
 
-    app.get('/jobs/:id/:task', { schema: { hide: true, params: Type.Object({ id: Type.String({ maxLength: 50 }), task: Type.String({ maxLength: 41 }) }) } }, async (req, reply) => {
-      const job = await getJobDetail(ctx.registry.db, req.params.id);
-      // Platform names have no dash, so the first one separates platform from arch.
-      const cut = req.params.task.indexOf('-');
-      const task = job?.tasks.find((t) => t.platform === req.params.task.slice(0, cut) && t.arch === req.params.task.slice(cut + 1));
-      if (!job || !task) return reply.status(404).type('text/html; charset=utf-8').send(page('Not found', 'notfound', { message: `Job ${req.params.id} has no task ${req.params.task}` }));
-      const attempts = await listAttempts(ctx.registry.db, task.id);
-      const dir = join(ctx.results, taskResultsPath(job.id, task.platform, task.arch));
-      const files: { name: string; size: number }[] = [];
-      for (const name of await readdir(dir).catch(() => [] as string[])) {
-        const inner = name.startsWith('attempt-') ? (await readdir(join(dir, name)).catch(() => [] as string[])).map((n) => `${name}/${n}`) : [name];
-        for (const f of inner) {
-          const st = await stat(join(dir, f)).catch(() => null);
-          if (st?.isFile()) files.push({ name: f, size: st.size });
+    app.get(
+      '/jobs/:id/:task',
+      {
+        schema: {
+          hide: true,
+          params: Type.Object({ id: Type.String({ maxLength: 50 }), task: Type.String({ maxLength: 41 }) }),
+        },
+      },
+      async (req, reply) => {
+        const job = await getJobDetail(ctx.registry.db, req.params.id);
+        // Platform names have no dash, so the first one separates platform from arch.
+        const cut = req.params.task.indexOf('-');
+        const task = job?.tasks.find(
+          (t) => t.platform === req.params.task.slice(0, cut) && t.arch === req.params.task.slice(cut + 1),
+        );
+        if (!job || !task)
+          return reply
+            .status(404)
+            .type('text/html; charset=utf-8')
+            .send(page('Not found', 'notfound', { message: `Job ${req.params.id} has no task ${req.params.task}` }));
+        const attempts = await listAttempts(ctx.registry.db, task.id);
+        const dir = join(ctx.results, taskResultsPath(job.id, task.platform, task.arch));
+        const files: { name: string; size: number }[] = [];
+        for (const name of await readdir(dir).catch(() => [] as string[])) {
+          const inner = name.startsWith('attempt-')
+            ? (await readdir(join(dir, name)).catch(() => [] as string[])).map((n) => `${name}/${n}`)
+            : [name];
+          for (const f of inner) {
+            const st = await stat(join(dir, f)).catch(() => null);
+            if (st?.isFile()) files.push({ name: f, size: st.size });
+          }
         }
-      }
-      const api = `/api/v1/jobs/${encodeURIComponent(job.id)}/tasks/${encodeURIComponent(task.platform)}/${encodeURIComponent(task.arch)}`;
+        const api = `/api/v1/jobs/${encodeURIComponent(job.id)}/tasks/${encodeURIComponent(task.platform)}/${encodeURIComponent(task.arch)}`;
+        return reply.type('text/html; charset=utf-8').send(
+          page(`${job.id} ${task.platform}/${task.arch}`, 'task', {
+            job: job.id,
+            task,
+            attempts: attempts.map((a) => ({
+              ...a,
+              startedAt: time(a.startedAt),
+              endedAt: a.endedAt === null ? null : time(a.endedAt),
+            })),
+            files: files.sort((a, b) => (a.name < b.name ? -1 : 1)),
+            filesBase: `${api}/files`,
+            logUrl: `${api}/log`,
+          }),
+        );
+      },
+    );
+
+    app.get('/queue', { schema: { hide: true } }, async (_req, reply) => {
+      const queues = await listQueues(ctx.registry.db, Date.now(), ctx.healthyWithinMs);
       return reply.type('text/html; charset=utf-8').send(
-        page(`${job.id} ${task.platform}/${task.arch}`, 'task', {
-          job: job.id,
-          task,
-          attempts: attempts.map((a) => ({ ...a, startedAt: time(a.startedAt), endedAt: a.endedAt === null ? null : time(a.endedAt) })),
-          files: files.sort((a, b) => (a.name < b.name ? -1 : 1)),
-          filesBase: `${api}/files`,
-          logUrl: `${api}/log`,
+        page('Queue', 'queue', {
+          queues: queues.map((q) => ({ ...q, waiting: q.waiting.map((w) => ({ ...w, queued: time(w.queuedAt) })) })),
         }),
       );
     });
 
-    app.get('/queue', { schema: { hide: true } }, async (_req, reply) => {
-      const queues = await listQueues(ctx.registry.db, Date.now(), ctx.healthyWithinMs);
-      return reply.type('text/html; charset=utf-8').send(page('Queue', 'queue', { queues: queues.map((q) => ({ ...q, waiting: q.waiting.map((w) => ({ ...w, queued: time(w.queuedAt) })) })) }));
-    });
-
-    app.get('/platforms', { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(page('Platforms', 'platforms', { platforms: await listPlatforms(ctx.registry.db) })));
+    app.get('/platforms', { schema: { hide: true } }, async (_req, reply) =>
+      reply
+        .type('text/html; charset=utf-8')
+        .send(page('Platforms', 'platforms', { platforms: await listPlatforms(ctx.registry.db) })),
+    );
 
     app.get('/builders', { schema: { hide: true } }, async (_req, reply) => {
       const now = Date.now();
-      const builders = (await listBuilders(ctx.registry.db)).map((b) => ({ ...b, lastHeartbeat: b.lastHeartbeatAt === null ? null : time(b.lastHeartbeatAt), healthy: isBuilderHealthy(b, now, ctx.healthyWithinMs) }));
+      const builders = (await listBuilders(ctx.registry.db)).map((b) => ({
+        ...b,
+        lastHeartbeat: b.lastHeartbeatAt === null ? null : time(b.lastHeartbeatAt),
+        healthy: isBuilderHealthy(b, now, ctx.healthyWithinMs),
+      }));
       return reply.type('text/html; charset=utf-8').send(page('Builders', 'builders', { builders }));
     });
   };

@@ -16,11 +16,18 @@ export async function requireUser(ctx: WebContext, req: FastifyRequest): Promise
   const header = req.headers.authorization ?? '';
   const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
   const user = token ? await userOfToken(ctx.registry.db, token) : null;
-  if (!user) throw new PkgForgeError(ErrorCode.auth, 'This needs a valid API token: Authorization: Bearer <token> (pkgforge token create)');
+  if (!user)
+    throw new PkgForgeError(
+      ErrorCode.auth,
+      'This needs a valid API token: Authorization: Bearer <token> (pkgforge token create)',
+    );
   return user;
 }
 
-const Steer = Type.Object({ platform: Type.Optional(Type.String({ maxLength: 20 })), arch: Type.Optional(Type.String({ maxLength: 20 })) });
+const Steer = Type.Object({
+  platform: Type.Optional(Type.String({ maxLength: 20 })),
+  arch: Type.Optional(Type.String({ maxLength: 20 })),
+});
 const IdParams = Type.Object({ id: Type.String({ maxLength: 50 }) });
 const FIELDS = new Set(['bucket', 'platforms', 'archs', 'report', 'id']);
 
@@ -28,7 +35,9 @@ const FIELDS = new Set(['bucket', 'platforms', 'archs', 'report', 'id']);
 export function writeRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
   return async (app) => {
     // One byte over the limit lets our own check (with its message) see an oversized file.
-    await app.register(multipart, { limits: { fileSize: ctx.uploadMaxBytes + 1, files: 100, fields: 20, fieldSize: 64 * 1024, parts: 120 } });
+    await app.register(multipart, {
+      limits: { fileSize: ctx.uploadMaxBytes + 1, files: 100, fields: 20, fieldSize: 64 * 1024, parts: 120 },
+    });
     // Authentication comes first, before the body is read or checked: 401, not 400, for a stranger.
     const users = new WeakMap<FastifyRequest, string>();
     app.addHook('onRequest', async (req) => void users.set(req, await requireUser(ctx, req)));
@@ -38,10 +47,13 @@ export function writeRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       '/jobs',
       {
         schema: {
-          summary: 'Submit a job: multipart fields bucket, platforms, archs, report, id (optional), then one `file` part per source package in build order',
+          summary:
+            'Submit a job: multipart fields bucket, platforms, archs, report, id (optional), then one `file` part per source package in build order',
           tags: ['jobs'],
           consumes: ['multipart/form-data'],
-          response: { 201: Type.Object({ id: Type.String(), url: Type.String(), packages: Type.Array(Type.String()) }) },
+          response: {
+            201: Type.Object({ id: Type.String(), url: Type.String(), packages: Type.Array(Type.String()) }),
+          },
         },
       },
       async (req, reply) => {
@@ -53,20 +65,33 @@ export function writeRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           for await (const part of req.parts()) {
             if (part.type === 'field') {
               if (writer) throw new PkgForgeError(ErrorCode.usage, 'Send the fields before the file parts');
-              if (!FIELDS.has(part.fieldname)) throw new PkgForgeError(ErrorCode.usage, `Unknown field '${part.fieldname}'; fields are ${[...FIELDS].join(', ')} and file`);
+              if (!FIELDS.has(part.fieldname))
+                throw new PkgForgeError(
+                  ErrorCode.usage,
+                  `Unknown field '${part.fieldname}'; fields are ${[...FIELDS].join(', ')} and file`,
+                );
               (fields[part.fieldname] ??= []).push(String(part.value));
               continue;
             }
-            if (part.fieldname !== 'file') throw new PkgForgeError(ErrorCode.usage, `File parts must be named 'file', not '${part.fieldname}'`);
+            if (part.fieldname !== 'file')
+              throw new PkgForgeError(ErrorCode.usage, `File parts must be named 'file', not '${part.fieldname}'`);
             if (!writer) {
               const id = fields.id?.[0] ?? generateJobId();
               assertJobId(id);
               // Said now rather than by the incoming processor later: the id was used before.
-              if (await findJob(ctx.registry.db, id)) throw new PkgForgeError(ErrorCode.jobId, `A job with ID ${id} has been previously registered; choose another id`);
+              if (await findJob(ctx.registry.db, id))
+                throw new PkgForgeError(
+                  ErrorCode.jobId,
+                  `A job with ID ${id} has been previously registered; choose another id`,
+                );
               writer = await JobDirWriter.create(ctx.incoming, id);
             }
             await writer.addStream(part.filename, part.file, ctx.uploadMaxBytes);
-            if (part.file.truncated) throw new PkgForgeError(ErrorCode.tooLarge, `${part.filename} is larger than the upload limit of ${ctx.uploadMaxBytes} bytes`);
+            if (part.file.truncated)
+              throw new PkgForgeError(
+                ErrorCode.tooLarge,
+                `${part.filename} is larger than the upload limit of ${ctx.uploadMaxBytes} bytes`,
+              );
           }
           if (!writer) throw new PkgForgeError(ErrorCode.usage, 'No packages: send one `file` part per source package');
           const manifest = normaliseManifest(
@@ -84,7 +109,10 @@ export function writeRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           );
           await writer.finish(manifest);
           const url = `/api/v1/jobs/${encodeURIComponent(manifest.id)}`;
-          return reply.status(201).header('location', url).send({ id: manifest.id, url, packages: manifest.packages.map((p) => p.file) });
+          return reply
+            .status(201)
+            .header('location', url)
+            .send({ id: manifest.id, url, packages: manifest.packages.map((p) => p.file) });
         } catch (err) {
           await writer?.abandon();
           throw err;
@@ -92,15 +120,48 @@ export function writeRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       },
     );
 
-    app.post('/jobs/:id/cancel', { schema: { summary: "Cancel a job's waiting and running tasks", tags: ['jobs'], params: IdParams, body: Type.Optional(Steer) } }, async (req) => {
-      const user = userOf(req);
-      const done = await cancelTasks(ctx.registry, req.params.id, { ...(req.body?.platform && { platform: req.body.platform }), ...(req.body?.arch && { arch: req.body.arch }) }, user);
-      return { cancelled: done };
-    });
+    app.post(
+      '/jobs/:id/cancel',
+      {
+        schema: {
+          summary: "Cancel a job's waiting and running tasks",
+          tags: ['jobs'],
+          params: IdParams,
+          body: Type.Optional(Steer),
+        },
+      },
+      async (req) => {
+        const user = userOf(req);
+        const done = await cancelTasks(
+          ctx.registry,
+          req.params.id,
+          {
+            ...(req.body?.platform && { platform: req.body.platform }),
+            ...(req.body?.arch && { arch: req.body.arch }),
+          },
+          user,
+        );
+        return { cancelled: done };
+      },
+    );
 
-    app.post('/jobs/:id/retry', { schema: { summary: "Requeue a job's failed and cancelled tasks", tags: ['jobs'], params: IdParams, body: Type.Optional(Steer) } }, async (req) => {
-      const done = await retryTasks(ctx.registry, req.params.id, { ...(req.body?.platform && { platform: req.body.platform }), ...(req.body?.arch && { arch: req.body.arch }) });
-      return { retried: done };
-    });
+    app.post(
+      '/jobs/:id/retry',
+      {
+        schema: {
+          summary: "Requeue a job's failed and cancelled tasks",
+          tags: ['jobs'],
+          params: IdParams,
+          body: Type.Optional(Steer),
+        },
+      },
+      async (req) => {
+        const done = await retryTasks(ctx.registry, req.params.id, {
+          ...(req.body?.platform && { platform: req.body.platform }),
+          ...(req.body?.arch && { arch: req.body.arch }),
+        });
+        return { retried: done };
+      },
+    );
   };
 }
