@@ -27,6 +27,15 @@ for (const dialect of DIALECTS) {
       t = await makeRegistry(dialect);
     });
     after(() => t.dispose());
+    /** The database's own error for a violated constraint on `jobs`: a UNIQUE one on uuid, or the CHECK on status. */
+    const violated = (kind: 'unique uuid' | 'check status') =>
+      dialect === 'sqlite'
+        ? kind === 'unique uuid'
+          ? { code: 'SQLITE_CONSTRAINT_UNIQUE', message: /UNIQUE constraint failed: jobs\.uuid/ }
+          : { code: 'SQLITE_CONSTRAINT_CHECK', message: /CHECK constraint failed: status in / }
+        : kind === 'unique uuid'
+          ? { code: '23505', message: /violates unique constraint "jobs_uuid_key"/ }
+          : { code: '23514', message: /violates check constraint "jobs_status_check"/ };
 
     it('migrates idempotently', async () => {
       assert.deepEqual(await migrateRegistry(t.registry.db, t.registry.caps), []);
@@ -53,15 +62,16 @@ for (const dialect of DIALECTS) {
 
     it('adds builders only for existing platforms', async () => {
       await assert.rejects(addBuilder(t.registry.db, 'b1', 'el5', 'i386'), /Failed to find the platform 'el5\/i386'/);
-      const b = await addBuilder(t.registry.db, 'host1_el9', 'el9', 'x86_64');
+      await addPlatform(t.registry.db, 'el8', 'x86_64');
+      const b = await addBuilder(t.registry.db, 'host1_el8', 'el8', 'x86_64');
       assert.equal(b.platformActive, false);
-      await assert.rejects(addBuilder(t.registry.db, 'host1_el9', 'el9', 'x86_64'), /already exists/);
+      await assert.rejects(addBuilder(t.registry.db, 'host1_el8', 'el8', 'x86_64'), /already exists/);
       assert.deepEqual(
         (await listBuilders(t.registry.db)).map((x) => x.name),
-        ['host1_el9'],
+        ['host1_el8'],
       );
-      await deleteBuilder(t.registry.db, 'host1_el9');
-      await assert.rejects(deleteBuilder(t.registry.db, 'host1_el9'), /does not appear to exist/);
+      await deleteBuilder(t.registry.db, 'host1_el8');
+      await assert.rejects(deleteBuilder(t.registry.db, 'host1_el8'), /does not appear to exist/);
     });
 
     it('records a job with its packages and never takes the same id twice', async () => {
@@ -74,6 +84,7 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(job.report, ['x@example.org']);
       await assert.rejects(
         insertJob(t.registry, manifest('job-a'), { submitter: 'bob', submittedAt: 2000, incomingEntry: 'other' }),
+        violated('unique uuid'),
       );
       const again = await findJob(t.registry.db, 'job-a');
       assert.equal(again?.submitter, 'alice');
@@ -125,31 +136,54 @@ for (const dialect of DIALECTS) {
     });
 
     it('lists jobs newest first with filters', async () => {
-      await setJobStatus(t.registry.db, 'job-a', 'invalid', 'because');
-      assert.deepEqual(
-        (await listJobs(t.registry.db)).map((j) => j.id),
-        ['job-c', 'job-b', 'job-a'],
-      );
-      assert.deepEqual(
-        (await listJobs(t.registry.db, { status: 'invalid' })).map((j) => [j.id, j.reason]),
-        [['job-a', 'because']],
-      );
-      assert.deepEqual(
-        (await listJobs(t.registry.db, { submitter: 'alice' })).map((j) => j.id),
-        ['job-a'],
-      );
-      assert.deepEqual((await listJobs(t.registry.db, { bucket: 'nope' })).length, 0);
-      await assert.rejects(setJobStatus(t.registry.db, 'nope', 'fail'), /Failed to find a registry entry for job nope/);
+      // A registry of its own, holding exactly the jobs listed.
+      const own = await makeRegistry(dialect);
+      try {
+        await insertJob(own.registry, manifest('list-a'), {
+          submitter: 'alice',
+          submittedAt: 1000,
+          incomingEntry: 'list-a',
+        });
+        await insertJob(own.registry, manifest('list-b'), { submitter: null, submittedAt: null, incomingEntry: null });
+        await insertJob(own.registry, manifest('list-c'), {
+          submitter: 'bob',
+          submittedAt: 3000,
+          incomingEntry: 'list-c',
+        });
+        await setJobStatus(own.registry.db, 'list-a', 'invalid', 'because');
+        assert.deepEqual(
+          (await listJobs(own.registry.db)).map((j) => j.id),
+          ['list-c', 'list-b', 'list-a'],
+        );
+        assert.deepEqual(
+          (await listJobs(own.registry.db, { status: 'invalid' })).map((j) => [j.id, j.reason]),
+          [['list-a', 'because']],
+        );
+        assert.deepEqual(
+          (await listJobs(own.registry.db, { submitter: 'alice' })).map((j) => j.id),
+          ['list-a'],
+        );
+        assert.deepEqual((await listJobs(own.registry.db, { bucket: 'nope' })).length, 0);
+        await assert.rejects(
+          setJobStatus(own.registry.db, 'nope', 'fail'),
+          /Failed to find a registry entry for job nope/,
+        );
+      } finally {
+        await own.dispose();
+      }
     });
 
     it("refuses a status that does not exist (the original's `failed`)", async () => {
+      await insertJob(t.registry, manifest('bad-status'), { submitter: null, submittedAt: null, incomingEntry: null });
       await assert.rejects(
         t.registry.db
           .updateTable('jobs')
           .set({ status: 'failed' as never })
-          .where('uuid', '=', 'job-a')
+          .where('uuid', '=', 'bad-status')
           .execute(),
+        violated('check status'),
       );
+      assert.equal((await findJob(t.registry.db, 'bad-status'))?.status, 'incoming');
     });
   });
 }
