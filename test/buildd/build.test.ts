@@ -13,6 +13,7 @@ import type { ConfigFile } from '../../src/config/schema.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
 import { submitJob } from '../../src/incoming/submit-job.ts';
 import {
+  anyLeaseExpired,
   builderIdentity,
   claimNextTask,
   finishAttempt,
@@ -23,12 +24,14 @@ import { addBuilder, findBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { cancelTasks } from '../../src/registry/tasks.ts';
 import { silentLog } from '../../src/util/log.ts';
-import { addPlatforms, makeFarm, registryEnv, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, eventually, makeFarm, registryEnv, type TestFarm } from '../helpers/farm.ts';
 import { startSmtp } from '../helpers/smtp.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 
 const never = new AbortController().signal;
 const slowSpec = (name: string) => specFor(name).replace('%install', '%build\nsleep 60\n%install');
+/** Whether a build log exists and has the given text yet. */
+const logSays = (log: string, text: string) => existsSync(log) && readFileSync(log, 'utf8').includes(text);
 
 describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint, createrepo_c, SMTP)', () => {
   let farm: TestFarm;
@@ -144,9 +147,12 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
   });
 
   it('fails a package that does not build, keeping the reason and the log', async () => {
-    await submit('broken', [
-      buildRpm(specFor('broken').replace('%install', '%build\necho this build breaks on purpose; exit 1\n%install')),
-    ]);
+    const mailsBefore = smtp.mails.length;
+    await submit(
+      'broken',
+      [buildRpm(specFor('broken').replace('%install', '%build\necho this build breaks on purpose; exit 1\n%install'))],
+      ['dev@example.org'],
+    );
     const [report] = await buildOne();
     assert.equal(report?.status, 'fail');
     const job = (await getJobDetail(farm.registry.db, 'broken'))!;
@@ -154,14 +160,20 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     const log = readFileSync(join(farm.results, 'broken', 'el9-x86_64', 'attempt-1', 'build.log'), 'utf8');
     assert.match(log, /this build breaks on purpose/);
     assert.match(log, /Giving up at phase: 'build'/);
-    await smtp.waitFor(1);
+    // The failure is reported too, with its reason.
+    await smtp.waitFor(mailsBefore + 1);
+    const mail = smtp.mails[mailsBefore]!;
+    assert.equal(mail.header('X-PkgForge-ID'), 'broken');
+    assert.equal(mail.header('X-PkgForge-Status'), 'fail');
+    assert.match(mail.raw, /Your job broken failed on el9\/x86_64/);
   });
 
   it('kills a build that exceeds its timeout', async () => {
     await submit('slow', [buildRpm(slowSpec('slow'))]);
     const started = Date.now();
     const [report] = await buildOne('b1', { timeout: 1 });
-    assert.ok(Date.now() - started < 20_000);
+    // Left alone, the build sleeps 60 s; well under that (rpmbuild and the checks take a few seconds) means it was killed.
+    assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
     assert.equal(report?.status, 'fail');
     assert.match(report!.reason!, /killed after the build timeout of 1 s/);
   });
@@ -182,8 +194,7 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
     });
     // Cancel once the build is under way (its log exists).
     const log = join(farm.results, 'cancel-running', 'el9-x86_64', 'attempt-1', 'build.log');
-    while (!existsSync(log) || !readFileSync(log, 'utf8').includes('building slowcancel'))
-      await new Promise((r) => setTimeout(r, 50));
+    await eventually('the build of slowcancel to start', () => logSays(log, 'building slowcancel'), 60_000, 50);
     const cancelledAt = Date.now();
     await cancelTasks(farm.registry, 'cancel-running');
     const report = await building;
@@ -212,8 +223,7 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
       stdio: 'ignore',
     });
     const log = join(farm.results, 'killed', 'el9-x86_64', 'attempt-1', 'build.log');
-    while (!existsSync(log) || !readFileSync(log, 'utf8').includes('building killme'))
-      await new Promise((r) => setTimeout(r, 50));
+    await eventually('the build of killme to start', () => logSays(log, 'building killme'), 60_000, 50);
     child.kill('SIGKILL');
     await once(child, 'exit');
     const task = (await getJobDetail(farm.registry.db, 'killed'))!.tasks[0]!;
@@ -231,7 +241,8 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
       builderName: 'b2',
       acceptedAttempt: null,
     };
-    await new Promise((r) => setTimeout(r, 1200));
+    // The dead builder's lease (1 s) must run out before b1 may take the task over.
+    await eventually("the dead builder's lease to run out", () => anyLeaseExpired(farm.registry), 10_000, 50);
     const [report] = await buildOne('b1');
     assert.equal(report?.jobId, 'killed');
     assert.equal(report?.attempt, 2);
