@@ -344,17 +344,40 @@ export async function resumeAttempt(
   pending: PendingOutcome,
   signal: AbortSignal,
 ): Promise<EndedAttempt> {
-  const taskDir = join(dirs.results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
   const attemptDir = join(dirs.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
+  return reopenAttempt(
+    claim,
+    dirs,
+    settings,
+    attemptDir,
+    pending.info,
+    signal,
+    `recording the outcome this attempt had reached and kept, which the registry had not heard: ${pending.status}`,
+  );
+}
+
+/**
+ * An ended attempt opened again by a daemon that did not build it (or no longer has its run): its
+ * log for appending, with a line saying why, and what publishers and reports need.
+ */
+async function reopenAttempt(
+  claim: Claim,
+  dirs: TaskDirs,
+  settings: BuilddSettings,
+  attemptDir: string,
+  info: BuildInfo,
+  signal: AbortSignal,
+  why: string,
+): Promise<EndedAttempt> {
   const log = openLog(attemptDir);
   const acceptedDir = childPath(dirs.accepted, claim.jobId);
   const manifest = await readAcceptedManifest(acceptedDir, claim.jobId).catch(() => null);
-  const info = pending.info;
+  const resultsDir = join(dirs.results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
   const run: AttemptRun | null = manifest && {
     claim,
     manifest,
     acceptedDir,
-    resultsDir: taskDir,
+    resultsDir,
     attemptDir,
     log,
     signal,
@@ -362,9 +385,7 @@ export async function resumeAttempt(
     errorPolicy: settings.errorPolicy,
     info,
   };
-  log.write(
-    `[${new Date().toISOString()}] pkgforge: recording the outcome this attempt had reached and kept, which the registry had not heard: ${pending.status}\n`,
-  );
+  log.write(`[${new Date().toISOString()}] pkgforge: ${why}\n`);
   return { attemptDir, log, info, run };
 }
 
@@ -382,7 +403,6 @@ export async function adoptAttempt(
 ): Promise<{ attempt: EndedAttempt; pending: PendingOutcome } | null> {
   const pending = await readPendingOutcome(dirs.results, claim, accepted);
   if (!pending || pending.status !== 'success') return null;
-  const taskDir = join(dirs.results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
   const attemptDir = join(dirs.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
   await mkdir(attemptDir, { recursive: true });
   const products: string[] = [];
@@ -402,25 +422,8 @@ export async function adoptAttempt(
     products,
     starttime: Math.floor(Date.now() / 1000),
   };
-  const log = openLog(attemptDir);
-  const acceptedDir = childPath(dirs.accepted, claim.jobId);
-  const manifest = await readAcceptedManifest(acceptedDir, claim.jobId).catch(() => null);
-  const run: AttemptRun | null = manifest && {
-    claim,
-    manifest,
-    acceptedDir,
-    resultsDir: taskDir,
-    attemptDir,
-    log,
-    signal,
-    timeoutSeconds: settings.timeoutSeconds,
-    errorPolicy: settings.errorPolicy,
-    info,
-  };
-  log.write(
-    `[${new Date().toISOString()}] pkgforge: the registry had accepted the build of attempt ${accepted} before its builder stopped; publishing its products, not building again\n`,
-  );
-  return { attempt: { attemptDir, log, info, run }, pending };
+  const why = `the registry had accepted the build of attempt ${accepted} before its builder stopped; publishing its products, not building again`;
+  return { attempt: await reopenAttempt(claim, dirs, settings, attemptDir, info, signal, why), pending };
 }
 
 /**
