@@ -10,16 +10,8 @@ import type { Claim } from '../registry/attempts.ts';
 import { messageOf } from '../util/errors.ts';
 import { childPath, fsyncDir, fsyncFile, linkOrCopy, writeFileAtomic } from '../util/fs-safe.ts';
 import type { BuilddSettings } from './setup.ts';
-import {
-  logLine,
-  PhaseFailure,
-  type AttemptRun,
-  type BuildInfo,
-  type PhaseCommand,
-  type PublishCommand,
-  type TaskRun,
-} from './phases.ts';
-import { makeWorkspace, removeWorkspace, type Workspace } from './workspace.ts';
+import { logLine, PhaseFailure, type AttemptRun, type BuildInfo, type PublishCommand, type TaskRun } from './phases.ts';
+import { makeWorkspace, removeWorkspace } from './workspace.ts';
 
 export interface TaskDirs {
   accepted: string;
@@ -77,11 +69,43 @@ export async function buildTask(
   settings: BuilddSettings,
   signal: AbortSignal,
 ): Promise<BuildResult> {
-  const taskDir = join(dirs.results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
   const attemptDir = join(dirs.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
   await mkdir(attemptDir, { recursive: true });
   const log = openLog(attemptDir);
-  const info: BuildInfo = {
+  const info = newBuildInfo(claim);
+  const ended = (status: BuildResult['status'], reason: string | null, run: TaskRun | null): BuildResult => {
+    info.reason = reason;
+    return { status, reason, attempt: { attemptDir, log, info, run } };
+  };
+  let run: TaskRun | null = null;
+  try {
+    const opened = await openRun(claim, dirs, settings, { attemptDir, log, info, signal });
+    if (typeof opened === 'string') {
+      log.write(`${opened}\n`);
+      return ended('fail', opened, null);
+    }
+    run = opened;
+    announce(run);
+    const outcome = await runPhases(run, [
+      ['build', [settings.builder()]],
+      ['check', settings.checks],
+      ['sign', settings.signers],
+    ]);
+    return ended(outcome.status, outcome.reason, run);
+  } finally {
+    await keepProducts(info, run, attemptDir).catch((err) =>
+      log.write(`pkgforge: could not keep the products of ${claim.jobId}: ${messageOf(err)}\n`),
+    );
+    if (run)
+      await removeWorkspace(run.workspace, run.sandbox).catch((err) =>
+        process.stderr.write(`pkgforge: could not remove ${run!.workspace.root}: ${messageOf(err)}\n`),
+      );
+  }
+}
+
+/** The record of an attempt as it starts (buildinfo.yml, the original's fields). */
+function newBuildInfo(claim: Claim): BuildInfo {
+  return {
     jobid: claim.jobId,
     builder: claim.builderName,
     hostname: hostname(),
@@ -99,100 +123,103 @@ export async function buildTask(
     completed: false,
     reason: null,
   };
-  const ended = (status: BuildResult['status'], reason: string | null, run: TaskRun | null): BuildResult => {
-    info.reason = reason;
-    return { status, reason, attempt: { attemptDir, log, info, run } };
-  };
-  let run: TaskRun | null = null;
-  let workspace: Workspace | null = null;
+}
+
+/**
+ * What a build needs before its first command: the sandbox, the accepted copy's manifest, and a
+ * workspace holding the sources. Returns why the task fails instead when one cannot be had: a
+ * sandbox that broke since the daemon started fails the build (it never runs bare), and an
+ * unreadable accepted copy fails it too (requeueing would retry for ever, as the original did).
+ */
+async function openRun(
+  claim: Claim,
+  dirs: TaskDirs,
+  settings: BuilddSettings,
+  attempt: Pick<TaskRun, 'attemptDir' | 'log' | 'info' | 'signal'>,
+): Promise<TaskRun | string> {
   const setup = await settings.sandbox(claim.builderName, claim.platform);
+  if (!setup.sandbox) return `The build sandbox cannot be used: ${setup.problem}`;
+  const acceptedDir = childPath(dirs.accepted, claim.jobId);
+  let manifest;
   try {
-    if (!setup.sandbox) {
-      // The daemon checked this at start; a sandbox that broke since fails the build, never runs it bare.
-      const reason = `The build sandbox cannot be used: ${setup.problem}`;
-      log.write(`${reason}\n`);
-      return ended('fail', reason, null);
-    }
-    const acceptedDir = childPath(dirs.accepted, claim.jobId);
-    let manifest;
-    try {
-      manifest = await readAcceptedManifest(acceptedDir, claim.jobId);
-    } catch (err) {
-      // Requeueing would retry for ever (the original did): the task fails with the reason.
-      const reason = messageOf(err);
-      log.write(`${reason}\n`);
-      return ended('fail', reason, null);
-    }
-    info.sources = manifest.packages.map((p) => ({ file: p.file, type: p.type, size: p.size, sha1sum: p.sha1sum }));
-    workspace = await makeWorkspace(
-      setup.workspaces,
-      `${claim.jobId}-${claim.attempt}-`,
-      setup.sandbox,
-      acceptedDir,
-      manifest.packages.map((p) => p.file),
-    );
-    const sandbox = setup.sandbox;
-    run = {
-      claim,
-      manifest,
-      acceptedDir,
-      resultsDir: taskDir,
-      attemptDir,
-      workspace,
-      sandbox,
-      log,
-      signal,
-      timeoutSeconds: settings.timeoutSeconds,
-      errorPolicy: settings.errorPolicy,
-      info,
-    };
+    manifest = await readAcceptedManifest(acceptedDir, claim.jobId);
+  } catch (err) {
+    return messageOf(err);
+  }
+  attempt.info.sources = manifest.packages.map((p) => ({
+    file: p.file,
+    type: p.type,
+    size: p.size,
+    sha1sum: p.sha1sum,
+  }));
+  const workspace = await makeWorkspace(
+    setup.workspaces,
+    `${claim.jobId}-${claim.attempt}-`,
+    setup.sandbox,
+    acceptedDir,
+    manifest.packages.map((p) => p.file),
+  );
+  return {
+    ...attempt,
+    claim,
+    manifest,
+    acceptedDir,
+    resultsDir: join(dirs.results, taskResultsPath(claim.jobId, claim.platform, claim.arch)),
+    workspace,
+    sandbox: setup.sandbox,
+    timeoutSeconds: settings.timeoutSeconds,
+    errorPolicy: settings.errorPolicy,
+  };
+}
+
+/** The log's first lines: what is built, where, and how it is confined. */
+function announce(run: TaskRun): void {
+  const { claim, info, sandbox } = run;
+  logLine(
+    run,
+    `building job ${claim.jobId} for ${claim.platform}/${claim.arch}, attempt ${claim.attempt}, on ${info.hostname} as ${claim.builderName}`,
+  );
+  logLine(run, sandbox.describe());
+  if (sandbox.kind === 'none')
     logLine(
       run,
-      `building job ${claim.jobId} for ${claim.platform}/${claim.arch}, attempt ${claim.attempt}, on ${info.hostname} as ${claim.builderName}`,
+      'WARNING: this build is not sandboxed: its scripts can read and change everything the build daemon can',
     );
-    logLine(run, sandbox.describe());
-    if (sandbox.kind === 'none')
-      logLine(
-        run,
-        'WARNING: this build is not sandboxed: its scripts can read and change everything the build daemon can',
-      );
-    const phases: [string, PhaseCommand[]][] = [
-      ['build', [settings.builder()]],
-      ['check', settings.checks],
-      ['sign', settings.signers],
-    ];
-    try {
-      for (const [phase, commands] of phases) {
-        info.phases.push(phase);
-        for (const command of commands) {
-          if (signal.aborted) throw new PhaseFailure('stopped');
-          if (phase !== 'build') info.phases.push(`${phase}-${command.name}`);
-          await command.run(run);
-        }
+}
+
+type PhaseOutcome = { status: 'success' | 'fail' | 'stopped'; reason: string | null };
+
+/**
+ * Runs phases in order, each command in turn, recording them in the record's `phases` (the build
+ * phase by its name, the others also per command: `check-rpmlint`). Stops at the first failure, or
+ * when the run's signal is aborted.
+ */
+async function runPhases<R extends AttemptRun>(
+  run: R,
+  phases: [string, readonly { name: string; run(run: R): Promise<void> }[]][],
+): Promise<PhaseOutcome> {
+  const { info, signal } = run;
+  try {
+    for (const [phase, commands] of phases) {
+      info.phases.push(phase);
+      for (const command of commands) {
+        if (signal.aborted) throw new PhaseFailure('stopped');
+        if (phase !== 'build') info.phases.push(`${phase}-${command.name}`);
+        await command.run(run);
       }
-      return ended('success', null, run);
-    } catch (err) {
-      if (signal.aborted) {
-        const reason = abortReason(signal);
-        logLine(run, `stopped: ${reason}`);
-        return ended('stopped', reason, run);
-      }
-      const reason =
-        err instanceof PhaseFailure
-          ? err.message
-          : `Unexpected error in the ${info.phases.at(-1)} phase: ${messageOf(err)}`;
-      logLine(run, `An error occurred during the build process: ${reason}`);
-      logLine(run, `Giving up at phase: '${info.phases.at(-1)}'`);
-      return ended('fail', reason, run);
     }
-  } finally {
-    await keepProducts(info, run, attemptDir).catch((err) =>
-      log.write(`pkgforge: could not keep the products of ${claim.jobId}: ${messageOf(err)}\n`),
-    );
-    if (workspace && setup.sandbox)
-      await removeWorkspace(workspace, setup.sandbox).catch((err) =>
-        process.stderr.write(`pkgforge: could not remove ${workspace!.root}: ${messageOf(err)}\n`),
-      );
+    return { status: 'success', reason: null };
+  } catch (err) {
+    const at = info.phases.at(-1);
+    if (signal.aborted) {
+      const reason = abortReason(signal);
+      logLine(run, `stopped at phase '${at}': ${reason}`);
+      return { status: 'stopped', reason };
+    }
+    const reason = err instanceof PhaseFailure ? err.message : `Unexpected error in the ${at} phase: ${messageOf(err)}`;
+    logLine(run, `An error occurred during the build process: ${reason}`);
+    logLine(run, `Giving up at phase: '${at}'`);
+    return { status: 'fail', reason };
   }
 }
 
@@ -225,27 +252,10 @@ export async function publishAttempt(
     info.reason = reason;
     return { status: 'fail', reason };
   }
-  const { signal } = run;
-  info.phases.push('publish');
-  try {
-    for (const command of publishers) {
-      if (signal.aborted) throw new PhaseFailure('stopped');
-      info.phases.push(`publish-${command.name}`);
-      await command.run(run);
-    }
-  } catch (err) {
-    if (signal.aborted) {
-      logLine(run, `stopped while publishing: ${abortReason(signal)}`);
-      return { status: 'stopped', reason: abortReason(signal) };
-    }
-    const reason =
-      err instanceof PhaseFailure
-        ? err.message
-        : `Unexpected error in the ${info.phases.at(-1)} phase: ${messageOf(err)}`;
-    logLine(run, `An error occurred during the build process: ${reason}`);
-    logLine(run, `Giving up at phase: '${info.phases.at(-1)}'`);
-    info.reason = reason;
-    return { status: 'fail', reason };
+  const outcome = await runPhases(run, [['publish', publishers]]);
+  if (outcome.status !== 'success') {
+    if (outcome.status === 'fail') info.reason = outcome.reason;
+    return outcome;
   }
   info.phases.push('end');
   info.completed = true;

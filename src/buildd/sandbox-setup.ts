@@ -1,13 +1,11 @@
 import { chmod, chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Config } from '../config/load-config.ts';
-import type { ConfigFile } from '../config/schema.ts';
-import { parseSize } from '../core/sizes.ts';
 import { findExecutable } from '../util/child.ts';
 import { messageOf } from '../util/errors.ts';
 import { lookupUser, type UserIds } from '../util/users.ts';
-import { BwrapSandbox, DEFAULT_LIMITS, NoSandbox, type BuildLimits, type Sandbox } from './sandbox.ts';
+import { BwrapSandbox, NoSandbox, type Sandbox } from './sandbox.ts';
 import { canReach, workspaceBase } from './workspace.ts';
 
 /** A builder's sandbox, ready, or why it cannot be had. */
@@ -17,26 +15,12 @@ export type SandboxSetup =
 /** The user builds run as when the daemon is root and none is configured, if it exists; else `nobody`. */
 export const BUILD_USER = 'pkgforge-build';
 
-/** Limits for a platform: the defaults, then `limits`, then `platform_limits.<platform>`. */
-export function limitsFor(values: ConfigFile, platform: string): BuildLimits {
-  const m = { ...values.limits, ...values.platform_limits?.[platform] };
-  const size = (v: number | string | undefined, fallback: number) => (v === undefined ? fallback : parseSize(v));
-  const d = DEFAULT_LIMITS;
-  return {
-    memory: size(m.memory, d.memory),
-    processes: m.processes ?? d.processes,
-    workdir: size(m.workdir, d.workdir),
-    tmpfs: size(m.tmpfs, d.tmpfs),
-    product: size(m.product, d.product),
-  };
-}
-
 /**
  * Who builds run as. A daemon running as root never builds as root: it switches to the configured
  * user, or `pkgforge-build`, or `nobody`. A daemon that is not root builds as itself, inside a
  * user namespace; it cannot switch to another user.
  */
-async function buildUser(configured: string | undefined): Promise<UserIds | null | string> {
+async function buildUser(configured: string | null): Promise<UserIds | null | string> {
   const euid = process.geteuid?.() ?? 0;
   if (euid !== 0) {
     if (!configured) return null;
@@ -83,8 +67,7 @@ function farmPaths(config: Config): string[] {
   if (config.layout.home) paths.push(config.layout.home);
   if (config.registry.type === 'sqlite') paths.push(dirname(config.registry.path));
   // A registry given as a YAML file holds its credentials.
-  const registry = config.values.registry;
-  if (typeof registry === 'string' && /\.ya?ml$/.test(registry)) paths.push(resolve(config.layout.configDir, registry));
+  if (config.registryFile) paths.push(config.registryFile);
   return [...new Set(paths)];
 }
 
@@ -94,12 +77,13 @@ function farmPaths(config: Config): string[] {
  * cannot start gives a problem naming the cause (the daemon then refuses to start).
  */
 export async function setUpSandbox(config: Config, builder: string, platform: string): Promise<SandboxSetup> {
-  const limits = limitsFor(config.values, platform);
+  const b = config.buildd;
+  const limits = b.platformLimits[platform] ?? b.limits;
   const fail = (problem: string): SandboxSetup => ({ sandbox: null, workspaces: null, problem });
-  if (config.values.sandbox === 'none') {
+  if (b.sandbox === 'none') {
     return {
       sandbox: new NoSandbox(limits),
-      workspaces: await workspaceBase(config.values.sandbox_dir, config.tmpdir, builder, null),
+      workspaces: await workspaceBase(b.sandboxDir, config.tmpdir, builder, null),
       problem: null,
     };
   }
@@ -109,10 +93,10 @@ export async function setUpSandbox(config: Config, builder: string, platform: st
         `the sandbox needs '${tool}', which is not installed (Debian: apt-get install ${tool === 'bwrap' ? 'bubblewrap' : 'util-linux coreutils'}), or set \`sandbox: none\` to build unsandboxed`,
       );
   }
-  const user = await buildUser(config.values.sandbox_user);
+  const user = await buildUser(b.sandboxUser);
   if (typeof user === 'string') return fail(user);
   const sandbox = new BwrapSandbox({ user, limits, hide: farmPaths(config) });
-  const workspaces = await workspaceBase(config.values.sandbox_dir, config.tmpdir, builder, user);
+  const workspaces = await workspaceBase(b.sandboxDir, config.tmpdir, builder, user);
   try {
     await mkdir(workspaces, { recursive: true, mode: 0o711 });
   } catch (err) {

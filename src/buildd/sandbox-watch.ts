@@ -3,7 +3,8 @@ import { Writable } from 'node:stream';
 import { formatSize } from '../core/sizes.ts';
 import { captureCommand, type RunResult } from '../util/child.ts';
 import { processStat } from '../util/process.ts';
-import type { BuildLimits, SandboxCommand, SandboxResult } from './sandbox.ts';
+import type { BuildLimits } from '../core/limits.ts';
+import type { SandboxCommand, SandboxResult } from './sandbox.ts';
 
 /** How often a running build's usage is looked at. */
 const LOOK_MS = 1000;

@@ -1,6 +1,7 @@
 import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
+import type { BuildLimits } from '../core/limits.ts';
 import { formatSize } from '../core/sizes.ts';
 import { runCommand, type RunResult } from '../util/child.ts';
 import type { UserIds } from '../util/users.ts';
@@ -11,29 +12,6 @@ import { watchLimits } from './sandbox-watch.ts';
  * queries, rpmlint, later the Debian builder) runs through a Sandbox, and none builds its own
  * isolation. See docs/security.md for what it guarantees and what it does not.
  */
-
-/** What one build may use. */
-export interface BuildLimits {
-  /** Bytes of memory: the address space of each process (RLIMIT_AS) and the resident total of the build. */
-  memory: number;
-  /** Processes at once. */
-  processes: number;
-  /** Bytes in the build's work directory (and the largest file it may write). */
-  workdir: number;
-  /** Bytes in each of its private /tmp, /var/tmp and /dev/shm. */
-  tmpfs: number;
-  /** Bytes of one product taken from the build. */
-  product: number;
-}
-
-/** Defaults a normal package never meets. */
-export const DEFAULT_LIMITS: BuildLimits = {
-  memory: 8 * 1024 ** 3,
-  processes: 4096,
-  workdir: 20 * 1024 ** 3,
-  tmpfs: 4 * 1024 ** 3,
-  product: 4 * 1024 ** 3,
-};
 
 /** A host directory and where the command sees it. */
 export interface Bind {

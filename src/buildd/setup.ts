@@ -1,5 +1,4 @@
-import { DEFAULTS } from '../config/defaults.ts';
-import type { Config } from '../config/load-config.ts';
+import type { CommandSpec, Config } from '../config/load-config.ts';
 import { findExecutable } from '../util/child.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import { CommandPublisher } from './commands/command.ts';
@@ -32,28 +31,7 @@ export interface BuilddSettings {
   builderNeedsHost: boolean;
 }
 
-interface Spec {
-  name: string;
-  params: Record<string, unknown>;
-}
-
-function specs(value: unknown, phase: string): Spec[] {
-  if (value === undefined || value === null) return [];
-  const list = Array.isArray(value) ? value : [value];
-  return list.map((v) => {
-    if (typeof v === 'string') return { name: v.toLowerCase(), params: {} };
-    const entries = Object.entries(v as Record<string, unknown>);
-    if (entries.length !== 1)
-      throw new PkgForgeError(
-        ErrorCode.config,
-        `Only one ${phase} command may be named per entry, found: ${entries.map(([k]) => k).join(', ')}`,
-      );
-    const [name, params] = entries[0]!;
-    return { name: name.toLowerCase(), params: (params ?? {}) as Record<string, unknown> };
-  });
-}
-
-function make<T>(phase: string, spec: Spec, known: Record<string, (params: Record<string, unknown>) => T>): T {
+function make<T>(phase: string, spec: CommandSpec, known: Record<string, (params: Record<string, unknown>) => T>): T {
   // The original's module names (RPM, RPMLint, PkgSubmit, Email) are accepted too.
   const factory = known[spec.name];
   if (!factory)
@@ -69,61 +47,52 @@ function make<T>(phase: string, spec: Spec, known: Record<string, (params: Recor
 }
 
 export function builddSettings(config: Config): BuilddSettings {
-  const v = config.values;
-  const builderSpec = specs(v.builder ?? DEFAULTS.builder, 'builder');
-  if (builderSpec.length !== 1) throw new PkgForgeError(ErrorCode.config, 'Exactly one builder must be configured');
+  const b = config.buildd;
   const builders: Record<string, (p: Record<string, unknown>) => PhaseCommand> = {
     rpmbuild: () => new RpmbuildBuilder(),
     rpm: () => new RpmbuildBuilder(),
     mock: (p: Record<string, unknown>) => new MockBuilder(p as { root?: string }),
   };
   // Validate now, build a fresh one per task (it keeps per-task state).
-  make('builder', builderSpec[0]!, builders);
-  const checks = specs(v.checks, 'check').map((s) =>
+  make('builder', b.builder, builders);
+  const checks = b.checks.map((s) =>
     make<PhaseCommand>('check', s, { rpmlint: (p) => new RpmlintCheck(p as { strict?: boolean }) }),
   );
-  const signers = specs(v.signers, 'signer').map((s) =>
+  const signers = b.signers.map((s) =>
     make<PhaseCommand>('signer', s, { rpmsign: (p) => new RpmsignSigner(p as { key?: string }) }),
   );
-  const publishers = specs(v.publishers ?? v.submitters ?? DEFAULTS.publishers, 'publisher').map((s) =>
+  const publishers = b.publishers.map((s) =>
     make<PublishCommand>('publisher', s, {
       createrepo: (p) => new CreaterepoPublisher(typeof p.repos === 'string' ? p.repos : config.repos),
       command: (p) => new CommandPublisher(p),
       pkgsubmit: (p) => new CommandPublisher({ command: p.command ?? ['/usr/sbin/pkgsubmit', '-x', '-B', '{bucket}'] }),
     }),
   );
-  const reports = specs(v.reports, 'report').map((s) =>
+  const reports = b.reports.map((s) =>
     make<ReportCommand>('report', s, {
       email: (p) => new EmailReport(p),
       webhook: (p) => new WebhookReport(p as { url?: string }),
     }),
   );
-  const leaseRenewal = v.lease_renewal ?? DEFAULTS.leaseRenewal;
-  const leaseExpiry = v.lease_expiry ?? DEFAULTS.leaseExpiry;
-  if (leaseExpiry <= leaseRenewal)
-    throw new PkgForgeError(
-      ErrorCode.config,
-      `lease_expiry (${leaseExpiry} s) must be longer than lease_renewal (${leaseRenewal} s)`,
-    );
   const sandboxes = new Map<string, Promise<SandboxSetup>>();
   return {
-    builder: () => make('builder', builderSpec[0]!, builders),
+    builder: () => make('builder', b.builder, builders),
     sandbox: (name, platform) => {
       const key = `${name}\0${platform}`;
       if (!sandboxes.has(key)) sandboxes.set(key, setUpSandbox(config, name, platform));
       return sandboxes.get(key)!;
     },
-    builderNeedsHost: builderSpec[0]!.name === 'mock',
+    builderNeedsHost: b.builder.name === 'mock',
     checks,
     signers,
     publishers,
     reports,
-    timeoutSeconds: v.timeout ?? DEFAULTS.timeout,
-    errorPolicy: v.error_policy ?? DEFAULTS.errorPolicy,
+    timeoutSeconds: b.timeoutSeconds,
+    errorPolicy: b.errorPolicy,
     pollSeconds: config.poll,
-    leaseRenewalMs: leaseRenewal * 1000,
-    leaseExpiryMs: leaseExpiry * 1000,
-    stopGraceSeconds: v.stop_grace ?? DEFAULTS.stopGrace,
+    leaseRenewalMs: b.leaseRenewalMs,
+    leaseExpiryMs: b.leaseExpiryMs,
+    stopGraceSeconds: b.stopGraceSeconds,
   };
 }
 

@@ -119,7 +119,7 @@ export async function canReach(user: UserIds, dir: string): Promise<boolean> {
 
 /** The directory under which a builder's workspaces are made. */
 export async function workspaceBase(
-  configured: string | undefined,
+  configured: string | null,
   tmpdir: string,
   builder: string,
   user: UserIds | null,

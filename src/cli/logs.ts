@@ -39,7 +39,7 @@ export function registerLogsCommand(program: Command): void {
           const { followRemoteLog } = await import('../web/client.ts');
           return followRemoteLog(
             opts.server,
-            opts.token ?? config.values.token,
+            opts.token ?? config.client.token ?? undefined,
             id,
             opts.platform,
             opts.arch,

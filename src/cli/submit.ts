@@ -46,7 +46,15 @@ export function registerSubmitCommand(program: Command): void {
     .addOption(new Option('--debug').hideHelp())
     .action(async (files: string[], opts: SubmitOptions) => {
       const config = configFor(['submit.yml'], opts, { userFiles: true });
-      const v = config.values;
+      const c = config.client;
+      // Flags win over the configuration, list by list.
+      const fields = {
+        bucket: opts.bucket ?? c.bucket ?? undefined,
+        platforms: opts.platforms ? splitList(opts.platforms) : [...c.platforms],
+        archs: opts.archs ? splitList(opts.archs) : [...c.archs],
+        report: opts.report ? splitList(opts.report) : [...c.report],
+        id: opts.id,
+      };
       // Loaded only for a terminal: scripts and small jobs do not pay for it.
       const cliProgress = process.stderr.isTTY && !opts.json ? (await import('cli-progress')).default : null;
       const bar = cliProgress
@@ -72,15 +80,9 @@ export function registerSubmitCommand(program: Command): void {
         const r = await submitRemote({
           onProgress,
           server: opts.server,
-          token: opts.token ?? v.token,
+          token: opts.token ?? c.token ?? undefined,
           files,
-          fields: {
-            bucket: opts.bucket ?? v.bucket,
-            platforms: opts.platforms ? splitList(opts.platforms) : splitList(v.platforms),
-            archs: opts.archs ? splitList(opts.archs) : splitList(v.archs),
-            report: opts.report ? splitList(opts.report) : splitList(v.report),
-            id: opts.id,
-          },
+          fields,
         }).finally(() => started && bar?.stop());
         if (opts.json) return printJson(r);
         console.log(
@@ -91,12 +93,8 @@ export function registerSubmitCommand(program: Command): void {
       }
       const manifest = await submitJob({
         files,
-        target: opts.target ?? v.target ?? config.incoming,
-        bucket: opts.bucket ?? v.bucket,
-        platforms: opts.platforms ? splitList(opts.platforms) : splitList(v.platforms),
-        archs: opts.archs ? splitList(opts.archs) : splitList(v.archs),
-        report: opts.report ? splitList(opts.report) : splitList(v.report),
-        id: opts.id,
+        target: opts.target ?? c.target,
+        ...fields,
         submitter: userInfo().username,
         limits: config.submissionLimits,
         onFile: (m) => opts.verbose && console.error(m),

@@ -1,4 +1,3 @@
-import { DEFAULTS } from '../config/defaults.ts';
 import type { Command } from 'commander';
 import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Config } from '../config/load-config.ts';
@@ -30,10 +29,10 @@ export async function startWeb(
     registry,
     results: config.results,
     incoming: config.incoming,
-    uploadMaxBytes: config.values.upload_max_bytes ?? DEFAULTS.uploadMaxBytes,
-    readRequiresToken: config.values.read_requires_token ?? DEFAULTS.readRequiresToken,
-    healthyWithinMs: (config.values.lease_expiry ?? DEFAULTS.leaseExpiry) * 1000,
-    limits: config.http,
+    uploadMaxBytes: config.web.uploadMaxBytes,
+    readRequiresToken: config.web.readRequiresToken,
+    healthyWithinMs: config.web.healthyWithinMs,
+    limits: config.web.http,
   });
   const url = await app.listen({ host, port });
   return { url, close: () => app.close() };

@@ -25,6 +25,7 @@ interface Defaults {
   stopGrace: Key<'stop_grace'>;
   uploadMaxBytes: Key<'upload_max_bytes'>;
   readRequiresToken: Key<'read_requires_token'>;
+  sandbox: Key<'sandbox'>;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -59,4 +60,6 @@ export const DEFAULTS = Object.freeze({
   stopGrace: 0,
   uploadMaxBytes: 2 * 1024 ** 3,
   readRequiresToken: false,
+  /** Every build in a bubblewrap sandbox; `none` must be chosen, and is warned about. */
+  sandbox: 'bwrap',
 } as const satisfies Defaults);

@@ -6,11 +6,14 @@ import Schema from 'typebox/schema';
 import YAML from 'yaml';
 import {
   DEFAULT_ACCEPTED_RESERVE,
+  DEFAULT_BUILD_LIMITS,
   DEFAULT_SUBMISSION_LIMITS,
   parseReserve,
+  type BuildLimits,
   type SpaceReserve,
   type SubmissionLimits,
 } from '../core/limits.ts';
+import { splitList } from '../core/names.ts';
 import { parseSize } from '../core/sizes.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { DEFAULTS } from './defaults.ts';
@@ -38,7 +41,61 @@ export interface HttpLimits {
   maxConnectionsPerClient: number;
 }
 
-/** The whole configuration of one command, every value resolved. */
+/** A phase command as configured: its name (lower case) and its parameters. */
+export interface CommandSpec {
+  name: string;
+  params: Readonly<Record<string, unknown>>;
+}
+
+/** What a build daemon reads (buildd.yml, buildd-<name>.yml): its commands, timings and sandbox. */
+export interface BuilddConfig {
+  builder: CommandSpec;
+  checks: readonly CommandSpec[];
+  signers: readonly CommandSpec[];
+  publishers: readonly CommandSpec[];
+  reports: readonly CommandSpec[];
+  /** Seconds one package may build. */
+  timeoutSeconds: number;
+  errorPolicy: 'retry' | 'immediate';
+  leaseRenewalMs: number;
+  leaseExpiryMs: number;
+  /** Seconds a stopping daemon lets the build in hand finish (0: as long as it takes). */
+  stopGraceSeconds: number;
+  sandbox: 'bwrap' | 'none';
+  /** `sandbox_user`, or null for the default. */
+  sandboxUser: string | null;
+  /** `sandbox_dir`, or null for the default. */
+  sandboxDir: string | null;
+  /** `limits` over the defaults. */
+  limits: Readonly<BuildLimits>;
+  /** `platform_limits`, each over `limits`. */
+  platformLimits: Readonly<Record<string, Readonly<BuildLimits>>>;
+}
+
+/** What the web server reads (web.yml). */
+export interface WebConfig {
+  /** The largest source package an upload may carry, in bytes. */
+  uploadMaxBytes: number;
+  readRequiresToken: boolean;
+  /** A builder heard from less than this long ago is healthy (the lease expiry). */
+  healthyWithinMs: number;
+  /** Timeouts, minimum upload rate and connections per client. */
+  http: HttpLimits;
+}
+
+/** What a client of the farm sends with a submission (submit.yml, ~/.pkgforge/), before its flags. */
+export interface ClientConfig {
+  /** Where jobs are written: `target`, else the incoming directory. */
+  target: string;
+  bucket: string | null;
+  platforms: readonly string[];
+  archs: readonly string[];
+  report: readonly string[];
+  /** The API token for --server. */
+  token: string | null;
+}
+
+/** The whole configuration of one command, every value resolved and frozen. */
 export interface Config {
   layout: Layout;
   /** The config files that were read, in order. */
@@ -56,14 +113,15 @@ export interface Config {
   platform: string | null;
   /** Published repositories: repos/<bucket>/<platform>/<arch>/. */
   repos: string;
-  /** The web server's timeouts, minimum upload rate and connections per client. */
-  http: HttpLimits;
   /** `max_package_size`, `max_job_size`: what `submit` and the incoming processor accept. */
   submissionLimits: SubmissionLimits;
   /** `accepted_reserve`: free space the incoming processor leaves in the accepted file system. */
   acceptedReserve: SpaceReserve;
-  /** The raw merged values, for the keys only some commands use (submit's bucket, platforms …). */
-  values: ConfigFile;
+  /** The YAML file the registry's settings (and credentials) were read from, if they were. */
+  registryFile: string | null;
+  buildd: BuilddConfig;
+  web: WebConfig;
+  client: ClientConfig;
 }
 
 export interface LoadConfigOptions {
@@ -102,7 +160,7 @@ export function resolveLayout(env: NodeJS.ProcessEnv = process.env): Layout {
   return { home, configDir: configOverride ?? join(home, 'etc') };
 }
 
-export function loadConfig(options: LoadConfigOptions): Config {
+export function loadConfig(options: LoadConfigOptions): Readonly<Config> {
   const env = options.env ?? process.env;
   const layout = resolveLayout(env);
   const userDir = join(env.HOME ?? homedir(), '.pkgforge');
@@ -126,7 +184,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
   merged = { ...merged, ...envValues(env) };
   for (const [k, v] of Object.entries(options.overrides ?? {})) if (v !== undefined) merged[k] = v;
 
-  const invalid = (key: string, why: string) =>
+  const invalid: Invalid = (key, why) =>
     new PkgForgeError(
       ErrorCode.config,
       `Invalid configuration value for '${key}': ${why} (read from ${read.join(', ') || 'defaults'} and the environment)`,
@@ -147,29 +205,130 @@ export function loadConfig(options: LoadConfigOptions): Config {
   };
   const base = layout.home ?? '/var/lib/pkgforge';
   const dir = (v: string | undefined, fallback: string) => resolve(v ?? fallback);
-  return {
+  const incoming = dir(values.incoming, join(base, 'incoming'));
+  const registryFile =
+    typeof values.registry === 'string' && /\.ya?ml$/.test(values.registry)
+      ? resolve(layout.configDir, values.registry)
+      : null;
+  return deepFreeze({
     layout,
     files: read,
-    incoming: dir(values.incoming, join(base, 'incoming')),
+    incoming,
     accepted: dir(values.accepted, join(base, 'accepted')),
     results: dir(values.results, join(base, 'results')),
     tmpdir: dir(values.tmpdir, layout.home ? join(layout.home, 'tmp') : '/var/tmp/pkgforge'),
     logdir: dir(values.logdir, layout.home ? join(layout.home, 'log') : '/var/log/pkgforge'),
     registry: resolveRegistry(values.registry, layout, base),
+    registryFile,
     website: values.website ?? null,
     debug: values.debug ?? false,
     poll: values.poll ?? DEFAULTS.poll,
     waitForJob: values.wait_for_job ?? DEFAULTS.waitForJob,
     platform: values.platform ?? null,
     repos: dir(values.repos, join(base, 'repos')),
-    http: httpLimits(values),
     submissionLimits: {
       maxPackageSize: sized('max_package_size', parseSize, DEFAULT_SUBMISSION_LIMITS.maxPackageSize),
       maxJobSize: sized('max_job_size', parseSize, DEFAULT_SUBMISSION_LIMITS.maxJobSize),
     },
     acceptedReserve: sized('accepted_reserve', parseReserve, DEFAULT_ACCEPTED_RESERVE),
-    values,
+    buildd: builddConfig(values, invalid),
+    web: {
+      uploadMaxBytes: values.upload_max_bytes ?? DEFAULTS.uploadMaxBytes,
+      readRequiresToken: values.read_requires_token ?? DEFAULTS.readRequiresToken,
+      healthyWithinMs: (values.lease_expiry ?? DEFAULTS.leaseExpiry) * 1000,
+      http: httpLimits(values),
+    },
+    client: {
+      target: values.target ? resolve(values.target) : incoming,
+      bucket: values.bucket ?? null,
+      platforms: splitList(values.platforms),
+      archs: splitList(values.archs),
+      report: splitList(values.report),
+      token: values.token ?? null,
+    },
+  });
+}
+
+type Invalid = (key: string, why: string) => PkgForgeError;
+
+/** The build daemon's section: command specs read, sizes parsed, the lease timings checked against each other. */
+function builddConfig(values: ConfigFile, invalid: Invalid): BuilddConfig {
+  // The schema allows one builder (a name or a mapping); commandSpecs refuses a mapping naming two.
+  const [builder] = commandSpecs(values.builder ?? DEFAULTS.builder, 'builder', invalid);
+  const leaseRenewal = values.lease_renewal ?? DEFAULTS.leaseRenewal;
+  const leaseExpiry = values.lease_expiry ?? DEFAULTS.leaseExpiry;
+  if (leaseExpiry <= leaseRenewal)
+    throw invalid('lease_expiry', `${leaseExpiry} s must be longer than lease_renewal (${leaseRenewal} s)`);
+  const limits = buildLimits(values.limits ?? {}, DEFAULT_BUILD_LIMITS, 'limits', invalid);
+  return {
+    builder: builder!,
+    checks: commandSpecs(values.checks, 'checks', invalid),
+    signers: commandSpecs(values.signers, 'signers', invalid),
+    publishers: commandSpecs(values.publishers ?? values.submitters ?? DEFAULTS.publishers, 'publishers', invalid),
+    reports: commandSpecs(values.reports, 'reports', invalid),
+    timeoutSeconds: values.timeout ?? DEFAULTS.timeout,
+    errorPolicy: values.error_policy ?? DEFAULTS.errorPolicy,
+    leaseRenewalMs: leaseRenewal * 1000,
+    leaseExpiryMs: leaseExpiry * 1000,
+    stopGraceSeconds: values.stop_grace ?? DEFAULTS.stopGrace,
+    sandbox: values.sandbox ?? DEFAULTS.sandbox,
+    sandboxUser: values.sandbox_user ?? null,
+    sandboxDir: values.sandbox_dir ?? null,
+    limits,
+    platformLimits: Object.fromEntries(
+      Object.entries(values.platform_limits ?? {}).map(([platform, m]) => [
+        platform,
+        buildLimits(m, limits, `platform_limits.${platform}`, invalid),
+      ]),
+    ),
   };
+}
+
+/** A phase's commands: each a name, or a one-key mapping of the name to its parameters. */
+function commandSpecs(value: ConfigFile['checks'], key: string, invalid: Invalid): CommandSpec[] {
+  if (value === undefined || value === null) return [];
+  return (Array.isArray(value) ? value : [value]).map((v) => {
+    if (typeof v === 'string') return { name: v.toLowerCase(), params: {} };
+    const entries = Object.entries(v);
+    if (entries.length !== 1)
+      throw invalid(key, `only one command may be named per entry, found: ${entries.map(([k]) => k).join(', ')}`);
+    const [name, params] = entries[0]!;
+    return { name: name.toLowerCase(), params: params ?? {} };
+  });
+}
+
+/** A `limits` mapping's sizes parsed, over the limits it refines. */
+function buildLimits(
+  m: NonNullable<ConfigFile['limits']>,
+  over: Readonly<BuildLimits>,
+  key: string,
+  invalid: Invalid,
+): BuildLimits {
+  const size = (name: 'memory' | 'workdir' | 'tmpfs' | 'product') => {
+    const v = m[name];
+    if (v === undefined) return over[name];
+    try {
+      return parseSize(v);
+    } catch (err) {
+      throw invalid(`${key}.${name}`, (err as Error).message);
+    }
+  };
+  return {
+    memory: size('memory'),
+    processes: m.processes ?? over.processes,
+    workdir: size('workdir'),
+    tmpfs: size('tmpfs'),
+    product: size('product'),
+  };
+}
+
+/** Freezes a plain value and everything in it: a process's configuration cannot change under it. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 /** The web server's limits from configuration values, defaults for those not set. */

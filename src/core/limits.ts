@@ -22,6 +22,29 @@ export type SpaceReserve = { bytes: number } | { percent: number };
 
 export const DEFAULT_ACCEPTED_RESERVE: SpaceReserve = { bytes: GiB };
 
+/** What one build may use. */
+export interface BuildLimits {
+  /** Bytes of memory: the address space of each process (RLIMIT_AS) and the resident total of the build. */
+  memory: number;
+  /** Processes at once. */
+  processes: number;
+  /** Bytes in the build's work directory (and the largest file it may write). */
+  workdir: number;
+  /** Bytes in each of its private /tmp, /var/tmp and /dev/shm. */
+  tmpfs: number;
+  /** Bytes of one product taken from the build. */
+  product: number;
+}
+
+/** Build limits a normal package never meets. */
+export const DEFAULT_BUILD_LIMITS: Readonly<BuildLimits> = Object.freeze({
+  memory: 8 * GiB,
+  processes: 4096,
+  workdir: 20 * GiB,
+  tmpfs: 4 * GiB,
+  product: 4 * GiB,
+});
+
 /** `accepted_reserve` as configured: a size (`1G`, bytes) or a percentage (`5%`). */
 export function parseReserve(value: number | string): SpaceReserve {
   if (typeof value === 'string' && value.trim().endsWith('%')) {

@@ -18,7 +18,37 @@ export function jobIdProblem(id: string): string | null {
 
 export function assertJobId(id: string): void {
   const problem = jobIdProblem(id);
-  if (problem) throw new PkgForgeError(ErrorCode.jobId, `Invalid job id '${printable(id)}': ${problem}`);
+  if (problem) throw new PkgForgeError(ErrorCode.invalidName, `Invalid job id '${printable(id)}': ${problem}`);
+}
+
+/**
+ * A platform name: no dash, so results/<job>/<platform>-<arch>/ and mock's <platform>-<bucket>-<arch>
+ * name one platform and arch only.
+ */
+const PLATFORM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+]{0,19}$/;
+const ARCH_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,19}$/;
+const BUILDER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,49}$/;
+/** A token's user: a login or an address, as a submitter is recorded. */
+const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,49}$/;
+
+/** Why a platform name is unacceptable, or null. */
+export function platformNameProblem(name: string): string | null {
+  return PLATFORM_NAME.test(name) ? null : 'the name may only contain A-Z a-z 0-9 _ . + (at most 20 characters)';
+}
+
+/** Why an architecture name is unacceptable, or null. */
+export function archNameProblem(arch: string): string | null {
+  return ARCH_NAME.test(arch) ? null : 'the architecture may only contain A-Z a-z 0-9 _ . + - (at most 20 characters)';
+}
+
+/** Why a builder name is unacceptable, or null. */
+export function builderNameProblem(name: string): string | null {
+  return BUILDER_NAME.test(name) ? null : 'names may only contain A-Z a-z 0-9 _ . - (at most 50 characters)';
+}
+
+/** Why a user name (of an API token) is unacceptable, or null. */
+export function userNameProblem(name: string): string | null {
+  return USER_NAME.test(name) ? null : 'user names may only contain A-Z a-z 0-9 _ . @ - (at most 50 characters)';
 }
 
 /** A new job id: 128 random bits, base64url (22 characters), as the original's UUIDs. */

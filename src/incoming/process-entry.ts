@@ -22,7 +22,7 @@ import type { Log } from '../util/log.ts';
 import { userNameOf } from '../util/users.ts';
 import { discardEntry, entryMessage, type QueueEntry } from './queue.ts';
 import { AcceptedSpace, asSpaceProblem, freeSpaceOf, SpaceProblem } from './space.ts';
-import { checkJobFiles, commitStagedJob, stageJob, verifyCopy } from './transfer.ts';
+import { checkJobFiles, commitStagedJob, stageJob, verifyCopy, type StagedJob } from './transfer.ts';
 import { JobProblem } from './job-problem.ts';
 
 export interface IncomingContext {
@@ -118,6 +118,9 @@ export async function unreadableEntry(ctx: IncomingContext, entry: QueueEntry, w
 const isOverdue = async (ctx: IncomingContext, entry: QueueEntry) =>
   (ctx.now?.() ?? Date.now()) - (await entry.lastChange()) > ctx.waitForJobMs;
 
+/** A registry operation retried with back-off while the registry is away. */
+type Db = <T>(fn: () => Promise<T>) => Promise<T>;
+
 /** Stages 2 (the registry part) to 6 for an entry whose manifest has been loaded. */
 export async function processLoadedEntry(
   ctx: IncomingContext,
@@ -125,70 +128,98 @@ export async function processLoadedEntry(
   manifest: Manifest,
   space = acceptedSpace(ctx),
 ): Promise<EntryOutcome> {
-  const { log } = ctx;
-  const db = <T>(fn: () => Promise<T>) =>
+  const db: Db = (fn) =>
     withRegistryRetry(fn, {
       ...ctx.retry,
       onRetry: (err, n, ms) =>
-        log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying'),
+        ctx.log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying'),
     });
+  const recorded = await recordJob(ctx, entry, manifest, db);
+  if ('kind' in recorded) return recorded;
+  if (recorded.resuming && (await acceptedCopyComplete(ctx, manifest))) return register(ctx, entry, manifest, db);
+  const staged = await validate(ctx, entry, manifest, space, db);
+  if ('kind' in staged) return staged;
+  return transfer(ctx, entry, manifest, staged, db);
+}
 
-  let job = await db(() => findJob(ctx.registry.db, manifest.id));
-  // A job recorded from this very directory (same name, device and inode) is this submission,
-  // seen again: it was waiting for files, or a processor stopped mid-way. Anything else with the
-  // same id is a reuse of the id.
+/**
+ * Stage 2, the registry part: the job recorded, or found recorded by an earlier pass over this very
+ * entry (same name, device and inode: it was waiting for files, or a processor stopped mid-way).
+ * Anything else with the same id is a reuse of the id, refused.
+ */
+async function recordJob(
+  ctx: IncomingContext,
+  entry: QueueEntry,
+  manifest: Manifest,
+  db: Db,
+): Promise<{ job: Job; resuming: boolean } | EntryOutcome> {
+  const reused = () => reject(ctx, entry, manifest.id, `A job with ID ${manifest.id} has been previously registered`);
   const ownEntry = (j: Job) => j.incomingEntry === entry.name && j.incomingInode === entry.inode;
-  if (job && !ownEntry(job)) {
-    return reject(ctx, entry, manifest.id, `A job with ID ${manifest.id} has been previously registered`);
-  }
+  const job = await db(() => findJob(ctx.registry.db, manifest.id));
+  if (job && !ownEntry(job)) return reused();
   if (job && !IN_FLIGHT_JOB_STATUSES.includes(job.status)) {
     // A processor stopped after the job's last status change but before removing the entry.
-    log.info({ job: job.id }, `Removing ${entry.path}: job ${job.id} is already ${job.status}`);
+    ctx.log.info({ job: job.id }, `Removing ${entry.path}: job ${job.id} is already ${job.status}`);
     await discardEntry(entry.path);
     return { kind: 'cleaned', entry: entry.name, job: job.id, reason: `job is already ${job.status}` };
   }
-  // Only a job recorded by an earlier pass can own an existing accepted copy.
-  const resuming = job !== null;
-  if (!job) {
-    try {
-      job = await db(() =>
-        insertJob(ctx.registry, manifest, {
-          submitter: manifest.submitter,
-          submittedAt: entry.ctimeMs,
-          incomingEntry: entry.name,
-          incomingInode: entry.inode,
-        }),
-      );
-      log.info({ job: job.id }, `Registered job ${job.id}`);
-    } catch (err) {
-      const found = await db(() => findJob(ctx.registry.db, manifest.id));
-      if (found === null) throw err;
-      // Our own insert committed but its reply was lost, and the retry hit the unique id.
-      if (ownEntry(found) && IN_FLIGHT_JOB_STATUSES.includes(found.status)) job = found;
-      // Another submission took the id between our look-up and insert.
-      else return reject(ctx, entry, manifest.id, `A job with ID ${manifest.id} has been previously registered`);
-    }
+  if (job) return { job, resuming: true };
+  try {
+    const inserted = await db(() =>
+      insertJob(ctx.registry, manifest, {
+        submitter: manifest.submitter,
+        submittedAt: entry.ctimeMs,
+        incomingEntry: entry.name,
+        incomingInode: entry.inode,
+      }),
+    );
+    ctx.log.info({ job: inserted.id }, `Registered job ${inserted.id}`);
+    return { job: inserted, resuming: false };
+  } catch (err) {
+    if (!isPkgForgeError(err, ErrorCode.jobId)) throw err;
+    const found = await db(() => findJob(ctx.registry.db, manifest.id));
+    if (found === null) throw err;
+    // Our own insert committed but its reply was lost, and the retry hit the unique id.
+    if (ownEntry(found) && IN_FLIGHT_JOB_STATUSES.includes(found.status)) return { job: found, resuming: false };
+    // Another submission took the id between our look-up and insert.
+    return reused();
   }
+}
 
-  // A previous pass may have got as far as accepted/<id> before it was stopped.
+/**
+ * Whether a previous pass got as far as a complete accepted/<id> before it was stopped. Only a job
+ * recorded by an earlier pass can own one; an incomplete copy is removed, to be made again.
+ */
+async function acceptedCopyComplete(ctx: IncomingContext, manifest: Manifest): Promise<boolean> {
   const acceptedDir = childPath(ctx.accepted, manifest.id);
-  if (resuming && (await lstat(acceptedDir).catch(() => null))) {
-    try {
-      await verifyCopy(acceptedDir, manifest);
-      log.info({ job: job.id }, `Resuming job ${job.id}: its accepted copy is complete and verified`);
-      return register(ctx, entry, manifest, db);
-    } catch (err) {
-      log.warn(
-        { job: job.id, reason: messageOf(err) },
-        'the accepted copy of an interrupted job is incomplete, copying again',
-      );
-      await removeTree(acceptedDir);
-    }
+  if (!(await lstat(acceptedDir).catch(() => null))) return false;
+  try {
+    await verifyCopy(acceptedDir, manifest);
+    ctx.log.info({ job: manifest.id }, `Resuming job ${manifest.id}: its accepted copy is complete and verified`);
+    return true;
+  } catch (err) {
+    ctx.log.warn(
+      { job: manifest.id, reason: messageOf(err) },
+      'the accepted copy of an interrupted job is incomplete, copying again',
+    );
+    await removeTree(acceptedDir);
+    return false;
   }
+}
 
-  // Stage 3: validation (limits, files present, right size and headers, then checksums and
-  // headers again on a private copy).
-  let staged;
+/**
+ * Stage 3, validation: limits, files present, right size and headers, then checksums and headers
+ * again on a private copy. A job still in transit waits until the grace period ends; one the farm
+ * has no room for is deferred; any other problem ends it with the reason.
+ */
+async function validate(
+  ctx: IncomingContext,
+  entry: QueueEntry,
+  manifest: Manifest,
+  space: AcceptedSpace,
+  db: Db,
+): Promise<StagedJob | EntryOutcome> {
+  let staged: StagedJob;
   try {
     await checkJobFiles(entry.base ?? entry.path, manifest, ctx.limits ?? DEFAULT_SUBMISSION_LIMITS);
     staged = await stageJob(entry.base ?? entry.path, ctx.accepted, manifest, { space });
@@ -199,13 +230,10 @@ export async function processLoadedEntry(
       // with the reason once the grace period is over, rather than retrying for ever.
       if (isTransientRegistryError(err) || !(await isOverdue(ctx, entry))) throw err;
       const reason = `Failed to copy job ${manifest.id} into the accepted directory: ${entryMessage(entry, err)}`;
-      log.error({ job: manifest.id, reason }, reason);
-      await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.fail, reason));
-      await discardEntry(entry.path);
-      return { kind: 'fail', entry: entry.name, job: manifest.id, reason };
+      return endJob(ctx, entry, manifest.id, JobStatus.fail, reason, db);
     }
     if (err.soft && !(await isOverdue(ctx, entry))) {
-      log.info(
+      ctx.log.info(
         { job: manifest.id, reason: err.message },
         `Invalid job ${manifest.id}, will retry: packages may still be in transit`,
       );
@@ -214,10 +242,7 @@ export async function processLoadedEntry(
     const reason = err.soft
       ? `${err.message}; gave up after the grace period of ${Math.round(ctx.waitForJobMs / 1000)} s`
       : err.message;
-    log.error({ job: manifest.id, reason }, `Invalid job ${manifest.id}`);
-    await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.invalid, reason));
-    await discardEntry(entry.path);
-    return { kind: 'invalid', entry: entry.name, job: manifest.id, reason };
+    return endJob(ctx, entry, manifest.id, JobStatus.invalid, reason, db);
   }
   await db(() =>
     markJobValid(
@@ -226,30 +251,46 @@ export async function processLoadedEntry(
       staged.sources.map((s, position) => ({ position, name: s.name, version: s.version, release: s.release })),
     ),
   );
-  log.info({ job: manifest.id }, `Validated job ${manifest.id}, will accept`);
+  ctx.log.info({ job: manifest.id }, `Validated job ${manifest.id}, will accept`);
+  return staged;
+}
 
-  // Stage 4: transfer.
+/** Stage 4, transfer: the staged copy becomes accepted/<id>, then stages 5 and 6. */
+async function transfer(
+  ctx: IncomingContext,
+  entry: QueueEntry,
+  manifest: Manifest,
+  staged: StagedJob,
+  db: Db,
+): Promise<EntryOutcome> {
   try {
     await commitStagedJob(staged, ctx.accepted, manifest);
   } catch (err) {
     const full = asSpaceProblem(err, `the manifest of job ${manifest.id}`);
     if (full) return defer(ctx, entry, manifest, full.message, db);
     const reason = `Failed to transfer job ${manifest.id} to the accepted directory: ${messageOf(err)}`;
-    log.error({ job: manifest.id, reason }, reason);
-    await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.fail, reason));
-    await discardEntry(entry.path);
-    return { kind: 'fail', entry: entry.name, job: manifest.id, reason };
+    return endJob(ctx, entry, manifest.id, JobStatus.fail, reason, db);
   }
   return register(ctx, entry, manifest, db);
 }
 
-/** Stages 5 and 6: tasks and the `registered` status in one transaction, then the entry goes. */
-async function register(
+/** A job that ends here (invalid, or failed): its status and reason recorded, its entry removed. */
+async function endJob(
   ctx: IncomingContext,
   entry: QueueEntry,
-  manifest: Manifest,
-  db: <T>(fn: () => Promise<T>) => Promise<T>,
+  id: string,
+  status: typeof JobStatus.invalid | typeof JobStatus.fail,
+  reason: string,
+  db: Db,
 ): Promise<EntryOutcome> {
+  ctx.log.error({ job: id, reason }, status === JobStatus.invalid ? `Invalid job ${id}` : reason);
+  await db(() => setJobStatus(ctx.registry.db, id, status, reason));
+  await discardEntry(entry.path);
+  return { kind: status, entry: entry.name, job: id, reason };
+}
+
+/** Stages 5 and 6: tasks and the `registered` status in one transaction, then the entry goes. */
+async function register(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, db: Db): Promise<EntryOutcome> {
   await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.accepted));
   ctx.log.info({ job: manifest.id }, `Successfully accepted job ${manifest.id}`);
   const targets = await db(() => registerTasks(ctx.registry, manifest.id, manifest.platforms, manifest.archs));
@@ -270,7 +311,7 @@ async function defer(
   entry: QueueEntry,
   manifest: Manifest,
   reason: string,
-  db: <T>(fn: () => Promise<T>) => Promise<T>,
+  db: Db,
 ): Promise<EntryOutcome> {
   ctx.log.warn({ job: manifest.id, reason }, `Job ${manifest.id} waits for space in the accepted directory`);
   await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.incoming, reason));

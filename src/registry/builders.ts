@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { builderNameProblem, printable } from '../core/names.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { findPlatform } from './platforms.ts';
 import type { Database } from './schema.ts';
@@ -17,8 +18,6 @@ export interface Builder {
   /** How its daemon confines builds: `bwrap`, `none` (unsandboxed), or null before it first started. */
   sandbox: string | null;
 }
-
-const BUILDER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,49}$/;
 
 export async function listBuilders(db: Kysely<Database>): Promise<Builder[]> {
   const rows = await db
@@ -58,12 +57,9 @@ export async function findBuilder(db: Kysely<Database>, name: string): Promise<B
 
 /** Adds a builder for an existing platform; an inactive platform is allowed (the caller warns). */
 export async function addBuilder(db: Kysely<Database>, name: string, platform: string, arch: string): Promise<Builder> {
-  if (!BUILDER_NAME.test(name)) {
-    throw new PkgForgeError(
-      ErrorCode.usage,
-      `Cannot add a builder named '${name}': names may only contain A-Z a-z 0-9 _ . - (at most 50 characters)`,
-    );
-  }
+  const problem = builderNameProblem(name);
+  if (problem)
+    throw new PkgForgeError(ErrorCode.invalidName, `Cannot add a builder named '${printable(name)}': ${problem}`);
   const p = await findPlatform(db, platform, arch);
   if (!p)
     throw new PkgForgeError(

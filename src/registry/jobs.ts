@@ -4,6 +4,7 @@ import { IN_FLIGHT_JOB_STATUSES, type JobStatus, type TaskStatus } from '../core
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import type { Database, JobPackageTable, JobRow } from './schema.ts';
 import { writeTransaction, type Registry } from './registry.ts';
+import { isUniqueViolation } from './unique-violation.ts';
 
 /** A job as the registry knows it. */
 export interface Job {
@@ -73,11 +74,12 @@ export interface NewJobFacts {
 
 /**
  * Records a new job in state `incoming`, with its packages in build order. A job id is never
- * reused: the unique constraint refuses a second one even if two processors race.
+ * reused: the unique constraint refuses a second one even if two processors race, and that is a
+ * PKGF_ERR_JOB_ID naming the id rather than the driver's words.
  */
 export async function insertJob(registry: Registry, manifest: Manifest, facts: NewJobFacts): Promise<Job> {
   const now = Date.now();
-  return writeTransaction(registry, async (trx) => {
+  const insert = writeTransaction(registry, async (trx) => {
     const row = await trx
       .insertInto('jobs')
       .values({
@@ -116,6 +118,12 @@ export async function insertJob(registry: Registry, manifest: Manifest, facts: N
       )
       .execute();
     return toJob(row);
+  });
+  return insert.catch((err: unknown) => {
+    if (!isUniqueViolation(err)) throw err;
+    throw new PkgForgeError(ErrorCode.jobId, `A job with ID ${manifest.id} has been previously registered`, {
+      cause: err,
+    });
   });
 }
 

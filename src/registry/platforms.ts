@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { PlatformTarget } from '../core/terms.ts';
-import { SAFE_NAME_PATTERN } from '../core/names.ts';
+import { archNameProblem, platformNameProblem } from '../core/names.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import type { Database, PlatformRow } from './schema.ts';
 
@@ -11,8 +11,6 @@ export interface Platform {
   active: boolean;
   auto: boolean;
 }
-
-const PLATFORM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+]{0,19}$/;
 
 const toPlatform = (r: PlatformRow): Platform => ({
   id: r.id,
@@ -52,19 +50,8 @@ export async function findPlatform(db: Kysely<Database>, name: string, arch: str
 
 /** Adds a platform, inactive and not auto, as the original did. */
 export async function addPlatform(db: Kysely<Database>, name: string, arch: string): Promise<Platform> {
-  // No dash in a platform name: results/<job>/<platform>-<arch>/ and mock's
-  // <platform>-<bucket>-<arch> must name one platform/arch only.
-  if (!PLATFORM_NAME.test(name))
-    throw new PkgForgeError(
-      ErrorCode.usage,
-      `Cannot add ${label(name, arch)} platform: the name may only contain A-Z a-z 0-9 _ . + (at most 20 characters)`,
-    );
-  if (!SAFE_NAME_PATTERN.test(arch) || arch.length > 20) {
-    throw new PkgForgeError(
-      ErrorCode.usage,
-      `Cannot add ${label(name, arch)} platform: the architecture may only contain A-Z a-z 0-9 _ . + - (at most 20 characters)`,
-    );
-  }
+  const problem = platformNameProblem(name) ?? archNameProblem(arch);
+  if (problem) throw new PkgForgeError(ErrorCode.invalidName, `Cannot add ${label(name, arch)} platform: ${problem}`);
   if (await findPlatform(db, name, arch))
     throw new PkgForgeError(ErrorCode.exists, `Cannot add ${label(name, arch)} platform, it already exists.`);
   const row = await db

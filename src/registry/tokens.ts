@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { printable, userNameProblem } from '../core/names.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import type { Database } from './schema.ts';
 
@@ -12,15 +13,11 @@ export interface TokenInfo {
 }
 
 const hashOf = (token: string) => createHash('sha256').update(token).digest('hex');
-const USER = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,49}$/;
-
 /** Makes a token for a user. The token is returned once; only its hash is stored. */
 export async function createToken(db: Kysely<Database>, user: string): Promise<{ id: number; token: string }> {
-  if (!USER.test(user))
-    throw new PkgForgeError(
-      ErrorCode.usage,
-      `'${user}' is not a user name PkgForge accepts (A-Z a-z 0-9 _ . @ -, at most 50 characters)`,
-    );
+  const problem = userNameProblem(user);
+  if (problem)
+    throw new PkgForgeError(ErrorCode.invalidName, `Cannot make a token for '${printable(user)}': ${problem}`);
   const token = `pkgf_${randomBytes(24).toString('base64url')}`;
   const row = await db
     .insertInto('tokens')

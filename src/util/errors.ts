@@ -6,8 +6,10 @@
 const DEFINITIONS = {
   /** build.yml cannot be read, parsed or does not follow the schema. */
   manifest: { code: 'PKGF_ERR_MANIFEST', status: 400 },
-  /** A job id that is malformed, too long or already used. */
+  /** A job id already used (in incoming, accepted or the registry). */
   jobId: { code: 'PKGF_ERR_JOB_ID', status: 409 },
+  /** A job id, platform, architecture, builder or user name that breaks its rule. */
+  invalidName: { code: 'PKGF_ERR_INVALID_NAME', status: 400 },
   /** A source package that is not what it claims to be (not an RPM, not a source RPM, no spec file). */
   sourcePackage: { code: 'PKGF_ERR_SOURCE_PACKAGE', status: 400 },
   /** A checksum or size that does not match the manifest. */

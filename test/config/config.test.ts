@@ -36,12 +36,12 @@ describe('configuration', () => {
     writeFileSync(join(dir, 'user', '.pkgforge', 'submit.yml'), 'bucket: three\nreport: me@example.org\n');
     const env = envFor(dir, { PKGFORGE_WAIT_FOR_JOB: '0' });
     const c = loadConfig({ files: ['submit.yml'], userFiles: true, env });
-    assert.equal(c.values.bucket, 'three');
-    assert.equal(c.values.report, 'me@example.org');
+    assert.equal(c.client.bucket, 'three');
+    assert.deepEqual(c.client.report, ['me@example.org']);
     assert.equal(c.waitForJob, 0);
     assert.equal(c.files.length, 3);
     assert.equal(
-      loadConfig({ files: ['submit.yml'], userFiles: true, env, overrides: { bucket: 'flag' } }).values.bucket,
+      loadConfig({ files: ['submit.yml'], userFiles: true, env, overrides: { bucket: 'flag' } }).client.bucket,
       'flag',
     );
   });
@@ -52,10 +52,10 @@ describe('configuration', () => {
     const mine = join(dir, 'mine.yml');
     writeFileSync(mine, 'bucket: mine\n');
     const replaced = loadConfig({ files: [], configFiles: [mine], env: envFor(dir) });
-    assert.equal(replaced.values.bucket, 'mine');
+    assert.equal(replaced.client.bucket, 'mine');
     assert.equal(replaced.website, null);
     const appended = loadConfig({ files: [], configFiles: [`+${mine}`], env: envFor(dir) });
-    assert.equal(appended.values.bucket, 'mine');
+    assert.equal(appended.client.bucket, 'mine');
     assert.equal(appended.website, 'http://farm/');
     assert.throws(
       () => loadConfig({ files: [], configFiles: [join(dir, 'missing.yml')], env: envFor(dir) }),
@@ -85,7 +85,7 @@ describe('configuration', () => {
 
   it("reads the web server's limits: seconds, a rate with K/M/G, and 0 to turn one off", () => {
     const dir = home();
-    assert.deepEqual(loadConfig({ files: [], env: envFor(dir) }).http, {
+    assert.deepEqual(loadConfig({ files: [], env: envFor(dir) }).web.http, {
       headersTimeoutMs: 30_000,
       requestTimeoutMs: 4 * 3600_000,
       idleTimeoutMs: 60_000,
@@ -102,7 +102,7 @@ describe('configuration', () => {
       files: [],
       env: envFor(dir, { PKGFORGE_REQUEST_TIMEOUT: '0', PKGFORGE_UPLOAD_MIN_RATE: '20K' }),
     });
-    assert.deepEqual(c.http, {
+    assert.deepEqual(c.web.http, {
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 0,
       idleTimeoutMs: 500,
@@ -160,6 +160,71 @@ describe('configuration', () => {
     assert.throws(
       () => loadConfig({ files: [], env: envFor(dir, { PKGFORGE_MAX_PACKAGE_SIZE: 'big' }) }),
       /Invalid configuration value for 'max_package_size'/,
+    );
+  });
+
+  it('hands each process its own typed, frozen section, sizes parsed and commands read when loaded', () => {
+    const dir = home();
+    writeFileSync(
+      join(dir, 'etc', 'buildd.yml'),
+      [
+        'checks: rpmlint',
+        'reports: [{email: {from: farm@example.org}}, webhook]',
+        'limits: {memory: 2G, processes: 64}',
+        'platform_limits: {el9: {memory: 512M}}',
+        'lease_renewal: 5',
+        'lease_expiry: 20',
+        'sandbox_user: builder',
+        'upload_max_bytes: 1024',
+        'token: secret',
+        'bucket: devel',
+        'platforms: [el9, "!f40"]',
+      ].join('\n'),
+    );
+    const c = loadConfig({ files: ['buildd.yml'], env: envFor(dir) });
+    assert.deepEqual(c.buildd.builder, { name: 'rpmbuild', params: {} });
+    assert.deepEqual(c.buildd.checks, [{ name: 'rpmlint', params: {} }]);
+    assert.deepEqual(c.buildd.reports, [
+      { name: 'email', params: { from: 'farm@example.org' } },
+      { name: 'webhook', params: {} },
+    ]);
+    assert.deepEqual(c.buildd.publishers, [{ name: 'createrepo', params: {} }]);
+    assert.equal(c.buildd.limits.memory, 2 * 1024 ** 3);
+    assert.equal(c.buildd.limits.processes, 64);
+    assert.equal(c.buildd.limits.workdir, 20 * 1024 ** 3);
+    // A platform's limits refine `limits`, key by key.
+    assert.deepEqual(c.buildd.platformLimits.el9, { ...c.buildd.limits, memory: 512 * 1024 ** 2 });
+    assert.equal(c.buildd.leaseExpiryMs, 20_000);
+    assert.equal(c.buildd.sandbox, 'bwrap');
+    assert.equal(c.buildd.sandboxUser, 'builder');
+    assert.equal(c.web.uploadMaxBytes, 1024);
+    assert.equal(c.web.healthyWithinMs, 20_000);
+    assert.deepEqual(c.client, {
+      target: join(dir, 'incoming'),
+      bucket: 'devel',
+      platforms: ['el9', '!f40'],
+      archs: [],
+      report: [],
+      token: 'secret',
+    });
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.buildd.limits) && Object.isFrozen(c.buildd.reports[0]!.params));
+    assert.throws(() => {
+      (c.buildd.limits as { memory: number }).memory = 1;
+    }, TypeError);
+  });
+
+  it('refuses a bad build limit, command entry or lease timing when loading, naming the key', () => {
+    const dir = home();
+    const load = (yaml: string) => {
+      writeFileSync(join(dir, 'etc', 'buildd.yml'), yaml);
+      return () => loadConfig({ files: ['buildd.yml'], env: envFor(dir) });
+    };
+    assert.throws(load('platform_limits: {el9: {memory: lots}}'), /'platform_limits.el9.memory'/);
+    assert.throws(load('checks: [{rpmlint: {}, rpmsign: {}}]'), /'checks': only one command may be named per entry/);
+    assert.throws(load('builder: {rpmbuild: {}, mock: {}}'), /'builder': only one command may be named/);
+    assert.throws(
+      load('lease_renewal: 30\nlease_expiry: 30'),
+      /'lease_expiry': 30 s must be longer than lease_renewal/,
     );
   });
 

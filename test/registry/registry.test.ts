@@ -6,6 +6,7 @@ import { findJob, getJobDetail, insertJob, listJobs, setJobStatus } from '../../
 import { addPlatform, changePlatform, listPlatforms } from '../../src/registry/platforms.ts';
 import { refreshJobStatus, registerTasks } from '../../src/registry/tasks.ts';
 import { migrateRegistry } from '../../src/registry/migrations.ts';
+import { createToken } from '../../src/registry/tokens.ts';
 import { addPlatforms } from '../helpers/farm.ts';
 import { DIALECTS, makeRegistry, type TestRegistry } from '../helpers/registries.ts';
 
@@ -56,7 +57,15 @@ for (const dialect of DIALECTS) {
         changePlatform(t.registry.db, 'el7', 'x86_64', 'activate'),
         /Cannot modify el7\/x86_64 platform, it does not exist/,
       );
-      await assert.rejects(addPlatform(t.registry.db, '../x', 'x86_64'), /may only contain/);
+      const invalidName = (message: RegExp) => ({ code: 'PKGF_ERR_INVALID_NAME', message });
+      await assert.rejects(
+        addPlatform(t.registry.db, '../x', 'x86_64'),
+        invalidName(/^Cannot add \.\.\/x\/x86_64 platform: the name may only contain/),
+      );
+      await assert.rejects(addPlatform(t.registry.db, 'el9-x', 'x86_64'), invalidName(/the name may only contain/));
+      await assert.rejects(addPlatform(t.registry.db, 'el9', 'x'.repeat(21)), invalidName(/the architecture may only/));
+      await assert.rejects(addBuilder(t.registry.db, '-b', 'el9', 'x86_64'), invalidName(/builder named '-b'/));
+      await assert.rejects(createToken(t.registry.db, 'a b'), invalidName(/token for 'a b': user names may only/));
       assert.equal((await listPlatforms(t.registry.db)).length, 1);
     });
 
@@ -84,7 +93,15 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(job.report, ['x@example.org']);
       await assert.rejects(
         insertJob(t.registry, manifest('job-a'), { submitter: 'bob', submittedAt: 2000, incomingEntry: 'other' }),
-        violated('unique uuid'),
+        (err: Error) => {
+          // Said in our words, with the code that answers 409; the driver's error kept as the cause.
+          assert.equal((err as { code?: string }).code, 'PKGF_ERR_JOB_ID');
+          assert.equal(err.message, 'A job with ID job-a has been previously registered');
+          const cause = err.cause as { code?: string; message: string };
+          assert.equal(cause.code, violated('unique uuid').code);
+          assert.match(cause.message, violated('unique uuid').message);
+          return true;
+        },
       );
       const again = await findJob(t.registry.db, 'job-a');
       assert.equal(again?.submitter, 'alice');

@@ -100,8 +100,8 @@ for (const dialect of DIALECTS) {
         [
           'a path as id',
           upload([srpm('hello')], { bucket: 'devel', id: '../../etc' }),
-          409,
-          'PKGF_ERR_JOB_ID',
+          400,
+          'PKGF_ERR_INVALID_NAME',
           /^Invalid job id '\.\.\/\.\.\/etc'/,
         ],
         [
