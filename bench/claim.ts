@@ -175,7 +175,7 @@ async function latency(dialect: Dialect) {
   }
 }
 
-execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
 console.log(
   `PkgForge claim benchmark (${TASKS} tasks, ${WORKERS} builder processes; latency over ${LATENCY_TASKS} registrations)`,
 );

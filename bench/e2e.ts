@@ -20,7 +20,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const ROOT = join(import.meta.dirname, '..');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
 const home = mkdtempSync(join(tmpdir(), 'pkgforge-bench-e2e-'));
 const env = { ...process.env, PKGFORGE_HOME: home, PKGFORGE_PLATFORM: 'el9' };
 const serve = spawn(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'serve'], {

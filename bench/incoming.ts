@@ -158,7 +158,7 @@ async function bigJob() {
 }
 
 // The pass runs the compiled program: build it from the current sources first.
-execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: join(import.meta.dirname, '..'), stdio: 'inherit' });
+execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: join(import.meta.dirname, '..'), stdio: 'inherit' });
 try {
   console.log(`PkgForge incoming benchmark (${JOBS} jobs; ${GIB} GiB job, ${RUNS} runs)`);
   for (const dialect of ['sqlite', 'postgresql'] as const) {

@@ -83,7 +83,7 @@ async function load(url: string) {
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
 }
 
-execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
 console.log(
   `PkgForge web benchmark: ${JOBS} jobs, ${JOBS * PLATFORMS.length} tasks, 50 connections, ${SECONDS} s per route`,
 );

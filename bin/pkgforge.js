@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// The installed entry point runs the compiled program; `npm ci` builds it (the `prepare` script).
+// The installed entry point runs the bundled program; `npm ci` builds it (the `prepare` script).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const compiled = new URL('../dist/cli/main.js', import.meta.url);
+const compiled = new URL('../dist/pkgforge.js', import.meta.url);
 if (!existsSync(fileURLToPath(compiled))) {
   process.stderr.write(
     'pkgforge: the program is not built yet; run `npm ci` (or `npm run build`) in the PkgForge directory\n',

@@ -1,12 +1,12 @@
 #!/bin/sh
 # Runs every test file under test/ (Node 20's test runner takes no glob patterns), after a type check
-# of everything and a build of the program (tests start the compiled `pkgforge`, twice as fast as
-# through tsx; test/helpers/farm.ts falls back to the sources when the build is older than them).
+# of everything and a build of the program (tests start the bundled `pkgforge`, several times faster
+# than through tsx; test/helpers/farm.ts falls back to the sources when the build is older than them).
 set -e
 cd "$(dirname "$0")/.."
 npx tsc -p tsconfig.json --noEmit &
 check=$!
-npx tsc -p tsconfig.build.json
+node scripts/build.mjs
 wait "$check"
 files=$(find test -name '*.test.ts' | sort)
 if [ -z "$files" ]; then echo "no test files found under test/" >&2; exit 1; fi

@@ -26,7 +26,9 @@ const commandGroups: [string[], () => Promise<Register[]>][] = [
 
 const wanted = process.argv[2];
 const group = commandGroups.find(([names]) => wanted !== undefined && names.includes(wanted));
-for (const [, load] of group ? [group] : commandGroups) for (const register of await load()) register(program);
+// `--version` needs no command; help and anything unknown list them all.
+const needed = group ? [group] : wanted === '--version' || wanted === '-V' ? [] : commandGroups;
+for (const [, load] of needed) for (const register of await load()) register(program);
 
 try {
   await program.parseAsync(expandAbbreviations(program, process.argv));

@@ -7,7 +7,7 @@ import { submitJob } from '../../src/incoming/submit-job.ts';
 import { listAttempts } from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
-import { addPlatforms, eventually, makeFarm, registryEnv, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, eventually, farmEnv, makeFarm, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
 import { srpm } from '../helpers/srpm.ts';
 
 // The registry accepts a build before it is published; a builder that dies after that is replaced by
@@ -24,17 +24,10 @@ describe('a build accepted for publishing whose builder dies', () => {
     await addBuilder(farm.registry.db, 'a2', 'el9', 'x86_64');
     publishLog = join(farm.root, 'published.log');
     hold = join(farm.root, 'hold');
-    env = {
-      PKGFORGE_HOME: farm.root,
-      HOME: farm.root,
-      PKGFORGE_REGISTRY: registryEnv(farm.config),
-      PKGFORGE_INCOMING: farm.incoming,
-      PKGFORGE_ACCEPTED: farm.accepted,
-      PKGFORGE_RESULTS: farm.results,
-      PKGFORGE_REPOS: join(farm.root, 'repos'),
+    env = farmEnv(farm, {
       PKGFORGE_LEASE_RENEWAL: '1',
       PKGFORGE_LEASE_EXPIRY: '3',
-    };
+    });
     mkdirSync(join(farm.root, 'etc'), { recursive: true });
     // Each published file is written down; while `hold` exists, publishing then hangs (the builder dies in it).
     writeFileSync(

@@ -8,7 +8,7 @@ import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { submitJob } from '../../src/incoming/submit-job.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
-import { addPlatforms, makeFarm, pkgforge, registryEnv, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, farmEnv, makeFarm, pkgforge, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
 import { buildRpm, specFor } from '../helpers/srpm.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 
@@ -38,15 +38,7 @@ for (const dialect of DIALECTS) {
       });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       hook = { port: (server.address() as AddressInfo).port, bodies, close: () => server.close() };
-      env = {
-        PKGFORGE_HOME: farm.root,
-        HOME: farm.root,
-        PKGFORGE_REGISTRY: registryEnv(farm.config),
-        PKGFORGE_INCOMING: farm.incoming,
-        PKGFORGE_ACCEPTED: farm.accepted,
-        PKGFORGE_RESULTS: farm.results,
-        PKGFORGE_REPOS: join(farm.root, 'repos'),
-      };
+      env = farmEnv(farm);
       const { writeFileSync, mkdirSync } = await import('node:fs');
       mkdirSync(join(farm.root, 'etc'), { recursive: true });
       writeFileSync(

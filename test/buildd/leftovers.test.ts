@@ -17,7 +17,7 @@ import { builderIdentity, claimNextTask } from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { cancelTasks } from '../../src/registry/tasks.ts';
-import { addPlatforms, eventually, makeFarm, registryEnv, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, eventually, farmEnv, makeFarm, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 
 /** The pids of running processes whose command line is exactly `sleep <seconds>`. */
@@ -50,15 +50,7 @@ describe('a build daemon killed with SIGKILL leaves nothing behind', () => {
     chmodSync(builds, 0o711);
     farm = await makeFarm('sqlite');
     await addPlatforms(farm, 'el9/x86_64*');
-    env = {
-      PKGFORGE_HOME: farm.root,
-      HOME: farm.root,
-      PKGFORGE_REGISTRY: registryEnv(farm.config),
-      PKGFORGE_INCOMING: farm.incoming,
-      PKGFORGE_ACCEPTED: farm.accepted,
-      PKGFORGE_RESULTS: farm.results,
-      PKGFORGE_REPOS: join(farm.root, 'repos'),
-    };
+    env = farmEnv(farm);
     mkdirSync(join(farm.root, 'etc'), { recursive: true });
   });
   after(async () => {

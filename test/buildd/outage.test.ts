@@ -11,6 +11,7 @@ import { buildApp } from '../../src/web/app.ts';
 import {
   addPlatforms,
   eventually,
+  farmEnv,
   makeFarm,
   spawnPkgforge,
   type PkgforgeChild,
@@ -45,17 +46,11 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
     await addBuilder(farm.registry.db, 'o1', 'el9', 'x86_64');
     proxy = await new TcpProxy({ host: '127.0.0.1', port: 5432 }).start();
     publishLog = join(farm.root, 'published.log');
-    env = {
-      PKGFORGE_HOME: farm.root,
-      HOME: farm.root,
+    env = farmEnv(farm, {
       PKGFORGE_REGISTRY: proxy.urlFor(farm.config.type === 'postgresql' ? farm.config.connectionString! : ''),
-      PKGFORGE_INCOMING: farm.incoming,
-      PKGFORGE_ACCEPTED: farm.accepted,
-      PKGFORGE_RESULTS: farm.results,
-      PKGFORGE_REPOS: join(farm.root, 'repos'),
       // The fallback poll is long, as in production: only notifications make claims quick.
       PKGFORGE_POLL: '60',
-    };
+    });
     mkdirSync(join(farm.root, 'etc'), { recursive: true });
     writeFileSync(
       join(farm.root, 'etc', 'buildd.yml'),
@@ -92,7 +87,7 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
     });
   const taskOf = async (job: string) => (await getJobDetail(farm.registry.db, job))?.tasks[0];
 
-  it('a build that finishes during a 30 s outage is recorded once and published once, the daemons keep running, and a job submitted after it is claimed within 2 s', async () => {
+  it('a build that finishes during a 10 s outage (twice the connect timeout) is recorded once and published once, the daemons keep running, and a job submitted after it is claimed within 2 s', async () => {
     const incoming = start(['incoming', '--daemon']);
     const buildd = start(['buildd', '--name', 'o1', '--daemon']);
     await buildd.until(/Starting build daemon 'o1'/);
@@ -121,7 +116,7 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
       await eventually('the build to end', () => logSays('during', 'tick-4'), 30_000);
       await buildd.until(/registry unavailable .*retrying until/);
       assert.equal(published('during'), 0, 'nothing is published before the registry confirms the attempt');
-      await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - down))));
+      await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - down))));
       assert.equal(buildd.child.exitCode, null, buildd.output());
       assert.equal(incoming.child.exitCode, null, incoming.output());
 

@@ -64,7 +64,7 @@ export async function addPlatforms(farm: TestRegistry, ...specs: string[]): Prom
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
-const COMPILED = join(ROOT, 'dist', 'cli', 'main.js');
+const COMPILED = join(ROOT, 'dist', 'pkgforge.js');
 
 function newestUnder(dir: string): number {
   let newest = 0;
@@ -75,15 +75,14 @@ function newestUnder(dir: string): number {
   return newest;
 }
 
+/** The bundled program is newer than every source file (scripts/test.sh builds it). */
+const BUILT = existsSync(COMPILED) && statSync(COMPILED).mtimeMs >= newestUnder(join(ROOT, 'src'));
+
 /**
- * How to start the real `pkgforge`: the compiled program when it is newer than every source file
- * (scripts/test.sh builds it; it starts in half the time), else the sources through tsx, so a test
- * run by itself never runs stale code.
+ * How to start the real `pkgforge`: the bundled program when it is up to date (it starts several
+ * times faster), else the sources through tsx, so a test run by itself never runs stale code.
  */
-export const PKGFORGE_ARGS: readonly string[] =
-  existsSync(COMPILED) && statSync(COMPILED).mtimeMs >= newestUnder(join(ROOT, 'src'))
-    ? [join(ROOT, 'bin', 'pkgforge.js')]
-    : ['--import', 'tsx', MAIN];
+export const PKGFORGE_ARGS: readonly string[] = BUILT ? [join(ROOT, 'bin', 'pkgforge.js')] : ['--import', 'tsx', MAIN];
 
 /** Runs the real `pkgforge` program (from source) with a farm's environment. */
 export async function pkgforge(
@@ -104,6 +103,23 @@ export async function pkgforge(
 
 export function registryEnv(config: RegistryConfig): string {
   return config.type === 'sqlite' ? `sqlite:${config.path}` : config.connectionString!;
+}
+
+/**
+ * The environment that points a `pkgforge` process at this farm: its data directory, registry and
+ * directories (repositories in repos/), with `extra` variables over them.
+ */
+export function farmEnv(farm: TestFarm, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PKGFORGE_HOME: farm.root,
+    HOME: farm.root,
+    PKGFORGE_REGISTRY: registryEnv(farm.config),
+    PKGFORGE_INCOMING: farm.incoming,
+    PKGFORGE_ACCEPTED: farm.accepted,
+    PKGFORGE_RESULTS: farm.results,
+    PKGFORGE_REPOS: join(farm.root, 'repos'),
+    ...extra,
+  };
 }
 
 /** A `pkgforge` daemon started from source, whose output a test can wait on. */

@@ -19,13 +19,12 @@ import type { EntryOutcome } from '../../src/incoming/process-entry.ts';
 import { runIncomingPass, type PassResult } from '../../src/incoming/processor.ts';
 import { submitJob } from '../../src/incoming/submit-job.ts';
 import { findJob } from '../../src/registry/jobs.ts';
-import { addPlatforms, makeFarm, registryEnv, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, farmEnv, makeFarm, PKGFORGE_ARGS, type TestFarm } from '../helpers/farm.ts';
 import { writeJobDir } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { srpm } from '../helpers/srpm.ts';
 
 const run = promisify(execFile);
-const CHILD = join(import.meta.dirname, '..', 'helpers', 'pass-child.ts');
 const MiB = 1024 ** 2;
 /** Another user: owns what the processor is not given. */
 const STRANGER = 12345;
@@ -179,20 +178,13 @@ for (const dialect of DIALECTS) {
        * private (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH): as an incoming processor running as its
        * own user sees a submitter's files.
        */
-      async function unprivilegedPass(overrides: Record<string, unknown> = {}): Promise<PassResult> {
-        const db = registryEnv(farm.config).replace(/^sqlite:/, '');
-        const { stdout } = await run('setpriv', [
-          '--bounding-set=-dac_override,-dac_read_search',
-          process.execPath,
-          '--import',
-          'tsx',
-          CHILD,
-          farm.incoming,
-          farm.accepted,
-          db,
-          JSON.stringify(overrides),
-        ]);
-        return JSON.parse(stdout.split('\n').find((l) => l.startsWith('{'))!) as PassResult;
+      async function unprivilegedPass(env: Record<string, string> = {}): Promise<PassResult> {
+        const { stdout } = await run(
+          'setpriv',
+          ['--bounding-set=-dac_override,-dac_read_search', process.execPath, ...PKGFORGE_ARGS, 'incoming', '--json'],
+          { env: { ...process.env, ...farmEnv(farm, env) } },
+        );
+        return JSON.parse(stdout) as PassResult;
       }
 
       it('is reported with its reason on every pass, then removed from the queue after the grace period', async () => {
@@ -207,7 +199,7 @@ for (const dialect of DIALECTS) {
           waiting.reason,
           /^private: the incoming processor cannot read this job directory \(EACCES: permission denied, open '.*\/incoming\/private'\); its owner must make it readable/,
         );
-        const overdue = await unprivilegedPass({ waitForJobMs: 0 });
+        const overdue = await unprivilegedPass({ PKGFORGE_WAIT_FOR_JOB: '0' });
         const refused = overdue.outcomes[0]!;
         assert.equal(refused.kind, 'invalid', JSON.stringify(overdue.outcomes));
         // Its files cannot be deleted by a processor that cannot read them; it is out of the queue, and the message says what is left to do.

@@ -3,7 +3,6 @@ import { Eta } from 'eta';
 import { taskResultsPath } from '../../core/results-layout.ts';
 import { isBuilderHealthy } from '../../core/builder-health.ts';
 import { readdir, stat } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import Type from 'typebox';
 import { displayTime as time } from '../../core/time.ts';
@@ -14,12 +13,12 @@ import { getJobDetail, listJobsPage } from '../../registry/jobs.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
 import { listQueues } from '../../registry/queue.ts';
 import { filterWarnings } from '../../core/targets.ts';
+import { packagePath } from '../../util/package-root.ts';
 import type { WebContext } from '../context.ts';
 
-// The templates stay in src/web/views; from src/web/routes and from dist/web/routes alike this
-// path leads there.
+// The templates stay in src/web/views, for the sources and the bundled program alike.
 const eta = new Eta({
-  views: fileURLToPath(new URL('../../../src/web/views/', import.meta.url)),
+  views: packagePath('src', 'web', 'views'),
   autoEscape: true,
   cache: true,
 });
