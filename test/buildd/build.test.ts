@@ -57,6 +57,7 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
         env: { PKGFORGE_HOME: farm.root, HOME: farm.root },
         overrides: {
           repos,
+          sandbox_dir: farm.builds,
           checks: ['rpmlint'],
           reports: [{ email: { host: '127.0.0.1', port: smtp.port, from: 'farm@example.org' } }],
           lease_renewal: 0.2,

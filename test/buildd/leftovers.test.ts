@@ -1,14 +1,5 @@
 import assert from 'node:assert/strict';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runIncomingDaemon, runIncomingPass } from '../../src/incoming/processor.ts';
@@ -43,11 +34,7 @@ const lingering = (name: string, marker: string) =>
 describe('a build daemon killed with SIGKILL leaves nothing behind', () => {
   let farm: TestFarm;
   let env: Record<string, string>;
-  // Where workspaces go: a place the build user (when the daemon is root) can reach, unlike the farm's private temporary root.
-  let builds: string;
   before(async () => {
-    builds = mkdtempSync('/var/tmp/pkgforge-leftovers-');
-    chmodSync(builds, 0o711);
     farm = await makeFarm('sqlite');
     await addPlatforms(farm, 'el9/x86_64*');
     env = farmEnv(farm);
@@ -55,7 +42,6 @@ describe('a build daemon killed with SIGKILL leaves nothing behind', () => {
   });
   after(async () => {
     await farm.dispose();
-    rmSync(builds, { recursive: true, force: true });
   });
 
   for (const sandbox of ['none', 'bwrap'] as const) {
@@ -64,7 +50,10 @@ describe('a build daemon killed with SIGKILL leaves nothing behind', () => {
       const marker = `${sandbox === 'none' ? 301 : 302}.${process.pid}`;
       const job = `leftover-${sandbox}`;
       await addBuilder(farm.registry.db, builder, 'el9', 'x86_64');
-      writeFileSync(join(farm.root, 'etc', `buildd-${builder}.yml`), `sandbox: ${sandbox}\nsandbox_dir: ${builds}\n`);
+      writeFileSync(
+        join(farm.root, 'etc', `buildd-${builder}.yml`),
+        `sandbox: ${sandbox}\nsandbox_dir: ${farm.builds}\n`,
+      );
       await submitJob({
         files: [lingering(job, marker)],
         target: farm.incoming,
@@ -87,7 +76,7 @@ describe('a build daemon killed with SIGKILL leaves nothing behind', () => {
         throw new Error(`${err.message}\n${first.output()}\n${existsSync(log) ? readFileSync(log, 'utf8') : ''}`);
       });
       await eventually('both sleepers', () => sleepers(marker).length === 2);
-      const base = join(builds, builder);
+      const base = join(farm.builds, builder);
       const workspaces = readdirSync(base);
       assert.equal(workspaces.length, 1);
       first.child.kill('SIGKILL');

@@ -87,6 +87,7 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
       env: { PKGFORGE_HOME: farm.root, HOME: farm.root, PKGFORGE_CONFIG_DIR: secretDir },
       overrides: {
         repos,
+        sandbox_dir: farm.builds,
         registry: `sqlite:${farm.config.type === 'sqlite' ? farm.config.path : ''}`,
         checks: [],
         limits: { processes: 128, memory: '1G', workdir: '256M' },
@@ -331,10 +332,6 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
     assert.equal((await listBuilders(farm.registry.db))[0]!.sandbox, 'bwrap');
     assert.ok(existsSync(join(repos, 'devel', 'el9', 'x86_64', 'hello-1.0-1.noarch.rpm')));
     // Nothing of any attempt's workspace is left.
-    const base = join(farm.root, 'tmp', 'b1');
-    const leftovers = existsSync(base)
-      ? readdirSync(base)
-      : readdirSync('/var/tmp/pkgforge-builds/b1').filter((d) => d.startsWith('probe-'));
-    assert.deepEqual(leftovers, []);
+    assert.deepEqual(readdirSync(join(farm.builds, 'b1')), []);
   });
 });

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +15,11 @@ export interface TestFarm extends TestRegistry {
   incoming: string;
   accepted: string;
   results: string;
+  /**
+   * Where its builds get their workspaces (`sandbox_dir`): its own, so farms of tests running at
+   * once never share one, and reachable by the build user a root daemon switches to.
+   */
+  builds: string;
   ctx(overrides?: Partial<IncomingContext>): IncomingContext;
   dispose(): Promise<void>;
 }
@@ -28,12 +33,15 @@ export async function makeFarm(dialect: Dialect): Promise<TestFarm> {
     string,
   ];
   for (const d of [incoming, accepted, results]) mkdirSync(d);
+  const builds = mkdtempSync('/var/tmp/pkgforge-test-builds-');
+  chmodSync(builds, 0o711);
   return {
     ...reg,
     root,
     incoming,
     accepted,
     results,
+    builds,
     ctx: (overrides = {}) => ({
       registry: reg.registry,
       incoming,
@@ -46,6 +54,7 @@ export async function makeFarm(dialect: Dialect): Promise<TestFarm> {
     dispose: async () => {
       await reg.dispose();
       rmSync(root, { recursive: true, force: true });
+      rmSync(builds, { recursive: true, force: true });
     },
   };
 }
@@ -118,6 +127,7 @@ export function farmEnv(farm: TestFarm, extra: Record<string, string> = {}): Rec
     PKGFORGE_ACCEPTED: farm.accepted,
     PKGFORGE_RESULTS: farm.results,
     PKGFORGE_REPOS: join(farm.root, 'repos'),
+    PKGFORGE_SANDBOX_DIR: farm.builds,
     ...extra,
   };
 }

@@ -90,7 +90,7 @@ describe('the web interface in a real browser (Debian chromium)', () => {
       loadConfig({
         files: [],
         env: { PKGFORGE_HOME: farm.root, HOME: farm.root },
-        overrides: { repos: join(farm.root, 'repos') },
+        overrides: { repos: join(farm.root, 'repos'), sandbox_dir: farm.builds },
       }),
     );
     const claim = (await claimNextTask(
