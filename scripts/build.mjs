@@ -4,13 +4,7 @@
 // Type checking is tsc's job (`npm run typecheck`); esbuild only strips the types.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
-
-/**
- * Packages left to Node's own loading: native code (better-sqlite3, pg's optional pg-native), and
- * those that find files beside their own code at run time (the web server's plugins serve their
- * assets from their package directories) or start workers (pino's transports).
- */
-const EXTERNAL = ['better-sqlite3', 'pg-native', 'fastify', '@fastify/*', 'pino', 'nodemailer'];
+import { BANNER, EXTERNAL } from './esbuild-options.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 rmSync(`${root}dist`, { recursive: true, force: true });
@@ -26,9 +20,6 @@ await build({
   target: 'node20',
   external: EXTERNAL,
   sourcemap: 'linked',
-  // CommonJS packages bundled into ES modules call require() for Node's own modules.
-  banner: {
-    js: "import { createRequire as __pkgforgeRequire } from 'node:module';\nconst require = __pkgforgeRequire(import.meta.url);",
-  },
+  banner: BANNER,
   logLevel: 'warning',
 });

@@ -24,7 +24,7 @@ import { addBuilder, findBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { cancelTasks } from '../../src/registry/tasks.ts';
 import { silentLog } from '../../src/util/log.ts';
-import { addPlatforms, eventually, makeFarm, registryEnv, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, eventually, farmEnv, makeFarm, PKGFORGE_ARGS, type TestFarm } from '../helpers/farm.ts';
 import { startSmtp } from '../helpers/smtp.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 
@@ -207,22 +207,11 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
 
   it("after a daemon is killed with SIGKILL mid-build, another completes the task and the dead one's result is refused", async () => {
     await submit('killed', [buildRpm(slowSpec('killme').replace('sleep 60', 'sleep 4'))]);
-    const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
     const env = {
       ...process.env,
-      PKGFORGE_HOME: farm.root,
-      HOME: farm.root,
-      PKGFORGE_REGISTRY: registryEnv(farm.config),
-      PKGFORGE_ACCEPTED: farm.accepted,
-      PKGFORGE_RESULTS: farm.results,
-      PKGFORGE_REPOS: repos,
-      PKGFORGE_LEASE_RENEWAL: '0.2',
-      PKGFORGE_LEASE_EXPIRY: '1',
+      ...farmEnv(farm, { PKGFORGE_REPOS: repos, PKGFORGE_LEASE_RENEWAL: '0.2', PKGFORGE_LEASE_EXPIRY: '1' }),
     };
-    const child = spawn(process.execPath, ['--import', 'tsx', main, 'buildd', '--name', 'b2'], {
-      env,
-      stdio: 'ignore',
-    });
+    const child = spawn(process.execPath, [...PKGFORGE_ARGS, 'buildd', '--name', 'b2'], { env, stdio: 'ignore' });
     const log = join(farm.results, 'killed', 'el9-x86_64', 'attempt-1', 'build.log');
     await eventually('the build of killme to start', () => logSays(log, 'building killme'), 60_000, 50);
     child.kill('SIGKILL');

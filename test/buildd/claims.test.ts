@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { normaliseManifest } from '../../src/core/manifest.ts';
@@ -16,7 +15,7 @@ import {
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail, insertJob } from '../../src/registry/jobs.ts';
 import { cancelTasks, registerTasks, retryTasks } from '../../src/registry/tasks.ts';
-import { addPlatforms, registryEnv } from '../helpers/farm.ts';
+import { addPlatforms, helperArgs, registryEnv } from '../helpers/farm.ts';
 import { DIALECTS, makeRegistry, type TestRegistry } from '../helpers/registries.ts';
 
 const run = promisify(execFile);
@@ -127,10 +126,9 @@ for (const dialect of DIALECTS) {
 
     it('never gives one task to two builders racing in separate processes', async () => {
       for (let i = 0; i < 60; i++) await job(t, `race-${i}`, 10_000 + i);
-      const child = join(import.meta.dirname, '..', 'helpers', 'claim-child.ts');
       const url = registryEnv(t.config).replace(/^sqlite:/, '');
       const outs = await Promise.all(
-        ['b1', 'b2', 'b1', 'b2'].map((b) => run(process.execPath, ['--import', 'tsx', child, url, b])),
+        ['b1', 'b2', 'b1', 'b2'].map((b) => run(process.execPath, [...helperArgs('claim-child'), url, b])),
       );
       const claimed = outs.flatMap((o) => JSON.parse(o.stdout) as number[]);
       // Every waiting el9 task was claimed exactly once.

@@ -93,6 +93,18 @@ const BUILT = existsSync(COMPILED) && statSync(COMPILED).mtimeMs >= newestUnder(
  */
 export const PKGFORGE_ARGS: readonly string[] = BUILT ? [join(ROOT, 'bin', 'pkgforge.js')] : ['--import', 'tsx', MAIN];
 
+/**
+ * How to start a test helper that runs as a process (test/helpers/<name>.ts): its bundle from
+ * scripts/build-tests.mjs when that is newer than every source and test file, else through tsx.
+ */
+export function helperArgs(name: string): string[] {
+  const bundled = join(ROOT, 'test-output', 'bundle', 'test', 'helpers', `${name}.mjs`);
+  const newest = Math.max(newestUnder(join(ROOT, 'src')), newestUnder(join(ROOT, 'test')));
+  return existsSync(bundled) && statSync(bundled).mtimeMs >= newest
+    ? [bundled]
+    : ['--import', 'tsx', join(ROOT, 'test', 'helpers', `${name}.ts`)];
+}
+
 /** Runs the real `pkgforge` program (from source) with a farm's environment. */
 export async function pkgforge(
   args: string[],
