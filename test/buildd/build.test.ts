@@ -206,7 +206,7 @@ describe('build daemons build real packages (SQLite registry, rpmbuild, rpmlint,
   });
 
   it("after a daemon is killed with SIGKILL mid-build, another completes the task and the dead one's result is refused", async () => {
-    await submit('killed', [buildRpm(slowSpec('killme').replace('sleep 60', 'sleep 4'))]);
+    await submit('killed', [buildRpm(slowSpec('killme').replace('sleep 60', 'sleep 1'))]);
     const env = {
       ...process.env,
       ...farmEnv(farm, { PKGFORGE_REPOS: repos, PKGFORGE_LEASE_RENEWAL: '0.2', PKGFORGE_LEASE_EXPIRY: '1' }),

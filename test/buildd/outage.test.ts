@@ -87,7 +87,7 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
     });
   const taskOf = async (job: string) => (await getJobDetail(farm.registry.db, job))?.tasks[0];
 
-  it('a build that finishes during a 10 s outage (twice the connect timeout) is recorded once and published once, the daemons keep running, and a job submitted after it is claimed within 2 s', async () => {
+  it('a build that finishes during a 6 s outage (longer than the 5 s connect timeout) is recorded once and published once, the daemons keep running, and a job submitted after it is claimed within 2 s', async () => {
     const incoming = start(['incoming', '--daemon']);
     const buildd = start(['buildd', '--name', 'o1', '--daemon']);
     await buildd.until(/Starting build daemon 'o1'/);
@@ -116,7 +116,7 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
       await eventually('the build to end', () => logSays('during', 'tick-4'), 30_000);
       await buildd.until(/registry unavailable .*retrying until/);
       assert.equal(published('during'), 0, 'nothing is published before the registry confirms the attempt');
-      await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - down))));
+      await new Promise((r) => setTimeout(r, Math.max(0, 6_000 - (Date.now() - down))));
       assert.equal(buildd.child.exitCode, null, buildd.output());
       assert.equal(incoming.child.exitCode, null, incoming.output());
 

@@ -213,10 +213,10 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
     assert.deepEqual(processesWith('sleep 3011'), []);
     const { report } = await build(
       buildRpm(specFor('slowpoke').replace('%install', '%build\n(setsid sleep 3022 &)\nsleep 3023\n%install')),
-      { timeout: 2 },
+      { timeout: 1 },
     );
     assert.equal(report.status, 'fail');
-    assert.match(report.reason ?? '', /killed after the build timeout of 2 s/);
+    assert.match(report.reason ?? '', /killed after the build timeout of 1 s/);
     assert.deepEqual([...processesWith('sleep 3022'), ...processesWith('sleep 3023')], []);
     // A cancel while it builds: the daemon stops it within seconds, and nothing it started is left.
     const id = `probe-${n}`;

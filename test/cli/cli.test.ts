@@ -103,18 +103,16 @@ for (const dialect of DIALECTS) {
         [['submit', '--bucket', 'devel', '--report', 'not-an-address', hello], /not a valid e-mail address/],
         [['submit', '--bucket', 'devel', '/etc/hostname'], /Unsupported package type/],
       ];
-      for (const [args, message, extra] of cases) {
-        const r = await pkgforge(args, { ...env, ...extra });
+      // Each is its own process; they run at once, and incoming must be empty after all of them.
+      const results = await Promise.all(cases.map(([args, , extra]) => pkgforge(args, { ...env, ...extra })));
+      cases.forEach(([args, message], i) => {
+        const r = results[i]!;
         const what = `${args.join(' ')}\nexit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
         assert.notEqual(r.code, 0, what);
         assert.match(r.stderr, message, what);
         assert.doesNotMatch(r.stderr, /\n\s+at /, `no stack trace: ${what}`);
-        assert.deepEqual(
-          readdirSync(join(env.PKGFORGE_HOME!, 'incoming')),
-          [],
-          `nothing left in incoming after: ${what}`,
-        );
-      }
+      });
+      assert.deepEqual(readdirSync(join(env.PKGFORGE_HOME!, 'incoming')), [], 'nothing left in incoming');
     });
 
     it("manages platforms and builders with the original's messages", async () => {
