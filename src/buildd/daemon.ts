@@ -65,7 +65,10 @@ export interface TaskReport {
   platform: string;
   arch: string;
   attempt: number;
-  /** `unrecorded`: the registry could not be told while the lease could still be valid; the outcome is kept and recorded when it is back (if the attempt still holds the task). */
+  /**
+   * `unrecorded`: the registry could not be told while the lease could still be valid; the outcome is
+   * kept and recorded when it is back (if the attempt still holds the task).
+   */
   status: 'success' | 'fail' | 'cancelled' | 'requeued' | 'refused' | 'unrecorded';
   reason: string | null;
 }

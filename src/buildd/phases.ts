@@ -30,7 +30,10 @@ export interface AttemptRun {
 
 /** What a build of one task knows and accumulates; every phase command reads and extends it. */
 export interface TaskRun extends AttemptRun {
-  /** Where the build works (its root is the attempt's private scratch directory, removed afterwards), and the sandbox every command that reads the submitter's files runs in. */
+  /**
+   * Where the build works (its root is the attempt's private scratch directory, removed afterwards),
+   * and the sandbox every command that reads the submitter's files runs in.
+   */
   workspace: Workspace;
   sandbox: Sandbox;
 }

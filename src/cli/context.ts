@@ -20,7 +20,10 @@ export function configFor(files: string[], opts: CommonOptions, extra: Partial<L
 
 /** How `withRegistry` opens the registry: the open options, and for a daemon, waiting for a registry that is away. */
 export interface WithRegistryOptions extends OpenRegistryOptions {
-  /** Wait (retrying with back-off) while the registry is unreachable, until this aborts; a daemon started during an outage then starts when it is back. */
+  /**
+   * Wait (retrying with back-off) while the registry is unreachable, until this aborts; a daemon
+   * started during an outage then starts when it is back.
+   */
   waitUntil?: AbortSignal;
   log?: Log;
 }

@@ -133,7 +133,10 @@ export const ConfigSchema = Type.Object({
   sandbox: Type.Optional(Type.Union([Type.Literal('bwrap'), Type.Literal('none')])),
   /** buildd: the unprivileged user builds run as when the daemon runs as root (default `pkgforge-build` if it exists, else `nobody`). */
   sandbox_user: Type.Optional(Type.String({ minLength: 1 })),
-  /** buildd: where sandboxed builds get their work directories (default: tmpdir, or /var/tmp/pkgforge-builds when the build user cannot reach tmpdir). */
+  /**
+   * buildd: where sandboxed builds get their work directories (default: tmpdir, or
+   * /var/tmp/pkgforge-builds when the build user cannot reach tmpdir).
+   */
   sandbox_dir: Type.Optional(Type.String({ minLength: 1 })),
   /** buildd: what one build may use; sizes as bytes or with K, M, G, T. */
   limits: Type.Optional(Limits),

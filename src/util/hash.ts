@@ -48,7 +48,8 @@ export async function hashFile(
 /**
  * Copies `from` (a path, or a handle the caller opened and this function closes) to `to`, which
  * must not exist, hashing the bytes as they pass, and fsyncs the copy so that a later rename makes
- * it durable (unless `sync` is false: the caller then fsyncs it itself). Two chunks alternate so that reading the next chunk overlaps writing this one.
+ * it durable (unless `sync` is false: the caller then fsyncs it itself). Two chunks alternate so that
+ * reading the next chunk overlaps writing this one.
  * With `maxBytes`, at most one byte more than that is copied, however the source grows meanwhile:
  * a size above `maxBytes` in the result says the source was larger.
  */

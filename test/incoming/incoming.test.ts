@@ -27,7 +27,10 @@ import { writeJobDir } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 
-/** The user running the tests, by name as the processor records the owner of a job directory (a uid without a passwd entry stays a number). */
+/**
+ * The user running the tests, by name as the processor records the owner of a job directory (a uid
+ * without a passwd entry stays a number).
+ */
 const me = (() => {
   try {
     return userInfo().username;

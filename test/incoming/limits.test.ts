@@ -202,7 +202,8 @@ for (const dialect of DIALECTS) {
         const overdue = await unprivilegedPass({ PKGFORGE_WAIT_FOR_JOB: '0' });
         const refused = overdue.outcomes[0]!;
         assert.equal(refused.kind, 'invalid', JSON.stringify(overdue.outcomes));
-        // Its files cannot be deleted by a processor that cannot read them; it is out of the queue, and the message says what is left to do.
+        // Its files cannot be deleted by a processor that cannot read them; it is out of the queue, and
+        // the message says what is left to do.
         assert.match(
           refused.reason,
           /refused after the grace period of 0 s; it could not be removed \(.*EACCES.*\): an administrator must remove it$/,
