@@ -18,7 +18,7 @@ import {
 } from '../registry/attempts.ts';
 import { startLeaseReaper } from '../registry/lease-reaper.ts';
 import type { Registry } from '../registry/registry.ts';
-import { transientRegistryError, withRegistryRetry } from '../registry/retry.ts';
+import { transientRegistryError, withRegistryRetry, type RetryOptions } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
@@ -245,71 +245,102 @@ async function completeAttempt(
   lease: Lease,
   signals: StopSignals,
 ): Promise<TaskReport> {
-  const { log, settings } = ctx;
-  const base = reportBase(claim);
   const retry = retryUntilLease(ctx, lease, signals);
   let { status, reason } = pending;
-  const notCurrent = async (answer: 'cancelled' | 'lost'): Promise<TaskReport> => {
-    await closeAttempt(attempt);
-    if (answer === 'cancelled')
-      return reportTo(ctx, attempt, { ...base, status: 'cancelled', reason: 'the task was cancelled' });
-    log.warn(
-      { job: claim.jobId, attempt: claim.attempt },
-      `Attempt ${claim.attempt} of ${claim.jobId} no longer holds its task (its lease expired or it was given to another builder): not published`,
-    );
-    return finished(ctx, { ...base, status: 'refused', reason: 'the attempt is no longer current' });
-  };
   try {
     if (status === 'success' && !pending.published) {
-      const answer = await withRegistryRetry(() => acceptAttempt(ctx.registry, claim, settings.leaseExpiryMs), retry);
-      if (answer !== 'ok') return await notCurrent(answer);
-      lease.renewed();
-      const published = await publishAttempt(attempt, settings.publishers);
-      if (published.status === 'stopped') {
-        const heard = lease.heard();
-        if (heard) return await notCurrent(heard);
-        // Told to stop now: the outcome stays kept, and the next claim of the task publishes it.
-        await closeAttempt(attempt);
-        return finished(ctx, { ...base, status: 'unrecorded', reason: published.reason });
-      }
-      ({ status, reason } = published as { status: 'success' | 'fail'; reason: string | null });
-      await keepOutcome(attempt, { status, reason, published: true });
+      const published = await publishAccepted(ctx, claim, attempt, lease, retry);
+      if ('jobId' in published) return published;
+      ({ status, reason } = published);
     }
-    await closeAttempt(attempt);
-    const accepted = await withRegistryRetry(
-      () =>
-        finishAttempt(
-          ctx.registry,
-          claim,
-          status,
-          reason,
-          attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt),
-        ),
-      retry,
-    );
-    // Recorded (or refused): nothing more to renew, and a status read now would say `lost`.
-    lease.stop();
-    if (!accepted) {
-      log.warn(
-        { job: claim.jobId, attempt: claim.attempt },
-        `Result '${status}' for attempt ${claim.attempt} of ${claim.jobId} refused: the attempt is no longer current (its lease expired or the task was cancelled)`,
-      );
-      return finished(ctx, { ...base, status: 'refused', reason: 'the attempt is no longer current' });
-    }
-    await forgetOutcome(attempt.attemptDir);
-    await promoteAttempt(ctx.dirs.results, claim).catch((err) =>
-      log.error({ job: claim.jobId, err: messageOf(err) }, 'could not make this attempt the current results'),
-    );
-    return await reportTo(ctx, attempt, { ...base, status, reason });
+    return await recordOutcome(ctx, claim, attempt, { status, reason }, lease, retry);
   } catch (err) {
     if (!transientRegistryError(err)) throw err;
     await closeAttempt(attempt).catch(() => {});
-    log.error(
+    ctx.log.error(
       { job: claim.jobId, attempt: claim.attempt, err: messageOf(err) },
       `Could not record the result '${status}' of ${claim.jobId} (attempt ${claim.attempt}): the registry was unavailable${signals.abort.aborted ? ' when the daemon was told to stop now' : ' while the lease could be valid'}; the outcome is kept in ${attempt.attemptDir} and recorded when the registry is back, if the attempt still holds the task`,
     );
-    return finished(ctx, { ...base, status: 'unrecorded', reason });
+    return finished(ctx, { ...reportBase(claim), status: 'unrecorded', reason });
   }
+}
+
+type Outcome = { status: 'success' | 'fail'; reason: string | null };
+
+/**
+ * A successful build, accepted by the registry for its attempt and then published; returns how
+ * publishing ended (kept in the outcome journal), or the report when the attempt no longer holds
+ * its task or the daemon was told to stop now (the outcome stays kept for the next claim).
+ */
+async function publishAccepted(
+  ctx: BuilddContext,
+  claim: Claim,
+  attempt: EndedAttempt,
+  lease: Lease,
+  retry: RetryOptions,
+): Promise<Outcome | TaskReport> {
+  const answer = await withRegistryRetry(() => acceptAttempt(ctx.registry, claim, ctx.settings.leaseExpiryMs), retry);
+  if (answer !== 'ok') return notCurrent(ctx, claim, attempt, answer);
+  lease.renewed();
+  const published = await publishAttempt(attempt, ctx.settings.publishers);
+  if (published.status === 'stopped') {
+    const heard = lease.heard();
+    if (heard) return notCurrent(ctx, claim, attempt, heard);
+    await closeAttempt(attempt);
+    return finished(ctx, { ...reportBase(claim), status: 'unrecorded', reason: published.reason });
+  }
+  const outcome = published as Outcome;
+  await keepOutcome(attempt, { ...outcome, published: true });
+  return outcome;
+}
+
+/** The attempt was cancelled, or lost its task to another, before it was published. */
+async function notCurrent(
+  ctx: BuilddContext,
+  claim: Claim,
+  attempt: EndedAttempt,
+  answer: 'cancelled' | 'lost',
+): Promise<TaskReport> {
+  await closeAttempt(attempt);
+  const base = reportBase(claim);
+  if (answer === 'cancelled')
+    return reportTo(ctx, attempt, { ...base, status: 'cancelled', reason: 'the task was cancelled' });
+  ctx.log.warn(
+    { job: claim.jobId, attempt: claim.attempt },
+    `Attempt ${claim.attempt} of ${claim.jobId} no longer holds its task (its lease expired or it was given to another builder): not published`,
+  );
+  return finished(ctx, { ...base, status: 'refused', reason: 'the attempt is no longer current' });
+}
+
+/**
+ * The outcome recorded for the attempt (fenced by its number), then the kept journal forgotten,
+ * the attempt made the task's current results, and the reports sent.
+ */
+async function recordOutcome(
+  ctx: BuilddContext,
+  claim: Claim,
+  attempt: EndedAttempt,
+  { status, reason }: Outcome,
+  lease: Lease,
+  retry: RetryOptions,
+): Promise<TaskReport> {
+  await closeAttempt(attempt);
+  const dir = attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt);
+  const accepted = await withRegistryRetry(() => finishAttempt(ctx.registry, claim, status, reason, dir), retry);
+  // Recorded (or refused): nothing more to renew, and a status read now would say `lost`.
+  lease.stop();
+  if (!accepted) {
+    ctx.log.warn(
+      { job: claim.jobId, attempt: claim.attempt },
+      `Result '${status}' for attempt ${claim.attempt} of ${claim.jobId} refused: the attempt is no longer current (its lease expired or the task was cancelled)`,
+    );
+    return finished(ctx, { ...reportBase(claim), status: 'refused', reason: 'the attempt is no longer current' });
+  }
+  await forgetOutcome(attempt.attemptDir);
+  await promoteAttempt(ctx.dirs.results, claim).catch((err) =>
+    ctx.log.error({ job: claim.jobId, err: messageOf(err) }, 'could not make this attempt the current results'),
+  );
+  return reportTo(ctx, attempt, { ...reportBase(claim), status, reason });
 }
 
 const reportBase = (claim: Claim): Omit<TaskReport, 'status' | 'reason'> => ({
