@@ -6,7 +6,7 @@ import { build } from 'esbuild';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BANNER, EXTERNAL } from './esbuild-options.mjs';
+import { COMMON } from './esbuild-options.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const out = join(root, 'test-output', 'bundle');
@@ -42,21 +42,13 @@ const sourceLocations = {
 rmSync(out, { recursive: true, force: true });
 const files = entries('test');
 await build({
+  ...COMMON,
   absWorkingDir: root,
   entryPoints: files,
   outbase: root,
   outdir: out,
   outExtension: { '.js': '.mjs' },
-  chunkNames: 'chunks/[name]-[hash]',
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: EXTERNAL,
-  banner: BANNER,
   plugins: [sourceLocations],
-  logLevel: 'warning',
 });
 // The runner's file list, one per line.
 process.stdout.write(

@@ -4,22 +4,14 @@
 // Type checking is tsc's job (`npm run typecheck`); esbuild only strips the types.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
-import { BANNER, EXTERNAL } from './esbuild-options.mjs';
+import { COMMON } from './esbuild-options.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 rmSync(`${root}dist`, { recursive: true, force: true });
 await build({
+  ...COMMON,
   absWorkingDir: root,
   entryPoints: { pkgforge: 'src/cli/main.ts' },
   outdir: 'dist',
-  chunkNames: 'chunks/[name]-[hash]',
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: EXTERNAL,
   sourcemap: 'linked',
-  banner: BANNER,
-  logLevel: 'warning',
 });

@@ -21,3 +21,16 @@ export const EXTERNAL = [
 export const BANNER = {
   js: "import { createRequire as __pkgforgeRequire } from 'node:module';\nconst require = __pkgforgeRequire(import.meta.url);",
 };
+
+/** The options every bundle of ours is built with: ES modules for Node 20, split at dynamic imports. */
+export const COMMON = {
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: EXTERNAL,
+  banner: BANNER,
+  chunkNames: 'chunks/[name]-[hash]',
+  logLevel: 'warning',
+};

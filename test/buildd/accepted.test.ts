@@ -3,11 +3,18 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
-import { submitJob } from '../../src/incoming/submit-job.ts';
 import { listAttempts } from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
-import { addPlatforms, eventually, farmEnv, makeFarm, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
+import {
+  addPlatforms,
+  eventually,
+  farmEnv,
+  makeFarm,
+  spawnPkgforge,
+  type TestFarm,
+  submitTo,
+} from '../helpers/farm.ts';
 import { srpm } from '../helpers/srpm.ts';
 
 // The registry accepts a build before it is published; a builder that dies after that is replaced by
@@ -38,16 +45,7 @@ describe('a build accepted for publishing whose builder dies', () => {
   after(async () => farm.dispose());
 
   it('is published by the next claim from the same products, not built again', async () => {
-    await submitJob({
-      files: [srpm('once')],
-      target: farm.incoming,
-      bucket: 'devel',
-      platforms: [],
-      archs: [],
-      report: [],
-      id: 'once',
-      submitter: null,
-    });
+    await submitTo(farm, 'once', [srpm('once')]);
     assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
     writeFileSync(hold, '');
     const first = spawnPkgforge(['buildd', '--name', 'a1', '--daemon'], env);

@@ -11,7 +11,6 @@ import { builddSettings } from '../../src/buildd/setup.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { ConfigFile } from '../../src/config/schema.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
-import { submitJob } from '../../src/incoming/submit-job.ts';
 import {
   anyLeaseExpired,
   builderIdentity,
@@ -24,7 +23,15 @@ import { addBuilder, findBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { cancelTasks } from '../../src/registry/tasks.ts';
 import { silentLog } from '../../src/util/log.ts';
-import { addPlatforms, eventually, farmEnv, makeFarm, PKGFORGE_ARGS, type TestFarm } from '../helpers/farm.ts';
+import {
+  addPlatforms,
+  eventually,
+  farmEnv,
+  makeFarm,
+  PKGFORGE_ARGS,
+  type TestFarm,
+  submitTo,
+} from '../helpers/farm.ts';
 import { startSmtp } from '../helpers/smtp.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
@@ -78,16 +85,7 @@ for (const dialect of DIALECTS)
       log: silentLog,
     });
     async function submit(id: string, files: string[], report: string[] = []) {
-      await submitJob({
-        files,
-        target: farm.incoming,
-        bucket: 'devel',
-        platforms: [],
-        archs: [],
-        report,
-        id,
-        submitter: null,
-      });
+      await submitTo(farm, id, files, { report });
       const pass = await runIncomingPass(farm.ctx());
       assert.equal(pass.outcomes[0]?.kind, 'registered', JSON.stringify(pass.outcomes));
     }

@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
-import { submitJob } from '../../src/incoming/submit-job.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
-import { addPlatforms, farmEnv, makeFarm, pkgforge, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, farmEnv, makeFarm, pkgforge, spawnPkgforge, type TestFarm, submitTo } from '../helpers/farm.ts';
 import { buildRpm, specFor } from '../helpers/srpm.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 
@@ -52,16 +51,7 @@ for (const dialect of DIALECTS) {
     });
 
     async function submit(id: string, files: string[]) {
-      await submitJob({
-        files,
-        target: farm.incoming,
-        bucket: 'devel',
-        platforms: [],
-        archs: [],
-        report: [],
-        id,
-        submitter: null,
-      });
+      await submitTo(farm, id, files);
       assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
     }
     const daemon = () => spawnPkgforge(['buildd', '--name', 'd1', '--daemon'], env);

@@ -8,7 +8,15 @@ import { builderIdentity, claimNextTask } from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { cancelTasks } from '../../src/registry/tasks.ts';
-import { addPlatforms, eventually, farmEnv, makeFarm, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
+import {
+  addPlatforms,
+  eventually,
+  farmEnv,
+  makeFarm,
+  spawnPkgforge,
+  type TestFarm,
+  submitTo,
+} from '../helpers/farm.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 
 /** The pids of running processes whose command line is exactly `sleep <seconds>`. */
@@ -115,16 +123,7 @@ describe('expired leases', () => {
   after(async () => farm.dispose());
 
   it('are requeued within lease + 5 s by whatever daemon runs, here the incoming processor alone', async () => {
-    await submitJob({
-      files: [srpm('leased')],
-      target: farm.incoming,
-      bucket: 'devel',
-      platforms: [],
-      archs: [],
-      report: [],
-      id: 'leased',
-      submitter: null,
-    });
+    await submitTo(farm, 'leased', [srpm('leased')]);
     assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
     const stop = new AbortController();
     const daemon = runIncomingDaemon(farm.ctx(), { pollSeconds: 60, signal: stop.signal });

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { submitJob } from '../../src/incoming/submit-job.ts';
 import { listAttempts } from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
@@ -16,6 +15,7 @@ import {
   spawnPkgforge,
   type PkgforgeChild,
   type TestFarm,
+  submitTo,
 } from '../helpers/farm.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 import { TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -74,17 +74,7 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
     join(farm.results, job, 'el9-x86_64', `attempt-${attempt}`, 'build.log');
   const logSays = (job: string, text: string) =>
     existsSync(buildLog(job)) && readFileSync(buildLog(job), 'utf8').includes(text);
-  const submit = (id: string, files: string[]) =>
-    submitJob({
-      files,
-      target: farm.incoming,
-      bucket: 'devel',
-      platforms: [],
-      archs: [],
-      report: [],
-      id,
-      submitter: null,
-    });
+  const submit = (id: string, files: string[]) => submitTo(farm, id, files);
   const taskOf = async (job: string) => (await getJobDetail(farm.registry.db, job))?.tasks[0];
 
   it('a build that finishes during a 6 s outage (longer than the 5 s connect timeout) is recorded once and published once, the daemons keep running, and a job submitted after it is claimed within 2 s', async () => {

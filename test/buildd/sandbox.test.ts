@@ -8,12 +8,11 @@ import { builddSettings } from '../../src/buildd/setup.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { ConfigFile } from '../../src/config/schema.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
-import { submitJob } from '../../src/incoming/submit-job.ts';
 import { addBuilder, listBuilders } from '../../src/registry/builders.ts';
 import { buildApp } from '../../src/web/app.ts';
 import { cancelTasks } from '../../src/registry/tasks.ts';
 import { silentLog } from '../../src/util/log.ts';
-import { addPlatforms, makeFarm, pkgforge, registryEnv, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, makeFarm, pkgforge, registryEnv, type TestFarm, submitTo } from '../helpers/farm.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 
 const never = new AbortController().signal;
@@ -105,16 +104,7 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
   let n = 0;
   async function build(file: string, extra: Partial<ConfigFile> = {}): Promise<{ report: TaskReport; log: string }> {
     const id = `probe-${n++}`;
-    await submitJob({
-      files: [file],
-      target: farm.incoming,
-      bucket: 'devel',
-      platforms: [],
-      archs: [],
-      report: [],
-      id,
-      submitter: null,
-    });
+    await submitTo(farm, id, [file]);
     const pass = await runIncomingPass(farm.ctx());
     assert.equal(pass.outcomes[0]?.kind, 'registered', JSON.stringify(pass.outcomes));
     const [report] = await runBuildd(ctx(extra), { once: true, stop: never, abort: never });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { RegistryConfig } from '../../src/config/load-config.ts';
 import type { IncomingContext } from '../../src/incoming/process-entry.ts';
+import { submitJob, type SubmitRequest } from '../../src/incoming/submit-job.ts';
 import { addPlatform, changePlatform } from '../../src/registry/platforms.ts';
 import { silentLog } from '../../src/util/log.ts';
 import { makeRegistry, type Dialect, type TestRegistry } from './registries.ts';
@@ -57,6 +58,29 @@ export async function makeFarm(dialect: Dialect): Promise<TestFarm> {
       rmSync(builds, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Submits `files` as job `id` into the farm's incoming directory, as `pkgforge submit` does, to
+ * bucket `devel` with no filters or reports unless `extra` says otherwise.
+ */
+export function submitTo(
+  farm: Pick<TestFarm, 'incoming'>,
+  id: string,
+  files: string[],
+  extra: Partial<SubmitRequest> = {},
+) {
+  return submitJob({
+    files,
+    target: farm.incoming,
+    bucket: 'devel',
+    platforms: [],
+    archs: [],
+    report: [],
+    id,
+    submitter: null,
+    ...extra,
+  });
 }
 
 /** Adds platforms as `name/arch[*]` (a star makes it auto), all active. */

@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
-import { submitJob } from '../../src/incoming/submit-job.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
-import { addPlatforms, farmEnv, makeFarm, PKGFORGE_ARGS, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, farmEnv, makeFarm, PKGFORGE_ARGS, type TestFarm, submitTo } from '../helpers/farm.ts';
 import { digest } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { srpm } from '../helpers/srpm.ts';
@@ -31,16 +30,7 @@ for (const dialect of DIALECTS) {
     for (const delayMs of [0, 15, 40, 80, 150, 300]) {
       it(`leaves nothing the next pass cannot finish (killed ${delayMs} ms into the pass)`, async () => {
         const id = `killed-${delayMs}`;
-        await submitJob({
-          files: [big],
-          target: farm.incoming,
-          bucket: 'devel',
-          platforms: [],
-          archs: [],
-          report: [],
-          id,
-          submitter: null,
-        });
+        await submitTo(farm, id, [big]);
         // One pass of the real program; the clock starts when it says it is processing the entry.
         const child = spawn(process.execPath, [...PKGFORGE_ARGS, 'incoming'], {
           env: { ...process.env, ...farmEnv(farm) },

@@ -22,7 +22,7 @@ import { commitStagedJob, stageJob } from '../../src/incoming/transfer.ts';
 import { submitJob } from '../../src/incoming/submit-job.ts';
 import { findJob, getJobDetail, insertJob, setJobStatus } from '../../src/registry/jobs.ts';
 import { openRegistry } from '../../src/registry/registry.ts';
-import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, makeFarm, type TestFarm, submitTo } from '../helpers/farm.ts';
 import { writeJobDir } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
@@ -344,16 +344,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('rejects a reused job id and leaves the earlier job untouched', async () => {
-      await submitJob({
-        files: [hello],
-        target: farm.incoming,
-        bucket: 'devel',
-        platforms: [],
-        archs: [],
-        report: [],
-        id: 'dup',
-        submitter: null,
-      });
+      await submitTo(farm, 'dup', [hello]);
       assert.equal((await only()).kind, 'registered');
       const before = (await getJobDetail(farm.registry.db, 'dup'))!;
       writeJobDir(farm.incoming, 'someone-else', [world], { manifest: { id: 'dup', bucket: 'other' } });
@@ -369,27 +360,9 @@ for (const dialect of DIALECTS) {
     });
 
     it('rejects a resubmission of an old id in a directory of the same name', async () => {
-      await submitJob({
-        files: [hello],
-        target: farm.incoming,
-        bucket: 'devel',
-        platforms: [],
-        archs: [],
-        report: [],
-        id: 'resubmitted',
-        submitter: null,
-      });
+      await submitTo(farm, 'resubmitted', [hello]);
       assert.equal((await only()).kind, 'registered');
-      await submitJob({
-        files: [world],
-        target: farm.incoming,
-        bucket: 'devel',
-        platforms: [],
-        archs: [],
-        report: [],
-        id: 'resubmitted',
-        submitter: null,
-      });
+      await submitTo(farm, 'resubmitted', [world]);
       const outcome = await only();
       assert.equal(outcome.kind, 'rejected');
       assert.match(
@@ -504,17 +477,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('never processes one job twice when two processors run at once', async () => {
-      for (let i = 0; i < 10; i++)
-        await submitJob({
-          files: [hello],
-          target: farm.incoming,
-          bucket: 'devel',
-          platforms: [],
-          archs: [],
-          report: [],
-          id: `race-${i}`,
-          submitter: null,
-        });
+      for (let i = 0; i < 10; i++) await submitTo(farm, `race-${i}`, [hello]);
       const results = await Promise.all([pass(), pass(), pass()]);
       const registered = results
         .flatMap((r) => r.outcomes)
@@ -536,16 +499,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('keeps the submission when the registry is unreachable, and processes it once it is back', async () => {
-      await submitJob({
-        files: [hello],
-        target: farm.incoming,
-        bucket: 'devel',
-        platforms: [],
-        archs: [],
-        report: [],
-        id: 'db-down',
-        submitter: null,
-      });
+      await submitTo(farm, 'db-down', [hello]);
       // SQLite has no server to lose; a PostgreSQL server that refuses connections stands for an outage.
       if (dialect === 'postgresql') {
         const down = await openRegistry({

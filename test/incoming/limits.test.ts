@@ -17,9 +17,8 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { EntryOutcome } from '../../src/incoming/process-entry.ts';
 import { runIncomingPass, type PassResult } from '../../src/incoming/processor.ts';
-import { submitJob } from '../../src/incoming/submit-job.ts';
 import { findJob } from '../../src/registry/jobs.ts';
-import { addPlatforms, farmEnv, makeFarm, PKGFORGE_ARGS, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, farmEnv, makeFarm, PKGFORGE_ARGS, type TestFarm, submitTo } from '../helpers/farm.ts';
 import { writeJobDir } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { srpm } from '../helpers/srpm.ts';
@@ -104,16 +103,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('keeps a job the accepted disk has no room for, says why on the job, and takes it once there is room', async () => {
-      await submitJob({
-        files: [hello],
-        target: farm.incoming,
-        bucket: 'devel',
-        platforms: [],
-        archs: [],
-        report: [],
-        id: 'no-room',
-        submitter: null,
-      });
+      await submitTo(farm, 'no-room', [hello]);
       // A reserve larger than any disk: statfs says there is not enough free space.
       const waiting = await only({ reserve: { bytes: 2 ** 50 }, waitForJobMs: 0 });
       assert.equal(waiting.kind, 'deferred', JSON.stringify(waiting));
@@ -136,26 +126,8 @@ for (const dialect of DIALECTS) {
       const big = join(farm.root, 'big-1.0-1.src.rpm');
       copyFileSync(srpm('big'), big);
       appendFileSync(big, Buffer.alloc(2 * MiB, 1));
-      await submitJob({
-        files: [big],
-        target: farm.incoming,
-        bucket: 'devel',
-        platforms: [],
-        archs: [],
-        report: [],
-        id: 'space-big',
-        submitter: null,
-      });
-      await submitJob({
-        files: [hello],
-        target: farm.incoming,
-        bucket: 'devel',
-        platforms: [],
-        archs: [],
-        report: [],
-        id: 'space-small',
-        submitter: null,
-      });
+      await submitTo(farm, 'space-big', [big]);
+      await submitTo(farm, 'space-small', [hello]);
       const result = await runIncomingPass(
         farm.ctx({ reserve: { bytes: 0 }, freeSpace: async () => ({ available: MiB, total: 100 * MiB }) }),
       );
@@ -214,16 +186,7 @@ for (const dialect of DIALECTS) {
       it("is never what pkgforge submit makes, whatever the submitter's umask", async () => {
         const umask = process.umask(0o077);
         try {
-          await submitJob({
-            files: [hello],
-            target: farm.incoming,
-            bucket: 'devel',
-            platforms: [],
-            archs: [],
-            report: [],
-            id: 'umask-077',
-            submitter: null,
-          });
+          await submitTo(farm, 'umask-077', [hello]);
         } finally {
           process.umask(umask);
         }

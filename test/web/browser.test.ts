@@ -8,14 +8,13 @@ import { runClaim } from '../../src/buildd/daemon.ts';
 import { builddSettings } from '../../src/buildd/setup.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
-import { submitJob } from '../../src/incoming/submit-job.ts';
 import { builderIdentity, claimNextTask } from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail, markJobValid } from '../../src/registry/jobs.ts';
 import { createToken } from '../../src/registry/tokens.ts';
 import { silentLog } from '../../src/util/log.ts';
 import { buildApp } from '../../src/web/app.ts';
-import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { addPlatforms, makeFarm, type TestFarm, submitTo } from '../helpers/farm.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 
 /** Screenshots of the main pages are kept here (ignored by git) for a person to look at. */
@@ -67,16 +66,7 @@ describe('the web interface in a real browser (Debian chromium)', () => {
   });
 
   async function submit(id: string, files: string[]) {
-    await submitJob({
-      files,
-      target: farm.incoming,
-      bucket: 'devel',
-      platforms: [],
-      archs: [],
-      report: [],
-      id,
-      submitter: 'tester',
-    });
+    await submitTo(farm, id, files, { submitter: 'tester' });
     assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
   }
 
