@@ -1,0 +1,81 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface DscOptions {
+  version?: string;
+  buildDepends?: string;
+  architecture?: string;
+}
+
+const built = new Map<string, string>();
+
+/**
+ * Builds a real Debian source package (format 3.0 (quilt): an orig tarball and a debian tarball)
+ * with `dpkg-source -b` and returns the path of its `.dsc`; the files it lists are beside it.
+ * Builds are cached per process, keyed on the options.
+ */
+export function buildDsc(name: string, options: DscOptions = {}): string {
+  const key = JSON.stringify([name, options]);
+  const cached = built.get(key);
+  if (cached) return cached;
+  const version = options.version ?? '1.0-1';
+  // File names carry the version without its epoch.
+  const bare = version.replace(/^[0-9]+:/, '');
+  const upstream = bare.replace(/-[^-]*$/, '');
+  const top = mkdtempSync(join(tmpdir(), 'pkgforge-dsc-'));
+  const src = join(top, `${name}-${upstream}`);
+  mkdirSync(join(src, 'debian', 'source'), { recursive: true });
+  writeFileSync(join(src, 'README'), `${name} ${version}\n`);
+  execFileSync('tar', ['czf', `${name}_${upstream}.orig.tar.gz`, `${name}-${upstream}`], { cwd: top });
+  writeFileSync(join(src, 'debian', 'source', 'format'), '3.0 (quilt)\n');
+  writeFileSync(
+    join(src, 'debian', 'control'),
+    [
+      `Source: ${name}`,
+      'Section: misc',
+      'Priority: optional',
+      'Maintainer: PkgForge Tests <tests@example.org>',
+      `Build-Depends: ${options.buildDepends ?? 'debhelper-compat (= 13)'}`,
+      'Standards-Version: 4.6.2',
+      '',
+      `Package: ${name}`,
+      `Architecture: ${options.architecture ?? 'all'}`,
+      `Description: the ${name} test package`,
+      ' It installs a README.',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(src, 'debian', 'changelog'),
+    `${name} (${version}) unstable; urgency=medium\n\n  * Test release.\n\n -- PkgForge Tests <tests@example.org>  Tue, 01 Dec 2026 00:00:00 +0000\n`,
+  );
+  writeFileSync(join(src, 'debian', 'rules'), '#!/usr/bin/make -f\n%:\n\tdh $@\n');
+  chmodSync(join(src, 'debian', 'rules'), 0o755);
+  execFileSync('dpkg-source', ['-b', `${name}-${upstream}`], { cwd: top, stdio: 'ignore' });
+  const dsc = join(top, `${name}_${bare}.dsc`);
+  built.set(key, dsc);
+  return dsc;
+}
+
+/** A private GnuPG home with one signing key (no passphrase), for clearsigning `.dsc` files. */
+export function makeSigningKey(uid = 'PkgForge Test Signer <signer@example.org>'): { home: string; uid: string } {
+  const home = mkdtempSync(join(tmpdir(), 'pkgforge-gnupg-'));
+  chmodSync(home, 0o700);
+  execFileSync(
+    'gpg',
+    ['--batch', '--homedir', home, '--passphrase', '', '--quick-gen-key', uid, 'ed25519', 'sign', 'never'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  return { home, uid };
+}
+
+/** The clearsigned text of `file`, signed with the key in `home`. */
+export function clearsign(file: string, home: string): string {
+  return execFileSync('gpg', ['--batch', '--homedir', home, '--clearsign', '--output', '-', file], {
+    encoding: 'utf8',
+  });
+}
