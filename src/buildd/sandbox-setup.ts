@@ -60,6 +60,7 @@ function farmPaths(config: Config): string[] {
     config.accepted,
     config.results,
     config.repos,
+    config.signing.gnupgHome,
     config.tmpdir,
     config.logdir,
     config.layout.configDir,

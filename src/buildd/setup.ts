@@ -3,6 +3,8 @@ import { findExecutable } from '../util/child.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import { CommandPublisher } from './commands/command.ts';
 import { CreaterepoPublisher } from './commands/createrepo.ts';
+import { RepreproPublisher } from './commands/reprepro.ts';
+import { farmSigningKey, type SigningKey } from './signing-key.ts';
 import { EmailReport } from './commands/email.ts';
 import { MockBuilder } from './commands/mock.ts';
 import { RpmbuildBuilder } from './commands/rpmbuild.ts';
@@ -61,9 +63,17 @@ export function builddSettings(config: Config): BuilddSettings {
   const signers = b.signers.map((s) =>
     make<PhaseCommand>('signer', s, { rpmsign: (p) => new RpmsignSigner(p as { key?: string }) }),
   );
+  // Made (or found) once, on first use, and shared by everything that signs.
+  let key: Promise<SigningKey> | null = null;
+  const signingKey = () =>
+    (key ??= farmSigningKey(config.signing.gnupgHome, config.signing.key).catch((err: unknown) => {
+      key = null; // the next publish tries again
+      throw err;
+    }));
   const publishers = b.publishers.map((s) =>
     make<PublishCommand>('publisher', s, {
       createrepo: (p) => new CreaterepoPublisher(typeof p.repos === 'string' ? p.repos : config.repos),
+      reprepro: (p) => new RepreproPublisher(typeof p.repos === 'string' ? p.repos : config.repos, signingKey),
       command: (p) => new CommandPublisher(p),
       pkgsubmit: (p) => new CommandPublisher({ command: p.command ?? ['/usr/sbin/pkgsubmit', '-x', '-B', '{bucket}'] }),
     }),

@@ -113,6 +113,8 @@ export interface Config {
   platform: string | null;
   /** Published repositories: repos/<bucket>/<platform>/<arch>/. */
   repos: string;
+  /** The farm's signing key: where GnuPG keeps it, and its name (null: the farm's own, made on first use). */
+  signing: { gnupgHome: string; key: string | null };
   /** `max_package_size`, `max_job_size`: what `submit` and the incoming processor accept. */
   submissionLimits: SubmissionLimits;
   /** `accepted_reserve`: free space the incoming processor leaves in the accepted file system. */
@@ -226,6 +228,7 @@ export function loadConfig(options: LoadConfigOptions): Readonly<Config> {
     waitForJob: values.wait_for_job ?? DEFAULTS.waitForJob,
     platform: values.platform ?? null,
     repos: dir(values.repos, join(base, 'repos')),
+    signing: { gnupgHome: dir(values.gnupg_home, join(base, 'gnupg')), key: values.signing_key ?? null },
     submissionLimits: {
       maxPackageSize: sized('max_package_size', parseSize, DEFAULT_SUBMISSION_LIMITS.maxPackageSize),
       maxJobSize: sized('max_job_size', parseSize, DEFAULT_SUBMISSION_LIMITS.maxJobSize),

@@ -142,8 +142,12 @@ export const ConfigSchema = Type.Object({
   limits: Type.Optional(Limits),
   /** buildd: limits for one platform, by platform name, over `limits`. */
   platform_limits: Type.Optional(Type.Record(Type.String(), Limits)),
-  /** buildd: where published yum repositories live (repos/<bucket>/<platform>/<arch>/). */
+  /** buildd: where published repositories live (yum: repos/<bucket>/<platform>/<arch>/; APT: repos/<bucket>/deb/). */
   repos: Type.Optional(Type.String({ minLength: 1 })),
+  /** buildd: the GnuPG home holding the farm's signing key (default: gnupg/ in the data directory). */
+  gnupg_home: Type.Optional(Type.String({ minLength: 1 })),
+  /** buildd: the key repositories are signed with (a name or fingerprint in gnupg_home); unset: the farm's own, made on first use. */
+  signing_key: Type.Optional(Type.String({ minLength: 1 })),
 });
 export type ConfigFile = Static<typeof ConfigSchema>;
 

@@ -79,3 +79,33 @@ export function clearsign(file: string, home: string): string {
     encoding: 'utf8',
   });
 }
+
+/**
+ * Builds a real binary Debian package with `dpkg-deb --build`: `/usr/bin/<name>`, a script that
+ * prints `said`. Returns its path (name_version_all.deb in a new directory).
+ */
+export function buildDeb(name: string, version: string, said = `Hello from ${name}`): string {
+  const top = mkdtempSync(join(tmpdir(), 'pkgforge-deb-'));
+  const root = join(top, 'root');
+  mkdirSync(join(root, 'DEBIAN'), { recursive: true });
+  mkdirSync(join(root, 'usr', 'bin'), { recursive: true });
+  writeFileSync(join(root, 'usr', 'bin', name), `#!/bin/sh\necho '${said}'\n`);
+  chmodSync(join(root, 'usr', 'bin', name), 0o755);
+  writeFileSync(
+    join(root, 'DEBIAN', 'control'),
+    [
+      `Package: ${name}`,
+      `Version: ${version}`,
+      'Architecture: all',
+      'Section: misc',
+      'Priority: optional',
+      'Maintainer: PkgForge Tests <tests@example.org>',
+      `Description: the ${name} test package`,
+      ' It prints a greeting.',
+      '',
+    ].join('\n'),
+  );
+  const deb = join(top, `${name}_${version.replace(/^[0-9]+:/, '')}_all.deb`);
+  execFileSync('dpkg-deb', ['--build', '--root-owner-group', root, deb], { stdio: 'ignore' });
+  return deb;
+}
