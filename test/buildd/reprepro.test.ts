@@ -44,7 +44,7 @@ describe('the APT repository a bucket publishes into (reprepro), read by a real 
   }
 
   /** apt with its own lists and cache, trusting `keyFile` for the farm's repository only. */
-  async function apt(keyFile: string, ...args: string[]) {
+  async function apt(keyFile: string) {
     const dir = mkdtempSync(join(root, 'client-'));
     for (const d of ['lists/partial', 'cache/archives/partial', 'etc']) mkdirSync(join(dir, d), { recursive: true });
     writeFileSync(
