@@ -150,7 +150,7 @@ async function latency(dialect: Dialect) {
         'x',
       );
       await insertJob(registry, m, { submitter: null, submittedAt: Date.now(), incomingEntry: null });
-      await registerTasks(registry, m.id, ['auto'], ['all']);
+      await registerTasks(registry, m.id, ['auto'], ['all'], 'rpm');
       await sleep(20 + Math.random() * 30);
     }
     for (;;) {

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { addBuilder, deleteBuilder, listBuilders } from '../registry/builders.ts';
 import { addPlatform, changePlatform, listPlatforms, type PlatformChange } from '../registry/platforms.ts';
+import { printable } from '../core/names.ts';
+import { PACKAGE_FAMILIES, type PackageFamily } from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
 
@@ -39,9 +41,13 @@ export function registerAdminCommands(program: Command): void {
     .argument('[action]', PLATFORM_ACTIONS.join('|'))
     .option('-n, --name <name>', 'platform name (e.g. el9)')
     .option('-a, --architecture <arch>', 'platform architecture (e.g. x86_64)')
+    .option(
+      '-f, --family <family>',
+      `add: what it builds, ${PACKAGE_FAMILIES.join(' or ')} (default: as its name says, deb12: deb)`,
+    )
     .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
     .option('--json', 'print the result as JSON')
-    .action(async (actionArg: string | undefined, opts: PlatformOptions) => {
+    .action(async (actionArg: string | undefined, opts: PlatformOptions & { family?: string }) => {
       const action = resolveAction(actionArg, PLATFORM_ACTIONS);
       const config = configFor(['registry.yml'], opts);
       await withRegistry(config, async ({ db }) => {
@@ -49,19 +55,32 @@ export function registerAdminCommands(program: Command): void {
           const platforms = await listPlatforms(db);
           if (opts.json) return printJson(platforms.map(({ id: _id, ...p }) => p));
           if (platforms.length === 0) return console.log('Currently there are no platforms registered');
-          console.log(['Name', 'Architecture', 'Active', 'Auto'].join('\t'));
-          console.log('='.repeat(37));
-          for (const p of platforms) console.log(`${p.name}\t${p.arch}\t\t${p.active ? 1 : 0}\t${p.auto ? 1 : 0}`);
+          console.log(['Name', 'Architecture', 'Active', 'Auto', 'Family'].join('\t'));
+          console.log('='.repeat(45));
+          for (const p of platforms)
+            console.log(`${p.name}\t${p.arch}\t\t${p.active ? 1 : 0}\t${p.auto ? 1 : 0}\t${p.family}`);
           return;
         }
         const name = required(opts.name, 'name');
         const arch = required(opts.architecture, 'architecture');
+        if (opts.family !== undefined && !(PACKAGE_FAMILIES as readonly string[]).includes(opts.family))
+          throw new PkgForgeError(
+            ErrorCode.usage,
+            `--family takes ${PACKAGE_FAMILIES.join(' or ')}, not '${printable(opts.family)}'`,
+          );
+        const family = opts.family as PackageFamily | undefined;
         const platform =
           action === 'add'
-            ? await addPlatform(db, name, arch)
+            ? await addPlatform(db, name, arch, family)
             : await changePlatform(db, name, arch, action as PlatformChange);
         if (opts.json)
-          return printJson({ name: platform.name, arch: platform.arch, active: platform.active, auto: platform.auto });
+          return printJson({
+            name: platform.name,
+            arch: platform.arch,
+            active: platform.active,
+            auto: platform.auto,
+            family: platform.family,
+          });
         console.log(
           action === 'add'
             ? `Successfully added ${name}/${arch} platform`

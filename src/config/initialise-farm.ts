@@ -1,5 +1,6 @@
 import { DEFAULTS } from './defaults.ts';
 import { describeRegistry, type Config } from './load-config.ts';
+import { familyOfBuilder } from '../core/terms.ts';
 import { detectHostPlatform } from './host-platform.ts';
 import { addPlatform, changePlatform, findPlatform, listPlatforms } from '../registry/platforms.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -28,7 +29,10 @@ export async function initialiseFarm(config: Config, registry: Registry): Promis
   let hostPlatform: string | null = null;
   if (config.layout.home && (await listPlatforms(registry.db)).length === 0) {
     const host = detectHostPlatform(config.platform);
-    if (!(await findPlatform(registry.db, host.name, host.arch))) await addPlatform(registry.db, host.name, host.arch);
+    // The host's platform builds what the host's builder builds (rpmbuild, also on a Debian host: RPMs).
+    const family = familyOfBuilder(config.buildd.builder.name);
+    if (!(await findPlatform(registry.db, host.name, host.arch)))
+      await addPlatform(registry.db, host.name, host.arch, family);
     await changePlatform(registry.db, host.name, host.arch, 'activate');
     await changePlatform(registry.db, host.name, host.arch, 'setauto');
     hostPlatform = `${host.name}/${host.arch}`;

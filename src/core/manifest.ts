@@ -13,7 +13,7 @@ import {
   SAFE_NAME_PATTERN,
   splitList,
 } from './names.ts';
-import { SOURCE_TYPES, type SourceType } from './terms.ts';
+import { familyOfSource, SOURCE_TYPES, type PackageFamily, type SourceType } from './terms.ts';
 
 /** The file name of a job's manifest, in incoming and in accepted. */
 export const MANIFEST_FILE = 'build.yml';
@@ -68,6 +68,11 @@ export interface Manifest {
   submitter: string | null;
   /** Submission time, epoch seconds (set by the incoming processor). */
   subtime: number | null;
+}
+
+/** The family a job builds into: its packages' (a job holds one kind of source). */
+export function manifestFamily(manifest: { packages: readonly { type: SourceType }[] }): PackageFamily {
+  return familyOfSource(manifest.packages[0]?.type ?? 'SRPM');
 }
 
 /**

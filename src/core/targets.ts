@@ -1,4 +1,4 @@
-import type { PlatformTarget } from './terms.ts';
+import type { PackageFamily, PlatformTarget } from './terms.ts';
 
 /** One platform/arch pair a task is registered for. */
 export interface Target {
@@ -15,10 +15,13 @@ const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * unknown names are ignored; a list of negations only starts from the `auto` set.
  */
 export function selectTargets(
-  available: readonly PlatformTarget[],
+  candidates: readonly PlatformTarget[],
   platforms: readonly string[],
   archs: readonly string[],
+  family: PackageFamily,
 ): Target[] {
+  // Only platforms that build the job's kind of package; the filters apply among them.
+  const available = candidates.filter((p) => p.family === family);
   const all = available.map((p) => p.name);
   const auto = available.filter((p) => p.auto).map((p) => p.name);
   const archsOf = new Map<string, string[]>();
@@ -65,15 +68,18 @@ function selectArchs(available: string[], archs: readonly string[]): string[] {
 
 /** Names a job's filters give that match no platform or arch, or only inactive ones. */
 export function filterWarnings(
-  job: { platforms: readonly string[]; archs: readonly string[] },
-  platforms: readonly { name: string; arch: string; active: boolean }[],
+  job: { platforms: readonly string[]; archs: readonly string[]; family: PackageFamily },
+  platforms: readonly { name: string; arch: string; active: boolean; family: PackageFamily }[],
 ): string[] {
   const warnings: string[] = [];
   const lower = (s: string) => s.toLowerCase();
   for (const p of job.platforms.map((x) => x.replace(/^!/, ''))) {
     if (p === 'auto' || p === 'all') continue;
-    const known = platforms.filter((x) => lower(x.name) === lower(p));
-    if (known.length === 0) warnings.push(`platform '${p}' is unknown`);
+    const named = platforms.filter((x) => lower(x.name) === lower(p));
+    const known = named.filter((x) => x.family === job.family);
+    if (named.length > 0 && known.length === 0)
+      warnings.push(`platform '${p}' builds ${named[0]!.family} packages, and this job's are ${job.family}`);
+    else if (known.length === 0) warnings.push(`platform '${p}' is unknown`);
     else if (!known.some((x) => x.active)) warnings.push(`platform '${p}' is not active`);
   }
   for (const a of job.archs.map((x) => x.replace(/^!/, ''))) {

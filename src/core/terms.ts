@@ -55,8 +55,35 @@ export interface PlatformTarget {
   name: string;
   arch: string;
   auto: boolean;
+  family: PackageFamily;
 }
 
 /** The source package types this farm can validate. */
 export const SOURCE_TYPES = ['SRPM'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
+
+/**
+ * What a platform's packages are: `rpm` (built from SRPMs, published as yum repositories) or `deb`
+ * (built from `.dsc`s, published as APT repositories). A job's tasks go only to platforms of its
+ * sources' family.
+ */
+export const PACKAGE_FAMILIES = ['rpm', 'deb'] as const;
+export type PackageFamily = (typeof PACKAGE_FAMILIES)[number];
+
+/** The family a source type builds into. */
+export function familyOfSource(type: SourceType): PackageFamily {
+  switch (type) {
+    case 'SRPM':
+      return 'rpm';
+  }
+}
+
+/** The family a platform's name says (`deb12`, `ubuntu24` are Debian's; `el9`, `f40` and others RPM's). */
+export function familyOfPlatformName(name: string): PackageFamily {
+  return /^(deb|debian|ubuntu)[0-9]/i.test(name) ? 'deb' : 'rpm';
+}
+
+/** The family a builder command builds (rpmbuild and mock: RPMs). */
+export function familyOfBuilder(builder: string): PackageFamily {
+  return builder === 'sbuild' ? 'deb' : 'rpm';
+}

@@ -8,7 +8,7 @@ import {
   type SpaceReserve,
   type SubmissionLimits,
 } from '../core/limits.ts';
-import { MANIFEST_FILE, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from '../core/manifest.ts';
+import { MANIFEST_FILE, MANIFEST_MAX_BYTES, manifestFamily, parseManifest, type Manifest } from '../core/manifest.ts';
 import { printable } from '../core/names.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import type { Target } from '../core/targets.ts';
@@ -293,7 +293,9 @@ async function endJob(
 async function register(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, db: Db): Promise<EntryOutcome> {
   await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.accepted));
   ctx.log.info({ job: manifest.id }, `Successfully accepted job ${manifest.id}`);
-  const targets = await db(() => registerTasks(ctx.registry, manifest.id, manifest.platforms, manifest.archs));
+  const targets = await db(() =>
+    registerTasks(ctx.registry, manifest.id, manifest.platforms, manifest.archs, manifestFamily(manifest)),
+  );
   ctx.log.info(
     { job: manifest.id, tasks: targets.map((t) => `${t.platform}/${t.arch}`) },
     `Registered ${targets.length} tasks for ${manifest.id}`,

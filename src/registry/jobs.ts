@@ -1,6 +1,12 @@
 import type { Kysely } from 'kysely';
-import type { Manifest } from '../core/manifest.ts';
-import { IN_FLIGHT_JOB_STATUSES, type JobStatus, type TaskStatus } from '../core/terms.ts';
+import { manifestFamily, type Manifest } from '../core/manifest.ts';
+import {
+  IN_FLIGHT_JOB_STATUSES,
+  type JobStatus,
+  type PackageFamily,
+  type SourceType,
+  type TaskStatus,
+} from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import type { Database, JobPackageTable, JobRow } from './schema.ts';
 import { writeTransaction, type Registry } from './registry.ts';
@@ -40,6 +46,8 @@ export interface JobTask {
 
 export interface JobDetail extends Job {
   packages: JobPackage[];
+  /** What its packages build into, so which platforms it can have tasks on. */
+  family: PackageFamily;
   tasks: JobTask[];
 }
 
@@ -222,6 +230,7 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
   return {
     ...toJob(row),
     packages,
+    family: manifestFamily({ packages: packages.map((p) => ({ type: p.type as SourceType })) }),
     tasks: tasks.map((t) => ({
       id: t.id,
       platform: t.platform,

@@ -1,5 +1,5 @@
 import { Kysely, Migrator, sql, type ColumnDefinitionBuilder, type Migration, type MigrationProvider } from 'kysely';
-import { JOB_STATUSES, TASK_STATUSES } from '../core/terms.ts';
+import { JOB_STATUSES, PACKAGE_FAMILIES, TASK_STATUSES } from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import type { RegistryCapabilities } from './capabilities.ts';
 
@@ -171,6 +171,20 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
       async up(db: Kysely<any>) {
         // Publishing follows the registry's acceptance of one attempt's build (buildd/daemon.ts).
         await db.schema.alterTable('tasks').addColumn('accepted_attempt', 'integer').execute();
+      },
+    },
+    '0008-platform-family': {
+      async up(db: Kysely<any>) {
+        // Every platform until now built source RPMs: they stay `rpm`.
+        await db.schema
+          .alterTable('platforms')
+          .addColumn('family', 'varchar(10)', (c) =>
+            c
+              .notNull()
+              .defaultTo('rpm')
+              .check(sql`family in (${inList(PACKAGE_FAMILIES)})`),
+          )
+          .execute();
       },
     },
   };

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { PlatformTarget } from '../core/terms.ts';
+import { familyOfPlatformName, type PackageFamily, type PlatformTarget } from '../core/terms.ts';
 import { archNameProblem, platformNameProblem } from '../core/names.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import type { Database, PlatformRow } from './schema.ts';
@@ -10,6 +10,7 @@ export interface Platform {
   arch: string;
   active: boolean;
   auto: boolean;
+  family: PackageFamily;
 }
 
 const toPlatform = (r: PlatformRow): Platform => ({
@@ -18,6 +19,7 @@ const toPlatform = (r: PlatformRow): Platform => ({
   arch: r.arch,
   active: r.active === 1,
   auto: r.auto === 1,
+  family: r.family,
 });
 const label = (name: string, arch: string) => `${name}/${arch}`;
 
@@ -35,7 +37,7 @@ export async function activeTargets(db: Kysely<Database>): Promise<(PlatformTarg
     .orderBy('name')
     .orderBy('arch')
     .execute();
-  return rows.map((r) => ({ id: r.id, name: r.name, arch: r.arch, auto: r.auto === 1 }));
+  return rows.map((r) => ({ id: r.id, name: r.name, arch: r.arch, auto: r.auto === 1, family: r.family }));
 }
 
 export async function findPlatform(db: Kysely<Database>, name: string, arch: string): Promise<Platform | null> {
@@ -48,15 +50,29 @@ export async function findPlatform(db: Kysely<Database>, name: string, arch: str
   return row ? toPlatform(row) : null;
 }
 
-/** Adds a platform, inactive and not auto, as the original did. */
-export async function addPlatform(db: Kysely<Database>, name: string, arch: string): Promise<Platform> {
+/**
+ * Adds a platform, inactive and not auto, as the original did. Its family is given, or the one its
+ * name says (`deb12`: deb); every architecture of one platform name is of one family.
+ */
+export async function addPlatform(
+  db: Kysely<Database>,
+  name: string,
+  arch: string,
+  family: PackageFamily = familyOfPlatformName(name),
+): Promise<Platform> {
   const problem = platformNameProblem(name) ?? archNameProblem(arch);
   if (problem) throw new PkgForgeError(ErrorCode.invalidName, `Cannot add ${label(name, arch)} platform: ${problem}`);
   if (await findPlatform(db, name, arch))
     throw new PkgForgeError(ErrorCode.exists, `Cannot add ${label(name, arch)} platform, it already exists.`);
+  const sibling = await db.selectFrom('platforms').select('family').where('name', '=', name).executeTakeFirst();
+  if (sibling && sibling.family !== family)
+    throw new PkgForgeError(
+      ErrorCode.usage,
+      `Cannot add ${label(name, arch)} platform as ${family}: the platform ${name} builds ${sibling.family} packages on its other architectures`,
+    );
   const row = await db
     .insertInto('platforms')
-    .values({ name, arch, active: 0, auto: 0, created_at: Date.now() })
+    .values({ name, arch, active: 0, auto: 0, family, created_at: Date.now() })
     .returningAll()
     .executeTakeFirstOrThrow();
   return toPlatform(row);

@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 import type { JobStatus, TaskStatus } from '../core/terms.ts';
+import type { PackageFamily } from '../core/terms.ts';
 
 /**
  * The registry's tables as Kysely sees them. Times are epoch milliseconds (bigint), booleans are
@@ -34,6 +35,8 @@ export interface PlatformTable {
   arch: string;
   active: number;
   auto: number;
+  /** `rpm` or `deb`: what the platform's builders build (core/terms.ts). */
+  family: PackageFamily;
   created_at: Millis;
 }
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { deriveJobStatus } from '../core/job-status.ts';
 import { selectTargets, type Target } from '../core/targets.ts';
-import { JobStatus, TaskStatus } from '../core/terms.ts';
+import { JobStatus, TaskStatus, type PackageFamily } from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { activeTargets } from './platforms.ts';
 import type { RegistryCapabilities } from './capabilities.ts';
@@ -18,6 +18,7 @@ export async function registerTasks(
   uuid: string,
   platforms: readonly string[],
   archs: readonly string[],
+  family: PackageFamily,
 ): Promise<Target[]> {
   return writeTransaction(registry, async (trx) => {
     const job = await trx
@@ -27,7 +28,7 @@ export async function registerTasks(
       .executeTakeFirst();
     if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
     const available = await activeTargets(trx);
-    const wanted = selectTargets(available, platforms, archs);
+    const wanted = selectTargets(available, platforms, archs, family);
     const now = Date.now();
     // Builders take tasks in submission order, whatever order the incoming processor finished them in.
     const queuedAt = job.submitted_at ?? now;

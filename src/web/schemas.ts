@@ -96,6 +96,9 @@ export const Platform = Type.Object({
   arch: Type.String(),
   active: Type.Boolean(),
   auto: Type.Boolean(),
+  family: Type.Union([Type.Literal('rpm'), Type.Literal('deb')], {
+    description: 'what it builds: RPMs or Debian packages',
+  }),
 });
 
 export const Builder = Type.Object({

@@ -26,7 +26,7 @@ async function job(t: TestRegistry, id: string, submittedAt: number) {
     id,
   );
   await insertJob(t.registry, m, { submitter: 'u', submittedAt, incomingEntry: id });
-  await registerTasks(t.registry, id, ['all'], ['all']);
+  await registerTasks(t.registry, id, ['all'], ['all'], 'rpm');
 }
 
 for (const dialect of DIALECTS) {

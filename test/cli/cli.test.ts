@@ -33,10 +33,11 @@ for (const dialect of DIALECTS) {
       assert.equal(init.code, 0, init.stderr);
       assert.match(init.stdout, /Registered this host's platform el9\/\S+ \(active, auto\)/);
       const list = await pkgforge(['platform', 'list', '--json'], env);
-      const platforms = JSON.parse(list.stdout) as { name: string; active: boolean; auto: boolean }[];
+      const platforms = JSON.parse(list.stdout) as { name: string; active: boolean; auto: boolean; family: string }[];
+      // The host's platform builds what its builder (rpmbuild) builds.
       assert.deepEqual(
-        platforms.map((p) => [p.name, p.active, p.auto]),
-        [['el9', true, true]],
+        platforms.map((p) => [p.name, p.active, p.auto, p.family]),
+        [['el9', true, true, 'rpm']],
       );
     });
 
@@ -135,6 +136,19 @@ for (const dialect of DIALECTS) {
         /Successfully activated/,
       );
       assert.match((await pkgforge(['builder', 'list'], env)).stdout, /h1_f40\tf40\t\tx86_64/);
+      const deb = await pkgforge(
+        ['platform', 'add', '--name', 'sid', '--architecture', 'x86_64', '--family', 'deb'],
+        env,
+      );
+      assert.match(deb.stdout, /Successfully added sid\/x86_64 platform/);
+      assert.match((await pkgforge(['platform', 'list'], env)).stdout, /^sid\tx86_64\t\t0\t0\tdeb$/m);
+      assert.match((await pkgforge(['platform', 'list'], env)).stdout, /^f40\tx86_64\t\t1\t0\trpm$/m);
+      const bad = await pkgforge(
+        ['platform', 'add', '--name', 'x', '--architecture', 'x86_64', '--family', 'apk'],
+        env,
+      );
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /--family takes rpm or deb, not 'apk'/);
       assert.match((await pkgforge(['platform', 'frobnicate'], env)).stderr, /Invalid action 'frobnicate'/);
       assert.match(
         (await pkgforge(['builder', 'add', '--name', 'h2', '--platform', 'nope', '--architecture', 'x86_64'], env))

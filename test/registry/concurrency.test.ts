@@ -38,7 +38,7 @@ describe('concurrent cancel, finish, hand-back and requeue on PostgreSQL', () =>
         id,
       );
       await insertJob(t.registry, m, { submitter: 'u', submittedAt: round, incomingEntry: id });
-      await registerTasks(t.registry, id, ['all'], ['all']);
+      await registerTasks(t.registry, id, ['all'], ['all'], 'rpm');
       // Two builders hold the job's two tasks; one lease has already run out.
       const held = (await claimNextTask(t.registry, e1, 'h[1]', 60_000))!;
       const expired = (await claimNextTask(t.registry, g1, 'h[2]', 1))!;

@@ -115,13 +115,13 @@ for (const dialect of DIALECTS) {
     it('registers one task per selected active platform, once, and derives the job status from tasks', async () => {
       await addPlatforms(t, 'f40/x86_64*', 'f40/aarch64*', 'sl6/i386');
       await insertJob(t.registry, manifest('job-b'), { submitter: null, submittedAt: null, incomingEntry: null });
-      const targets = await registerTasks(t.registry, 'job-b', ['auto'], ['all']);
+      const targets = await registerTasks(t.registry, 'job-b', ['auto'], ['all'], 'rpm');
       assert.deepEqual(
         targets.map((x) => `${x.platform}/${x.arch}`),
         ['f40/aarch64', 'f40/x86_64'],
       );
       // A second run after a crash adds nothing twice.
-      await registerTasks(t.registry, 'job-b', ['auto'], ['all']);
+      await registerTasks(t.registry, 'job-b', ['auto'], ['all'], 'rpm');
       const detail = (await getJobDetail(t.registry.db, 'job-b'))!;
       assert.equal(detail.status, 'registered');
       assert.equal(detail.tasks.length, 2);
@@ -144,9 +144,38 @@ for (const dialect of DIALECTS) {
       assert.equal((await findJob(t.registry.db, 'job-b'))?.status, 'partial fail');
     });
 
+    it("gives a platform the family its name says unless told, one per name, and a job tasks only on its family's platforms", async () => {
+      await addPlatforms(t, 'deb12/x86_64*', 'deb12/aarch64*');
+      const rpmNamedDeb = await addPlatform(t.registry.db, 'debby', 'x86_64', 'deb');
+      assert.deepEqual(
+        (await listPlatforms(t.registry.db))
+          .filter((p) => p.name.startsWith('deb'))
+          .map((p) => [p.name, p.arch, p.family]),
+        [
+          ['deb12', 'aarch64', 'deb'],
+          ['deb12', 'x86_64', 'deb'],
+          ['debby', 'x86_64', 'deb'],
+        ],
+      );
+      assert.equal(rpmNamedDeb.family, 'deb');
+      await assert.rejects(addPlatform(t.registry.db, 'deb12', 'i386', 'rpm'), {
+        message:
+          'Cannot add deb12/i386 platform as rpm: the platform deb12 builds deb packages on its other architectures',
+      });
+      await insertJob(t.registry, manifest('job-deb'), { submitter: null, submittedAt: null, incomingEntry: null });
+      // Every auto platform is active here (el and f platforms too): only the Debian ones are taken.
+      assert.deepEqual(
+        (await registerTasks(t.registry, 'job-deb', ['auto'], ['all'], 'deb')).map((x) => `${x.platform}/${x.arch}`),
+        ['deb12/aarch64', 'deb12/x86_64'],
+      );
+      assert.deepEqual(await registerTasks(t.registry, 'job-deb', ['f40'], ['all'], 'deb'), []);
+      await t.registry.db.deleteFrom('tasks').execute();
+      await t.registry.db.deleteFrom('platforms').where('name', 'like', 'deb%').execute();
+    });
+
     it('leaves a job whose filters select nothing registered with no tasks', async () => {
       await insertJob(t.registry, manifest('job-c'), { submitter: null, submittedAt: null, incomingEntry: null });
-      assert.deepEqual(await registerTasks(t.registry, 'job-c', ['nosuch'], ['all']), []);
+      assert.deepEqual(await registerTasks(t.registry, 'job-c', ['nosuch'], ['all'], 'rpm'), []);
       const detail = (await getJobDetail(t.registry.db, 'job-c'))!;
       assert.equal(detail.status, 'registered');
       assert.equal(detail.tasks.length, 0);

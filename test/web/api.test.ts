@@ -24,7 +24,7 @@ async function job(farm: TestFarm, id: string, extra: Record<string, unknown> = 
     id,
   );
   await insertJob(farm.registry, m, { submitter: 'alice', submittedAt: Date.now(), incomingEntry: null });
-  await registerTasks(farm.registry, id, m.platforms, m.archs);
+  await registerTasks(farm.registry, id, m.platforms, m.archs, 'rpm');
 }
 
 for (const dialect of DIALECTS) {

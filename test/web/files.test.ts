@@ -30,7 +30,7 @@ describe('result downloads, the live log and metrics', () => {
       'j1',
     );
     await insertJob(farm.registry, m, { submitter: null, submittedAt: 1, incomingEntry: null });
-    await registerTasks(farm.registry, 'j1', ['auto'], ['all']);
+    await registerTasks(farm.registry, 'j1', ['auto'], ['all'], 'rpm');
     claim = (await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'b1'))!, 'h[1]', 60_000))!;
     attemptDir = join(farm.results, 'j1', 'el9-x86_64', 'attempt-1');
     mkdirSync(attemptDir, { recursive: true });

@@ -249,7 +249,7 @@ describe('the web server limits', () => {
       'quiet',
     );
     await insertJob(farm.registry, m, { submitter: null, submittedAt: 1, incomingEntry: null });
-    await registerTasks(farm.registry, 'quiet', ['auto'], ['all']);
+    await registerTasks(farm.registry, 'quiet', ['auto'], ['all'], 'rpm');
     assert.ok(await claimNextTask(farm.registry, (await builderIdentity(farm.registry.db, 'b1'))!, 'h[1]', 60_000));
     const attemptDir = join(farm.results, 'quiet', 'el9-x86_64', 'attempt-1');
     mkdirSync(attemptDir, { recursive: true });

@@ -30,7 +30,7 @@ describe('the web pages', () => {
     await markJobValid(farm.registry, 'hostile', [
       { position: 0, name: '<script>alert("name")</script>', version: '1', release: '1' },
     ]);
-    await registerTasks(farm.registry, 'hostile', m.platforms, m.archs);
+    await registerTasks(farm.registry, 'hostile', m.platforms, m.archs, 'rpm');
     await setJobStatus(farm.registry.db, 'hostile', 'registered', '</p><script>alert("reason")</script>');
     app = await buildApp({
       registry: farm.registry,

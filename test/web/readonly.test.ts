@@ -34,7 +34,7 @@ describe('the web server under a read-only PostgreSQL role', () => {
       'ro',
     );
     await insertJob(farm.registry, m, { submitter: 'u', submittedAt: 1, incomingEntry: null });
-    await registerTasks(farm.registry, 'ro', ['auto'], ['all']);
+    await registerTasks(farm.registry, 'ro', ['auto'], ['all'], 'rpm');
     await admin(`CREATE ROLE ${role} LOGIN`);
     await admin(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}`);
     const url = new URL((farm.config as { connectionString: string }).connectionString);

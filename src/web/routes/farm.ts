@@ -15,7 +15,13 @@ export function farmRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       '/platforms',
       { schema: { summary: 'Platforms', tags: ['farm'], response: { 200: Type.Array(Platform) } } },
       async () =>
-        (await listPlatforms(ctx.registry.db)).map(({ name, arch, active, auto }) => ({ name, arch, active, auto })),
+        (await listPlatforms(ctx.registry.db)).map(({ name, arch, active, auto, family }) => ({
+          name,
+          arch,
+          active,
+          auto,
+          family,
+        })),
     );
 
     app.get(
