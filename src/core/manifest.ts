@@ -31,6 +31,16 @@ export const MAX_REPORT_CHARACTERS = 2000;
 const Hex = (length: number) => Type.String({ pattern: `^[0-9a-fA-F]{${length}}$` });
 const FilterList = Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: MAX_FILTERS })]);
 
+/** A file a package brings with it (a `.dsc`'s tarballs), with the size and SHA-256 its package lists. */
+const PartSchema = Type.Object({
+  file: Type.String({ minLength: 1, maxLength: 255 }),
+  size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  sha256sum: Hex(64),
+});
+export type PackagePart = Static<typeof PartSchema>;
+/** Parts one package may bring (as many as a `.dsc` may list). */
+export const MAX_PARTS = 100;
+
 /** One source package as it stands in `build.yml`. */
 const PackageEntrySchema = Type.Object({
   file: Type.String({ minLength: 1, maxLength: 255 }),
@@ -38,6 +48,8 @@ const PackageEntrySchema = Type.Object({
   size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
   sha1sum: Hex(40),
   sha256sum: Type.Optional(Hex(64)),
+  /** DSC: the files the `.dsc` lists, in the job beside it. */
+  parts: Type.Optional(Type.Array(PartSchema, { maxItems: MAX_PARTS })),
 });
 
 /** `build.yml` as read: lists may be strings, optional values may be null (`~`). */
@@ -55,6 +67,11 @@ const ManifestInputSchema = Type.Object({
 
 export type PackageEntry = Omit<Static<typeof PackageEntrySchema>, 'type'> & { type: SourceType };
 
+/** Every file of a package: itself, then its parts, each with its size. */
+export function packageFiles(p: PackageEntry): { file: string; size: number }[] {
+  return [{ file: p.file, size: p.size }, ...(p.parts ?? []).map((x) => ({ file: x.file, size: x.size }))];
+}
+
 /** A job's manifest, normalised: lists split, defaults filled in, every value checked. */
 export interface Manifest {
   id: string;
@@ -63,7 +80,7 @@ export interface Manifest {
   archs: string[];
   report: string[];
   packages: PackageEntry[];
-  /** Total bytes of the source packages. */
+  /** Total bytes of the source packages and their parts. */
   size: number;
   submitter: string | null;
   /** Submission time, epoch seconds (set by the incoming processor). */
@@ -141,13 +158,14 @@ export function normaliseManifest(data: unknown, label: string): Manifest {
   // the incoming processor does not wait for a manifest still being written to correct them).
   const nameError = (file: string, reason: string) =>
     new PkgForgeError(ErrorCode.unsafePath, `${label}: package file '${printable(file)}': ${reason}`);
-  for (const p of data.packages) {
-    const problem = fileNameProblem(p.file);
-    if (problem) throw nameError(p.file, problem);
-    if (fileNameKey(p.file) === MANIFEST_FILE)
-      throw nameError(p.file, `${MANIFEST_FILE} is the name of the job's manifest, not of a package`);
+  const files = data.packages.flatMap((p) => [p.file, ...(p.parts ?? []).map((x) => x.file)]);
+  for (const file of files) {
+    const problem = fileNameProblem(file) ?? (file.startsWith('-') ? 'the file name cannot start with a dash' : null);
+    if (problem) throw nameError(file, problem);
+    if (fileNameKey(file) === MANIFEST_FILE)
+      throw nameError(file, `${MANIFEST_FILE} is the name of the job's manifest, not of a package`);
   }
-  const twins = fileNamesProblem(data.packages.map((p) => p.file));
+  const twins = fileNamesProblem(files);
   if (twins) throw new PkgForgeError(ErrorCode.unsafePath, `${label}: ${twins}`);
   const packages: PackageEntry[] = data.packages.map((p) => {
     if (!(SOURCE_TYPES as readonly string[]).includes(p.type)) {
@@ -163,8 +181,15 @@ export function normaliseManifest(data: unknown, label: string): Manifest {
       sha1sum: p.sha1sum.toLowerCase(),
     };
     if (p.sha256sum !== undefined) entry.sha256sum = p.sha256sum.toLowerCase();
+    if (p.parts !== undefined && p.type !== 'DSC')
+      throw manifestError(label, `package file '${printable(p.file)}' is of type ${p.type}, which has no parts`);
+    if (p.parts !== undefined)
+      entry.parts = p.parts.map((x) => ({ file: x.file, size: x.size, sha256sum: x.sha256sum.toLowerCase() }));
     return entry;
   });
+  const types = [...new Set(packages.map((p) => p.type))];
+  if (types.length > 1)
+    throw manifestError(label, `a job holds one kind of source package, and this one mixes ${types.join(' and ')}`);
   return {
     id: data.id,
     bucket: data.bucket,
@@ -172,7 +197,7 @@ export function normaliseManifest(data: unknown, label: string): Manifest {
     archs: archs.length > 0 ? archs : ['all'],
     report,
     packages,
-    size: packages.reduce((sum, p) => sum + p.size, 0),
+    size: packages.flatMap(packageFiles).reduce((sum, f) => sum + f.size, 0),
     submitter: data.submitter ?? null,
     subtime: data.subtime ?? null,
   };

@@ -59,7 +59,7 @@ export interface PlatformTarget {
 }
 
 /** The source package types this farm can validate. */
-export const SOURCE_TYPES = ['SRPM'] as const;
+export const SOURCE_TYPES = ['SRPM', 'DSC'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
 
 /**
@@ -75,6 +75,8 @@ export function familyOfSource(type: SourceType): PackageFamily {
   switch (type) {
     case 'SRPM':
       return 'rpm';
+    case 'DSC':
+      return 'deb';
   }
 }
 

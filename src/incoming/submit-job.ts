@@ -1,11 +1,12 @@
-import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { normaliseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
+import { lstat, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { normaliseManifest, type Manifest, type PackageEntry, type PackagePart } from '../core/manifest.ts';
 import { DEFAULT_SUBMISSION_LIMITS, jobSizeProblem, type SubmissionLimits } from '../core/limits.ts';
 import { generateJobId, printable } from '../core/names.ts';
-import { sourceTypeOf, validateSource } from '../sources/index.ts';
+import { sourceTypeOf, validateSource, type SourceInfo } from '../sources/index.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
-import { assertPackageNames, JobDirWriter } from '../sources/job-dir.ts';
+import { assertFileNames, assertPackageNames, JobDirWriter } from '../sources/job-dir.ts';
+import { hashFile } from '../util/hash.ts';
 
 export interface SubmitRequest {
   /** Paths of the source packages, in build order. */
@@ -42,12 +43,46 @@ export async function checkLocalPackages(files: readonly string[], limits: Submi
     sizes.push(st.size);
   }
   assertPackageNames(files.map((f) => basename(f)));
+  const types = [...new Set(files.map((f) => sourceTypeOf(basename(f))))];
+  if (types.length > 1)
+    throw new PkgForgeError(
+      ErrorCode.usage,
+      `A job holds one kind of source package: submit the ${types.join(' and the ')} packages as separate jobs`,
+    );
   const tooLarge = jobSizeProblem(
     files.map((f, i) => ({ file: basename(f), size: sizes[i]! })),
     limits,
   );
   if (tooLarge) throw new PkgForgeError(ErrorCode.tooLarge, `The job cannot be submitted: ${tooLarge}`);
   return sizes;
+}
+
+/**
+ * The files a local `.dsc` lists, each checked where it must be (beside the `.dsc`): a regular
+ * file of the listed size and SHA-256. Nothing is written before all of them are right.
+ */
+async function checkLocalParts(dsc: string, parts: readonly PackagePart[]): Promise<void> {
+  const owner = printable(basename(dsc));
+  for (const part of parts) {
+    const path = join(dirname(dsc), part.file);
+    const st = await lstat(path).catch(() => null);
+    if (!st?.isFile())
+      throw new PkgForgeError(
+        ErrorCode.sourcePackage,
+        `${owner} lists ${printable(part.file)}, which is not beside it (${printable(dirname(dsc), 400)}) as a regular file`,
+      );
+    if (st.size !== part.size)
+      throw new PkgForgeError(
+        ErrorCode.checksum,
+        `${owner} lists ${printable(part.file)} as ${part.size} bytes, and it is ${st.size} bytes`,
+      );
+    const d = await hashFile(path, ['sha256']);
+    if (d.sha256 !== part.sha256sum)
+      throw new PkgForgeError(
+        ErrorCode.checksum,
+        `${owner}: ${printable(part.file)} does not have the SHA-256 it lists`,
+      );
+  }
 }
 
 /**
@@ -63,9 +98,16 @@ export async function submitJob(req: SubmitRequest): Promise<Manifest> {
       'Required option missing: bucket (use --bucket NAME or set `bucket` in submit.yml)',
     );
 
-  const sizes = await checkLocalPackages(req.files, req.limits ?? DEFAULT_SUBMISSION_LIMITS);
-  const total = sizes.reduce((sum, n) => sum + n, 0);
-  for (const file of req.files) await validateSource(sourceTypeOf(basename(file))!, file);
+  const limits = req.limits ?? DEFAULT_SUBMISSION_LIMITS;
+  const sizes = await checkLocalPackages(req.files, limits);
+  const infos: SourceInfo[] = [];
+  for (const file of req.files) infos.push(await validateSource(sourceTypeOf(basename(file))!, file));
+  for (const [i, file] of req.files.entries()) await checkLocalParts(file, infos[i]!.parts);
+  const all = req.files.flatMap((f, i) => [{ file: basename(f), size: sizes[i]! }, ...infos[i]!.parts]);
+  assertFileNames(all.map((f) => f.file));
+  const tooLarge = jobSizeProblem(all, limits);
+  if (tooLarge) throw new PkgForgeError(ErrorCode.tooLarge, `The job cannot be submitted: ${tooLarge}`);
+  const total = all.reduce((sum, f) => sum + f.size, 0);
 
   // The manifest is checked before copying too (id, bucket, filters, addresses), with placeholder
   // checksums, so a bad option costs no copy.
@@ -84,16 +126,36 @@ export async function submitJob(req: SubmitRequest): Promise<Manifest> {
       },
       `job ${id}`,
     );
-  draft(req.files.map((f) => ({ file: basename(f), type: 'SRPM', size: 0, sha1sum: '0'.repeat(40) })));
+  draft(
+    req.files.map((f, i) => ({
+      file: basename(f),
+      type: sourceTypeOf(basename(f))!,
+      size: 0,
+      sha1sum: '0'.repeat(40),
+      ...(infos[i]!.parts.length > 0 && { parts: infos[i]!.parts }),
+    })),
+  );
   const writer = await JobDirWriter.create(req.target, id);
   try {
     let copied = 0;
-    for (const file of req.files) {
+    const packages: PackageEntry[] = [];
+    for (const [i, file] of req.files.entries()) {
       req.onFile?.(`Copying '${file}' to '${req.target}'`);
       const entry = await writer.addFile(file, (n) => req.onProgress?.(copied + n, total));
       copied += entry.size;
+      const parts: PackagePart[] = [];
+      for (const part of infos[i]!.parts) {
+        req.onFile?.(`Copying '${join(dirname(file), part.file)}' to '${req.target}'`);
+        parts.push(
+          await writer.addPart(join(dirname(file), part.file), part, basename(file), (n) =>
+            req.onProgress?.(copied + n, total),
+          ),
+        );
+        copied += part.size;
+      }
+      packages.push(parts.length > 0 ? { ...entry, parts } : entry);
     }
-    const manifest = draft([...writer.entries]);
+    const manifest = draft(packages);
     await writer.finish(manifest);
     return manifest;
   } catch (err) {

@@ -4,7 +4,14 @@ import { JobProblem } from './job-problem.ts';
 import { lstat, mkdir, open, readdir, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_SUBMISSION_LIMITS, jobSizeProblem, type SubmissionLimits } from '../core/limits.ts';
-import { MANIFEST_FILE, serialiseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
+import {
+  MANIFEST_FILE,
+  packageFiles,
+  serialiseManifest,
+  type Manifest,
+  type PackageEntry,
+  type PackagePart,
+} from '../core/manifest.ts';
 import { validateSource, validateSourceHandle, type SourceInfo } from '../sources/index.ts';
 import { ErrorCode, PkgForgeError, isPkgForgeError } from '../util/errors.ts';
 import { childPath, fsyncDir, removeTree } from '../util/fs-safe.ts';
@@ -25,26 +32,42 @@ export async function checkJobFiles(
   manifest: Manifest,
   limits: SubmissionLimits = DEFAULT_SUBMISSION_LIMITS,
 ): Promise<void> {
-  const tooLarge = jobSizeProblem(manifest.packages, limits);
+  const tooLarge = jobSizeProblem(manifest.packages.flatMap(packageFiles), limits);
   if (tooLarge) throw new JobProblem(tooLarge, false);
   for (const p of manifest.packages) {
     const fh = await openPackage(dir, p);
     try {
-      await validateSourceHandle(p.type, p.file, fh);
+      checkParts(p, await validateSourceHandle(p.type, p.file, fh));
     } catch (err) {
       if (isPkgForgeError(err)) throw new JobProblem(err.message, false);
       throw err;
     } finally {
       await fh.close();
     }
+    for (const part of p.parts ?? []) await (await openPackage(dir, part)).close();
   }
+}
+
+/**
+ * The parts the manifest gives a package must be exactly those the package lists (a `.dsc`'s
+ * files, with their sizes and SHA-256): a manifest cannot leave one out, add one, or change one.
+ */
+function checkParts(p: PackageEntry, info: SourceInfo): void {
+  const key = (x: PackagePart) => `${x.file}\0${x.size}\0${x.sha256sum}`;
+  const listed = info.parts.map(key).sort();
+  const given = (p.parts ?? []).map(key).sort();
+  if (listed.length !== given.length || listed.some((k, i) => k !== given[i]))
+    throw new JobProblem(
+      `${p.file}: the manifest's files for it (${(p.parts ?? []).map((x) => x.file).join(', ') || 'none'}) are not the ones it lists (${info.parts.map((x) => x.file).join(', ') || 'none'}) with their sizes and SHA-256`,
+      false,
+    );
 }
 
 /**
  * Opens a package in incoming without following links; it must be a single-link regular file of
  * the manifest's size, checked on the opened file (what is read is what was checked).
  */
-async function openPackage(dir: string, p: PackageEntry): Promise<FileHandle> {
+async function openPackage(dir: string, p: { file: string; size: number }): Promise<FileHandle> {
   const path = childPath(dir, p.file);
   // lstat first: opening a device or a FIFO could have effects of its own.
   const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
@@ -71,7 +94,7 @@ async function openPackage(dir: string, p: PackageEntry): Promise<FileHandle> {
   }
 }
 
-function checkPackageFile(p: PackageEntry, st: Stats): void {
+function checkPackageFile(p: { file: string; size: number }, st: Stats): void {
   if (st.isSymbolicLink())
     throw new JobProblem(`${p.file}: is a symbolic link; only regular files are accepted`, false);
   if (!st.isFile()) throw new JobProblem(`${p.file}: is not a regular file`, false);
@@ -114,21 +137,26 @@ export async function stageJob(
     await mkdir(staging, { mode: 0o755 });
     const sources: SourceInfo[] = [];
     let copied = 0;
-    for (const p of manifest.packages) {
-      current = p.file;
-      const to = join(staging, p.file);
-      const claim = await options.space?.claim(p.file, p.size);
+    const copy = async (f: Copied) => {
+      current = f.file;
+      const claim = await options.space?.claim(f.file, f.size);
       try {
-        await copyVerified(dir, to, p, (n) => {
+        await copyVerified(dir, join(staging, f.file), f, (n) => {
           claim?.wrote(n);
           options.onProgress?.(copied + n);
         });
       } finally {
         claim?.release();
       }
-      copied += p.size;
+      copied += f.size;
+    };
+    for (const p of manifest.packages) {
+      await copy(p);
+      for (const part of p.parts ?? []) await copy({ ...part, sha1sum: undefined });
       try {
-        sources.push(await validateSource(p.type, to));
+        const info = await validateSource(p.type, join(staging, p.file));
+        checkParts(p, info);
+        sources.push(info);
       } catch (err) {
         if (isPkgForgeError(err)) throw new JobProblem(err.message, false);
         throw err;
@@ -141,18 +169,23 @@ export async function stageJob(
   }
 }
 
-async function copyVerified(dir: string, to: string, p: PackageEntry, onProgress: (n: number) => void): Promise<void> {
+/** A file to copy into accepted with the checksums the manifest gives it (a part has only its SHA-256). */
+type Copied = { file: string; size: number; sha1sum?: string | undefined; sha256sum?: string | undefined };
+
+async function copyVerified(dir: string, to: string, p: Copied, onProgress: (n: number) => void): Promise<void> {
   const fh = await openPackage(dir, p);
   // One hash while copying and the other while reading the copy back: every checksum in the
   // manifest is checked, and every byte of the copy is checked, in two reads of the data.
-  const copied = await copyAndHash(fh, to, ['sha1'], onProgress, { sync: false, maxBytes: p.size });
+  const first = p.sha1sum ? 'sha1' : 'sha256';
+  const copied = await copyAndHash(fh, to, [first], onProgress, { sync: false, maxBytes: p.size });
   const size = copied.size;
   if (size !== p.size)
     throw new JobProblem(
       `${p.file}: read ${size} bytes, the manifest says ${p.size}${size < p.size ? ' (still arriving?)' : ' (it grew while being copied)'}`,
       size < p.size,
     );
-  if (copied.sha1 !== p.sha1sum) throw new JobProblem(`${p.file}: the sha1sum does not match the manifest`, true);
+  if (copied[first] !== (p.sha1sum ?? p.sha256sum))
+    throw new JobProblem(`${p.file}: the ${first}sum does not match the manifest`, true);
   const readBack = p.sha256sum ? 'sha256' : 'sha1';
   // The fsync (in the thread pool) overlaps the read-back hashing (on this thread).
   const [back] = await Promise.all([hashFile(to, [readBack]), fsyncPath(to)]);
@@ -193,7 +226,8 @@ export async function commitStagedJob(staged: StagedJob, accepted: string, manif
 
 /** Re-reads every package of a copy and compares it with the manifest. */
 export async function verifyCopy(dir: string, manifest: Manifest): Promise<void> {
-  for (const p of manifest.packages) {
+  const files = manifest.packages.flatMap((p) => [p, ...(p.parts ?? []).map((x) => ({ ...x, sha1sum: '' }))]);
+  for (const p of files) {
     const path = childPath(dir, p.file);
     const algorithm = p.sha256sum ? 'sha256' : 'sha1';
     const d = await hashFile(path, [algorithm]).catch((err: Error) => {

@@ -5,7 +5,13 @@ import { basename, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { MANIFEST_FILE, serialiseManifest, type Manifest, type PackageEntry } from '../core/manifest.ts';
+import {
+  MANIFEST_FILE,
+  serialiseManifest,
+  type Manifest,
+  type PackageEntry,
+  type PackagePart,
+} from '../core/manifest.ts';
 import { fileNameProblem, fileNamesProblem, printable } from '../core/names.ts';
 import { sourceTypeOf, validateSource } from './index.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
@@ -17,14 +23,21 @@ import { copyAndHash, fsyncPath } from '../util/hash.ts';
  * characters…), of no supported type, or the same as another's, also once Unicode is normalised.
  */
 export function assertPackageNames(names: readonly string[]): void {
+  assertFileNames(names);
   for (const name of names) {
-    const problem = fileNameProblem(name);
-    if (problem) throw new PkgForgeError(ErrorCode.unsafePath, `${printable(name)}: ${problem}`);
     if (!sourceTypeOf(name))
       throw new PkgForgeError(
         ErrorCode.sourcePackage,
         `Unsupported package type for ${printable(name)}, is it really a source package?`,
       );
+  }
+}
+
+/** Refuses file names one job cannot have (packages and their parts alike): unsafe, or twins. */
+export function assertFileNames(names: readonly string[]): void {
+  for (const name of names) {
+    const problem = fileNameProblem(name);
+    if (problem) throw new PkgForgeError(ErrorCode.unsafePath, `${printable(name)}: ${problem}`);
   }
   const twins = fileNamesProblem(names);
   if (twins) throw new PkgForgeError(ErrorCode.unsafePath, twins);
@@ -37,6 +50,8 @@ export function assertPackageNames(names: readonly string[]): void {
  */
 export class JobDirWriter {
   private readonly packages: PackageEntry[] = [];
+  /** Files packages bring with them (a `.dsc`'s tarballs), by name. */
+  private readonly parts = new Map<string, PackagePart>();
   private constructor(
     readonly target: string,
     readonly id: string,
@@ -63,6 +78,34 @@ export class JobDirWriter {
     const name = this.checkName(basename(path));
     const d = await copyAndHash(path, join(this.partial, name), ['sha1', 'sha256'], onProgress);
     return this.record(name, d.size, d.sha1!, d.sha256!);
+  }
+
+  /**
+   * Copies in a file a package lists (a `.dsc`'s tarball), checking the copy against the size and
+   * SHA-256 the package gives for it; `owner` (the package) names it in messages.
+   */
+  async addPart(
+    path: string,
+    expected: PackagePart,
+    owner: string,
+    onProgress?: (bytes: number) => void,
+  ): Promise<PackagePart> {
+    const name = expected.file;
+    assertFileNames([...this.names(), name]);
+    const d = await copyAndHash(path, join(this.partial, name), ['sha256'], onProgress, { maxBytes: expected.size });
+    if (d.size !== expected.size || d.sha256 !== expected.sha256sum)
+      throw new PkgForgeError(
+        ErrorCode.checksum,
+        `${printable(owner)}: ${printable(name)} is ${d.size} bytes with SHA-256 ${d.sha256}, and ${printable(owner)} lists ${expected.size} bytes with SHA-256 ${expected.sha256sum}`,
+      );
+    const part = { file: name, size: d.size, sha256sum: d.sha256! };
+    this.parts.set(name, part);
+    return part;
+  }
+
+  /** A part added before, by name. */
+  part(name: string): PackagePart | undefined {
+    return this.parts.get(name);
   }
 
   /** Streams an uploaded source package in, refusing it once it passes `maxBytes`, and validates it. */
@@ -98,8 +141,7 @@ export class JobDirWriter {
     await writeFileAtomic(join(this.partial, MANIFEST_FILE), serialiseManifest(manifest));
     // Readable by the incoming processor whatever the submitter's umask: with 077 the job would be
     // a directory the processor cannot open.
-    for (const name of [...this.packages.map((p) => p.file), MANIFEST_FILE])
-      await chmod(join(this.partial, name), 0o644);
+    for (const name of [...this.names(), MANIFEST_FILE]) await chmod(join(this.partial, name), 0o644);
     await chmod(this.partial, 0o755);
     const finalDir = childPath(this.target, this.id);
     if (await lstat(finalDir).catch(() => null))
@@ -112,8 +154,13 @@ export class JobDirWriter {
     await removeTree(this.partial);
   }
 
+  private names(): string[] {
+    return [...this.packages.map((p) => p.file), ...this.parts.keys()];
+  }
+
   private checkName(name: string): string {
-    assertPackageNames([...this.packages.map((p) => p.file), name]);
+    assertPackageNames([name]);
+    assertFileNames([...this.names(), name]);
     return name;
   }
 

@@ -51,6 +51,43 @@ describe('manifest', () => {
     assert.deepEqual(parseManifest(text, 'again'), m);
   });
 
+  it("keeps a .dsc's parts, counts them in the job's size, and round-trips them", () => {
+    const part = (file: string) => ({ file, size: 7, sha256sum: SHA256 });
+    const m = parseManifest(
+      yamlOf({
+        packages: [pkg('x_1-1.dsc', { type: 'DSC', parts: [part('x_1.orig.tar.gz'), part('x_1-1.debian.tar.xz')] })],
+      }),
+      'build.yml',
+    );
+    assert.equal(m.size, 24);
+    assert.deepEqual(
+      m.packages[0]!.parts?.map((p) => p.file),
+      ['x_1.orig.tar.gz', 'x_1-1.debian.tar.xz'],
+    );
+    assert.deepEqual(parseManifest(serialiseManifest(m), 'again'), m);
+  });
+
+  it('refuses a job mixing source kinds, parts on an SRPM, and unsafe or twin part names', () => {
+    const part = (file: string) => ({ file, size: 7, sha256sum: SHA256 });
+    rejects(
+      yamlOf({ packages: [pkg('a-1-1.src.rpm'), pkg('x_1-1.dsc', { type: 'DSC' })] }),
+      /a job holds one kind of source package, and this one mixes SRPM and DSC/,
+    );
+    rejects(
+      yamlOf({ packages: [pkg('a-1-1.src.rpm', { parts: [part('a.tar.gz')] })] }),
+      /is of type SRPM, which has no parts/,
+    );
+    const unsafe = (file: string, pattern: RegExp) =>
+      assert.throws(
+        () => parseManifest(yamlOf({ packages: [pkg('x_1-1.dsc', { type: 'DSC', parts: [part(file)] })] }), 'm'),
+        (err: PkgForgeError) => err.code === ErrorCode.unsafePath && pattern.test(err.message),
+      );
+    unsafe('../x.tar.gz', /package file '\.\.\/x\.tar\.gz': the file name contains a path/);
+    unsafe('-x.tar.gz', /the file name cannot start with a dash/);
+    unsafe('build.yml', /is the name of the job's manifest/);
+    unsafe('x_1-1.dsc', /is listed twice/);
+  });
+
   it('accepts a manifest with only sha1sum, as the original wrote', () => {
     const m = parseManifest(
       yamlOf({ packages: [{ file: 'a-1-1.src.rpm', type: 'SRPM', size: 3, sha1sum: SHA1 }] }),

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import YAML from 'yaml';
+import { runIncomingPass } from '../../src/incoming/processor.ts';
+import { filterWarnings } from '../../src/core/targets.ts';
+import { getJobDetail } from '../../src/registry/jobs.ts';
+import { listPlatforms } from '../../src/registry/platforms.ts';
+import { validateDsc } from '../../src/sources/dsc.ts';
+import { buildDsc } from '../helpers/dsc.ts';
+import { addPlatforms, makeFarm, submitTo, type TestFarm } from '../helpers/farm.ts';
+import { digest } from '../helpers/jobs.ts';
+import { DIALECTS } from '../helpers/registries.ts';
+import { srpm } from '../helpers/srpm.ts';
+
+/** A copy of a .dsc and its files in a directory of their own, `change` applied to the named file. */
+async function copyOf(dsc: string, change?: { file: string; edit: (b: Buffer) => Buffer }): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'pkgforge-dsc-copy-'));
+  const files = [basename(dsc), ...(await validateDsc(dsc)).parts.map((p) => p.file)];
+  for (const f of files) copyFileSync(join(dirname(dsc), f), join(dir, f));
+  if (change) writeFileSync(join(dir, change.file), change.edit(readFileSync(join(dir, change.file))));
+  return join(dir, basename(dsc));
+}
+
+/** The same bytes but one: the size stays, the SHA-256 does not. */
+const flipLastByte = (b: Buffer) => Buffer.concat([b.subarray(0, -1), Buffer.from([b.at(-1)! ^ 1])]);
+
+for (const dialect of DIALECTS) {
+  describe(`Debian source packages (.dsc) as jobs, on ${dialect}`, () => {
+    let farm: TestFarm;
+    let dsc: string;
+    let parts: string[];
+    before(async () => {
+      farm = await makeFarm(dialect);
+      // Both families active and auto: a .dsc job goes only to the Debian ones.
+      await addPlatforms(farm, 'el9/x86_64*', 'deb12/x86_64*', 'deb12/aarch64*');
+      dsc = buildDsc('greeter', { version: '2.10-3' });
+      parts = (await validateDsc(dsc)).parts.map((p) => p.file);
+    });
+    after(() => farm.dispose());
+
+    it('takes a .dsc with every file it lists, checks them again from the accepted copy, and registers it on deb platforms only', async () => {
+      const manifest = await submitTo(farm, 'dsc-ok', [dsc]);
+      assert.deepEqual(
+        manifest.packages.map((p) => [p.file, p.type, p.parts?.map((x) => x.file)]),
+        [['greeter_2.10-3.dsc', 'DSC', parts]],
+      );
+      assert.deepEqual(
+        readdirSync(join(farm.incoming, 'dsc-ok')).sort(),
+        ['build.yml', 'greeter_2.10-3.dsc', ...parts].sort(),
+      );
+      const pass = await runIncomingPass(farm.ctx());
+      const outcome = pass.outcomes.find((o) => o.job === 'dsc-ok');
+      assert.equal(outcome?.kind, 'registered', JSON.stringify(pass.outcomes));
+      const job = (await getJobDetail(farm.registry.db, 'dsc-ok'))!;
+      assert.deepEqual(
+        job.tasks.map((t) => `${t.platform}/${t.arch}`),
+        ['deb12/aarch64', 'deb12/x86_64'],
+      );
+      assert.equal(job.family, 'deb');
+      assert.deepEqual(
+        job.packages.map((p) => [p.type, p.name, p.version, p.release]),
+        [['DSC', 'greeter', '2.10', '3']],
+      );
+      for (const f of ['greeter_2.10-3.dsc', ...parts])
+        assert.equal(digest(join(farm.accepted, 'dsc-ok', f), 'sha256'), digest(join(dirname(dsc), f), 'sha256'), f);
+    });
+
+    it('refuses at submission a .dsc whose listed file is missing or has another SHA-256, writing nothing', async () => {
+      const alone = mkdtempSync(join(tmpdir(), 'pkgforge-dsc-alone-'));
+      copyFileSync(dsc, join(alone, basename(dsc)));
+      await assert.rejects(submitTo(farm, 'dsc-missing', [join(alone, basename(dsc))]), {
+        code: 'PKGF_ERR_SOURCE_PACKAGE',
+        message: `greeter_2.10-3.dsc lists ${parts[0]}, which is not beside it (${alone}) as a regular file`,
+      });
+      const changed = await copyOf(dsc, { file: parts[1]!, edit: flipLastByte });
+      await assert.rejects(submitTo(farm, 'dsc-changed', [changed]), {
+        code: 'PKGF_ERR_CHECKSUM',
+        message: `greeter_2.10-3.dsc: ${parts[1]} does not have the SHA-256 it lists`,
+      });
+      await assert.rejects(submitTo(farm, 'dsc-mixed', [srpm('hello'), dsc]), {
+        code: 'PKGF_ERR_USAGE',
+        message: 'A job holds one kind of source package: submit the SRPM and the DSC packages as separate jobs',
+      });
+      assert.deepEqual(
+        readdirSync(farm.incoming).filter((n) => n.startsWith('dsc-') && n !== 'dsc-ok'),
+        [],
+      );
+    });
+
+    it('makes a job invalid, with the file named, when a listed file changes in incoming', async () => {
+      await submitTo(farm, 'dsc-tampered', [dsc]);
+      const path = join(farm.incoming, 'dsc-tampered', parts[0]!);
+      writeFileSync(path, flipLastByte(readFileSync(path)));
+      const pass = await runIncomingPass(farm.ctx({ waitForJobMs: 0 }));
+      const outcome = pass.outcomes.find((o) => o.job === 'dsc-tampered');
+      assert.equal(outcome?.kind, 'invalid', JSON.stringify(pass.outcomes));
+      assert.match(
+        outcome.reason,
+        new RegExp(`^${parts[0]!.replaceAll('.', '\\.')}: the sha256sum does not match the manifest`),
+      );
+      assert.equal((await getJobDetail(farm.registry.db, 'dsc-tampered'))?.status, 'invalid');
+    });
+
+    it('makes a job invalid whose manifest leaves out, or changes, a file its .dsc lists', async () => {
+      for (const [id, edit] of [
+        ['dsc-short', (m: any) => m.packages[0].parts.pop()],
+        ['dsc-resized', (m: any) => (m.packages[0].parts[0].size += 1)],
+      ] as const) {
+        await submitTo(farm, id, [dsc]);
+        const file = join(farm.incoming, id, 'build.yml');
+        const m = YAML.parse(readFileSync(file, 'utf8'));
+        edit(m);
+        writeFileSync(file, YAML.stringify(m));
+      }
+      const pass = await runIncomingPass(farm.ctx({ waitForJobMs: 0 }));
+      const short = pass.outcomes.find((o) => o.job === 'dsc-short');
+      assert.equal(short?.kind, 'invalid', JSON.stringify(pass.outcomes));
+      assert.equal(
+        short.reason,
+        `greeter_2.10-3.dsc: the manifest's files for it (${parts[0]}) are not the ones it lists (${parts.join(', ')}) with their sizes and SHA-256`,
+      );
+      const resized = pass.outcomes.find((o) => o.job === 'dsc-resized');
+      assert.equal(resized?.kind, 'invalid', JSON.stringify(pass.outcomes));
+    });
+
+    it('registers a .dsc job with no task, and says why, when the farm has no Debian platform for it', async () => {
+      await submitTo(farm, 'dsc-nowhere', [dsc], { platforms: ['el9'] });
+      const pass = await runIncomingPass(farm.ctx());
+      const outcome = pass.outcomes.find((o) => o.job === 'dsc-nowhere');
+      assert.equal(outcome?.kind, 'registered', JSON.stringify(pass.outcomes));
+      assert.deepEqual(outcome.targets, []);
+      // What the job page and the API say about it.
+      const job = (await getJobDetail(farm.registry.db, 'dsc-nowhere'))!;
+      assert.deepEqual(filterWarnings(job, await listPlatforms(farm.registry.db)), [
+        "platform 'el9' builds rpm packages, and this job's are deb",
+      ]);
+    });
+  });
+}
