@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { familyOfBuilder } from '../core/terms.ts';
 import { DEFAULTS } from '../config/defaults.ts';
 import { attemptPath } from '../core/results-layout.ts';
 import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
@@ -93,6 +94,11 @@ export async function preflightBuilder(
       `The platform ${me.platform}/${me.arch} of builder '${ctx.name}' is not active (\`pkgforge platform activate\`)`,
     );
   const problems: string[] = [];
+  const builds = familyOfBuilder(ctx.settings.builder().name);
+  if (builds !== me.family)
+    problems.push(
+      `its builder command (${ctx.settings.builder().name}) builds ${builds} packages, and the platform ${me.platform} is ${me.family}`,
+    );
   for (const [dir, what] of [
     [ctx.dirs.accepted, 'accepted'],
     [ctx.dirs.repos, 'repositories'],

@@ -398,4 +398,13 @@ for (const dialect of DIALECTS)
         .executeTakeFirstOrThrow();
       assert.match(row.unable_reason!, /missing tools: \/nonexistent\/pkgsubmit/);
     });
+
+    it("refuses to start a builder whose command builds the other family's packages than its platform", async () => {
+      await addPlatforms(farm, 'deb12/x86_64');
+      await addBuilder(farm.registry.db, 'bdeb', 'deb12', 'x86_64');
+      await assert.rejects(
+        runBuildd(ctx('bdeb'), { once: true, stop: never, abort: never }),
+        /its builder command \(rpmbuild\) builds rpm packages, and the platform deb12 is deb/,
+      );
+    });
   });

@@ -1,11 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.ts';
 import type { BuilderIdentity } from './types.ts';
+import type { PackageFamily } from '../../core/terms.ts';
 
 export async function builderIdentity(
   db: Kysely<Database>,
   name: string,
-): Promise<(BuilderIdentity & { platform: string; arch: string; active: boolean }) | null> {
+): Promise<(BuilderIdentity & { platform: string; arch: string; active: boolean; family: PackageFamily }) | null> {
   const row = await db
     .selectFrom('builders')
     .innerJoin('platforms', 'platforms.id', 'builders.platform_id')
@@ -16,6 +17,7 @@ export async function builderIdentity(
       'platforms.name as platform',
       'platforms.arch',
       'platforms.active',
+      'platforms.family',
     ])
     .where('builders.name', '=', name)
     .executeTakeFirst();
@@ -27,6 +29,7 @@ export async function builderIdentity(
         platform: row.platform,
         arch: row.arch,
         active: row.active === 1,
+        family: row.family,
       }
     : null;
 }
