@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
 import { splitList } from '../core/names.ts';
-import { checkLocalPackages, submitJob } from '../incoming/submit-job.ts';
+import { checkLocalPackages, filesToSend, submitJob } from '../incoming/submit-job.ts';
 import { collect, configFor, printJson, type CommonOptions } from './context.ts';
 
 interface SubmitOptions extends CommonOptions {
@@ -76,12 +76,13 @@ export function registerSubmitCommand(program: Command): void {
       if (opts.server) {
         // The same names and sizes are refused here as by a local submission, before any byte is sent.
         await checkLocalPackages(files, config.submissionLimits);
+        const sent = await filesToSend(files);
         const { submitRemote } = await import('../web/client.ts');
         const r = await submitRemote({
           onProgress,
           server: opts.server,
           token: opts.token ?? c.token ?? undefined,
-          files,
+          files: sent,
           fields,
         }).finally(() => started && bar?.stop());
         if (opts.json) return printJson(r);

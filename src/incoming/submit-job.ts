@@ -86,6 +86,20 @@ async function checkLocalParts(dsc: string, parts: readonly PackagePart[]): Prom
 }
 
 /**
+ * The files to send for a job's packages, in order: each package, then the files it lists (a
+ * `.dsc`'s), all checked locally first as a local submission checks them.
+ */
+export async function filesToSend(files: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const file of files) {
+    const info = await validateSource(sourceTypeOf(basename(file))!, file);
+    await checkLocalParts(file, info.parts);
+    out.push(file, ...info.parts.map((p) => join(dirname(file), p.file)));
+  }
+  return out;
+}
+
+/**
  * Writes a job into incoming: every file validated before anything is copied, copies hashed as
  * they stream, the manifest written last, and the whole job directory renamed into place in one
  * step, so the incoming processor never sees half a job. On failure nothing is left behind.

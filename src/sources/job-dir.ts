@@ -43,6 +43,30 @@ export function assertFileNames(names: readonly string[]): void {
   if (twins) throw new PkgForgeError(ErrorCode.unsafePath, twins);
 }
 
+/** Writes a stream to a new file, hashing it, refusing it once it passes `maxBytes`. */
+async function streamIn(
+  stream: Readable,
+  path: string,
+  maxBytes: number,
+  tooLarge: () => PkgForgeError,
+): Promise<{ size: number; sha1: string; sha256: string }> {
+  const sha1 = createHash('sha1');
+  const sha256 = createHash('sha256');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _e, done) {
+      size += chunk.length;
+      if (size > maxBytes) return done(tooLarge());
+      sha1.update(chunk);
+      sha256.update(chunk);
+      done(null, chunk);
+    },
+  });
+  await pipeline(stream, meter, createWriteStream(path, { flags: 'wx', mode: 0o644 }));
+  await fsyncPath(path);
+  return { size, sha1: sha1.digest('hex'), sha256: sha256.digest('hex') };
+}
+
 /**
  * A job directory being written into incoming: under a dot-name the processor ignores, files
  * added one by one (each hashed as it streams), the manifest written last, and the whole directory
@@ -108,32 +132,48 @@ export class JobDirWriter {
     return this.parts.get(name);
   }
 
-  /** Streams an uploaded source package in, refusing it once it passes `maxBytes`, and validates it. */
-  async addStream(fileName: string, stream: Readable, maxBytes: number): Promise<PackageEntry> {
+  /**
+   * Streams an uploaded source package in, refusing it once it passes `maxBytes`, and validates it.
+   * Returns its entry and the files it lists (a `.dsc`'s), which must follow as parts.
+   */
+  async addStream(
+    fileName: string,
+    stream: Readable,
+    maxBytes: number,
+  ): Promise<{ entry: PackageEntry; lists: PackagePart[] }> {
     const name = this.checkName(fileName);
     const path = join(this.partial, name);
-    const sha1 = createHash('sha1');
-    const sha256 = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _e, done) {
-        size += chunk.length;
-        if (size > maxBytes)
-          return done(
-            new PkgForgeError(
-              ErrorCode.tooLarge,
-              `${printable(name)} is larger than the upload limit of ${maxBytes} bytes`,
-            ),
-          );
-        sha1.update(chunk);
-        sha256.update(chunk);
-        done(null, chunk);
-      },
-    });
-    await pipeline(stream, meter, createWriteStream(path, { flags: 'wx', mode: 0o644 }));
-    await fsyncPath(path);
-    await validateSource(sourceTypeOf(name)!, path);
-    return this.record(name, size, sha1.digest('hex'), sha256.digest('hex'));
+    const d = await streamIn(
+      stream,
+      path,
+      maxBytes,
+      () =>
+        new PkgForgeError(
+          ErrorCode.tooLarge,
+          `${printable(name)} is larger than the upload limit of ${maxBytes} bytes`,
+        ),
+    );
+    const info = await validateSource(sourceTypeOf(name)!, path);
+    return { entry: this.record(name, d.size, d.sha1, d.sha256), lists: info.parts };
+  }
+
+  /**
+   * Streams in an uploaded file that a package listed (`expected`, from `owner`), checking its
+   * size and SHA-256 as it arrives: a byte past the listed size stops it.
+   */
+  async addPartStream(stream: Readable, expected: PackagePart, owner: string): Promise<PackagePart> {
+    assertFileNames([...this.names(), expected.file]);
+    const path = join(this.partial, expected.file);
+    const mismatch = () =>
+      new PkgForgeError(
+        ErrorCode.checksum,
+        `${printable(owner)}: the uploaded ${printable(expected.file)} does not have the size and SHA-256 ${printable(owner)} lists`,
+      );
+    const d = await streamIn(stream, path, expected.size, mismatch);
+    if (d.size !== expected.size || d.sha256 !== expected.sha256sum) throw mismatch();
+    const part = { file: expected.file, size: d.size, sha256sum: d.sha256 };
+    this.parts.set(expected.file, part);
+    return part;
   }
 
   /** Writes the manifest and puts the job in place. The manifest must list exactly the files added. */

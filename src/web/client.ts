@@ -61,7 +61,7 @@ async function* multipartBody(
   }
   for (const file of files) {
     yield enc.encode(
-      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${quote(basename(file))}"\r\nContent-Type: application/x-rpm\r\n\r\n`,
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${quote(basename(file))}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
     );
     for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
       onChunk((chunk as Buffer).length);

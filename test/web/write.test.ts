@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { openAsBlob, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { mkdtempSync, openAsBlob, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import YAML from 'yaml';
@@ -8,7 +9,9 @@ import { runIncomingPass } from '../../src/incoming/processor.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { createToken, revokeToken } from '../../src/registry/tokens.ts';
 import { buildApp } from '../../src/web/app.ts';
+import { validateDsc } from '../../src/sources/dsc.ts';
 import { addPlatforms, makeFarm, pkgforge, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
+import { buildDsc } from '../helpers/dsc.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { srpm } from '../helpers/srpm.ts';
 
@@ -71,6 +74,53 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(
         job.tasks.map((t) => t.platform),
         ['el9'],
+      );
+    });
+
+    it('takes a .dsc and then each file it lists, and refuses a listed file that is missing, changed or sent first', async () => {
+      await addPlatforms(farm, 'deb12/x86_64*');
+      const dsc = buildDsc('uploaded');
+      const parts = (await validateDsc(dsc)).parts.map((p) => join(dirname(dsc), p.file));
+      const ok = await upload([dsc, ...parts], { bucket: 'devel', id: 'up-dsc' });
+      assert.equal(ok.status, 201, JSON.stringify(ok.body));
+      assert.deepEqual(ok.body.packages, ['uploaded_1.0-1.dsc']);
+      const manifest = YAML.parse(readFileSync(join(farm.incoming, 'up-dsc', 'build.yml'), 'utf8'));
+      assert.deepEqual(
+        manifest.packages[0].parts.map((p: { file: string }) => p.file),
+        parts.map((p) => basename(p)),
+      );
+      assert.equal((await runIncomingPass(farm.ctx())).outcomes.find((o) => o.job === 'up-dsc')?.kind, 'registered');
+      assert.deepEqual(
+        (await getJobDetail(farm.registry.db, 'up-dsc'))!.tasks.map((t) => t.platform),
+        ['deb12'],
+      );
+      const changed = join(mkdtempSync(join(tmpdir(), 'pkgforge-changed-')), basename(parts[0]!));
+      const bytes = readFileSync(parts[0]!);
+      writeFileSync(changed, Buffer.concat([bytes.subarray(0, -1), Buffer.from([bytes.at(-1)! ^ 1])]));
+      const cases: [string[], number, string, RegExp][] = [
+        [[dsc, parts[0]!], 400, 'PKGF_ERR_SOURCE_PACKAGE', /uploaded_1\.0-1\.dsc lists .*, which was not uploaded/],
+        [
+          [parts[0]!, dsc],
+          400,
+          'PKGF_ERR_SOURCE_PACKAGE',
+          /is neither a source package nor a file that a \.dsc sent before it lists/,
+        ],
+        [
+          [dsc, changed, parts[1]!],
+          400,
+          'PKGF_ERR_CHECKSUM',
+          /does not have the size and SHA-256 uploaded_1\.0-1\.dsc lists/,
+        ],
+        [[srpm('hello'), dsc, ...parts], 400, 'PKGF_ERR_MANIFEST', /a job holds one kind of source package/],
+      ];
+      for (const [files, status, code, message] of cases) {
+        const r = await upload(files, { bucket: 'devel', id: 'up-dsc-bad' });
+        assert.deepEqual([r.status, r.body.code], [status, code], JSON.stringify(r.body));
+        assert.match(r.body.message, message);
+      }
+      assert.deepEqual(
+        readdirSync(farm.incoming).filter((n) => n.includes('up-dsc-bad')),
+        [],
       );
     });
 
@@ -226,6 +276,18 @@ describe('the CLI against a remote server', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout).url, `${base}/api/v1/jobs/remote-1`);
       assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
+      // A .dsc goes with every file it lists.
+      const dsc = await pkgforge(
+        ['submit', '--server', base, '--bucket', 'devel', '--id', 'remote-dsc', '--json', buildDsc('remote')],
+        env,
+      );
+      assert.equal(dsc.code, 0, dsc.stderr);
+      assert.deepEqual(readdirSync(join(farm.incoming, 'remote-dsc')).sort(), [
+        'build.yml',
+        'remote_1.0-1.debian.tar.xz',
+        'remote_1.0-1.dsc',
+        'remote_1.0.orig.tar.gz',
+      ]);
 
       const claim = (await claimNextTask(
         farm.registry,

@@ -2,8 +2,9 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { normaliseManifest } from '../../core/manifest.ts';
-import { assertJobId, generateJobId, splitList } from '../../core/names.ts';
+import { normaliseManifest, type PackageEntry, type PackagePart } from '../../core/manifest.ts';
+import { assertJobId, generateJobId, printable, splitList } from '../../core/names.ts';
+import { sourceTypeOf } from '../../sources/index.ts';
 import { JobDirWriter } from '../../sources/job-dir.ts';
 import { findJob } from '../../registry/jobs.ts';
 import { cancelTasks, retryTasks } from '../../registry/tasks.ts';
@@ -61,6 +62,9 @@ export function writeRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         if (!req.isMultipart()) throw new PkgForgeError(ErrorCode.usage, 'Send the job as multipart/form-data');
         const fields: Record<string, string[]> = {};
         let writer: JobDirWriter | null = null;
+        // The packages in order, with the files each lists still to come (a .dsc's, after it).
+        const packages: { entry: PackageEntry; lists: PackagePart[] }[] = [];
+        const awaited = new Map<string, { part: PackagePart; owner: string }>();
         try {
           for await (const part of req.parts()) {
             if (part.type === 'field') {
@@ -86,7 +90,25 @@ export function writeRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
                 );
               writer = await JobDirWriter.create(ctx.incoming, id);
             }
-            await writer.addStream(part.filename, part.file, ctx.uploadMaxBytes);
+            const listed = awaited.get(part.filename);
+            if (!listed && !sourceTypeOf(part.filename))
+              throw new PkgForgeError(
+                ErrorCode.sourcePackage,
+                `${printable(part.filename)} is neither a source package nor a file that a .dsc sent before it lists`,
+              );
+            if (listed) {
+              if (listed.part.size > ctx.uploadMaxBytes)
+                throw new PkgForgeError(
+                  ErrorCode.tooLarge,
+                  `${listed.part.file} is larger than the upload limit of ${ctx.uploadMaxBytes} bytes`,
+                );
+              awaited.delete(part.filename);
+              await writer.addPartStream(part.file, listed.part, listed.owner);
+            } else {
+              const added = await writer.addStream(part.filename, part.file, ctx.uploadMaxBytes);
+              packages.push(added);
+              for (const p of added.lists) awaited.set(p.file, { part: p, owner: added.entry.file });
+            }
             if (part.file.truncated)
               throw new PkgForgeError(
                 ErrorCode.tooLarge,
@@ -94,6 +116,12 @@ export function writeRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
               );
           }
           if (!writer) throw new PkgForgeError(ErrorCode.usage, 'No packages: send one `file` part per source package');
+          const missing = [...awaited.values()][0];
+          if (missing)
+            throw new PkgForgeError(
+              ErrorCode.sourcePackage,
+              `${missing.owner} lists ${missing.part.file}, which was not uploaded (send each file a .dsc lists after it)`,
+            );
           const manifest = normaliseManifest(
             {
               id: writer.id,
@@ -101,7 +129,9 @@ export function writeRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
               platforms: splitList(fields.platforms ?? []),
               archs: splitList(fields.archs ?? []),
               report: splitList(fields.report ?? []),
-              packages: [...writer.entries],
+              packages: packages.map(({ entry, lists }) =>
+                lists.length > 0 ? { ...entry, parts: lists.map((l) => writer!.part(l.file)!) } : entry,
+              ),
               submitter: user,
               subtime: null,
             },
