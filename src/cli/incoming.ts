@@ -31,6 +31,7 @@ export function incomingContext(config: Config, registry: Registry, log: Log) {
     log,
     limits: config.submissionLimits,
     reserve: config.acceptedReserve,
+    dscKeyrings: config.dscKeyrings,
   };
 }
 

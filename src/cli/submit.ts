@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
 import { splitList } from '../core/names.ts';
-import { checkLocalPackages, filesToSend, submitJob } from '../incoming/submit-job.ts';
+import { filesToSend, submitJob } from '../incoming/submit-job.ts';
 import { collect, configFor, printJson, type CommonOptions } from './context.ts';
 
 interface SubmitOptions extends CommonOptions {
@@ -75,8 +75,7 @@ export function registerSubmitCommand(program: Command): void {
       };
       if (opts.server) {
         // The same names and sizes are refused here as by a local submission, before any byte is sent.
-        await checkLocalPackages(files, config.submissionLimits);
-        const sent = await filesToSend(files);
+        const sent = await filesToSend(files, config.submissionLimits);
         const { submitRemote } = await import('../web/client.ts');
         const r = await submitRemote({
           onProgress,

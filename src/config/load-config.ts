@@ -119,6 +119,8 @@ export interface Config {
   submissionLimits: SubmissionLimits;
   /** `accepted_reserve`: free space the incoming processor leaves in the accepted file system. */
   acceptedReserve: SpaceReserve;
+  /** `dsc_keyrings`: the keyring a bucket's .dsc jobs must be signed by (`'*'`: any other bucket), paths resolved. */
+  dscKeyrings: Readonly<Record<string, string>>;
   /** The YAML file the registry's settings (and credentials) were read from, if they were. */
   registryFile: string | null;
   buildd: BuilddConfig;
@@ -234,6 +236,9 @@ export function loadConfig(options: LoadConfigOptions): Readonly<Config> {
       maxJobSize: sized('max_job_size', parseSize, DEFAULT_SUBMISSION_LIMITS.maxJobSize),
     },
     acceptedReserve: sized('accepted_reserve', parseReserve, DEFAULT_ACCEPTED_RESERVE),
+    dscKeyrings: Object.fromEntries(
+      Object.entries(values.dsc_keyrings ?? {}).map(([bucket, file]) => [bucket, resolve(layout.configDir, file)]),
+    ),
     buildd: builddConfig(values, invalid),
     web: {
       uploadMaxBytes: values.upload_max_bytes ?? DEFAULTS.uploadMaxBytes,

@@ -144,6 +144,11 @@ export const ConfigSchema = Type.Object({
   platform_limits: Type.Optional(Type.Record(Type.String(), Limits)),
   /** buildd: where published repositories live (yum: repos/<bucket>/<platform>/<arch>/; APT: repos/<bucket>/deb/). */
   repos: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * incoming: keyrings (OpenPGP, binary, as `gpg --export` writes them) by bucket, `'*'` for every
+   * other bucket: a .dsc job into such a bucket must be signed by one of the keyring's keys.
+   */
+  dsc_keyrings: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }))),
   /** buildd: the GnuPG home holding the farm's signing key (default: gnupg/ in the data directory). */
   gnupg_home: Type.Optional(Type.String({ minLength: 1 })),
   /** buildd: the key repositories are signed with (a name or fingerprint in gnupg_home); unset: the farm's own, made on first use. */

@@ -83,7 +83,7 @@ export function jobSizeProblem(
   }
   const total = packages.reduce((sum, p) => sum + p.size, 0);
   if (total <= limits.maxJobSize) return null;
-  return `its ${packages.length} packages are ${bytes(total)} together, more than the farm accepts for one job (max_job_size: ${formatSize(limits.maxJobSize)})`;
+  return `its ${packages.length} ${packages.length === 1 ? 'file is' : 'files are'} ${bytes(total)} together, more than the farm accepts for one job (max_job_size: ${formatSize(limits.maxJobSize)})`;
 }
 
 /** The accepted file system, as `statfs` describes it. */

@@ -38,6 +38,8 @@ export interface IncomingContext {
   limits?: SubmissionLimits;
   /** `accepted_reserve`: free space every copy into accepted must leave (default 1 GiB). */
   reserve?: SpaceReserve;
+  /** `dsc_keyrings`: the keyring a bucket's .dsc jobs must be signed by (`'*'` for any other bucket). */
+  dscKeyrings?: Readonly<Record<string, string>>;
   /** How full the accepted file system is (statfs; tests replace it). */
   freeSpace?: (dir: string) => Promise<FreeSpace>;
 }
@@ -222,7 +224,8 @@ async function validate(
   let staged: StagedJob;
   try {
     await checkJobFiles(entry.base ?? entry.path, manifest, ctx.limits ?? DEFAULT_SUBMISSION_LIMITS);
-    staged = await stageJob(entry.base ?? entry.path, ctx.accepted, manifest, { space });
+    const keyring = ctx.dscKeyrings?.[manifest.bucket] ?? ctx.dscKeyrings?.['*'] ?? null;
+    staged = await stageJob(entry.base ?? entry.path, ctx.accepted, manifest, { space, keyring });
   } catch (err) {
     if (err instanceof SpaceProblem) return defer(ctx, entry, manifest, err.message, db);
     if (!(err instanceof JobProblem)) {

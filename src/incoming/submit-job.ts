@@ -86,17 +86,33 @@ async function checkLocalParts(dsc: string, parts: readonly PackagePart[]): Prom
 }
 
 /**
+ * Validates each package and checks the files each lists (a `.dsc`'s): first their names and the
+ * sizes listed against the limits, then each file itself (its size and SHA-256), so a job the farm
+ * would refuse costs no hashing.
+ */
+async function checkListedFiles(
+  files: readonly string[],
+  sizes: readonly number[],
+  limits: SubmissionLimits,
+): Promise<SourceInfo[]> {
+  const infos: SourceInfo[] = [];
+  for (const file of files) infos.push(await validateSource(sourceTypeOf(basename(file))!, file));
+  const all = files.flatMap((f, i) => [{ file: basename(f), size: sizes[i]! }, ...infos[i]!.parts]);
+  assertFileNames(all.map((f) => f.file));
+  const tooLarge = jobSizeProblem(all, limits);
+  if (tooLarge) throw new PkgForgeError(ErrorCode.tooLarge, `The job cannot be submitted: ${tooLarge}`);
+  for (const [i, file] of files.entries()) await checkLocalParts(file, infos[i]!.parts);
+  return infos;
+}
+
+/**
  * The files to send for a job's packages, in order: each package, then the files it lists (a
  * `.dsc`'s), all checked locally first as a local submission checks them.
  */
-export async function filesToSend(files: readonly string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const file of files) {
-    const info = await validateSource(sourceTypeOf(basename(file))!, file);
-    await checkLocalParts(file, info.parts);
-    out.push(file, ...info.parts.map((p) => join(dirname(file), p.file)));
-  }
-  return out;
+export async function filesToSend(files: readonly string[], limits: SubmissionLimits): Promise<string[]> {
+  const sizes = await checkLocalPackages(files, limits);
+  const infos = await checkListedFiles(files, sizes, limits);
+  return files.flatMap((f, i) => [f, ...infos[i]!.parts.map((p) => join(dirname(f), p.file))]);
 }
 
 /**
@@ -114,14 +130,8 @@ export async function submitJob(req: SubmitRequest): Promise<Manifest> {
 
   const limits = req.limits ?? DEFAULT_SUBMISSION_LIMITS;
   const sizes = await checkLocalPackages(req.files, limits);
-  const infos: SourceInfo[] = [];
-  for (const file of req.files) infos.push(await validateSource(sourceTypeOf(basename(file))!, file));
-  for (const [i, file] of req.files.entries()) await checkLocalParts(file, infos[i]!.parts);
-  const all = req.files.flatMap((f, i) => [{ file: basename(f), size: sizes[i]! }, ...infos[i]!.parts]);
-  assertFileNames(all.map((f) => f.file));
-  const tooLarge = jobSizeProblem(all, limits);
-  if (tooLarge) throw new PkgForgeError(ErrorCode.tooLarge, `The job cannot be submitted: ${tooLarge}`);
-  const total = all.reduce((sum, f) => sum + f.size, 0);
+  const infos = await checkListedFiles(req.files, sizes, limits);
+  const total = infos.flatMap((info, i) => [sizes[i]!, ...info.parts.map((p) => p.size)]).reduce((a, b) => a + b, 0);
 
   // The manifest is checked before copying too (id, bucket, filters, addresses), with placeholder
   // checksums, so a bad option costs no copy.

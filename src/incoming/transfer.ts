@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { JobProblem } from './job-problem.ts';
 import { lstat, mkdir, open, readdir, rename, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { verifySignature } from '../sources/signature.ts';
 import { DEFAULT_SUBMISSION_LIMITS, jobSizeProblem, type SubmissionLimits } from '../core/limits.ts';
 import {
   MANIFEST_FILE,
@@ -112,6 +113,8 @@ export interface StagedJob {
 }
 
 export interface StageOptions {
+  /** A keyring every .dsc must be signed by (the bucket's `dsc_keyrings` entry), or none. */
+  keyring?: string | null;
   /** Free space in accepted: each copy waits (a SpaceProblem) unless it fits with the reserve. */
   space?: AcceptedSpace;
   onProgress?: (bytes: number) => void;
@@ -156,6 +159,8 @@ export async function stageJob(
       try {
         const info = await validateSource(p.type, join(staging, p.file));
         checkParts(p, info);
+        if (p.type === 'DSC' && options.keyring)
+          await checkSignature(join(staging, p.file), manifest.bucket, options.keyring);
         sources.push(info);
       } catch (err) {
         if (isPkgForgeError(err)) throw new JobProblem(err.message, false);
@@ -171,6 +176,17 @@ export async function stageJob(
 
 /** A file to copy into accepted with the checksums the manifest gives it (a part has only its SHA-256). */
 type Copied = { file: string; size: number; sha1sum?: string | undefined; sha256sum?: string | undefined };
+
+/**
+ * A `.dsc` into a bucket with a keyring must carry a good signature by one of its keys, checked
+ * with gpgv on the accepted copy (what is verified is what will be built).
+ */
+async function checkSignature(dsc: string, bucket: string, keyring: string): Promise<void> {
+  const file = basename(dsc);
+  const r = await verifySignature(dsc, keyring);
+  if (r === null) return;
+  throw new JobProblem(`${file}: bucket ${bucket} takes only .dsc files signed by a key in ${keyring}: ${r}`, false);
+}
 
 async function copyVerified(dir: string, to: string, p: Copied, onProgress: (n: number) => void): Promise<void> {
   const fh = await openPackage(dir, p);

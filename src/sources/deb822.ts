@@ -57,10 +57,13 @@ export function parseDeb822(text: string): Deb822Document {
     const end = lines.indexOf(SIGNATURE_END);
     if (begin < 0 || end < begin)
       throw new Deb822Error('the file is clearsigned but its signature is missing or cut short');
-    // Armour headers (`Hash: SHA512`) end at the first empty line.
-    const blank = lines.indexOf('', 1);
+    // Armour headers end at the first blank line, and a cleartext signature has only `Hash:` ones
+    // (RFC 4880 §7): anything else there is refused, so no field can pass for a header.
+    const blank = lines.findIndex((l, i) => i > 0 && l.trim() === '');
     if (blank < 0 || blank > begin)
       throw new Deb822Error('the signed message has no blank line after its armour headers');
+    for (let i = 1; i < blank; i++)
+      if (!/^Hash: [A-Za-z0-9, ]+$/.test(lines[i]!)) throw new Deb822Error(`line ${i + 1}: not an armour header`);
     for (const l of lines.slice(end + 1))
       if (l.trim() !== '') throw new Deb822Error(`line ${end + 2}: text after the signature is not signed`);
     offset = blank + 1;

@@ -38,7 +38,28 @@ export interface DscInfo {
 
 /** Debian Policy §5.6.1 and §5.6.12: what a source name and a version may be made of. */
 const SOURCE_NAME = /^[a-z0-9][a-z0-9+.-]+$/;
-const VERSION = /^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*$/;
+/** dpkg's own rule for the names a `.dsc` lists (Dpkg::Checksums): what it would refuse, we refuse first. */
+const LISTED_NAME = /^[0-9a-zA-Z][-+:.,=0-9a-zA-Z_~]+$/;
+
+/**
+ * Debian Policy §5.6.12: `[epoch:]upstream[-revision]`. The upstream part starts with a digit and
+ * may hold a hyphen only when a revision follows, a colon only when an epoch precedes; the revision
+ * holds no hyphen or colon.
+ */
+export function debianVersionProblem(version: string): string | null {
+  if (version.length > 100) return 'it is longer than 100 characters';
+  const epoch = /^([0-9]+):/.exec(version);
+  const rest = epoch ? version.slice(epoch[0].length) : version;
+  const dash = rest.lastIndexOf('-');
+  const upstream = dash >= 0 ? rest.slice(0, dash) : rest;
+  const revision = dash >= 0 ? rest.slice(dash + 1) : null;
+  const allowed = `A-Za-z0-9.+~${epoch ? ':' : ''}${revision !== null ? '-' : ''}`;
+  if (!new RegExp(`^[0-9][${allowed}]*$`).test(upstream))
+    return 'the upstream version must start with a digit and hold only A-Z a-z 0-9 . + ~ (- with a revision, : with an epoch)';
+  if (revision !== null && !/^[A-Za-z0-9+.~]+$/.test(revision))
+    return 'the Debian revision after the last - holds only A-Z a-z 0-9 + . ~';
+  return null;
+}
 
 /**
  * Validates a `.dsc` by path: a regular file, not a link, within the size bound. See
@@ -79,8 +100,14 @@ export async function validateDscHandle(file: string, fh: FileHandle): Promise<D
     if (bytesRead === 0 || length === buf.length) break;
   }
   if (length > DSC_MAX_BYTES) throw fail(`it is larger than ${DSC_MAX_BYTES} bytes`);
-  const text = buf.toString('utf8', 0, length);
-  if (text.includes('\0') || text.includes('\uFFFD')) throw fail('it is not a text file (a NUL byte or invalid UTF-8)');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf.subarray(0, length));
+  } catch {
+    throw fail('it is not a text file (invalid UTF-8)');
+  }
+  if (text.includes('\0')) throw fail('it is not a text file (a NUL byte)');
+  if (text.startsWith('\uFEFF')) throw fail('it starts with a byte-order mark, which dpkg does not read');
   let doc;
   try {
     doc = parseDeb822(text);
@@ -100,20 +127,32 @@ export async function validateDscHandle(file: string, fh: FileHandle): Promise<D
   if (!SOURCE_NAME.test(name) || name.length > 100)
     throw fail(`the source name '${printable(name)}' is not a Debian package name`);
   const fullVersion = field('Version');
-  if (!VERSION.test(fullVersion) || fullVersion.length > 100)
-    throw fail(`the version '${printable(fullVersion)}' is not a Debian version`);
+  const versionProblem = debianVersionProblem(fullVersion);
+  if (versionProblem) throw fail(`the version '${printable(fullVersion)}' is not a Debian version: ${versionProblem}`);
   const dash = fullVersion.lastIndexOf('-');
   const format = field('Format');
   const architectures = field('Architecture').split(/\s+/);
   const parts = listedFiles(field('Checksums-Sha256'), 'Checksums-Sha256', /^[0-9a-f]{64}$/, fail);
   const md5 = listedFiles(field('Files'), 'Files', /^[0-9a-f]{32}$/, fail);
-  const bySha = new Map(parts.map((x) => [x.file, x.size]));
-  if (md5.length !== parts.length || md5.some((m) => bySha.get(m.file) !== m.size))
+  for (const [field, list] of [
+    ['Checksums-Sha256', parts],
+    ['Files', md5],
+  ] as const) {
+    const twin = list.find((x, i) => list.findIndex((y) => y.file === x.file) !== i);
+    if (twin) throw fail(`its ${field} field lists '${printable(twin.file)}' twice`);
+  }
+  // The same files, each once, with the same sizes: compared both ways.
+  const key = (x: DscPart) => `${x.file}\0${x.size}`;
+  const bySha = new Set(parts.map(key));
+  if (md5.length !== parts.length || md5.some((m) => !bySha.has(key(m))))
     throw fail('its Files and Checksums-Sha256 fields do not list the same files with the same sizes');
   for (const part of parts) {
     const problem =
       fileNameProblem(part.file) ??
       (part.file.startsWith('-') ? 'the file name cannot start with a dash' : null) ??
+      (LISTED_NAME.test(part.file)
+        ? null
+        : 'dpkg takes only names of A-Z a-z 0-9 and - + : . , = _ ~, starting with a letter or digit') ??
       (fileNameKey(part.file) === fileNameKey(file) ? 'it is the .dsc itself' : null) ??
       (fileNameKey(part.file) === MANIFEST_FILE ? `${MANIFEST_FILE} is the name of the job's manifest` : null);
     if (problem)

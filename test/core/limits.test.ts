@@ -35,7 +35,7 @@ describe('submission limits', () => {
     assert.equal(jobSizeProblem([p('a.src.rpm', 1000), p('b.src.rpm', 1000), p('c.src.rpm', 500)], limits), null);
     assert.match(
       jobSizeProblem([p('a.src.rpm', 1000), p('b.src.rpm', 1000), p('c.src.rpm', 501)], limits) ?? '',
-      /its 3 packages are 2501 bytes .* together, more than the farm accepts for one job \(max_job_size: 2\.4 KiB\)/,
+      /its 3 files are 2501 bytes .* together, more than the farm accepts for one job \(max_job_size: 2\.4 KiB\)/,
     );
     // One package over its own limit is named, whatever the total.
     assert.match(

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,7 +10,7 @@ import { filterWarnings } from '../../src/core/targets.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { listPlatforms } from '../../src/registry/platforms.ts';
 import { validateDsc } from '../../src/sources/dsc.ts';
-import { buildDsc } from '../helpers/dsc.ts';
+import { buildDsc, clearsign, makeSigningKey } from '../helpers/dsc.ts';
 import { addPlatforms, makeFarm, submitTo, type TestFarm } from '../helpers/farm.ts';
 import { digest } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
@@ -80,6 +81,15 @@ for (const dialect of DIALECTS) {
         code: 'PKGF_ERR_CHECKSUM',
         message: `greeter_2.10-3.dsc: ${parts[1]} does not have the SHA-256 it lists`,
       });
+      // The sizes a .dsc lists meet the limits before any file is hashed: this one's content is wrong too.
+      await assert.rejects(
+        submitTo(farm, 'dsc-large', [changed], {
+          limits: { maxPackageSize: 10 ** 9, maxJobSize: statSync(dsc).size + 1 },
+        }),
+        (err: Error & { code?: string }) =>
+          err.code === 'PKGF_ERR_TOO_LARGE' &&
+          /its 3 files are .* more than the farm accepts for one job/.test(err.message),
+      );
       await assert.rejects(submitTo(farm, 'dsc-mixed', [srpm('hello'), dsc]), {
         code: 'PKGF_ERR_USAGE',
         message: 'A job holds one kind of source package: submit the SRPM and the DSC packages as separate jobs',
@@ -124,6 +134,38 @@ for (const dialect of DIALECTS) {
       );
       const resized = pass.outcomes.find((o) => o.job === 'dsc-resized');
       assert.equal(resized?.kind, 'invalid', JSON.stringify(pass.outcomes));
+    });
+
+    it("takes into a bucket with a keyring only .dsc files signed by one of its keys, saying why not in gpgv's words", async () => {
+      const signer = makeSigningKey('Trusted Uploader <up@example.org>');
+      const stranger = makeSigningKey('Someone Else <else@example.org>');
+      const keyring = join(farm.root, 'uploaders.gpg');
+      writeFileSync(keyring, execFileSync('gpg', ['--homedir', signer.home, '--export']));
+      const signedBy = async (home: string) => {
+        const copy = await copyOf(dsc);
+        writeFileSync(copy, clearsign(copy, home));
+        return copy;
+      };
+      await submitTo(farm, 'sig-good', [await signedBy(signer.home)], { bucket: 'signed' });
+      await submitTo(farm, 'sig-stranger', [await signedBy(stranger.home)], { bucket: 'signed' });
+      await submitTo(farm, 'sig-none', [dsc], { bucket: 'signed' });
+      await submitTo(farm, 'sig-elsewhere', [dsc], { bucket: 'devel' });
+      const pass = await runIncomingPass(farm.ctx({ dscKeyrings: { signed: keyring } }));
+      const kind = (id: string) => pass.outcomes.find((o) => o.job === id);
+      assert.equal(kind('sig-good')?.kind, 'registered', JSON.stringify(pass.outcomes));
+      assert.equal(kind('sig-elsewhere')?.kind, 'registered', JSON.stringify(pass.outcomes));
+      const stranger_ = kind('sig-stranger');
+      assert.equal(stranger_?.kind, 'invalid');
+      assert.equal(
+        stranger_.reason,
+        `greeter_2.10-3.dsc: bucket signed takes only .dsc files signed by a key in ${keyring}: Can't check signature: No public key`,
+      );
+      const none = kind('sig-none');
+      assert.equal(none?.kind, 'invalid');
+      assert.match(
+        none.reason,
+        /bucket signed takes only \.dsc files signed by a key in .*: no valid OpenPGP data found/,
+      );
     });
 
     it('registers a .dsc job with no task, and says why, when the farm has no Debian platform for it', async () => {

@@ -76,7 +76,7 @@ for (const dialect of DIALECTS) {
       assert.equal(outcome.kind, 'invalid', JSON.stringify(outcome));
       assert.match(
         (await findJob(farm.registry.db, 'too-much'))!.reason!,
-        /its 2 packages are \d+ bytes .* together, more than the farm accepts for one job \(max_job_size: 1000 bytes\)/,
+        /its 2 files are \d+ bytes .* together, more than the farm accepts for one job \(max_job_size: 1000 bytes\)/,
       );
       nothingAccepted('too-much');
     });

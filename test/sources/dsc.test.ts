@@ -91,12 +91,44 @@ describe('Debian source packages (.dsc) are validated by reading them', () => {
       [
         'a file listed twice',
         listing('twice.tar.gz', 'twice.tar.gz'),
-        /the file name 'twice\.tar\.gz' is listed twice/,
+        /its Checksums-Sha256 field lists 'twice\.tar\.gz' twice/,
       ],
       [
         'lists that disagree',
         real.replace(/(Checksums-Sha256:\n [0-9a-f]{64} )(\d+)/, (_m, a: string, n: string) => `${a}${Number(n) + 1}`),
         /Files and Checksums-Sha256 fields do not list the same files with the same sizes/,
+      ],
+      [
+        'a Files list hiding a file behind a twin',
+        real
+          .replace(/Checksums-Sha256:\n( .*\n)+/, `Checksums-Sha256:\n ${sha} 3 a.tar.gz\n ${sha} 3 b.tar.gz\n`)
+          .replace(/Files:\n( .*\n)+/, `Files:\n ${md5} 3 a.tar.gz\n ${md5} 3 a.tar.gz\n`),
+        /its Files field lists 'a\.tar\.gz' twice/,
+      ],
+      ['a name dpkg refuses', listing('café.tar.gz'), /listed file 'café\.tar\.gz': dpkg takes only names of/],
+      [
+        'a bad revision',
+        real.replace(/^Version: .*$/m, 'Version: 1.0-a:b'),
+        /the Debian revision after the last - holds only/,
+      ],
+      [
+        'an empty revision',
+        real.replace(/^Version: .*$/m, 'Version: 1.0-'),
+        /the Debian revision after the last - holds only/,
+      ],
+      [
+        'a colon without an epoch',
+        real.replace(/^Version: .*$/m, 'Version: 1.0:x-1'),
+        /upstream version must start with a digit/,
+      ],
+      ['a byte-order mark', `\uFEFF${real}`, /it starts with a byte-order mark/],
+      [
+        'a paragraph hidden among armour headers',
+        `-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n \n${real}\n-----BEGIN PGP SIGNATURE-----\nx\n-----END PGP SIGNATURE-----\n`.replace(
+          'Hash: SHA256\n \n',
+          'Hash: SHA256\nSource: hidden\n \n',
+        ),
+        /line 3: not an armour header/,
       ],
       ['no SHA-256 list', real.replace(/Checksums-Sha256:\n( .*\n)+/, ''), /it has no Checksums-Sha256 field/],
       [
@@ -126,7 +158,7 @@ describe('Debian source packages (.dsc) are validated by reading them', () => {
       'an invisible character',
       'the manifest',
       'itself',
-      'a file listed twice',
+      'a name dpkg refuses',
     ]);
     for (const [what, content, message, name = 'bad.dsc'] of cases) {
       it(`refuses ${what}`, async () => {
@@ -142,6 +174,12 @@ describe('Debian source packages (.dsc) are validated by reading them', () => {
         });
       });
     }
+
+    it('reads a real U+FFFD in the text as text', async () => {
+      const path = join(dir, 'replacement.dsc');
+      writeFileSync(path, real.replace(/^Maintainer: .*$/m, 'Maintainer: R\uFFFDsum\u00e9 <r@example.org>'));
+      assert.equal((await validateDsc(path)).name, 'hostile');
+    });
 
     it('refuses a symbolic link and a missing file', async () => {
       const link = join(dir, 'link.dsc');
