@@ -1,9 +1,9 @@
-import { lstat, open, type FileHandle } from 'node:fs/promises';
-import { basename } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import { MANIFEST_FILE } from '../core/manifest.ts';
 import { fileNameKey, fileNameProblem, fileNamesProblem, printable } from '../core/names.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { Deb822Error, parseDeb822 } from './deb822.ts';
+import { withSourceFile } from './source-file.ts';
 
 /** A `.dsc` larger than this is refused unread (GNU hello's is 1.9 KiB; the largest in Debian are a few hundred KiB). */
 export const DSC_MAX_BYTES = 1024 * 1024;
@@ -66,20 +66,7 @@ export function debianVersionProblem(version: string): string | null {
  * validateDscHandle for what is checked.
  */
 export async function validateDsc(path: string): Promise<DscInfo> {
-  const file = basename(path);
-  const fail = (reason: string) => new PkgForgeError(ErrorCode.sourcePackage, `${printable(file)}: ${reason}`);
-  const st = await lstat(path).catch(() => null);
-  if (!st) throw fail('the file does not exist');
-  if (st.isSymbolicLink()) throw fail('the file is a symbolic link, not a regular file');
-  if (!st.isFile()) throw fail('it is not a regular file');
-  const fh = await open(path, 'r').catch((err: Error) => {
-    throw fail(`cannot be read: ${err.message}`);
-  });
-  try {
-    return await validateDscHandle(file, fh);
-  } finally {
-    await fh.close();
-  }
+  return withSourceFile(path, validateDscHandle);
 }
 
 /**

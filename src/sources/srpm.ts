@@ -1,8 +1,8 @@
-import { lstat, open, type FileHandle } from 'node:fs/promises';
-import { basename } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import { printable } from '../core/names.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { readRpmHeader, RpmFormatError, RpmTag, type RpmHeader } from './rpm-header.ts';
+import { withSourceFile } from './source-file.ts';
 
 /** What a valid source RPM tells us about itself. */
 export interface SrpmInfo {
@@ -21,20 +21,7 @@ export interface SrpmInfo {
  * list holds a `.spec` file. Errors name the file and the reason.
  */
 export async function validateSrpm(path: string): Promise<SrpmInfo> {
-  const file = basename(path);
-  const fail = (reason: string) => new PkgForgeError(ErrorCode.sourcePackage, `${printable(file)}: ${reason}`);
-  const st = await lstat(path).catch(() => null);
-  if (!st) throw fail('the file does not exist');
-  if (st.isSymbolicLink()) throw fail('the file is a symbolic link, not a regular file');
-  if (!st.isFile()) throw fail('it is not a regular file');
-  const fh = await open(path, 'r').catch((err: Error) => {
-    throw fail(`cannot be read: ${err.message}`);
-  });
-  try {
-    return await validateSrpmHandle(file, fh);
-  } finally {
-    await fh.close();
-  }
+  return withSourceFile(path, validateSrpmHandle);
 }
 
 /**

@@ -1,8 +1,8 @@
 import { copyFile, mkdir, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import lockfile from 'proper-lockfile';
 import { runCommand } from '../../util/child.ts';
 import { logLine, PhaseFailure, type PublishCommand, type AttemptRun } from '../phases.ts';
+import { lockRepository } from './repository-lock.ts';
 
 /**
  * Publishes the binary RPMs into repos/<bucket>/<platform>/<arch>/ and updates the repository
@@ -19,16 +19,8 @@ export class CreaterepoPublisher implements PublishCommand {
     const repo = join(this.repos, bucket, platform, arch);
     await mkdir(repo, { recursive: true });
     const rpms = task.info.products.filter((p) => p.endsWith('.rpm') && !p.endsWith('.src.rpm'));
-    const release = await lockfile.lock(repo, {
-      lockfilePath: join(repo, '.publish.lock'),
-      retries: { retries: 600, minTimeout: 100, maxTimeout: 1000 },
-      stale: 60_000,
-      realpath: false,
-      onCompromised: (err) => logLine(task, `the publishing lock on ${repo} was lost: ${err.message}`),
-    });
+    const release = await lockRepository(repo, task);
     try {
-      // The wait for the lock may have been long: an attempt cancelled or superseded meanwhile publishes nothing.
-      if (task.signal.aborted) throw new PhaseFailure('stopped before publishing');
       for (const rpm of rpms) {
         // Copied under a temporary name and renamed, so dnf never reads half a package.
         const tmp = join(repo, `.${basename(rpm)}.tmp`);
@@ -45,7 +37,7 @@ export class CreaterepoPublisher implements PublishCommand {
           `Failed to update the repository ${repo}: ${r.error?.message ?? `createrepo_c exit code ${r.code}`}`,
         );
     } finally {
-      await release().catch(() => {});
+      await release();
     }
     logLine(task, `published ${rpms.length} package${rpms.length === 1 ? '' : 's'} into ${repo}`);
   }

@@ -1,11 +1,11 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
-import lockfile from 'proper-lockfile';
 import { runCommand } from '../../util/child.ts';
 import { writeFileAtomic } from '../../util/fs-safe.ts';
 import { logLine, PhaseFailure, type AttemptRun, type PublishCommand } from '../phases.ts';
 import type { SigningKey } from '../signing-key.ts';
+import { lockRepository } from './repository-lock.ts';
 
 /** Debian's name for an architecture given as RPM's (builders are registered with either). */
 const DEBIAN_ARCH: Readonly<Record<string, string>> = {
@@ -44,19 +44,12 @@ export class RepreproPublisher implements PublishCommand {
     const key = await this.signingKey().catch((err: Error) => {
       throw new PhaseFailure(`Cannot sign the APT repository ${repo}: ${err.message}`);
     });
-    const release = await lockfile.lock(repo, {
-      lockfilePath: join(repo, '.publish.lock'),
-      retries: { retries: 600, minTimeout: 100, maxTimeout: 1000 },
-      stale: 60_000,
-      realpath: false,
-      onCompromised: (err) => logLine(task, `the publishing lock on ${repo} was lost: ${err.message}`),
-    });
+    const release = await lockRepository(repo, task);
     try {
-      if (task.signal.aborted) throw new PhaseFailure('stopped before publishing');
       await this.ensureSuite(repo, platform, debianArch(arch), key.fingerprint);
       for (const deb of debs) await this.include(task, repo, platform, deb, key);
     } finally {
-      await release().catch(() => {});
+      await release();
     }
     logLine(task, `published ${debs.length} package${debs.length === 1 ? '' : 's'} into ${repo} (suite ${platform})`);
   }
