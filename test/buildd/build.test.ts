@@ -33,6 +33,7 @@ import {
   submitTo,
 } from '../helpers/farm.ts';
 import { startSmtp } from '../helpers/smtp.ts';
+import { stopAgentAtExit } from '../helpers/dsc.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 
@@ -337,6 +338,7 @@ for (const dialect of DIALECTS)
       it('signs the packages with rpmsign and the configured key', async () => {
         const gnupg = join(farm.root, 'gnupg');
         mkdirSync(gnupg, { mode: 0o700 });
+        stopAgentAtExit(gnupg);
         execFileSync(
           'gpg',
           [

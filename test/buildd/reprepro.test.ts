@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { RepreproPublisher } from '../../src/buildd/commands/reprepro.ts';
 import type { AttemptRun } from '../../src/buildd/phases.ts';
 import { exportPublicKey, farmSigningKey, type SigningKey } from '../../src/buildd/signing-key.ts';
-import { buildDeb, makeSigningKey } from '../helpers/dsc.ts';
+import { buildDeb, makeSigningKey, stopAgentAtExit } from '../helpers/dsc.ts';
 import { pkgforge } from '../helpers/farm.ts';
 
 const run = promisify(execFile);
@@ -21,6 +21,7 @@ describe('the APT repository a bucket publishes into (reprepro), read by a real 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'pkgforge-apt-'));
     repos = join(root, 'repos');
+    stopAgentAtExit(join(root, 'gnupg'));
     key = await farmSigningKey(join(root, 'gnupg'), null);
   });
   after(() => rmSync(root, { recursive: true, force: true }));
@@ -136,6 +137,7 @@ describe('the APT repository a bucket publishes into (reprepro), read by a real 
 
   it('prints the public key with pkgforge key export, the one that signs the repositories', async () => {
     const home = mkdtempSync(join(root, 'home-'));
+    stopAgentAtExit(join(home, 'gnupg'));
     const exported = await pkgforge(['key', 'export'], { PKGFORGE_HOME: home, HOME: home });
     assert.equal(exported.code, 0, exported.stderr);
     const made = await farmSigningKey(join(home, 'gnupg'), null);
@@ -145,6 +147,7 @@ describe('the APT repository a bucket publishes into (reprepro), read by a real 
 
   it('makes the farm its own signing key once, however many ask at once', async () => {
     const home = join(root, 'gnupg-race');
+    stopAgentAtExit(home);
     const keys = await Promise.all([1, 2, 3, 4].map(() => farmSigningKey(home, null)));
     assert.equal(new Set(keys.map((k) => k.fingerprint)).size, 1);
     const listed = execFileSync('gpg', ['--homedir', home, '--with-colons', '--list-secret-keys'], {

@@ -59,10 +59,30 @@ export function buildDsc(name: string, options: DscOptions = {}): string {
   return dsc;
 }
 
+const agentHomes = new Set<string>();
+
+/**
+ * Stops the gpg-agent GnuPG starts for `home` when this test process exits. Left running, each
+ * holds inotify instances (128 per user by default) until the farm's own file-system watches fail.
+ */
+export function stopAgentAtExit(home: string): void {
+  if (agentHomes.size === 0)
+    process.once('exit', () => {
+      for (const h of agentHomes)
+        try {
+          execFileSync('gpgconf', ['--homedir', h, '--kill', 'gpg-agent'], { stdio: 'ignore' });
+        } catch {
+          // Gone with its directory, or never started.
+        }
+    });
+  agentHomes.add(home);
+}
+
 /** A private GnuPG home with one signing key (no passphrase), for clearsigning `.dsc` files. */
 export function makeSigningKey(uid = 'PkgForge Test Signer <signer@example.org>'): { home: string; uid: string } {
   const home = mkdtempSync(join(tmpdir(), 'pkgforge-gnupg-'));
   chmodSync(home, 0o700);
+  stopAgentAtExit(home);
   execFileSync(
     'gpg',
     ['--batch', '--homedir', home, '--passphrase', '', '--quick-gen-key', uid, 'ed25519', 'sign', 'never'],
