@@ -60,9 +60,6 @@ export function builddSettings(config: Config): BuilddSettings {
   const checks = b.checks.map((s) =>
     make<PhaseCommand>('check', s, { rpmlint: (p) => new RpmlintCheck(p as { strict?: boolean }) }),
   );
-  const signers = b.signers.map((s) =>
-    make<PhaseCommand>('signer', s, { rpmsign: (p) => new RpmsignSigner(p as { key?: string }) }),
-  );
   // Made (or found) once, on first use, and shared by everything that signs.
   let key: Promise<SigningKey> | null = null;
   const signingKey = () =>
@@ -70,6 +67,9 @@ export function builddSettings(config: Config): BuilddSettings {
       key = null; // the next publish tries again
       throw err;
     }));
+  const signers = b.signers.map((s) =>
+    make<PhaseCommand>('signer', s, { rpmsign: (p) => new RpmsignSigner(p as { key?: string }, signingKey) }),
+  );
   const publishers = b.publishers.map((s) =>
     make<PublishCommand>('publisher', s, {
       createrepo: (p) => new CreaterepoPublisher(typeof p.repos === 'string' ? p.repos : config.repos),

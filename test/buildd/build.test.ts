@@ -33,6 +33,7 @@ import {
   submitTo,
 } from '../helpers/farm.ts';
 import { startSmtp } from '../helpers/smtp.ts';
+import { farmSigningKey } from '../../src/buildd/signing-key.ts';
 import { stopAgentAtExit } from '../helpers/dsc.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
@@ -370,6 +371,20 @@ for (const dialect of DIALECTS)
         assert.match(sig, /RSA\/SHA\d+, .*Key ID [0-9a-f]+/);
         const info = YAML.parse(readFileSync(join(farm.results, 'signed', 'el9-x86_64', 'buildinfo.yml'), 'utf8'));
         assert.ok(info.phases.includes('sign-rpmsign'));
+      });
+
+    if (dialect === 'sqlite')
+      it("signs with the farm's own key, the APT repositories' one, when no key is named", async () => {
+        const gnupg = join(farm.root, 'farm-gnupg');
+        stopAgentAtExit(gnupg);
+        await submit('farm-signed', [srpm('hello')]);
+        const [report] = await buildOne('b1', { signers: ['rpmsign'], gnupg_home: gnupg });
+        assert.equal(report?.status, 'success', report?.reason ?? '');
+        const key = await farmSigningKey(gnupg, null);
+        const rpm = join(farm.results, 'farm-signed', 'el9-x86_64', 'hello-1.0-1.noarch.rpm');
+        const sig = execFileSync('rpm', ['-qp', '--qf', '%{RSAHEADER:pgpsig}|%{DSAHEADER:pgpsig}', rpm]).toString();
+        // rpm names the key by the last 16 hex digits of its fingerprint.
+        assert.match(sig, new RegExp(`Key ID ${key.fingerprint.slice(-16).toLowerCase()}`), sig);
       });
 
     it('refuses to start a second daemon under a builder name that is building elsewhere', async () => {

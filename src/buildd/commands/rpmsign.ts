@@ -1,27 +1,41 @@
 import { findExecutable, runCommand } from '../../util/child.ts';
 import { PhaseFailure, type PhaseCommand, type TaskRun } from '../phases.ts';
+import type { SigningKey } from '../signing-key.ts';
 
-/** Signs every built RPM with `rpmsign --addsign` and the configured GnuPG key name. */
+/**
+ * Signs every built RPM with `rpmsign --addsign`: with the GnuPG key named by the `key` parameter
+ * (in the daemon's own GnuPG home), or else with the farm's signing key, the one its APT
+ * repositories are signed with (`signing_key` in `gnupg_home`, or the farm's own).
+ */
 export class RpmsignSigner implements PhaseCommand {
   readonly name = 'rpmsign';
   readonly tools = ['rpmsign', 'gpg'];
-  constructor(private readonly params: { key?: string }) {
-    if (!params.key) throw new Error("the rpmsign signer needs a 'key' parameter (the GnuPG key name)");
-  }
+  constructor(
+    private readonly params: { key?: string },
+    private readonly farmKey: () => Promise<SigningKey>,
+  ) {}
 
   async run(task: TaskRun): Promise<void> {
     const rpms = task.info.products.filter((p) => p.endsWith('.rpm'));
     if (rpms.length === 0) return;
     // rpm's default %__gpg differs between distributions (gpg2 on some): name the one on PATH.
     const gpg = (await findExecutable('gpg')) ?? 'gpg';
+    const key = this.params.key
+      ? { name: this.params.key, home: [] }
+      : await this.farmKey().then(
+          (k) => ({ name: k.fingerprint, home: ['--define', `_gpg_path ${k.gnupgHome}`] }),
+          (err: Error) => {
+            throw new PhaseFailure(`Cannot sign the packages: ${err.message}`);
+          },
+        );
     const r = await runCommand(
       'rpmsign',
-      ['--addsign', '--define', `_gpg_name ${this.params.key}`, '--define', `__gpg ${gpg}`, ...rpms],
+      ['--addsign', '--define', `_gpg_name ${key.name}`, ...key.home, '--define', `__gpg ${gpg}`, ...rpms],
       { output: task.log, signal: task.signal, timeoutMs: 10 * 60_000 },
     );
     if (r.error || r.code !== 0)
       throw new PhaseFailure(
-        `Failed to sign the packages with key '${this.params.key}': ${r.error?.message ?? `exit code ${r.code}`}`,
+        `Failed to sign the packages with key '${key.name}': ${r.error?.message ?? `exit code ${r.code}`}`,
       );
   }
 }
