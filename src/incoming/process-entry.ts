@@ -8,14 +8,14 @@ import {
   type SpaceReserve,
   type SubmissionLimits,
 } from '../core/limits.ts';
-import { MANIFEST_FILE, MANIFEST_MAX_BYTES, manifestFamily, parseManifest, type Manifest } from '../core/manifest.ts';
+import { MANIFEST_FILE, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from '../core/manifest.ts';
 import { printable } from '../core/names.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import type { Target } from '../core/targets.ts';
 import { findJob, insertJob, markJobValid, setJobStatus, type Job } from '../registry/jobs.ts';
 import type { Registry } from '../registry/registry.ts';
 import { isTransientRegistryError, withRegistryRetry, type RetryOptions } from '../registry/retry.ts';
-import { registerTasks } from '../registry/tasks.ts';
+import { registerJob } from './register-job.ts';
 import { ErrorCode, isPkgForgeError, messageOf } from '../util/errors.ts';
 import { childPath, removeTree } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
@@ -296,9 +296,7 @@ async function endJob(
 async function register(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, db: Db): Promise<EntryOutcome> {
   await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.accepted));
   ctx.log.info({ job: manifest.id }, `Successfully accepted job ${manifest.id}`);
-  const targets = await db(() =>
-    registerTasks(ctx.registry, manifest.id, manifest.platforms, manifest.archs, manifestFamily(manifest)),
-  );
+  const targets = await db(() => registerJob(ctx.registry, ctx.accepted, manifest));
   ctx.log.info(
     { job: manifest.id, tasks: targets.map((t) => `${t.platform}/${t.arch}`) },
     `Registered ${targets.length} tasks for ${manifest.id}`,

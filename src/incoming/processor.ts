@@ -6,10 +6,10 @@ import { isTransientRegistryError } from '../registry/retry.ts';
 import { startLeaseReaper } from '../registry/lease-reaper.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
 import { assertOwnerOnlyWritable, childPath, removeTree } from '../util/fs-safe.ts';
-import { MANIFEST_FILE, manifestFamily, parseManifest } from '../core/manifest.ts';
+import { MANIFEST_FILE, parseManifest } from '../core/manifest.ts';
 import { JobStatus } from '../core/terms.ts';
 import { listInFlightJobsOlderThan, setJobStatus } from '../registry/jobs.ts';
-import { registerTasks } from '../registry/tasks.ts';
+import { registerJob } from './register-job.ts';
 import { printable } from '../core/names.ts';
 import {
   acceptedSpace,
@@ -222,13 +222,7 @@ async function sweepOrphans(ctx: IncomingContext, present: Set<string>): Promise
       );
       await verifyCopy(acceptedDir, manifest);
       await setJobStatus(ctx.registry.db, job.uuid, JobStatus.accepted);
-      const targets = await registerTasks(
-        ctx.registry,
-        job.uuid,
-        manifest.platforms,
-        manifest.archs,
-        manifestFamily(manifest),
-      );
+      const targets = await registerJob(ctx.registry, ctx.accepted, manifest);
       ctx.log.warn({ job: job.uuid }, `Registered interrupted job ${job.uuid} from its verified accepted copy`);
       outcomes.push({ kind: 'registered', entry, job: job.uuid, targets });
     } catch {

@@ -19,6 +19,8 @@ export async function registerTasks(
   platforms: readonly string[],
   archs: readonly string[],
   family: PackageFamily,
+  /** Narrows the selection by what the packages say they build on (a `.dsc`'s Architecture). */
+  narrow: (selected: Target[]) => Target[] = (selected) => selected,
 ): Promise<Target[]> {
   return writeTransaction(registry, async (trx) => {
     const job = await trx
@@ -28,7 +30,7 @@ export async function registerTasks(
       .executeTakeFirst();
     if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
     const available = await activeTargets(trx);
-    const wanted = selectTargets(available, platforms, archs, family);
+    const wanted = narrow(selectTargets(available, platforms, archs, family));
     const now = Date.now();
     // Builders take tasks in submission order, whatever order the incoming processor finished them in.
     const queuedAt = job.submitted_at ?? now;

@@ -56,9 +56,10 @@ for (const dialect of DIALECTS) {
       const outcome = pass.outcomes.find((o) => o.job === 'dsc-ok');
       assert.equal(outcome?.kind, 'registered', JSON.stringify(pass.outcomes));
       const job = (await getJobDetail(farm.registry.db, 'dsc-ok'))!;
+      // `Architecture: all`: one build per platform, on amd64.
       assert.deepEqual(
         job.tasks.map((t) => `${t.platform}/${t.arch}`),
-        ['deb12/aarch64', 'deb12/x86_64'],
+        ['deb12/x86_64'],
       );
       assert.equal(job.family, 'deb');
       assert.deepEqual(
@@ -67,6 +68,21 @@ for (const dialect of DIALECTS) {
       );
       for (const f of ['greeter_2.10-3.dsc', ...parts])
         assert.equal(digest(join(farm.accepted, 'dsc-ok', f), 'sha256'), digest(join(dirname(dsc), f), 'sha256'), f);
+    });
+
+    it('builds an `any` package on every arch of the platform, and a listed one where it matches', async () => {
+      await submitTo(farm, 'dsc-any', [buildDsc('everywhere', { architecture: 'any' })]);
+      await submitTo(farm, 'dsc-arm', [buildDsc('armonly', { architecture: 'arm64' })]);
+      const pass = await runIncomingPass(farm.ctx());
+      const tasks = (id: string) => pass.outcomes.find((o) => o.job === id && o.kind === 'registered');
+      assert.deepEqual(
+        (tasks('dsc-any') as { targets: { platform: string; arch: string }[] }).targets.map((t) => t.arch),
+        ['aarch64', 'x86_64'],
+      );
+      assert.deepEqual(
+        (tasks('dsc-arm') as { targets: { platform: string; arch: string }[] }).targets.map((t) => t.arch),
+        ['aarch64'],
+      );
     });
 
     it('refuses at submission a .dsc whose listed file is missing or has another SHA-256, writing nothing', async () => {

@@ -1,20 +1,12 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
+import { debianArch } from '../../core/debian-arch.ts';
 import { runCommand } from '../../util/child.ts';
 import { writeFileAtomic } from '../../util/fs-safe.ts';
 import { logLine, PhaseFailure, type AttemptRun, type PublishCommand } from '../phases.ts';
 import type { SigningKey } from '../signing-key.ts';
 import { lockRepository } from './repository-lock.ts';
-
-/** Debian's name for an architecture given as RPM's (builders are registered with either). */
-const DEBIAN_ARCH: Readonly<Record<string, string>> = {
-  x86_64: 'amd64',
-  aarch64: 'arm64',
-  i686: 'i386',
-  ppc64le: 'ppc64el',
-};
-export const debianArch = (arch: string) => DEBIAN_ARCH[arch] ?? arch;
 
 /**
  * Publishes the built `.deb`s into the bucket's APT repository, repos/<bucket>/deb/, with reprepro:
