@@ -6,7 +6,6 @@ import { listAttempts } from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { openRegistry, type Registry } from '../../src/registry/registry.ts';
-import { buildApp } from '../../src/web/app.ts';
 import {
   addPlatforms,
   eventually,
@@ -19,6 +18,7 @@ import {
 } from '../helpers/farm.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
 import { TcpProxy } from '../helpers/tcp-proxy.ts';
+import { farmApp } from '../helpers/web.ts';
 
 /** A package whose build prints a line a second for `seconds` seconds. */
 const ticking = (name: string, seconds: number) =>
@@ -84,14 +84,7 @@ describe('a registry outage, on PostgreSQL through a proxy the test controls', (
     await incoming.until(/Starting incoming queue processing daemon/);
     // The web server sees the same registry: while it is away, reads are a clear 503, not a 500.
     const webRegistry: Registry = await openRegistry({ type: 'postgresql', connectionString: env.PKGFORGE_REGISTRY! });
-    const app = await buildApp({
-      registry: webRegistry,
-      results: farm.results,
-      incoming: farm.incoming,
-      uploadMaxBytes: 1024,
-      readRequiresToken: false,
-      healthyWithinMs: 120_000,
-    });
+    const app = await farmApp(farm, { registry: webRegistry, uploadMaxBytes: 1024 });
     try {
       await submit('during', [ticking('during', 4)]);
       await eventually('the build to start', () => logSays('during', 'tick-1'));

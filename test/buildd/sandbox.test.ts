@@ -9,11 +9,11 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import type { ConfigFile } from '../../src/config/schema.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
 import { addBuilder, listBuilders } from '../../src/registry/builders.ts';
-import { buildApp } from '../../src/web/app.ts';
 import { cancelTasks } from '../../src/registry/tasks.ts';
 import { silentLog } from '../../src/util/log.ts';
 import { addPlatforms, makeFarm, pkgforge, registryEnv, type TestFarm, submitTo } from '../helpers/farm.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
+import { farmApp } from '../helpers/web.ts';
 
 const never = new AbortController().signal;
 /** Set while the test makes its SRPMs, so parse-time probes do nothing on the test's own host. */
@@ -299,14 +299,7 @@ describe('the build sandbox: hostile packages are blocked and the farm carries o
       PKGFORGE_REGISTRY: registryEnv(farm.config),
     });
     assert.match(cli.stdout, /^b1\s+el9\s+x86_64\s+NONE \(unsandboxed\)$/m, cli.stdout + cli.stderr);
-    const app = await buildApp({
-      registry: farm.registry,
-      results: farm.results,
-      incoming: farm.incoming,
-      uploadMaxBytes: 1024,
-      readRequiresToken: false,
-      healthyWithinMs: 120_000,
-    });
+    const app = await farmApp(farm, { uploadMaxBytes: 1024 });
     try {
       assert.match((await app.inject({ url: '/builders' })).body, /unsandboxed/);
       assert.equal((await app.inject({ url: '/api/v1/builders' })).json()[0].sandbox, 'none');

@@ -8,10 +8,10 @@ import { builderIdentity, claimNextTask, finishAttempt, idleHeartbeat } from '..
 import { addBuilder } from '../../src/registry/builders.ts';
 import { insertJob } from '../../src/registry/jobs.ts';
 import { registerTasks } from '../../src/registry/tasks.ts';
-import { buildApp } from '../../src/web/app.ts';
 import { parseListen } from '../../src/cli/web.ts';
 import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
 import { DIALECTS } from '../helpers/registries.ts';
+import { farmApp } from '../helpers/web.ts';
 
 async function job(farm: TestFarm, id: string, extra: Record<string, unknown> = {}) {
   const m = normaliseManifest(
@@ -38,14 +38,7 @@ for (const dialect of DIALECTS) {
       for (let i = 0; i < 7; i++) await job(farm, `job-${i}`);
       await job(farm, 'odd', { platforms: ['auto', 'nosuch', 'f40'], archs: ['all', 'sparc'] });
       await farm.registry.db.updateTable('platforms').set({ active: 0 }).where('name', '=', 'f40').execute();
-      app = await buildApp({
-        registry: farm.registry,
-        results: farm.results,
-        incoming: farm.incoming,
-        uploadMaxBytes: 1024 * 1024,
-        readRequiresToken: false,
-        healthyWithinMs: 120_000,
-      });
+      app = await farmApp(farm);
     });
     after(async () => {
       await app.close();

@@ -13,9 +13,9 @@ import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail, markJobValid } from '../../src/registry/jobs.ts';
 import { createToken } from '../../src/registry/tokens.ts';
 import { silentLog } from '../../src/util/log.ts';
-import { buildApp } from '../../src/web/app.ts';
 import { addPlatforms, makeFarm, type TestFarm, submitTo } from '../helpers/farm.ts';
 import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
+import { farmApp } from '../helpers/web.ts';
 
 /** Screenshots of the main pages are kept here (ignored by git) for a person to look at. */
 const SHOTS = join(import.meta.dirname, '..', '..', 'test-output');
@@ -32,14 +32,7 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     farm = await makeFarm('sqlite');
     await addPlatforms(farm, 'el9/x86_64*', 'f40/x86_64*');
     await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
-    app = await buildApp({
-      registry: farm.registry,
-      results: farm.results,
-      incoming: farm.incoming,
-      uploadMaxBytes: 1024 * 1024,
-      readRequiresToken: false,
-      healthyWithinMs: 120_000,
-    });
+    app = await farmApp(farm);
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({
       executablePath: process.env.PKGFORGE_TEST_CHROMIUM ?? '/usr/bin/chromium',

@@ -8,8 +8,8 @@ import { builderIdentity, claimNextTask, finishAttempt, type Claim } from '../..
 import { addBuilder } from '../../src/registry/builders.ts';
 import { insertJob } from '../../src/registry/jobs.ts';
 import { registerTasks } from '../../src/registry/tasks.ts';
-import { buildApp } from '../../src/web/app.ts';
 import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { farmApp } from '../helpers/web.ts';
 
 describe('result downloads, the live log and metrics', () => {
   let farm: TestFarm;
@@ -37,14 +37,7 @@ describe('result downloads, the live log and metrics', () => {
     writeFileSync(join(attemptDir, 'build.log'), 'line one\n');
     writeFileSync(join(farm.results, 'j1', 'el9-x86_64', 'a-1-1.noarch.rpm'), 'rpm bytes');
     writeFileSync(join(farm.root, 'secret'), 'secret');
-    app = await buildApp({
-      registry: farm.registry,
-      results: farm.results,
-      incoming: farm.incoming,
-      uploadMaxBytes: 1024 * 1024,
-      readRequiresToken: false,
-      healthyWithinMs: 120_000,
-    });
+    app = await farmApp(farm);
     base = await app.listen({ host: '127.0.0.1', port: 0 });
   });
   after(async () => {

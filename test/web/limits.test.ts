@@ -12,9 +12,9 @@ import { addBuilder } from '../../src/registry/builders.ts';
 import { insertJob } from '../../src/registry/jobs.ts';
 import { registerTasks } from '../../src/registry/tasks.ts';
 import { createToken } from '../../src/registry/tokens.ts';
-import { buildApp } from '../../src/web/app.ts';
 import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
 import { srpm } from '../helpers/srpm.ts';
+import { farmApp } from '../helpers/web.ts';
 
 /** Rejects when `promise` has not settled within `ms`. */
 async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
@@ -70,15 +70,7 @@ describe('the web server limits', () => {
   });
 
   async function serve(limits: Partial<HttpLimits>): Promise<{ app: FastifyInstance; port: number; base: string }> {
-    const app = await buildApp({
-      registry: farm.registry,
-      results: farm.results,
-      incoming: farm.incoming,
-      uploadMaxBytes: 1024 * 1024,
-      readRequiresToken: false,
-      healthyWithinMs: 120_000,
-      limits,
-    });
+    const app = await farmApp(farm, { limits });
     servers.push(app);
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     return { app, port: (app.server.address() as AddressInfo).port, base };

@@ -4,8 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { normaliseManifest } from '../../src/core/manifest.ts';
 import { insertJob, markJobValid, setJobStatus } from '../../src/registry/jobs.ts';
 import { registerTasks } from '../../src/registry/tasks.ts';
-import { buildApp } from '../../src/web/app.ts';
 import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { farmApp } from '../helpers/web.ts';
 
 describe('the web pages', () => {
   let farm: TestFarm;
@@ -32,14 +32,7 @@ describe('the web pages', () => {
     ]);
     await registerTasks(farm.registry, 'hostile', m.platforms, m.archs, 'rpm');
     await setJobStatus(farm.registry.db, 'hostile', 'registered', '</p><script>alert("reason")</script>');
-    app = await buildApp({
-      registry: farm.registry,
-      results: farm.results,
-      incoming: farm.incoming,
-      uploadMaxBytes: 1024,
-      readRequiresToken: false,
-      healthyWithinMs: 120_000,
-    });
+    app = await farmApp(farm, { uploadMaxBytes: 1024 });
   });
   after(async () => {
     await app.close();

@@ -5,9 +5,9 @@ import { normaliseManifest } from '../../src/core/manifest.ts';
 import { insertJob } from '../../src/registry/jobs.ts';
 import { openRegistry, type Registry } from '../../src/registry/registry.ts';
 import { registerTasks } from '../../src/registry/tasks.ts';
-import { buildApp } from '../../src/web/app.ts';
 import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
 import { PG_ADMIN_URL } from '../helpers/registries.ts';
+import { farmApp } from '../helpers/web.ts';
 
 describe('the web server under a read-only PostgreSQL role', () => {
   let farm: TestFarm;
@@ -50,14 +50,7 @@ describe('the web server under a read-only PostgreSQL role', () => {
   });
 
   it('serves every page and read route with SELECT rights only', async () => {
-    const app = await buildApp({
-      registry: readonly,
-      results: farm.results,
-      incoming: farm.incoming,
-      uploadMaxBytes: 1024,
-      readRequiresToken: false,
-      healthyWithinMs: 120_000,
-    });
+    const app = await farmApp(farm, { registry: readonly, uploadMaxBytes: 1024 });
     try {
       for (const url of [
         '/api/v1/jobs',

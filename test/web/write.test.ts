@@ -8,12 +8,12 @@ import YAML from 'yaml';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { createToken, revokeToken } from '../../src/registry/tokens.ts';
-import { buildApp } from '../../src/web/app.ts';
 import { validateDsc } from '../../src/sources/dsc.ts';
 import { addPlatforms, makeFarm, pkgforge, spawnPkgforge, type TestFarm } from '../helpers/farm.ts';
 import { buildDsc } from '../helpers/dsc.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { srpm } from '../helpers/srpm.ts';
+import { farmApp } from '../helpers/web.ts';
 
 for (const dialect of DIALECTS) {
   describe(`writing over HTTP on ${dialect}`, () => {
@@ -25,14 +25,7 @@ for (const dialect of DIALECTS) {
       farm = await makeFarm(dialect);
       await addPlatforms(farm, 'el9/x86_64*', 'f40/x86_64*');
       token = (await createToken(farm.registry.db, 'alice')).token;
-      app = await buildApp({
-        registry: farm.registry,
-        results: farm.results,
-        incoming: farm.incoming,
-        uploadMaxBytes: 64 * 1024,
-        readRequiresToken: false,
-        healthyWithinMs: 120_000,
-      });
+      app = await farmApp(farm, { uploadMaxBytes: 64 * 1024 });
       base = await app.listen({ host: '127.0.0.1', port: 0 });
     });
     after(async () => {
@@ -219,14 +212,7 @@ for (const dialect of DIALECTS) {
 describe('reading can require a token', () => {
   it('answers 401 to reads without one when configured so', async () => {
     const farm = await makeFarm('sqlite');
-    const app = await buildApp({
-      registry: farm.registry,
-      results: farm.results,
-      incoming: farm.incoming,
-      uploadMaxBytes: 1024,
-      readRequiresToken: true,
-      healthyWithinMs: 120_000,
-    });
+    const app = await farmApp(farm, { uploadMaxBytes: 1024, readRequiresToken: true });
     try {
       assert.equal((await app.inject({ method: 'GET', url: '/api/v1/jobs' })).statusCode, 401);
       const { token } = await createToken(farm.registry.db, 'carol');
@@ -250,14 +236,7 @@ describe('the CLI against a remote server', () => {
     const farm = await makeFarm('sqlite');
     await addPlatforms(farm, 'el9/x86_64*');
     await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
-    const app = await buildApp({
-      registry: farm.registry,
-      results: farm.results,
-      incoming: farm.incoming,
-      uploadMaxBytes: 1024 * 1024,
-      readRequiresToken: false,
-      healthyWithinMs: 120_000,
-    });
+    const app = await farmApp(farm);
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     try {
       const { token } = await createToken(farm.registry.db, 'dave');
