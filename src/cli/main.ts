@@ -22,6 +22,7 @@ const commandGroups: [string[], () => Promise<Register[]>][] = [
   [['serve'], async () => [(await import('./serve.ts')).registerServeCommand]],
   [['web'], async () => [(await import('./web.ts')).registerWebCommand]],
   [['token'], async () => [(await import('./token.ts')).registerTokenCommands]],
+  [['buildroot'], async () => [(await import('./buildroot.ts')).registerBuildRootCommands]],
   [['key'], async () => [(await import('./key.ts')).registerKeyCommands]],
 ];
 

@@ -113,6 +113,10 @@ export interface Config {
   platform: string | null;
   /** Published repositories: repos/<bucket>/<platform>/<arch>/. */
   repos: string;
+  /** Debian platforms' build roots: `<platform>-<arch>.tar.zst` each. */
+  buildroots: string;
+  /** `debian_mirror`, or null: the host's apt mirror. */
+  debianMirror: string | null;
   /** The farm's signing key: where GnuPG keeps it, and its name (null: the farm's own, made on first use). */
   signing: { gnupgHome: string; key: string | null };
   /** `max_package_size`, `max_job_size`: what `submit` and the incoming processor accept. */
@@ -230,6 +234,8 @@ export function loadConfig(options: LoadConfigOptions): Readonly<Config> {
     waitForJob: values.wait_for_job ?? DEFAULTS.waitForJob,
     platform: values.platform ?? null,
     repos: dir(values.repos, join(base, 'repos')),
+    buildroots: dir(values.buildroots, join(base, 'buildroots')),
+    debianMirror: values.debian_mirror ?? null,
     signing: { gnupgHome: dir(values.gnupg_home, join(base, 'gnupg')), key: values.signing_key ?? null },
     submissionLimits: {
       maxPackageSize: sized('max_package_size', parseSize, DEFAULT_SUBMISSION_LIMITS.maxPackageSize),

@@ -149,6 +149,13 @@ export const ConfigSchema = Type.Object({
    * other bucket: a .dsc job into such a bucket must be signed by one of the keyring's keys.
    */
   dsc_keyrings: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }))),
+  /** buildd and `pkgforge buildroot`: where Debian platforms' build roots are kept (default: buildroots/ in the data directory). */
+  buildroots: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * `pkgforge buildroot`: the Debian mirror build roots are made from, which sbuild then installs
+   * build dependencies from (default: this host's apt mirror).
+   */
+  debian_mirror: Type.Optional(Type.String({ pattern: '^(https?|file)://\\S+$' })),
   /** buildd: the GnuPG home holding the farm's signing key (default: gnupg/ in the data directory). */
   gnupg_home: Type.Optional(Type.String({ minLength: 1 })),
   /** buildd: the key repositories are signed with (a name or fingerprint in gnupg_home); unset: the farm's own, made on first use. */

@@ -42,6 +42,8 @@ const DEFINITIONS = {
   tooManyConnections: { code: 'PKGF_ERR_TOO_MANY_CONNECTIONS', status: 429 },
   /** The registry is away for a moment (a restart, an outage); the client may try again. */
   unavailable: { code: 'PKGF_ERR_UNAVAILABLE', status: 503 },
+  /** A Debian platform's build root that is missing or could not be made (mmdebstrap failed). */
+  buildRoot: { code: 'PKGF_ERR_BUILD_ROOT', status: 500 },
   /** An unexpected server error (details in the server's log). */
   internal: { code: 'PKGF_ERR_INTERNAL', status: 500 },
 } as const satisfies Record<string, { code: `PKGF_ERR_${string}`; status: number }>;
