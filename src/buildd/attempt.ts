@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import YAML from 'yaml';
-import { MANIFEST_FILE, parseManifest, type Manifest } from '../core/manifest.ts';
+import { MANIFEST_FILE, packageFiles, parseManifest, type Manifest } from '../core/manifest.ts';
 import { attemptPath, taskResultsPath } from '../core/results-layout.ts';
 import type { Claim } from '../registry/attempts.ts';
 import { messageOf } from '../util/errors.ts';
@@ -157,7 +157,7 @@ async function openRun(
     `${claim.jobId}-${claim.attempt}-`,
     setup.sandbox,
     acceptedDir,
-    manifest.packages.map((p) => p.file),
+    manifest.packages.flatMap((p) => packageFiles(p).map((f) => f.file)),
   );
   return {
     ...attempt,

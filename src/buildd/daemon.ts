@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { familyOfBuilder } from '../core/terms.ts';
@@ -113,7 +114,8 @@ export async function preflightBuilder(
   const resultsStat = await stat(ctx.dirs.results).catch(() => null);
   if (!resultsStat?.isDirectory()) problems.push(`the results directory '${ctx.dirs.results}' does not exist`);
   else {
-    const probe = join(ctx.dirs.results, `.pkgforge-probe-${process.pid}`);
+    // Two builders in one process (serve, tests) must not share one probe.
+    const probe = join(ctx.dirs.results, `.pkgforge-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
     await writeFile(probe, 'test\n').then(
       () => unlink(probe),
       (err: Error) => problems.push(`the results directory '${ctx.dirs.results}' is not writable: ${err.message}`),
@@ -130,6 +132,8 @@ export async function preflightBuilder(
     problems.push(
       "mock needs root for its chroots and cannot run in the bubblewrap sandbox; set `sandbox: none` for this builder to rely on mock's own isolation (see docs/security.md)",
     );
+  if (sandbox.sandbox)
+    problems.push(...((await ctx.settings.builder().preflight?.(me.platform, me.arch, sandbox.sandbox)) ?? []));
   const unable = problems.length > 0 ? `The build environment is incomplete: ${problems.join('; ')}` : null;
   await idleHeartbeat(ctx.registry.db, me.id, ctx.host ?? instanceName(), unable, sandbox.sandbox?.kind ?? null);
   if (unable) throw new PkgForgeError(ErrorCode.directory, `Builder '${ctx.name}': ${unable}`);

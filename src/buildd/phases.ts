@@ -71,6 +71,11 @@ export interface PhaseCommand {
   readonly name: string;
   /** The executables it needs; preflight checks them. */
   readonly tools: readonly string[];
+  /**
+   * What else stands in the way of building for this platform and arch on this host (a builder's
+   * build root, its user's set-up), each in words; the daemon refuses to claim while any remain.
+   */
+  preflight?(platform: string, arch: string, sandbox: Sandbox): Promise<string[]>;
   run(task: TaskRun): Promise<void>;
 }
 

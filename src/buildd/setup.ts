@@ -8,7 +8,9 @@ import { farmSigningKey, type SigningKey } from './signing-key.ts';
 import { EmailReport } from './commands/email.ts';
 import { MockBuilder } from './commands/mock.ts';
 import { RpmbuildBuilder } from './commands/rpmbuild.ts';
+import { LintianCheck } from './commands/lintian.ts';
 import { RpmlintCheck } from './commands/rpmlint.ts';
+import { SbuildBuilder } from './commands/sbuild.ts';
 import { RpmsignSigner } from './commands/rpmsign.ts';
 import { WebhookReport } from './commands/webhook.ts';
 import { setUpSandbox, type SandboxSetup } from './sandbox-setup.ts';
@@ -54,11 +56,15 @@ export function builddSettings(config: Config): BuilddSettings {
     rpmbuild: () => new RpmbuildBuilder(),
     rpm: () => new RpmbuildBuilder(),
     mock: (p: Record<string, unknown>) => new MockBuilder(p as { root?: string }),
+    sbuild: () => new SbuildBuilder({ buildroots: config.buildroots, repos: config.repos }),
   };
   // Validate now, build a fresh one per task (it keeps per-task state).
   make('builder', b.builder, builders);
   const checks = b.checks.map((s) =>
-    make<PhaseCommand>('check', s, { rpmlint: (p) => new RpmlintCheck(p as { strict?: boolean }) }),
+    make<PhaseCommand>('check', s, {
+      rpmlint: (p) => new RpmlintCheck(p as { strict?: boolean }),
+      lintian: (p) => new LintianCheck(p as { strict?: boolean }),
+    }),
   );
   // Made (or found) once, on first use, and shared by everything that signs.
   let key: Promise<SigningKey> | null = null;

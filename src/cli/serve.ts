@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { familyOfBuilder } from '../core/terms.ts';
 import { join } from 'node:path';
 import { runBuildd } from '../buildd/daemon.ts';
 import { describeRegistry } from '../config/load-config.ts';
@@ -60,7 +61,8 @@ export function registerServeCommand(program: Command): void {
           : null;
         if (web) console.log(`API: ${web.url}/api/v1 (documentation: ${web.url}/api/docs)`);
         console.log(`Log: ${logFile}`);
-        console.log('Submit a job with: pkgforge submit --bucket devel FILE.src.rpm   (stop with Ctrl-C)');
+        const example = familyOfBuilder(config.buildd.builder.name) === 'deb' ? 'FILE.dsc' : 'FILE.src.rpm';
+        console.log(`Submit a job with: pkgforge submit --bucket devel ${example}   (stop with Ctrl-C)`);
         const builddCtx = builderName ? builddContext(config, registry, builderName, log) : null;
         const { stop, abort } = stopSignals(log, builddCtx?.settings.stopGraceSeconds ?? 0);
         await Promise.all([

@@ -28,6 +28,7 @@ export async function startWeb(
   const app = await buildApp({
     registry,
     results: config.results,
+    repos: config.repos,
     incoming: config.incoming,
     uploadMaxBytes: config.web.uploadMaxBytes,
     readRequiresToken: config.web.readRequiresToken,

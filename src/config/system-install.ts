@@ -37,6 +37,8 @@ export async function ensureSystemInstall(root = '/'): Promise<string[]> {
       '/nonexistent',
       '--shell',
       '/usr/sbin/nologin',
+      // The build user runs sbuild, whose unshare mode maps a build root's users into these ids.
+      ...(name === SYSTEM_USERS.build ? ['--add-subids-for-system'] : []),
       name,
     ]);
     changed.push(`created the user ${name}`);

@@ -1,5 +1,6 @@
 import { captureCommand } from './child.ts';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
 let cache: Map<number, string> | null = null;
 
@@ -40,4 +41,19 @@ export async function lookupGroup(name: string): Promise<{ gid: number; members:
   const [, , gid, members] = r.code === 0 ? (r.stdout.split('\n')[0] ?? '').split(':') : [];
   if (gid === undefined || !/^\d+$/.test(gid)) return null;
   return { gid: Number(gid), members: members ? members.split(',').filter(Boolean) : [] };
+}
+
+/**
+ * The number of subordinate ids `user` has in /etc/subuid or /etc/subgid (`name:start:count`
+ * lines, the name or the uid): what a user namespace of that user may map beyond its own id, which
+ * sbuild's unshare mode needs (65536, a whole system's ids).
+ */
+export async function subordinateIdCount(user: UserIds, file: '/etc/subuid' | '/etc/subgid'): Promise<number> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  let count = 0;
+  for (const line of text.split('\n')) {
+    const [who, , n] = line.trim().split(':');
+    if ((who === user.name || who === String(user.uid)) && n && /^\d+$/.test(n)) count += Number(n);
+  }
+  return count;
 }

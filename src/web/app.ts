@@ -11,6 +11,7 @@ import { fileRoutes } from './routes/files.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { pageRoutes } from './routes/pages.ts';
+import { repositoryRoutes } from './routes/repositories.ts';
 import { requireUser, writeRoutes } from './routes/write.ts';
 import type { WebContext } from './context.ts';
 import { httpLimiter } from './limits.ts';
@@ -71,6 +72,7 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
       await api.register(farmRoutes(ctx));
       await api.register(fileRoutes(ctx, { logHeartbeatMs: Math.min(15_000, (limits.idleTimeoutMs || Infinity) / 2) }));
       await api.register(writeRoutes(ctx));
+      await api.register(repositoryRoutes(ctx));
       if (ctx.readRequiresToken)
         api.addHook('onRequest', async (req) => void (req.method === 'GET' && (await requireUser(ctx, req))));
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -5,6 +5,8 @@ import type { Registry } from '../registry/registry.ts';
 export interface WebContext {
   registry: Registry;
   results: string;
+  /** Published repositories (`repos`): the web shows their lines and serves their keys. */
+  repos: string;
   /** Where uploaded jobs are written (the incoming directory). */
   incoming: string;
   /** The largest source package an upload may carry, in bytes. */

@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { RepreproPublisher } from '../../src/buildd/commands/reprepro.ts';
 import type { AttemptRun } from '../../src/buildd/phases.ts';
 import { exportPublicKey, farmSigningKey, type SigningKey } from '../../src/buildd/signing-key.ts';
+import { aptClient, downloadAndUnpack } from '../helpers/apt.ts';
 import { buildDeb, makeSigningKey, stopAgentAtExit } from '../helpers/dsc.ts';
 import { pkgforge } from '../helpers/farm.ts';
-
-const run = promisify(execFile);
 
 describe('the APT repository a bucket publishes into (reprepro), read by a real apt', () => {
   let root: string;
@@ -44,45 +42,16 @@ describe('the APT repository a bucket publishes into (reprepro), read by a real 
     return readFileSync(logFile, 'utf8');
   }
 
-  /** apt with its own lists and cache, trusting `keyFile` for the farm's repository only. */
-  async function apt(keyFile: string) {
-    const dir = mkdtempSync(join(root, 'client-'));
-    for (const d of ['lists/partial', 'cache/archives/partial', 'etc']) mkdirSync(join(dir, d), { recursive: true });
-    writeFileSync(
-      join(dir, 'etc', 'sources.list'),
-      `deb [signed-by=${keyFile}] file://${join(repos, 'devel', 'deb')} deb12 main\n`,
-    );
-    const options = [
-      '-o',
-      `Dir::Etc::sourcelist=${join(dir, 'etc', 'sources.list')}`,
-      '-o',
-      'Dir::Etc::sourceparts=-',
-      '-o',
-      `Dir::State::Lists=${join(dir, 'lists')}`,
-      '-o',
-      `Dir::Cache=${join(dir, 'cache')}`,
-      '-o',
-      'Debug::NoLocking=1',
-      // The client's directories are the test's own, which apt's download user cannot enter.
-      '-o',
-      'APT::Sandbox::User=root',
-    ];
-    const update = await run('apt-get', [...options, 'update'], { cwd: dir }).catch(
-      (err: { stderr: string; stdout: string }) => err,
-    );
-    return { dir, options, update: `${update.stdout}${update.stderr}` };
-  }
+  const line = (keyFile: string) => `deb [signed-by=${keyFile}] file://${join(repos, 'devel', 'deb')} deb12 main`;
 
   /** Downloads `name` with apt from the farm's repository, unpacks it and runs it. */
   async function installAndRun(name: string): Promise<string> {
     const keyFile = join(root, 'farm.asc');
     writeFileSync(keyFile, await exportPublicKey(key));
-    const client = await apt(keyFile);
+    const client = await aptClient(root, line(keyFile));
     assert.doesNotMatch(client.update, /^(W|E):/m, client.update);
-    await run('apt-get', [...client.options, 'download', name], { cwd: client.dir });
-    const deb = readdirSync(client.dir).find((f) => f.startsWith(`${name}_`) && f.endsWith('.deb'))!;
-    execFileSync('dpkg-deb', ['-x', join(client.dir, deb), join(client.dir, 'unpacked')]);
-    return execFileSync(join(client.dir, 'unpacked', 'usr', 'bin', name), { encoding: 'utf8' }).trim();
+    const unpacked = await downloadAndUnpack(client, name);
+    return execFileSync(join(unpacked, 'usr', 'bin', name), { encoding: 'utf8' }).trim();
   }
 
   it('publishes a package that apt installs with the signature checked, from a suite named after the platform', async () => {
@@ -101,7 +70,7 @@ describe('the APT repository a bucket publishes into (reprepro), read by a real 
       keyFile,
       execFileSync('gpg', ['--homedir', stranger.home, '--armor', '--export'], { encoding: 'utf8' }),
     );
-    const client = await apt(keyFile);
+    const client = await aptClient(root, line(keyFile));
     assert.match(client.update, /NO_PUBKEY|is not signed/);
   });
 

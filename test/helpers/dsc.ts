@@ -7,6 +7,8 @@ export interface DscOptions {
   version?: string;
   buildDepends?: string;
   architecture?: string;
+  /** A shell command the package's build runs (debian/rules build). */
+  buildCommand?: string;
 }
 
 const built = new Map<string, string>();
@@ -37,7 +39,7 @@ export function buildDsc(name: string, options: DscOptions = {}): string {
       'Section: misc',
       'Priority: optional',
       'Maintainer: PkgForge Tests <tests@example.org>',
-      `Build-Depends: ${options.buildDepends ?? 'debhelper-compat (= 13)'}`,
+      ...(options.buildDepends ? [`Build-Depends: ${options.buildDepends}`] : []),
       'Standards-Version: 4.6.2',
       '',
       `Package: ${name}`,
@@ -51,7 +53,27 @@ export function buildDsc(name: string, options: DscOptions = {}): string {
     join(src, 'debian', 'changelog'),
     `${name} (${version}) unstable; urgency=medium\n\n  * Test release.\n\n -- PkgForge Tests <tests@example.org>  Tue, 01 Dec 2026 00:00:00 +0000\n`,
   );
-  writeFileSync(join(src, 'debian', 'rules'), '#!/usr/bin/make -f\n%:\n\tdh $@\n');
+  // A rules file of dpkg's own tools, without debhelper: a build that needs nothing installed
+  // beyond build-essential is the quickest sbuild can do.
+  writeFileSync(
+    join(src, 'debian', 'rules'),
+    [
+      '#!/usr/bin/make -f',
+      'build build-arch build-indep:',
+      ...(options.buildCommand ? [`\t${options.buildCommand.replaceAll('$', '$$')}`] : []),
+      'binary: binary-arch binary-indep',
+      // The package is built by the target of its architecture; the other does nothing.
+      (options.architecture ?? 'all') === 'all' ? 'binary-arch:\nbinary-indep:' : 'binary-indep:\nbinary-arch:',
+      `\tinstall -D -m 644 README debian/tmp/usr/share/doc/${name}/README`,
+      '\tmkdir -p debian/tmp/DEBIAN',
+      '\tdpkg-gencontrol -Pdebian/tmp',
+      '\tdpkg-deb --root-owner-group --build debian/tmp ..',
+      'clean:',
+      '\trm -rf debian/tmp debian/files',
+      '.PHONY: build build-arch build-indep binary binary-arch binary-indep clean',
+      '',
+    ].join('\n'),
+  );
   chmodSync(join(src, 'debian', 'rules'), 0o755);
   execFileSync('dpkg-source', ['-b', `${name}-${upstream}`], { cwd: top, stdio: 'ignore' });
   const dsc = join(top, `${name}_${bare}.dsc`);

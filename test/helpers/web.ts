@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/web/app.ts';
 import type { WebContext } from '../../src/web/context.ts';
@@ -11,6 +12,7 @@ export function farmApp(farm: TestFarm, over: Partial<WebContext> = {}): Promise
   return buildApp({
     registry: farm.registry,
     results: farm.results,
+    repos: join(farm.root, 'repos'),
     incoming: farm.incoming,
     uploadMaxBytes: 1024 * 1024,
     readRequiresToken: false,

@@ -1,11 +1,12 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
+import { APT_KEY_FILE } from '../../core/apt-lines.ts';
 import { debianArch } from '../../core/debian-arch.ts';
 import { runCommand } from '../../util/child.ts';
 import { writeFileAtomic } from '../../util/fs-safe.ts';
 import { logLine, PhaseFailure, type AttemptRun, type PublishCommand } from '../phases.ts';
-import type { SigningKey } from '../signing-key.ts';
+import { exportPublicKey, type SigningKey } from '../signing-key.ts';
 import { lockRepository } from './repository-lock.ts';
 
 /**
@@ -39,11 +40,22 @@ export class RepreproPublisher implements PublishCommand {
     const release = await lockRepository(repo, task);
     try {
       await this.ensureSuite(repo, platform, debianArch(arch), key.fingerprint);
+      await this.publishKey(repo, key);
       for (const deb of debs) await this.include(task, repo, platform, deb, key);
     } finally {
       await release();
     }
     logLine(task, `published ${debs.length} package${debs.length === 1 ? '' : 's'} into ${repo} (suite ${platform})`);
+  }
+
+  /**
+   * The public half of the key the repository is signed with, as `key.asc` beside `dists/`, where
+   * users and the web server find it (rewritten when the key changed).
+   */
+  private async publishKey(repo: string, key: SigningKey): Promise<void> {
+    const file = join(repo, APT_KEY_FILE);
+    const armoured = await exportPublicKey(key);
+    if ((await readFile(file, 'utf8').catch(() => '')) !== armoured) await writeFileAtomic(file, armoured);
   }
 
   /** conf/distributions gains the platform's suite, or its architecture, if it lacks them. */

@@ -49,15 +49,17 @@ export function fileRoutes(ctx: WebContext, { logHeartbeatMs }: { logHeartbeatMs
         if (!st?.isFile()) throw new PkgForgeError(ErrorCode.notFound, `No file '${name}' in the results of this task`);
         const type = name.endsWith('.rpm')
           ? 'application/x-rpm'
-          : name.endsWith('.yml')
-            ? 'application/yaml; charset=utf-8'
-            : 'text/plain; charset=utf-8';
+          : name.endsWith('.deb')
+            ? 'application/vnd.debian.binary-package'
+            : name.endsWith('.yml')
+              ? 'application/yaml; charset=utf-8'
+              : 'text/plain; charset=utf-8';
         return reply
           .header('content-type', type)
           .header('content-length', st.size)
           .header(
             'content-disposition',
-            `${name.endsWith('.rpm') ? 'attachment' : 'inline'}; filename="${name.split('/').pop()}"`,
+            `${/\.(rpm|deb)$/.test(name) ? 'attachment' : 'inline'}; filename="${name.split('/').pop()}"`,
           )
           .header('x-content-type-options', 'nosniff')
           .send(createReadStream(path));

@@ -15,6 +15,7 @@ import { listQueues } from '../../registry/queue.ts';
 import { filterWarnings } from '../../core/targets.ts';
 import { packagePath } from '../../util/package-root.ts';
 import type { WebContext } from '../context.ts';
+import { aptRepository } from './repositories.ts';
 
 // The templates stay in src/web/views, for the sources and the bundled program alike.
 const eta = new Eta({
@@ -88,11 +89,24 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             .send(page('Not found', 'notfound', { message: `There is no job ${req.params.id}` }));
         const platforms = [...new Set(job.tasks.map((t) => t.platform))];
         const archs = [...new Set(job.tasks.map((t) => t.arch))].sort();
+        // A Debian job's packages install with apt from its bucket's repository, once published.
+        const repo = job.family === 'deb' ? await aptRepository(ctx.repos, job.bucket) : null;
+        const suites = repo?.suites.filter((s) => platforms.includes(s.platform)) ?? [];
+        const apt = repo &&
+          suites.length > 0 && {
+            key: repo.key,
+            script: [
+              `curl -o ${repo.keyPath} ${req.protocol}://${req.host}${repo.key}`,
+              ...suites.map((s) => `echo '${s.line}' >> /etc/apt/sources.list.d/pkgforge-${repo.bucket}.list`),
+              'apt update',
+            ].join('\n'),
+          };
         return reply.type('text/html; charset=utf-8').send(
           page(`Job ${job.id}`, 'job', {
             job,
             platforms,
             archs,
+            apt: apt || null,
             warnings: filterWarnings(job, await listPlatforms(ctx.registry.db)),
             submitted: time(job.submittedAt),
           }),
