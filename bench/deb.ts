@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildRootFile } from '../src/buildd/buildroot.ts';
@@ -17,10 +17,14 @@ import { findJob } from '../src/registry/jobs.ts';
 import { openRegistry } from '../src/registry/registry.ts';
 import { lookupUser } from '../src/util/users.ts';
 import { helloSource, sbuildUser, testBuildRoots } from '../test/helpers/debian.ts';
+import { buildDsc } from '../test/helpers/dsc.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 2);
 const ROOT = join(import.meta.dirname, '..');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 
 const [buildroots, userName, dsc] = await Promise.all([testBuildRoots(), sbuildUser(), helloSource()]);
 const user = (await lookupUser(userName))!;
@@ -28,12 +32,16 @@ const tarball = buildRootFile(buildroots, 'deb12', 'x86_64');
 execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
 
 /** The reference: sbuild as a user would run it by hand, in a directory of that user's. */
+/** sbuild's own measure of a build (its summary's Package-Time, seconds), from its output. */
+const packageTime = (output: string) => Number(output.match(/^Package-Time: (\d+)$/m)?.[1] ?? NaN);
+let bareSays = '';
+
 function bareSbuild(): number {
   const dir = mkdtempSync('/var/tmp/pkgforge-bench-sbuild-');
   chmodSync(dir, 0o755);
   chownSync(dir, user.uid, user.gid);
   const t0 = performance.now();
-  execFileSync(
+  bareSays = execFileSync(
     'setpriv',
     [
       `--reuid=${user.uid}`,
@@ -54,7 +62,7 @@ function bareSbuild(): number {
       `--build-dir=${dir}`,
       dsc,
     ],
-    { cwd: dir, stdio: 'ignore' },
+    { cwd: dir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
   const ms = performance.now() - t0;
   rmSync(dir, { recursive: true, force: true });
@@ -91,29 +99,46 @@ while (!/Submit a job|ready/i.test(out)) {
   await sleep(50);
 }
 const registry = await openRegistry({ type: 'sqlite', path: join(home, 'registry.db') });
+/** Submits `file` as job `id` into its own bucket and waits for its success; returns the milliseconds it took. */
+async function throughFarm(id: string, file: string): Promise<number> {
+  const t0 = performance.now();
+  execFileSync(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'submit', '--bucket', id, '--id', id, file], {
+    env,
+    stdio: 'ignore',
+  });
+  for (;;) {
+    const job = await findJob(registry.db, id);
+    if (job?.status === 'success') return performance.now() - t0;
+    if (job && ['fail', 'invalid', 'partial fail', 'registered'].includes(job.status) && job.reason)
+      throw new Error(`job ${id} ended ${job.status}: ${job.reason}`);
+    await sleep(20);
+  }
+}
 const refs: number[] = [];
 const farm: number[] = [];
 try {
+  // What a farm does once, not per build (its signing key, the sandbox's probe, lintian's first
+  // start), on a tiny package first.
+  const warm = await throughFarm('warm-up', buildDsc('pkgf-warmup'));
+  console.log(`warm-up (a tiny package, the farm's key made): ${(warm / 1000).toFixed(1)} s`);
   for (let run = 0; run < RUNS; run++) {
     refs.push(bareSbuild());
-    const id = `deb-${run}`;
-    const t0 = performance.now();
-    execFileSync(
-      process.execPath,
-      [join(ROOT, 'bin', 'pkgforge.js'), 'submit', '--bucket', `b${run}`, '--id', id, dsc],
-      {
-        env,
-        stdio: 'ignore',
-      },
+    const bareTime = packageTime(bareSays);
+    farm.push(await throughFarm(`deb-${run}`, dsc));
+    // Where the farm's extra time goes: sbuild itself (its Package-Time), or the farm around it.
+    const log = readFileSync(join(home, 'results', `deb-${run}`, 'deb12-x86_64', 'attempt-1', 'build.log'), 'utf8');
+    const stamps = [...log.matchAll(/^\[([^\]]+)\] pkgforge: (.*)$/gm)].map((m) => ({
+      at: Date.parse(m[1]!),
+      what: m[2]!,
+    }));
+    const at = (re: RegExp) => stamps.find((x) => re.test(x.what))?.at ?? NaN;
+    const started = at(/^building job/);
+    const sbuildFrom = at(/with sbuild in/);
+    const built = at(/: built$/);
+    const published = at(/^published /);
+    console.log(
+      `  farm: sbuild's Package-Time ${packageTime(log)} s (bare ${bareTime} s); task start → sbuild ${((sbuildFrom - started) / 1000).toFixed(1)} s; sbuild → built ${((built - sbuildFrom) / 1000).toFixed(1)} s; built → published (lintian, reprepro) ${((published - built) / 1000).toFixed(1)} s`,
     );
-    for (;;) {
-      const job = await findJob(registry.db, id);
-      if (job?.status === 'success') break;
-      if (job && ['fail', 'invalid', 'partial fail', 'registered'].includes(job.status) && job.reason)
-        throw new Error(`job ${id} ended ${job.status}: ${job.reason}`);
-      await sleep(20);
-    }
-    farm.push(performance.now() - t0);
     console.log(
       `pair ${run + 1}: bare sbuild ${(refs.at(-1)! / 1000).toFixed(1)} s, farm ${(farm.at(-1)! / 1000).toFixed(1)} s`,
     );

@@ -40,10 +40,16 @@ type Start = (signal: AbortSignal, output: Writable, onSpawn: (pid: number) => v
 /**
  * Runs a sandboxed command and enforces the limits the kernel's rlimits cannot: the total size of
  * its work directory, its number of processes and its resident memory, looked at every second;
- * past one, the build is killed and the result names the limit. Failures that show a limit's
+ * past one, the build is killed and the result names the limit. `everyMs` changes how often (a
+ * builder whose work directory holds a whole unpacked system looks less often). Failures that show a limit's
  * mark in the output (a failed fork or allocation) are attributed to that limit.
  */
-export async function watchLimits(command: SandboxCommand, limits: BuildLimits, start: Start): Promise<SandboxResult> {
+export async function watchLimits(
+  command: SandboxCommand,
+  limits: BuildLimits,
+  start: Start,
+  everyMs = LOOK_MS,
+): Promise<SandboxResult> {
   const stop = new AbortController();
   let limit: string | null = null;
   let hint: string | null = null;
@@ -91,7 +97,7 @@ export async function watchLimits(command: SandboxCommand, limits: BuildLimits, 
       busy = false;
     }
   };
-  const timer = setInterval(() => void look(), LOOK_MS);
+  const timer = setInterval(() => void look(), everyMs);
   try {
     const result = await start(stop.signal, output, (p) => {
       pid = p;
