@@ -50,6 +50,14 @@ function make<T>(phase: string, spec: CommandSpec, known: Record<string, (params
   }
 }
 
+/** A command parameter that is a name or a list of names. */
+function stringList(value: unknown, name: string): string[] {
+  if (value === undefined || value === null) return [];
+  const list = Array.isArray(value) ? value : [value];
+  if (!list.every((v) => typeof v === 'string')) throw new Error(`'${name}' must be a name or a list of names`);
+  return list as string[];
+}
+
 export function builddSettings(config: Config): BuilddSettings {
   const b = config.buildd;
   const builders: Record<string, (p: Record<string, unknown>) => PhaseCommand> = {
@@ -79,7 +87,12 @@ export function builddSettings(config: Config): BuilddSettings {
   const publishers = b.publishers.map((s) =>
     make<PublishCommand>('publisher', s, {
       createrepo: (p) => new CreaterepoPublisher(typeof p.repos === 'string' ? p.repos : config.repos),
-      reprepro: (p) => new RepreproPublisher(typeof p.repos === 'string' ? p.repos : config.repos, signingKey),
+      reprepro: (p) =>
+        new RepreproPublisher(
+          typeof p.repos === 'string' ? p.repos : config.repos,
+          signingKey,
+          stringList(p.allow_replace, 'allow_replace'),
+        ),
       command: (p) => new CommandPublisher(p),
       pkgsubmit: (p) => new CommandPublisher({ command: p.command ?? ['/usr/sbin/pkgsubmit', '-x', '-B', '{bucket}'] }),
     }),

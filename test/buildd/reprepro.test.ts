@@ -25,7 +25,7 @@ describe('the APT repository a bucket publishes into (reprepro), read by a real 
   after(() => rmSync(root, { recursive: true, force: true }));
 
   /** Publishes `debs` as one attempt of a task on deb12/x86_64 in bucket devel; returns the attempt's log. */
-  async function publish(debs: string[], suite = 'deb12'): Promise<string> {
+  async function publish(debs: string[], suite = 'deb12', allowReplace: string[] = []): Promise<string> {
     const logFile = join(root, `publish-${n++}.log`);
     const log = createWriteStream(logFile);
     const task = {
@@ -35,7 +35,7 @@ describe('the APT repository a bucket publishes into (reprepro), read by a real 
       signal: new AbortController().signal,
     } as unknown as AttemptRun;
     try {
-      await new RepreproPublisher(repos, async () => key).run(task);
+      await new RepreproPublisher(repos, async () => key, allowReplace).run(task);
     } finally {
       await new Promise((r) => log.end(r));
     }
@@ -91,6 +91,17 @@ describe('the APT repository a bucket publishes into (reprepro), read by a real 
       /tiny_1\.2-1_all\.deb: this version is already published in deb12 with other contents; publish a new version/,
     );
     assert.equal(await installAndRun('tiny'), 'Hello, third');
+  });
+
+  it('takes an older version, or the same one changed, in place of the published one where the bucket allows it', async () => {
+    await publish([buildDeb('swap', '2.0-1', 'Hello from swap 2')]);
+    const older = buildDeb('swap', '1.0-1', 'Hello from swap 1');
+    await assert.rejects(publish([older], 'deb12', ['other-bucket']), /older than the 2\.0-1 already published/);
+    const log = await publish([older], 'deb12', ['devel']);
+    assert.match(log, /swap_1\.0-1_all\.deb replaced the published swap in deb12 \(the bucket allows replacing\)/);
+    assert.equal(await installAndRun('swap'), 'Hello from swap 1');
+    await publish([buildDeb('swap', '1.0-1', 'Hello from swap 1, rebuilt')], 'deb12', ['*']);
+    assert.equal(await installAndRun('swap'), 'Hello from swap 1, rebuilt');
   });
 
   it('keeps one suite per platform in the bucket, each with its own packages', async () => {

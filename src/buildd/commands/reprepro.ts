@@ -18,7 +18,8 @@ import { lockRepository } from './repository-lock.ts';
  *
  * A newer version replaces the published one. The same version with the same contents is already
  * there (a republished attempt, after a crash): nothing to do. The same version with other contents,
- * or an older version, is refused with the reason: apt would never install it.
+ * or an older version, is refused with the reason (apt would never install it), unless the bucket
+ * is one the publisher's `allow_replace` names: then it replaces the published package.
  */
 export class RepreproPublisher implements PublishCommand {
   readonly name = 'reprepro';
@@ -26,6 +27,8 @@ export class RepreproPublisher implements PublishCommand {
   constructor(
     private readonly repos: string,
     private readonly signingKey: () => Promise<SigningKey>,
+    /** Buckets (`'*'`: every one) that take any version in place of the published one (`allow_replace`). */
+    private readonly allowReplace: readonly string[] = [],
   ) {}
 
   async run(task: AttemptRun): Promise<void> {
@@ -81,6 +84,58 @@ export class RepreproPublisher implements PublishCommand {
   }
 
   private async include(task: AttemptRun, repo: string, suite: string, deb: string, key: SigningKey): Promise<void> {
+    const name = basename(deb);
+    let conflict = await this.includeOnce(task, repo, suite, deb, key);
+    if (conflict && this.replaces(task.claim.bucket)) {
+      // The bucket takes any version in place of the published one: remove that, then include again.
+      const pkg = name.split('_')[0]!;
+      const removed = await this.reprepro(task, repo, key, ['remove', suite, pkg]);
+      if (removed.failed) throw new PhaseFailure(`Failed to remove ${pkg} from ${suite} of ${repo}: ${removed.failed}`);
+      conflict = await this.includeOnce(task, repo, suite, deb, key);
+      if (!conflict) logLine(task, `${name} replaced the published ${pkg} in ${suite} (the bucket allows replacing)`);
+    }
+    if (conflict) throw new PhaseFailure(conflict);
+  }
+
+  /** Whether the bucket's repository takes an older version, or the same one changed, in place of the published one. */
+  private replaces(bucket: string): boolean {
+    return this.allowReplace.includes(bucket) || this.allowReplace.includes('*');
+  }
+
+  /**
+   * Includes one `.deb`; returns null when it is published (or was already, the same package), or
+   * why the suite refuses it: an older version than the published one, or the same version with
+   * other contents. Fails the phase when reprepro itself fails.
+   */
+  private async includeOnce(
+    task: AttemptRun,
+    repo: string,
+    suite: string,
+    deb: string,
+    key: SigningKey,
+  ): Promise<string | null> {
+    const name = basename(deb);
+    const { said, failed } = await this.reprepro(task, repo, key, ['includedeb', suite, deb]);
+    if (failed) {
+      if (/expected: .*, got: /.test(said))
+        return `${name}: this version is already published in ${suite} with other contents; publish a new version (a higher Debian revision)`;
+      throw new PhaseFailure(`Failed to publish ${name} into ${repo}: ${failed}`);
+    }
+    // reprepro skips, and exits 0, when the suite has this version or a newer one: the same
+    // version is this very package published before; an older one is refused here.
+    const skipped = said.match(/Skipping inclusion of '([^']+)' '([^']+)' in '[^']+', as it has already '([^']+)'/);
+    if (skipped && skipped[2] !== skipped[3])
+      return `${name}: version ${skipped[2]} of ${skipped[1]} is older than the ${skipped[3]} already published in ${suite}; apt would never install it`;
+    return null;
+  }
+
+  /** Runs reprepro on the repository, its output into the task's log; what it said, and why it failed (or null). */
+  private async reprepro(
+    task: AttemptRun,
+    repo: string,
+    key: SigningKey,
+    args: string[],
+  ): Promise<{ said: string; failed: string | null }> {
     let said = '';
     const output = new Writable({
       write: (chunk: Buffer, _e, done) => {
@@ -88,28 +143,13 @@ export class RepreproPublisher implements PublishCommand {
         task.log.write(chunk, () => done());
       },
     });
-    const r = await runCommand('reprepro', ['-b', repo, 'includedeb', suite, deb], {
+    const r = await runCommand('reprepro', ['-b', repo, ...args], {
       output,
       signal: task.signal,
       timeoutMs: 10 * 60_000,
       env: { ...process.env, GNUPGHOME: key.gnupgHome },
     });
-    const name = basename(deb);
-    if (r.error || r.code !== 0) {
-      if (/expected: .*, got: /.test(said))
-        throw new PhaseFailure(
-          `${name}: this version is already published in ${suite} with other contents; publish a new version (a higher Debian revision)`,
-        );
-      throw new PhaseFailure(
-        `Failed to publish ${name} into ${repo}: ${r.error?.message ?? `reprepro exit code ${r.code}`}`,
-      );
-    }
-    // reprepro skips, and exits 0, when the suite has this version or a newer one: the same
-    // version is this very package published before; an older one is refused here.
-    const skipped = said.match(/Skipping inclusion of '([^']+)' '([^']+)' in '[^']+', as it has already '([^']+)'/);
-    if (skipped && skipped[2] !== skipped[3])
-      throw new PhaseFailure(
-        `${name}: version ${skipped[2]} of ${skipped[1]} is older than the ${skipped[3]} already published in ${suite}; apt would never install it`,
-      );
+    const failed = r.error || r.code !== 0 ? (r.error?.message ?? `reprepro exit code ${r.code}`) : null;
+    return { said, failed };
   }
 }
