@@ -59,7 +59,7 @@ export interface Sandbox {
 }
 
 /** The fixed environment of every sandboxed command: nothing of the daemon's. */
-const PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin';
+export const PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin';
 
 export interface BwrapOptions {
   user: UserIds | null;

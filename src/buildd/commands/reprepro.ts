@@ -31,6 +31,9 @@ export class RepreproPublisher implements PublishCommand {
     private readonly allowReplace: readonly string[] = [],
   ) {}
 
+  /** The armoured public key, by fingerprint. */
+  private readonly exported = new Map<string, string>();
+
   async run(task: AttemptRun): Promise<void> {
     const { bucket, platform, arch } = task.claim;
     const debs = task.info.products.filter((p) => p.endsWith('.deb'));
@@ -57,7 +60,9 @@ export class RepreproPublisher implements PublishCommand {
    */
   private async publishKey(repo: string, key: SigningKey): Promise<void> {
     const file = join(repo, APT_KEY_FILE);
-    const armoured = await exportPublicKey(key);
+    // Exported once per key, not at every publish (each export is a gpg process).
+    let armoured = this.exported.get(key.fingerprint);
+    if (armoured === undefined) this.exported.set(key.fingerprint, (armoured = await exportPublicKey(key)));
     if ((await readFile(file, 'utf8').catch(() => '')) !== armoured) await writeFileAtomic(file, armoured);
   }
 

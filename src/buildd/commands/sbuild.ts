@@ -13,7 +13,7 @@ import { subordinateIdCount, type UserIds } from '../../util/users.ts';
 import { findBuildRoot } from '../buildroot.ts';
 import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../phases.ts';
 import { assertRealDirectories, DEBIAN_PRODUCT_ENDINGS, takeDebianProduct } from '../products.ts';
-import type { Sandbox } from '../sandbox.ts';
+import { PATH, type Sandbox } from '../sandbox.ts';
 import { watchLimits } from '../sandbox-watch.ts';
 import { canReach } from '../workspace.ts';
 import { readSbuildFailure, sbuildReason } from './sbuild-reason.ts';
@@ -24,7 +24,6 @@ const SUBORDINATE_IDS = 65536;
 const TAIL_BYTES = 256 * 1024;
 /** How often the work directory's size is looked at: it holds a whole unpacked system (450 MB, 13,000 files). */
 const WATCH_EVERY_MS = 5000;
-const PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin';
 
 export interface SbuildOptions {
   /** Where the platforms' build roots are (`buildroots`). */

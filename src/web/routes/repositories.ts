@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import { APT_KEY_FILE, aptKeyPath, aptSourceLine } from '../../core/apt-lines.ts';
 import { SAFE_NAME_PATTERN } from '../../core/names.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
@@ -21,13 +21,7 @@ export const AptRepository = Type.Object({
   suites: Type.Array(Type.Object({ platform: Type.String(), line: Type.String() })),
 });
 
-export interface AptRepositoryInfo {
-  bucket: string;
-  url: string;
-  key: string;
-  keyPath: string;
-  suites: { platform: string; line: string }[];
-}
+export type AptRepositoryInfo = Static<typeof AptRepository>;
 
 /**
  * A bucket's APT repository as a user adds it, or null when nothing was published into it: its
