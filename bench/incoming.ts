@@ -27,11 +27,12 @@ import { makeRegistryConfig, type Dialect } from '../test/helpers/registries.ts'
 import { srpm } from '../test/helpers/srpm.ts';
 import { openRegistry } from '../src/registry/registry.ts';
 import { addPlatform, changePlatform } from '../src/registry/platforms.ts';
+import { bundledHelper } from './bundle.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 1000);
 const GIB = Number(process.env.BENCH_GIB ?? 1);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const PASS = join(import.meta.dirname, 'incoming-pass.mjs');
+const PASS = await bundledHelper('incoming-pass');
 const root = mkdtempSync(join(tmpdir(), 'pkgforge-bench-'));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

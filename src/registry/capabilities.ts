@@ -16,6 +16,11 @@ export interface RegistryCapabilities {
   readonly supportsSkipLocked: boolean;
   /** `LISTEN/NOTIFY` is available for waking idle daemons. */
   readonly supportsListenNotify: boolean;
+  /**
+   * An INSERT/UPDATE may be a WITH query of a statement (PostgreSQL), so a claim or a finish that
+   * changes several tables is one statement and one round trip; SQLite runs them in one transaction.
+   */
+  readonly supportsDataModifyingCte: boolean;
   /** Row locks (`SELECT … FOR UPDATE`) are available; SQLite's IMMEDIATE transactions lock the whole database instead. */
   readonly supportsRowLocks: boolean;
   /**

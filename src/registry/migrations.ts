@@ -187,6 +187,22 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
           .execute();
       },
     },
+    '0009-job-task-counters': {
+      async up(db: Kysely<any>) {
+        // A job keeps the count of its tasks and of those that ended each way, so a task's finish
+        // updates the job's status in the same statement (registry/job-counters.ts) instead of a
+        // recount of the job's tasks in a transaction of its own.
+        for (const column of ['tasks_total', 'tasks_success', 'tasks_fail', 'tasks_cancelled'])
+          await db.schema
+            .alterTable('jobs')
+            .addColumn(column, 'integer', (c) => c.notNull().defaultTo(0))
+            .execute();
+        const count = (status: string | null) =>
+          sql`(select count(*) from tasks where tasks.job_id = jobs.id${status === null ? sql`` : sql` and tasks.status = ${sql.lit(status)}`})`;
+        await sql`update jobs set tasks_total = ${count(null)}, tasks_success = ${count('success')},
+          tasks_fail = ${count('fail')}, tasks_cancelled = ${count('cancelled')}`.execute(db);
+      },
+    },
   };
 }
 

@@ -60,6 +60,11 @@ export interface JobTable {
   incoming_entry: string | null;
   /** `dev:inode` of that directory. */
   incoming_inode: string | null;
+  /** How many tasks the job has, and how many ended each way (registry/job-counters.ts keeps them). */
+  tasks_total: Generated<number>;
+  tasks_success: Generated<number>;
+  tasks_fail: Generated<number>;
+  tasks_cancelled: Generated<number>;
   created_at: Millis;
   modified_at: Millis;
 }

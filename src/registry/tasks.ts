@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import { deriveJobStatus } from '../core/job-status.ts';
+import { sql, type Kysely } from 'kysely';
+import { countTasks } from '../core/job-status.ts';
 import { selectTargets, type Target } from '../core/targets.ts';
 import { JobStatus, TaskStatus, type PackageFamily } from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
@@ -7,6 +7,7 @@ import { activeTargets } from './platforms.ts';
 import type { RegistryCapabilities } from './capabilities.ts';
 import { notifyTasks, writeTransaction, type Registry } from './registry.ts';
 import type { Database } from './schema.ts';
+import { jobCountersSet } from './job-counters.ts';
 
 /**
  * Registers one task per selected active platform/arch and marks the job `registered`, in one
@@ -62,7 +63,12 @@ export async function registerTasks(
     }
     await trx
       .updateTable('jobs')
-      .set({ status: JobStatus.registered, reason: null, modified_at: now })
+      .set({
+        status: JobStatus.registered,
+        reason: null,
+        modified_at: now,
+        tasks_total: sql<number>`(select count(*) from tasks where job_id = ${job.id})`,
+      })
       .where('id', '=', job.id)
       .execute();
     return wanted;
@@ -70,9 +76,9 @@ export async function registerTasks(
 }
 
 /**
- * Sets a job's status from its tasks (the original's trigger), inside the caller's transaction.
- * When the tasks say nothing (all waiting or building again, after a retry), a job past
- * registration goes back to `registered`.
+ * Recounts a job's tasks into its counters and sets its status from them (the original's trigger),
+ * inside the caller's transaction: for changes of many tasks at once (cancel, retry, requeue). A
+ * single task's finish counts itself in (registry/job-counters.ts: oneMoreEnded).
  */
 export async function refreshJobStatus(
   trx: Kysely<Database>,
@@ -81,15 +87,11 @@ export async function refreshJobStatus(
 ): Promise<void> {
   await lockJob(trx, caps, jobId);
   const tasks = await trx.selectFrom('tasks').select('status').where('job_id', '=', jobId).execute();
-  const status = deriveJobStatus(tasks.map((t) => t.status)) ?? (tasks.length > 0 ? JobStatus.registered : null);
-  if (status) {
-    await trx
-      .updateTable('jobs')
-      .set({ status, modified_at: Date.now() })
-      .where('id', '=', jobId)
-      .where('status', 'not in', [JobStatus.incoming, JobStatus.valid, JobStatus.accepted, JobStatus.invalid])
-      .execute();
-  }
+  await trx
+    .updateTable('jobs')
+    .set(jobCountersSet(countTasks(tasks.map((t) => t.status)), Date.now()))
+    .where('id', '=', jobId)
+    .execute();
 }
 
 /**

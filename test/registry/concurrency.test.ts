@@ -68,6 +68,21 @@ describe('concurrent cancel, finish, hand-back and requeue on PostgreSQL', () =>
       );
       if (released) assert.equal(expiredAttempt!.outcome, 'requeued');
       assert.equal(job.status, deriveJobStatus(job.tasks.map((task) => task.status)) ?? 'registered', `round ${round}`);
+      // The counters the finish keeps in its one statement agree with a recount of the tasks.
+      const counters = await t.registry.db
+        .selectFrom('jobs')
+        .select(['tasks_total', 'tasks_success', 'tasks_fail', 'tasks_cancelled'])
+        .where('uuid', '=', job.id)
+        .executeTakeFirstOrThrow();
+      const statuses = job.tasks.map((task) => task.status);
+      assert.deepEqual(
+        [counters.tasks_total, counters.tasks_success, counters.tasks_fail, counters.tasks_cancelled],
+        [
+          statuses.length,
+          ...(['success', 'fail', 'cancelled'] as const).map((s) => statuses.filter((x) => x === s).length),
+        ],
+        `round ${round}`,
+      );
     }
   });
 });

@@ -1,54 +1,109 @@
 import { TaskStatus } from '../../core/terms.ts';
 import { writeTransaction, type Registry } from '../registry.ts';
-import { lockJob, refreshJobStatus } from '../tasks.ts';
+import { oneMoreEnded } from '../job-counters.ts';
 import type { Claim } from './types.ts';
-import { closeAttempt } from './shared.ts';
+
+type Outcome = typeof TaskStatus.success | typeof TaskStatus.fail;
 
 /**
- * Records the end of an attempt: the task becomes `success` or `fail` with the reason, the builder
- * lets go, the job status follows. Returns false (and changes nothing) when the attempt is no
- * longer the task's current one: its lease expired or the task was cancelled meanwhile.
+ * Records the end of an attempt: the task becomes `success` or `fail` with the reason, the attempt
+ * is closed, the builder lets go, and the job counts the task in and takes the status that follows.
+ * Returns false (and changes nothing) when the attempt is no longer the task's current one: its
+ * lease expired or the task was cancelled meanwhile.
+ *
+ * PostgreSQL: one statement (the changes are WITH queries), so a finish is one round trip and
+ * atomic without a transaction. It locks the job row before the task row, as every transaction
+ * that changes a job's tasks does (tasks.ts: lockJob), so a finish never deadlocks with a cancel.
+ * SQLite: the same changes in one IMMEDIATE transaction.
  */
 export async function finishAttempt(
   registry: Registry,
   claim: Claim,
-  outcome: typeof TaskStatus.success | typeof TaskStatus.fail,
+  outcome: Outcome,
   reason: string | null,
   logDir: string | null,
 ): Promise<boolean> {
-  return writeTransaction(registry, async (trx) => {
-    await lockJob(trx, registry.caps, claim.jobRowId);
-    const now = Date.now();
-    const updated = await trx
-      .updateTable('tasks')
-      .set({ status: outcome, reason, builder_id: null, lease_expires_at: null, modified_at: now })
-      .where('id', '=', claim.taskId)
-      .where('attempt', '=', claim.attempt)
-      .where('status', '=', TaskStatus.building)
+  const now = Date.now();
+  const taskSet = { status: outcome, reason, builder_id: null, lease_expires_at: null, modified_at: now };
+  const attemptSet = { ended_at: now, outcome, reason, ...(logDir !== null && { log_dir: logDir }) };
+  const builderSet = { current_task_id: null, modified_at: now };
+  const jobSet = oneMoreEnded(outcome, now);
+  let finished: boolean;
+  if (registry.caps.supportsDataModifyingCte) {
+    const row = await registry.db
+      .with('job', (db) => db.selectFrom('jobs').select('id').where('id', '=', claim.jobRowId).forUpdate())
+      .with('task', (db) =>
+        db
+          .updateTable('tasks')
+          .set(taskSet)
+          .where('id', '=', claim.taskId)
+          .where('attempt', '=', claim.attempt)
+          .where('status', '=', TaskStatus.building)
+          .where('job_id', 'in', db.selectFrom('job').select('id'))
+          .returning(['id', 'job_id']),
+      )
+      .with('attempt', (db) =>
+        db
+          .updateTable('attempts')
+          .set(attemptSet)
+          .where('task_id', 'in', db.selectFrom('task').select('id'))
+          .where('number', '=', claim.attempt)
+          .where('ended_at', 'is', null)
+          .returning('id'),
+      )
+      .with('holder', (db) =>
+        db
+          .updateTable('builders')
+          .set(builderSet)
+          .where('id', '=', claim.builderId)
+          .where((eb) => eb.exists(eb.selectFrom('task').select('id')))
+          .returning('id'),
+      )
+      .with('counted', (db) =>
+        db.updateTable('jobs').set(jobSet).where('id', 'in', db.selectFrom('task').select('job_id')).returning('id'),
+      )
+      .selectFrom('task')
+      .select('id')
       .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) !== 1) {
-      // A retry of a finish whose commit reached the server but whose answer was lost finds its own
-      // result already there: that is an accepted result, not a refused one.
+    finished = row !== undefined;
+  } else {
+    finished = await writeTransaction(registry, async (trx) => {
       const task = await trx
-        .selectFrom('tasks')
-        .select(['status', 'attempt'])
+        .updateTable('tasks')
+        .set(taskSet)
         .where('id', '=', claim.taskId)
+        .where('attempt', '=', claim.attempt)
+        .where('status', '=', TaskStatus.building)
+        .returning('id')
         .executeTakeFirst();
-      const mine = await trx
-        .selectFrom('attempts')
-        .select('outcome')
+      if (!task) return false;
+      await trx
+        .updateTable('attempts')
+        .set(attemptSet)
         .where('task_id', '=', claim.taskId)
         .where('number', '=', claim.attempt)
-        .executeTakeFirst();
-      return task?.status === outcome && task.attempt === claim.attempt && mine?.outcome === outcome;
-    }
-    await closeAttempt(trx, claim.taskId, claim.attempt, outcome, reason, logDir);
-    await trx
-      .updateTable('builders')
-      .set({ current_task_id: null, modified_at: now })
-      .where('id', '=', claim.builderId)
-      .execute();
-    await refreshJobStatus(trx, claim.jobRowId, registry.caps);
-    return true;
-  });
+        .where('ended_at', 'is', null)
+        .execute();
+      await trx.updateTable('builders').set(builderSet).where('id', '=', claim.builderId).execute();
+      await trx.updateTable('jobs').set(jobSet).where('id', '=', claim.jobRowId).execute();
+      return true;
+    });
+  }
+  return finished || finishedBefore(registry, claim, outcome);
+}
+
+/**
+ * A retry of a finish whose commit reached the server but whose answer was lost finds its own result
+ * already there: that is an accepted result, not a refused one.
+ */
+async function finishedBefore(registry: Registry, claim: Claim, outcome: Outcome): Promise<boolean> {
+  const row = await registry.db
+    .selectFrom('tasks')
+    .innerJoin('attempts', (j) =>
+      j.onRef('attempts.task_id', '=', 'tasks.id').on('attempts.number', '=', claim.attempt),
+    )
+    .select(['tasks.status', 'tasks.attempt', 'attempts.outcome'])
+    .where('tasks.id', '=', claim.taskId)
+    .executeTakeFirst();
+  return row?.status === outcome && row.attempt === claim.attempt && row.outcome === outcome;
 }

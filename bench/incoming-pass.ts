@@ -1,12 +1,14 @@
-// One incoming pass in a process of its own, from the compiled program (`npm run build`), so the
+// One incoming pass in a process of its own, bundled like the program (bench/bundle.ts), so the
 // benchmark reads the pass's own peak memory rather than a TypeScript loader's.
-// Usage: node bench/incoming-pass.mjs INCOMING ACCEPTED REGISTRY  → {"ms":…,"maxRssKb":…,"registered":…}
-import { runIncomingPass } from '../dist/incoming/processor.js';
-import { openRegistry } from '../dist/registry/registry.js';
-import { silentLog } from '../dist/util/log.js';
+// Usage: node incoming-pass.mjs INCOMING ACCEPTED REGISTRY  → {"ms":…,"maxRssKb":…,"registered":…}
+import { runIncomingPass } from '../src/incoming/processor.ts';
+import { openRegistry } from '../src/registry/registry.ts';
+import { silentLog } from '../src/util/log.ts';
 
-const [incoming, accepted, arg] = process.argv.slice(2);
-const config = arg.startsWith('postgres')
+import type { RegistryConfig } from '../src/registry/registry-config.ts';
+
+const [incoming, accepted, arg] = process.argv.slice(2) as [string, string, string];
+const config: RegistryConfig = arg.startsWith('postgres')
   ? { type: 'postgresql', connectionString: arg }
   : { type: 'sqlite', path: arg.replace(/^sqlite:/, '') };
 const registry = await openRegistry(config, { migrate: true });
