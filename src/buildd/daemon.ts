@@ -540,9 +540,9 @@ async function startBuilder(
 }
 
 /**
- * What wakes an idle daemon: notifications of new tasks for its platform (PostgreSQL, re-subscribed
- * after an outage), a stop, or the poll, every second while notifications are lost or absent
- * (SQLite). Also runs the lease reaper.
+ * What wakes an idle daemon: notifications of new tasks for its platform (PostgreSQL's, re-subscribed
+ * after an outage; SQLite's wake file), a stop, or the poll, every second while notifications are
+ * lost. Also runs the lease reaper.
  */
 async function wakeUps(ctx: BuilddContext, me: BuilderIdentity, options: BuilddLoopOptions) {
   let wake: (() => void) | null = null;
@@ -557,21 +557,21 @@ async function wakeUps(ctx: BuilddContext, me: BuilderIdentity, options: BuilddL
   // Until the listener says it lost its connection (it may say so before it returns).
   let listening = true;
   // Listening before the first look for work, so no task registered after that look is missed.
-  const unlisten = await ctx.registry.listenForTasks((platforms) => platforms.includes(me.platformId) && poke(), {
-    // The idle sleep in hand is cut short, so polling every second starts now.
-    onLost: (err) => (
-      (listening = false),
-      ctx.log.warn({ err: err.message }, 'task notifications lost; polling every second until they are back'),
-      poke()
-    ),
-    // Notifications sent while away were missed: look at once.
-    onRestored: () => ((listening = true), ctx.log.info('task notifications are back'), poke()),
-  });
+  const unlisten = await ctx.registry.listenForTasks(
+    (platforms) => (platforms === 'any' || platforms.includes(me.platformId)) && poke(),
+    {
+      // The idle sleep in hand is cut short, so polling every second starts now.
+      onLost: (err) => (
+        (listening = false),
+        ctx.log.warn({ err: err.message }, 'task notifications lost; polling every second until they are back'),
+        poke()
+      ),
+      // Notifications sent while away were missed: look at once.
+      onRestored: () => ((listening = true), ctx.log.info('task notifications are back'), poke()),
+    },
+  );
   const stopReaper = startLeaseReaper(ctx.registry, ctx.log);
-  const idleMs = () =>
-    (listening && ctx.registry.caps.supportsListenNotify
-      ? ctx.settings.pollSeconds
-      : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
+  const idleMs = () => (listening ? ctx.settings.pollSeconds : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
   return {
     /** Forgets earlier wake-ups: called before each look for work. */
     reset: () => void (poked = false),
@@ -631,6 +631,7 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
   let needsRecovery = started.unsettled;
   let backoff = RETRY_FIRST_MS;
   let away = false;
+  let idle = false;
   const registryAway = async (err: unknown, what: string) => {
     if (!away)
       ctx.log.error(
@@ -670,6 +671,7 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
       away = false;
       backoff = RETRY_FIRST_MS;
       if (claim) {
+        idle = false;
         const r = await buildClaim(ctx, claim, options);
         report(r);
         if (r.status === 'unrecorded') needsRecovery = true;
@@ -678,6 +680,9 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
       }
       if (options.once) break;
       await idleHeartbeat(ctx.registry.db, me.id, host).catch(() => {});
+      // Once per stretch of idleness, so the log says when the builder ran out of work.
+      if (!idle) ctx.log.info(`Idle: waiting for tasks of ${me.platform}/${me.arch}`);
+      idle = true;
       await wakes?.sleep();
     }
   } finally {

@@ -4,6 +4,7 @@ import type { RegistryConfig } from './registry-config.ts';
 import type { RegistryCapabilities } from './capabilities.ts';
 import type { ListenEvents } from './dialect/postgres.ts';
 import { assertSchemaCurrent, migrateRegistry } from './migrations.ts';
+import { WakeFile } from './wake-file.ts';
 import type { Database } from './schema.ts';
 
 /** An open registry: the query builder, what the backend can do, and how to close it. */
@@ -13,20 +14,29 @@ export interface Registry {
   close(): Promise<void>;
   /**
    * Calls `onTasks` whenever tasks become claimable (registered, retried or requeued), with the
-   * platform ids, until the returned function is called. On PostgreSQL this hears every process
-   * (LISTEN/NOTIFY); on SQLite only this process (`pkgforge serve` runs the incoming processor
-   * and a builder together), so daemons there also poll. A PostgreSQL listener whose connection
-   * breaks reconnects by itself and says so through `events` (notifications may have been missed).
+   * platform ids (or `any` when the platforms are not known), until the returned function is
+   * called. On PostgreSQL this hears every process (LISTEN/NOTIFY). On SQLite it hears this process
+   * (`pkgforge serve` runs the incoming processor and a builder together) and, through a wake file
+   * beside the database that every announcement writes (registry/wake-file.ts), the others. A
+   * listener that loses its channel (a broken connection, a wake file that cannot be watched) says
+   * so through `events`, and again when it is back (notifications may have been missed meanwhile).
    */
-  listenForTasks(onTasks: (platformIds: number[]) => void, events: ListenEvents): Promise<() => Promise<void>>;
-  /** Tells this process's listeners (PostgreSQL's are told by the server). */
-  readonly localTasks: EventEmitter;
+  listenForTasks(onTasks: (platformIds: number[] | 'any') => void, events: ListenEvents): Promise<() => Promise<void>>;
+  /** Tells this process's listeners, and (SQLite) the other processes', that tasks became claimable. */
+  announceTasks(platformIds: number[]): void;
 }
 
 /** The channel on which new claimable tasks are announced. */
 export const TASKS_CHANNEL = 'pkgforge_tasks';
 
-/** Announces claimable tasks of these platforms; inside a transaction, delivered at commit. */
+/** Announcements made inside a SQLite write transaction, told once it has committed. */
+const afterCommit = new WeakMap<Kysely<Database>, Set<number>>();
+
+/**
+ * Announces claimable tasks of these platforms. Inside a transaction they are told at commit, so
+ * a daemon that wakes up sees the tasks: PostgreSQL's server holds NOTIFY until then, and SQLite's
+ * write transactions (writeTransaction) tell theirs after COMMIT.
+ */
 export async function notifyTasks(
   registry: Registry,
   trx: Kysely<Database>,
@@ -38,9 +48,9 @@ export async function notifyTasks(
     await sql`select pg_notify(${TASKS_CHANNEL}, ${ids.join(',')})`.execute(trx);
     return;
   }
-  // SQLite: this process's listeners only. A claim they start queues behind this transaction on
-  // the one connection, so it sees the committed tasks.
-  setImmediate(() => registry.localTasks.emit('tasks', ids));
+  const pending = afterCommit.get(trx);
+  if (pending) ids.forEach((id) => pending.add(id));
+  else registry.announceTasks(ids);
 }
 
 export interface OpenRegistryOptions {
@@ -71,6 +81,7 @@ export async function openRegistry(config: RegistryConfig, options: OpenRegistry
     ];
   }
   const localTasks = new EventEmitter();
+  const wakeFile = config.type === 'sqlite' ? new WakeFile(`${config.path}-tasks`) : null;
   const listenForTasks: Registry['listenForTasks'] =
     config.type === 'postgresql' && listenPostgres
       ? (onTasks, events) =>
@@ -86,11 +97,20 @@ export async function openRegistry(config: RegistryConfig, options: OpenRegistry
               ),
             events,
           )
-      : async (onTasks) => {
+      : async (onTasks, events) => {
           localTasks.on('tasks', onTasks);
-          return async () => void localTasks.off('tasks', onTasks);
+          const unwatch = wakeFile!.watch(() => onTasks('any'), events);
+          return async () => {
+            localTasks.off('tasks', onTasks);
+            unwatch();
+          };
         };
-  const registry: Registry = { db, caps, close: () => db.destroy(), listenForTasks, localTasks };
+  const announceTasks = (ids: number[]) => {
+    // After the caller's own work, as a notification would arrive.
+    setImmediate(() => localTasks.emit('tasks', ids));
+    wakeFile?.touch();
+  };
+  const registry: Registry = { db, caps, close: () => db.destroy(), listenForTasks, announceTasks };
   if (options.migrate || options.checkSchema) {
     try {
       await (options.migrate ? migrateRegistry(db, caps) : assertSchemaCurrent(db, caps));
@@ -109,15 +129,22 @@ export async function openRegistry(config: RegistryConfig, options: OpenRegistry
  */
 export async function writeTransaction<T>(registry: Registry, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
   if (!registry.caps.writeLockAtBegin) return registry.db.transaction().execute(fn);
-  return registry.db.connection().execute(async (conn) => {
+  const announced = new Set<number>();
+  const result = await registry.db.connection().execute(async (conn) => {
     await sql`BEGIN IMMEDIATE`.execute(conn);
+    afterCommit.set(conn, announced);
     try {
       const result = await fn(conn);
       await sql`COMMIT`.execute(conn);
       return result;
     } catch (err) {
+      announced.clear();
       await sql`ROLLBACK`.execute(conn).catch(() => {});
       throw err;
+    } finally {
+      afterCommit.delete(conn);
     }
   });
+  if (announced.size > 0) registry.announceTasks([...announced]);
+  return result;
 }

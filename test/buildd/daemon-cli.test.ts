@@ -79,6 +79,17 @@ for (const dialect of DIALECTS) {
       assert.match(show.stdout, /attempt 1 by d1 on \S+, .* to .*: success/);
     });
 
+    it("wakes at once for a task another process registers, though its poll is an hour (the registry's notifications)", async () => {
+      const d = spawnPkgforge(['buildd', '--name', 'd1', '--daemon'], { ...env, PKGFORGE_POLL: '3600' });
+      // After its first, empty look: only a notification (LISTEN/NOTIFY, or SQLite's wake file) can wake it.
+      await d.until(/Idle: waiting for tasks of el9\/x86_64/);
+      await submit('woken', [buildRpm(specFor('woken'))]);
+      await d.until(/Finished task woken/);
+      d.child.kill('SIGTERM');
+      assert.equal(await d.exited, 0, d.output());
+      assert.equal((await getJobDetail(farm.registry.db, 'woken'))!.status, 'success');
+    });
+
     it('aborts the build on a second SIGTERM and puts the task back in the queue', async () => {
       const d = daemon();
       await d.until(/Starting build daemon 'd1'/);
