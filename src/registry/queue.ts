@@ -30,9 +30,36 @@ export interface PlatformQueue {
   why: string | null;
 }
 
+/** How many tasks of each platform wait and build: `platformId → { waiting, building }`. */
+export type QueueCounts = Map<number, { waiting: number; building: number }>;
+
+/**
+ * Counts each platform's waiting and building tasks. The one query of the queue that reads as many
+ * rows as there are waiting tasks (an index range of 25,000 entries takes milliseconds), so a busy
+ * web server shares one reading of the queue between its requests (web/shared-queues.ts).
+ */
+export async function countQueuedTasks(db: Kysely<Database>): Promise<QueueCounts> {
+  const rows = await db
+    .selectFrom('tasks')
+    .select(['platform_id', 'status', sql<number>`count(*)`.as('n')])
+    .where('status', 'in', [TaskStatus.building, TaskStatus.needsBuild])
+    .groupBy(['status', 'platform_id'])
+    .execute();
+  const counts: QueueCounts = new Map();
+  for (const r of rows) {
+    const c = counts.get(r.platform_id) ?? { waiting: 0, building: 0 };
+    if (r.status === TaskStatus.needsBuild) c.waiting = Number(r.n);
+    else c.building = Number(r.n);
+    counts.set(r.platform_id, c);
+  }
+  return counts;
+}
+
 /**
  * Every platform's queue: waiting tasks in claim order with their position, and why they wait.
- * A builder is healthy when it sent a heartbeat within `healthyWithinMs` and can build.
+ * A builder is healthy when it sent a heartbeat within `healthyWithinMs` and can build. Each
+ * platform's first waiting tasks are read through the claim's own index, `limitPerPlatform` rows
+ * each, all in one statement; the totals are counted (countQueuedTasks).
  */
 export async function listQueues(
   db: Kysely<Database>,
@@ -45,26 +72,46 @@ export async function listQueues(
     .selectFrom('builders')
     .select(['platform_id', 'last_heartbeat_at', 'unable_reason', 'current_task_id'])
     .execute();
-  const counts = await db
-    .selectFrom('tasks')
-    .select(['platform_id', 'status', sql<number>`count(*)`.as('n')])
-    .where('status', 'in', [TaskStatus.building, TaskStatus.needsBuild])
-    .groupBy(['status', 'platform_id'])
-    .execute();
-  const count = (platformId: number, status: string) =>
-    Number(counts.find((c) => c.platform_id === platformId && c.status === status)?.n ?? 0);
-  const queues: PlatformQueue[] = [];
-  for (const p of platforms) {
-    const waiting = await db
+  const totals = await countQueuedTasks(db);
+  const firstWaiting = (platformId: number) =>
+    db
       .selectFrom('tasks')
       .innerJoin('jobs', 'jobs.id', 'tasks.job_id')
-      .select(['tasks.id', 'jobs.uuid', 'jobs.bucket', 'jobs.submitter', 'tasks.queued_at', 'tasks.attempt'])
-      .where('tasks.platform_id', '=', p.id)
+      .select([
+        'tasks.platform_id',
+        'tasks.id',
+        'jobs.uuid',
+        'jobs.bucket',
+        'jobs.submitter',
+        'tasks.queued_at',
+        'tasks.attempt',
+      ])
+      .where('tasks.platform_id', '=', platformId)
       .where('tasks.status', '=', TaskStatus.needsBuild)
       .orderBy('tasks.queued_at')
       .orderBy('tasks.id')
-      .limit(limitPerPlatform)
-      .execute();
+      .limit(limitPerPlatform);
+  // One round trip for every platform: each branch is its own bounded walk of the queue index.
+  const waitingRows =
+    platforms.length === 0
+      ? []
+      : await db
+          .selectFrom(
+            platforms
+              .slice(1)
+              .reduce(
+                (q, p) => q.unionAll(db.selectFrom(firstWaiting(p.id).as('w')).selectAll()),
+                db.selectFrom(firstWaiting(platforms[0]!.id).as('w')).selectAll(),
+              )
+              .as('waiting'),
+          )
+          .selectAll()
+          .execute();
+  const queues: PlatformQueue[] = [];
+  for (const p of platforms) {
+    const waiting = waitingRows
+      .filter((t) => t.platform_id === p.id)
+      .sort((a, b) => a.queued_at - b.queued_at || a.id - b.id);
     const mine = builders
       .filter((b) => b.platform_id === p.id)
       .map((b) => ({
@@ -72,10 +119,10 @@ export async function listQueues(
         unableReason: b.unable_reason,
         busy: b.current_task_id !== null,
       }));
-    const counts = countBuilders(mine, nowMs, healthyWithinMs);
+    const counted = countBuilders(mine, nowMs, healthyWithinMs);
     const why =
       waiting.length > 0
-        ? whyWaiting(p.active === 1, counts, mine.find((b) => b.unableReason !== null)?.unableReason ?? null)
+        ? whyWaiting(p.active === 1, counted, mine.find((b) => b.unableReason !== null)?.unableReason ?? null)
         : null;
     queues.push({
       platform: p.name,
@@ -90,9 +137,10 @@ export async function listQueues(
         queuedAt: t.queued_at,
         nextAttempt: t.attempt + 1,
       })),
-      waitingTotal: count(p.id, TaskStatus.needsBuild),
-      building: count(p.id, TaskStatus.building),
-      builders: counts,
+      // Counted in a statement of its own, so a claim in between could make it fewer than are shown.
+      waitingTotal: Math.max(totals.get(p.id)?.waiting ?? 0, waiting.length),
+      building: totals.get(p.id)?.building ?? 0,
+      builders: counted,
       why,
     });
   }

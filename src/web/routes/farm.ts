@@ -4,7 +4,7 @@ import { isBuilderHealthy } from '../../core/builder-health.ts';
 import { isoTime as iso } from '../../core/time.ts';
 import { listBuilders } from '../../registry/builders.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
-import { listQueues } from '../../registry/queue.ts';
+import { sharedQueues } from '../shared-queues.ts';
 import { Builder, Platform, Queue } from '../schemas.ts';
 import type { WebContext } from '../context.ts';
 
@@ -60,7 +60,7 @@ export function farmRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         },
       },
       async (req) =>
-        (await listQueues(ctx.registry.db, Date.now(), ctx.healthyWithinMs, req.query.limit ?? 50)).map((q) => ({
+        (await sharedQueues(ctx.registry, ctx.healthyWithinMs, req.query.limit ?? 50)).map((q) => ({
           platform: q.platform,
           arch: q.arch,
           active: q.active,

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { createHistogram } from 'node:perf_hooks';
 import { isBuilderHealthy } from '../../core/builder-health.ts';
 import { TaskStatus } from '../../core/terms.ts';
 import { farmCounts } from '../../registry/metrics.ts';
@@ -6,11 +7,31 @@ import type { WebContext } from '../context.ts';
 
 const esc = (v: string) => v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
 
+/** How often the event loop's lateness is sampled. */
+const TICK_MS = 10;
+
 /** /metrics in the Prometheus text format: queue depth, jobs and tasks by status, builds, leases, builders. */
 export function metricsRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
   return async (app) => {
+    // How long requests waited for the server's one thread: a query that blocks it (SQLite's are
+    // synchronous) delays every other request by as much. Reset at each scrape.
+    const delay = createHistogram();
+    let last = performance.now();
+    const tick = setInterval(() => {
+      const now = performance.now();
+      delay.record(Math.max(1, Math.round((now - last - TICK_MS) * 1e6)));
+      last = now;
+    }, TICK_MS).unref();
+    app.addHook('onClose', async () => clearInterval(tick));
     app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
       const lines: string[] = [];
+      // Read before this scrape's own queries add to it.
+      const delays: [Record<string, string>, number][] = [
+        [{ quantile: '0.5' }, delay.percentile(50) / 1e9],
+        [{ quantile: '0.99' }, delay.percentile(99) / 1e9],
+        [{ quantile: '1' }, delay.max / 1e9],
+      ];
+      delay.reset();
       const metric = (name: string, help: string, type: string, rows: [Record<string, string>, number][]) => {
         lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
         for (const [labels, value] of rows) {
@@ -66,6 +87,12 @@ export function metricsRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         'Whether each builder sent a heartbeat recently and can build (1) or not (0).',
         'gauge',
         builders.map((b) => [labels(b), isBuilderHealthy(b, now, ctx.healthyWithinMs) ? 1 : 0]),
+      );
+      metric(
+        'pkgforge_web_event_loop_delay_seconds',
+        "How late the web server's event loop ran since the last scrape: what a slow request cost every other.",
+        'summary',
+        delays,
       );
       return reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').send(`${lines.join('\n')}\n`);
     });

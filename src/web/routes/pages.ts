@@ -11,7 +11,7 @@ import { listAttempts } from '../../registry/attempts.ts';
 import { listBuilders } from '../../registry/builders.ts';
 import { getJobDetail, listJobsPage } from '../../registry/jobs.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
-import { listQueues } from '../../registry/queue.ts';
+import { sharedQueues } from '../shared-queues.ts';
 import { filterWarnings } from '../../core/targets.ts';
 import { packagePath } from '../../util/package-root.ts';
 import type { WebContext } from '../context.ts';
@@ -165,7 +165,7 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
     );
 
     app.get('/queue', { schema: { hide: true } }, async (_req, reply) => {
-      const queues = await listQueues(ctx.registry.db, Date.now(), ctx.healthyWithinMs);
+      const queues = await sharedQueues(ctx.registry, ctx.healthyWithinMs, 50);
       return reply.type('text/html; charset=utf-8').send(
         page('Queue', 'queue', {
           queues: queues.map((q) => ({ ...q, waiting: q.waiting.map((w) => ({ ...w, queued: time(w.queuedAt) })) })),
