@@ -233,6 +233,22 @@ export async function migrateRegistry(db: Kysely<any>, caps: RegistryCapabilitie
 }
 
 /**
+ * Whether every migration has been applied: one read, so a command that finds the schema current
+ * (nearly every start) skips the migrator's locking and bookkeeping. False when the registry has
+ * no schema yet.
+ */
+export async function schemaIsCurrent(db: Kysely<any>, caps: RegistryCapabilities): Promise<boolean> {
+  try {
+    const applied = new Set(
+      (await sql<{ name: string }>`select name from pkgforge_migrations`.execute(db)).rows.map((r) => r.name),
+    );
+    return Object.keys(migrations(caps)).every((m) => applied.has(m));
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Checks, without writing, that the registry's schema is the one this program expects: for
  * processes whose database role may only read (the web server), which cannot run migrations.
  */

@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { RegistryConfig } from './registry-config.ts';
 import type { RegistryCapabilities } from './capabilities.ts';
 import type { ListenEvents } from './dialect/postgres.ts';
-import { assertSchemaCurrent, migrateRegistry } from './migrations.ts';
+import { assertSchemaCurrent, migrateRegistry, schemaIsCurrent } from './migrations.ts';
 import { WakeFile } from './wake-file.ts';
 import type { Database } from './schema.ts';
 
@@ -113,7 +113,8 @@ export async function openRegistry(config: RegistryConfig, options: OpenRegistry
   const registry: Registry = { db, caps, close: () => db.destroy(), listenForTasks, announceTasks };
   if (options.migrate || options.checkSchema) {
     try {
-      await (options.migrate ? migrateRegistry(db, caps) : assertSchemaCurrent(db, caps));
+      if (!options.migrate) await assertSchemaCurrent(db, caps);
+      else if (!(await schemaIsCurrent(db, caps))) await migrateRegistry(db, caps);
     } catch (err) {
       await db.destroy();
       throw err;
