@@ -4,7 +4,8 @@
  *      and duplicates (must be 0);
  *   2. 8 idle `pkgforge buildd --daemon` processes (polling once a minute): the time from a task's
  *      registration to its claim (median and p99), against the original's 60 s poll.
- * BENCH_TASKS, BENCH_WORKERS and BENCH_LATENCY_TASKS change the sizes.
+ * BENCH_TASKS, BENCH_WORKERS and BENCH_LATENCY_TASKS change the sizes. BENCH_SCALE=1 runs the scale
+ * mode instead (see scale()).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { addPlatform, changePlatform } from '../src/registry/platforms.ts';
 import { addBuilder } from '../src/registry/builders.ts';
 import { registerTasks } from '../src/registry/tasks.ts';
 import { bundledHelper } from './bundle.ts';
+import { sql } from 'kysely';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 10_000);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 8);
@@ -121,33 +123,37 @@ async function throughput(dialect: Dialect) {
   };
 }
 
-async function latency(dialect: Dialect) {
-  const { registry, url, drop } = await setup(dialect);
+/**
+ * Starts `count` idle `pkgforge buildd --daemon` processes (builders b0…), polling once a minute,
+ * and returns once every one has passed its preflight (its first heartbeat).
+ */
+async function startIdleDaemons(registry: Registry, registryUrl: string, count: number) {
   const home = mkdtempSync(join(tmpdir(), 'pkgforge-bench-claim-'));
   for (const d of ['incoming', 'accepted', 'results', 'tmp']) mkdirSync(join(home, d));
-  const env = {
-    ...process.env,
-    PKGFORGE_HOME: home,
-    PKGFORGE_REGISTRY: dialect === 'sqlite' ? `sqlite:${url}` : url,
-    PKGFORGE_POLL: '60',
-  };
-  const daemons: ChildProcess[] = Array.from({ length: WORKERS }, (_, i) =>
+  const env = { ...process.env, PKGFORGE_HOME: home, PKGFORGE_REGISTRY: registryUrl, PKGFORGE_POLL: '60' };
+  const daemons: ChildProcess[] = Array.from({ length: count }, (_, i) =>
     spawn(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'buildd', '--name', `b${i}`, '--daemon'], {
       env,
       stdio: 'ignore',
     }),
   );
+  for (;;) {
+    const ready = await registry.db
+      .selectFrom('builders')
+      .select('id')
+      .where('last_heartbeat_at', 'is not', null)
+      .execute();
+    if (ready.length === count) break;
+    await sleep(200);
+  }
+  return { home, daemons };
+}
+
+async function latency(dialect: Dialect) {
+  const { registry, url, drop } = await setup(dialect);
+  const { home, daemons } = await startIdleDaemons(registry, dialect === 'sqlite' ? `sqlite:${url}` : url, WORKERS);
   try {
-    // Idle once every daemon has passed preflight (its heartbeat) and had time to LISTEN.
-    for (;;) {
-      const ready = await registry.db
-        .selectFrom('builders')
-        .select('id')
-        .where('last_heartbeat_at', 'is not', null)
-        .execute();
-      if (ready.length === WORKERS) break;
-      await sleep(100);
-    }
+    // Time to LISTEN, or to watch the wake file.
     await sleep(1500);
     const { insertJob } = await import('../src/registry/jobs.ts');
     const { normaliseManifest } = await import('../src/core/manifest.ts');
@@ -186,7 +192,107 @@ async function latency(dialect: Dialect) {
   }
 }
 
+/** Connections to the benchmark's database now, from pg_stat_activity. */
+async function connections(registry: Registry): Promise<number> {
+  const r = await sql<{
+    n: number;
+  }>`select count(*)::int as n from pg_stat_activity where datname = current_database()`.execute(registry.db);
+  return r.rows[0]!.n;
+}
+
+/** Samples the database's connections every `everyMs` until stopped; `stop` returns the most seen. */
+function peakConnections(registry: Registry, everyMs: number) {
+  let peak = 0;
+  const timer = setInterval(
+    () =>
+      void connections(registry).then(
+        (n) => (peak = Math.max(peak, n)),
+        () => {},
+      ),
+    everyMs,
+  );
+  return { stop: () => (clearInterval(timer), peak) };
+}
+
+/** Transactions the database has committed so far (every statement outside a transaction is one). */
+async function transactions(registry: Registry): Promise<number> {
+  const r = await sql<{
+    n: number;
+  }>`select (xact_commit + xact_rollback)::bigint as n from pg_stat_database where datname = current_database()`.execute(
+    registry.db,
+  );
+  return Number(r.rows[0]!.n);
+}
+
+/**
+ * The scale mode (BENCH_SCALE=1): SCALE_BUILDERS builder processes on PostgreSQL draining
+ * SCALE_TASKS tasks (claims/s, duplicates, peak connections), then as many idle `pkgforge buildd
+ * --daemon` processes (their connections, and the queries per builder per 10 s they cost).
+ */
+async function scale() {
+  const builders = Number(process.env.BENCH_SCALE_BUILDERS ?? 64);
+  const tasks = Number(process.env.BENCH_SCALE_TASKS ?? 20_000);
+  const idleSeconds = Number(process.env.BENCH_SCALE_IDLE_SECONDS ?? 60);
+  const { config, drop } = await makeRegistryConfig('postgresql');
+  const registry = await openRegistry(config, { migrate: true, poolSize: 2 });
+  try {
+    await addPlatform(registry.db, 'el9', 'x86_64');
+    await changePlatform(registry.db, 'el9', 'x86_64', 'activate');
+    await changePlatform(registry.db, 'el9', 'x86_64', 'setauto');
+    for (let i = 0; i < builders; i++) await addBuilder(registry.db, `b${i}`, 'el9', 'x86_64');
+    await seedTasks(registry, tasks);
+    const url = (config as { connectionString: string }).connectionString;
+    const worker = await bundledHelper('claim-worker');
+    const sampler = peakConnections(registry, 100);
+    const outputs = await Promise.all(
+      Array.from({ length: builders }, async (_, i) => {
+        const w = spawn(process.execPath, [worker, url, `b${i}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        w.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        await once(w, 'exit');
+        return JSON.parse(out) as { claimed: number[]; first: number; last: number };
+      }),
+    );
+    const peak = sampler.stop();
+    const seconds = (Math.max(...outputs.map((o) => o.last)) - Math.min(...outputs.map((o) => o.first))) / 1000;
+    const claimed = outputs.flatMap((o) => o.claimed);
+    console.log(
+      `3. scale: ${builders} builder processes drained ${claimed.length} tasks in ${seconds.toFixed(1)} s: ${(claimed.length / seconds).toFixed(0)} claims/s, duplicates ${claimed.length - new Set(claimed).size} (must be 0), peak connections ${peak} (${(peak / builders).toFixed(2)} per builder; target ≤ 2)`,
+    );
+
+    // Idle: real daemons, each listening for notifications and polling once a minute.
+    await registry.db.updateTable('builders').set({ last_heartbeat_at: null }).execute();
+    const { home, daemons } = await startIdleDaemons(registry, url, builders);
+    try {
+      // Past the start-up's queries and the pools' idle timeout (a second), then counted over the window.
+      await sleep(5000);
+      const before = await transactions(registry);
+      const t0 = performance.now();
+      const idleSampler = peakConnections(registry, 1000);
+      await sleep(idleSeconds * 1000);
+      const idlePeak = idleSampler.stop();
+      // The sampler's own statements (one a second) and these two are the benchmark's, not the builders'.
+      const spent = (await transactions(registry)) - before - Math.round((performance.now() - t0) / 1000) - 1;
+      const perBuilderPer10s = (spent / builders / ((performance.now() - t0) / 1000)) * 10;
+      console.log(
+        `4. scale: ${builders} idle daemons over ${idleSeconds} s: ${(spent / ((performance.now() - t0) / 1000)).toFixed(1)} queries/s, ${perBuilderPer10s.toFixed(2)} per builder per 10 s (target ≤ 1), connections at most ${idlePeak} (${(idlePeak / builders).toFixed(2)} per builder)`,
+      );
+    } finally {
+      for (const d of daemons) d.kill('SIGTERM');
+      await Promise.all(daemons.map((d) => (d.exitCode === null ? once(d, 'exit') : null)));
+      rmSync(home, { recursive: true, force: true });
+    }
+  } finally {
+    await registry.close();
+    await drop();
+  }
+}
+
 execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
+if (process.env.BENCH_SCALE) {
+  await scale();
+  process.exit(0);
+}
 console.log(
   `PkgForge claim benchmark (${TASKS} tasks, ${WORKERS} builder processes; latency over ${LATENCY_TASKS} registrations)`,
 );

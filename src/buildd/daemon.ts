@@ -18,7 +18,7 @@ import {
   type BuilderIdentity,
   type Claim,
 } from '../registry/attempts.ts';
-import { startLeaseReaper } from '../registry/lease-reaper.ts';
+import { reapEveryMs, startLeaseReaper } from '../registry/lease-reaper.ts';
 import type { Registry } from '../registry/registry.ts';
 import { transientRegistryError, withRegistryRetry, type RetryOptions } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
@@ -570,7 +570,7 @@ async function wakeUps(ctx: BuilddContext, me: BuilderIdentity, options: BuilddL
       onRestored: () => ((listening = true), ctx.log.info('task notifications are back'), poke()),
     },
   );
-  const stopReaper = startLeaseReaper(ctx.registry, ctx.log);
+  const stopReaper = startLeaseReaper(ctx.registry, ctx.log, reapEveryMs(ctx.settings.leaseExpiryMs));
   const idleMs = () => (listening ? ctx.settings.pollSeconds : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
   return {
     /** Forgets earlier wake-ups: called before each look for work. */

@@ -49,7 +49,10 @@ export function registerBuilddCommand(program: Command): void {
           if (opts.json) return printJson(reports);
           if (!opts.daemon && reports.length === 0) console.log(`Nothing to build for '${opts.name}'`);
         },
-        { migrate: true, ...(opts.daemon && { waitUntil: stop.signal, log }) },
+        // Two pooled connections at most (a heartbeat beside a phase's query), closed a second after
+        // use, and on PostgreSQL the listener's: an idle builder holds one connection, so a farm of
+        // many builders fits the server's max_connections (docs/postgresql.md).
+        { migrate: true, poolSize: 2, idleTimeoutMs: 1000, ...(opts.daemon && { waitUntil: stop.signal, log }) },
       );
     });
 }

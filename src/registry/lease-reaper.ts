@@ -4,11 +4,22 @@ import { transientRegistryError } from './retry.ts';
 import type { Log } from '../util/log.ts';
 
 /**
- * How often every long-running process (each build daemon, the incoming daemon) looks for expired
- * leases. A dead builder's task is back in the queue within lease_expiry + this, whoever is
- * running, without waiting for an idle builder of the same platform to poll.
+ * How often every long-running process (the incoming daemon, and each build daemon, which knows the
+ * farm's lease_expiry) looks for expired leases. A dead builder's task is back in the queue within
+ * lease_expiry + this, whoever is running, without waiting for an idle builder of the same platform
+ * to poll.
  */
 export const REAP_EVERY_MS = 4000;
+
+/**
+ * A build daemon's reaping interval: a quarter of the lease, between 1 and 30 s. Precision finer
+ * than the lease buys nothing, and an idle farm's load is its reapers: 64 builders looking every
+ * 4 s cost 16 queries a second, every 30 s two (a dead builder's task is back within 1.25 ×
+ * lease_expiry at worst, and sooner with many builders, whose looks fall at random moments).
+ */
+export function reapEveryMs(leaseExpiryMs: number): number {
+  return Math.min(30_000, Math.max(1000, leaseExpiryMs / 4));
+}
 
 /**
  * Requeues expired leases every `everyMs` until the returned function is called. One look is one
@@ -38,11 +49,15 @@ export function startLeaseReaper(registry: Registry, log: Log, everyMs = REAP_EV
       away = true;
     }
   };
-  const timer = setInterval(() => {
-    running ??= look().finally(() => (running = null));
-  }, everyMs);
-  timer.unref();
+  let timer: NodeJS.Timeout | undefined;
+  // Each process starts at a random point of the interval, so many reapers spread their looks out.
+  const first = setTimeout(() => {
+    timer = setInterval(() => (running ??= look().finally(() => (running = null))), everyMs);
+    timer.unref();
+  }, Math.random() * everyMs);
+  first.unref();
   return async () => {
+    clearTimeout(first);
     clearInterval(timer);
     await running;
   };

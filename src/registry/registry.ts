@@ -60,6 +60,8 @@ export interface OpenRegistryOptions {
   checkSchema?: boolean;
   /** Connections in the PostgreSQL pool. */
   poolSize?: number;
+  /** How long an unused pooled PostgreSQL connection stays open (node-postgres's default: 10 s). */
+  idleTimeoutMs?: number;
 }
 
 /** Opens the configured registry. The only place that imports a concrete dialect. */
@@ -75,7 +77,7 @@ export async function openRegistry(config: RegistryConfig, options: OpenRegistry
   } else {
     const postgres = await import('./dialect/postgres.ts');
     [db, caps, listenPostgres] = [
-      postgres.openPostgres(config, options.poolSize),
+      postgres.openPostgres(config, options.poolSize, options.idleTimeoutMs),
       postgres.postgresCapabilities,
       postgres.listenPostgres,
     ];
