@@ -570,7 +570,7 @@ async function wakeUps(ctx: BuilddContext, me: BuilderIdentity, options: BuilddL
       onRestored: () => ((listening = true), ctx.log.info('task notifications are back'), poke()),
     },
   );
-  const stopReaper = startLeaseReaper(ctx.registry, ctx.log, reapEveryMs(ctx.settings.leaseExpiryMs));
+  const stopReaper = startLeaseReaper(ctx.registry, ctx.log, reapEveryMs(ctx.settings.leaseExpiryMs), true);
   const idleMs = () => (listening ? ctx.settings.pollSeconds : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
   return {
     /** Forgets earlier wake-ups: called before each look for work. */

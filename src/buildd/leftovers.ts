@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { messageOf } from '../util/errors.ts';
 import type { Log } from '../util/log.ts';
-import { bootId, listProcesses, processStat } from '../util/process.ts';
+import { bootId, listProcesses, processStat, type ProcessStat } from '../util/process.ts';
 import type { Sandbox } from './sandbox.ts';
 import { OWNER_FILE, removeWorkspace, workspaceAt } from './workspace.ts';
 
@@ -27,6 +27,7 @@ export async function endLeftovers(
   const entries = await readdir(base).catch(() => [] as string[]);
   let workspaces = 0;
   let processes = 0;
+  const killed: ProcessStat[] = [];
   const boot = await bootId();
   for (const name of entries) {
     const root = join(base, name);
@@ -45,6 +46,7 @@ export async function endLeftovers(
           try {
             process.kill(p.pid, 'SIGKILL');
             processes++;
+            killed.push(p);
           } catch {
             // gone meanwhile
           }
@@ -58,12 +60,31 @@ export async function endLeftovers(
       log.warn({ dir: root, err: messageOf(err) }, 'could not remove the workspace of an earlier run');
     }
   }
+  await endOf(killed);
   if (workspaces + processes > 0)
     log.warn(
       { workspaces, processes },
       `removed ${workspaces} workspace${workspaces === 1 ? '' : 's'} left by an earlier run of this builder and ended ${processes} process${processes === 1 ? '' : 'es'} still running in them`,
     );
   return { workspaces, processes };
+}
+
+/** How long a killed process may take to die before the daemon starts anyway. */
+const DEATH_WAIT_MS = 5000;
+
+/**
+ * Waits until each killed process is gone or a zombie: SIGKILL is delivered at once, but the
+ * process still runs until the kernel has torn it down, so "ended" means ended when it is said.
+ */
+async function endOf(killed: ProcessStat[]): Promise<void> {
+  const deadline = Date.now() + DEATH_WAIT_MS;
+  for (const p of killed) {
+    for (;;) {
+      const now = await processStat(p.pid);
+      if (!now || now.startTime !== p.startTime || now.state === 'Z' || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
 }
 
 async function recordedGroups(file: string): Promise<[number, number][]> {

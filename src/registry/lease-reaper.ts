@@ -26,7 +26,13 @@ export function reapEveryMs(leaseExpiryMs: number): number {
  * indexed query when nothing expired; several processes reaping at once is safe (each update
  * repeats its conditions). A registry that is away is said once, not every few seconds.
  */
-export function startLeaseReaper(registry: Registry, log: Log, everyMs = REAP_EVERY_MS): () => Promise<void> {
+export function startLeaseReaper(
+  registry: Registry,
+  log: Log,
+  everyMs = REAP_EVERY_MS,
+  /** Start at a random point of the interval (many builders), rather than after one interval (the incoming daemon). */
+  randomStart = false,
+): () => Promise<void> {
   let running: Promise<void> | null = null;
   let away = false;
   const look = async () => {
@@ -50,11 +56,14 @@ export function startLeaseReaper(registry: Registry, log: Log, everyMs = REAP_EV
     }
   };
   let timer: NodeJS.Timeout | undefined;
-  // Each process starts at a random point of the interval, so many reapers spread their looks out.
-  const first = setTimeout(() => {
-    timer = setInterval(() => (running ??= look().finally(() => (running = null))), everyMs);
-    timer.unref();
-  }, Math.random() * everyMs);
+  // Builders start at random points of the interval, so many reapers spread their looks out.
+  const first = setTimeout(
+    () => {
+      timer = setInterval(() => (running ??= look().finally(() => (running = null))), everyMs);
+      timer.unref();
+    },
+    (randomStart ? Math.random() : 0) * everyMs,
+  );
   first.unref();
   return async () => {
     clearTimeout(first);

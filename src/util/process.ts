@@ -13,6 +13,8 @@ export interface ProcessStat {
   pid: number;
   pgrp: number;
   startTime: number;
+  /** The state letter: R running, S sleeping, Z zombie (dead, not yet reaped), … */
+  state: string;
 }
 
 /** Parses /proc/<pid>/stat; the command name in parentheses may itself hold spaces and parentheses. */
@@ -25,7 +27,7 @@ export function parseProcStat(text: string): ProcessStat | null {
   const pgrp = Number(fields[2]);
   const startTime = Number(fields[19]);
   return Number.isInteger(pid) && Number.isInteger(pgrp) && Number.isInteger(startTime)
-    ? { pid, pgrp, startTime }
+    ? { pid, pgrp, startTime, state: fields[0] ?? '' }
     : null;
 }
 
