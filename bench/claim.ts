@@ -214,20 +214,23 @@ function peakConnections(registry: Registry, everyMs: number) {
   return { stop: () => (clearInterval(timer), peak) };
 }
 
-/** Transactions the database has committed so far (every statement outside a transaction is one). */
-async function transactions(registry: Registry): Promise<number> {
-  const r = await sql<{
-    n: number;
-  }>`select (xact_commit + xact_rollback)::bigint as n from pg_stat_database where datname = current_database()`.execute(
-    registry.db,
-  );
-  return Number(r.rows[0]!.n);
+/**
+ * What the database has served so far: transactions (every statement outside one is one) and
+ * sessions. A session's start-up counts as a transaction of its own in pg_stat_database, so the
+ * queries are the difference.
+ */
+async function served(registry: Registry): Promise<{ queries: number; sessions: number }> {
+  const r = await sql<{ xacts: number; sessions: number }>`select (xact_commit + xact_rollback)::bigint as xacts,
+    sessions::bigint as sessions from pg_stat_database where datname = current_database()`.execute(registry.db);
+  const row = r.rows[0]!;
+  return { queries: Number(row.xacts) - Number(row.sessions), sessions: Number(row.sessions) };
 }
 
 /**
  * The scale mode (BENCH_SCALE=1): SCALE_BUILDERS builder processes on PostgreSQL draining
  * SCALE_TASKS tasks (claims/s, duplicates, peak connections), then as many idle `pkgforge buildd
- * --daemon` processes (their connections, and the queries per builder per 10 s they cost).
+ * --daemon` processes (their connections, and the queries per builder per 10 s they cost, from
+ * pg_stat_database).
  */
 async function scale() {
   const builders = Number(process.env.BENCH_SCALE_BUILDERS ?? 64);
@@ -266,16 +269,19 @@ async function scale() {
     try {
       // Past the start-up's queries and the pools' idle timeout (a second), then counted over the window.
       await sleep(5000);
-      const before = await transactions(registry);
+      const before = await served(registry);
       const t0 = performance.now();
       const idleSampler = peakConnections(registry, 1000);
       await sleep(idleSeconds * 1000);
       const idlePeak = idleSampler.stop();
+      const after = await served(registry);
+      const seconds = (performance.now() - t0) / 1000;
       // The sampler's own statements (one a second) and these two are the benchmark's, not the builders'.
-      const spent = (await transactions(registry)) - before - Math.round((performance.now() - t0) / 1000) - 1;
-      const perBuilderPer10s = (spent / builders / ((performance.now() - t0) / 1000)) * 10;
+      const queries = after.queries - before.queries - Math.round(seconds) - 1;
+      const perBuilderPer10s = (queries / builders / seconds) * 10;
+      const connectsPerMinute = ((after.sessions - before.sessions) / builders / seconds) * 60;
       console.log(
-        `4. scale: ${builders} idle daemons over ${idleSeconds} s: ${(spent / ((performance.now() - t0) / 1000)).toFixed(1)} queries/s, ${perBuilderPer10s.toFixed(2)} per builder per 10 s (target ≤ 1), connections at most ${idlePeak} (${(idlePeak / builders).toFixed(2)} per builder)`,
+        `4. scale: ${builders} idle daemons over ${idleSeconds} s: ${(queries / seconds).toFixed(1)} queries/s, ${perBuilderPer10s.toFixed(2)} per builder per 10 s (target ≤ 1); connections at most ${idlePeak} (${(idlePeak / builders).toFixed(2)} per builder), ${connectsPerMinute.toFixed(1)} opened per builder per minute`,
       );
     } finally {
       for (const d of daemons) d.kill('SIGTERM');

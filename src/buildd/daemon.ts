@@ -679,7 +679,7 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
         continue;
       }
       if (options.once) break;
-      await idleHeartbeat(ctx.registry.db, me.id, host).catch(() => {});
+      // The empty claim recorded the builder's heartbeat.
       // Once per stretch of idleness, so the log says when the builder ran out of work.
       if (!idle) ctx.log.info(`Idle: waiting for tasks of ${me.platform}/${me.arch}`);
       idle = true;

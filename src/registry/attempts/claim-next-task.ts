@@ -8,7 +8,8 @@ import { leaseUntil } from './shared.ts';
 /**
  * Claims the oldest waiting task of the builder's platform, or returns null when there is none: the
  * task becomes `building` under a new attempt number with a lease, the attempt is recorded, and the
- * builder holds the task.
+ * builder holds the task. Claimed or not, the builder's heartbeat is recorded (the caller holds no
+ * task when it looks for one).
  *
  * PostgreSQL: one statement (graphile-worker's `get_job` shape): the task is picked with SKIP
  * LOCKED, so concurrent claimers pass over a row another is taking and never wait on each other,
@@ -58,7 +59,8 @@ export async function claimNextTask(
     (eb: ExpressionBuilder<Database, 'tasks'>) =>
       eb.selectFrom('platforms').select('platforms.arch').whereRef('platforms.id', '=', 'tasks.platform_id').as('arch'),
   ] as const;
-  const holderSet = { host, last_heartbeat_at: now, modified_at: now };
+  // The builder's heartbeat, with or without a task: an idle daemon's look for work is its heartbeat.
+  const holderSet = { host, last_heartbeat_at: now, unable_reason: null, modified_at: now };
   let row;
   if (registry.caps.supportsDataModifyingCte) {
     row = await registry.db
@@ -85,7 +87,6 @@ export async function claimNextTask(
           .updateTable('builders')
           .set((eb) => ({ ...holderSet, current_task_id: eb.selectFrom('claimed').select('claimed.id') }))
           .where('id', '=', builder.id)
-          .where((eb) => eb.exists(eb.selectFrom('claimed').select('claimed.id')))
           .returning('id'),
       )
       .selectFrom('claimed')
@@ -99,15 +100,15 @@ export async function claimNextTask(
         .where('id', '=', next)
         .returning(taken)
         .executeTakeFirst();
+      await trx
+        .updateTable('builders')
+        .set({ ...holderSet, current_task_id: task?.id ?? null })
+        .where('id', '=', builder.id)
+        .execute();
       if (!task) return undefined;
       await trx
         .insertInto('attempts')
         .values({ task_id: task.id, number: task.attempt, builder: builder.name, host, started_at: now })
-        .execute();
-      await trx
-        .updateTable('builders')
-        .set({ ...holderSet, current_task_id: task.id })
-        .where('id', '=', builder.id)
         .execute();
       return task;
     });
