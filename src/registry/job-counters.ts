@@ -1,12 +1,12 @@
 import { sql, type RawBuilder } from 'kysely';
 import { JOB_STATUS_RULES, type CountedOutcome, type TaskCounts } from '../core/job-status.ts';
-import { JobStatus } from '../core/terms.ts';
+import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 
 /** A count as the update sets it: a number, or an expression over the job row's columns. */
 type Count = number | RawBuilder<number>;
 
 /** The job states the task counts never override: the incoming processor's own, and `invalid`. */
-const NOT_DERIVED = [JobStatus.incoming, JobStatus.valid, JobStatus.accepted, JobStatus.invalid];
+const NOT_DERIVED = [...IN_FLIGHT_JOB_STATUSES, JobStatus.invalid];
 
 const COLUMN = { total: 'tasks_total', success: 'tasks_success', fail: 'tasks_fail', cancelled: 'tasks_cancelled' };
 

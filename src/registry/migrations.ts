@@ -232,20 +232,24 @@ export async function migrateRegistry(db: Kysely<any>, caps: RegistryCapabilitie
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
+/** The migrations this program has that the registry lacks; throws when it has no schema at all. */
+async function missingMigrations(db: Kysely<any>, caps: RegistryCapabilities): Promise<string[]> {
+  const applied = new Set(
+    (await sql<{ name: string }>`select name from pkgforge_migrations`.execute(db)).rows.map((r) => r.name),
+  );
+  return Object.keys(migrations(caps)).filter((m) => !applied.has(m));
+}
+
 /**
  * Whether every migration has been applied: one read, so a command that finds the schema current
  * (nearly every start) skips the migrator's locking and bookkeeping. False when the registry has
  * no schema yet.
  */
 export async function schemaIsCurrent(db: Kysely<any>, caps: RegistryCapabilities): Promise<boolean> {
-  try {
-    const applied = new Set(
-      (await sql<{ name: string }>`select name from pkgforge_migrations`.execute(db)).rows.map((r) => r.name),
-    );
-    return Object.keys(migrations(caps)).every((m) => applied.has(m));
-  } catch {
-    return false;
-  }
+  return missingMigrations(db, caps).then(
+    (missing) => missing.length === 0,
+    () => false,
+  );
 }
 
 /**
@@ -253,10 +257,9 @@ export async function schemaIsCurrent(db: Kysely<any>, caps: RegistryCapabilitie
  * processes whose database role may only read (the web server), which cannot run migrations.
  */
 export async function assertSchemaCurrent(db: Kysely<any>, caps: RegistryCapabilities): Promise<void> {
-  const wanted = Object.keys(migrations(caps));
-  let applied: string[];
+  let missing: string[];
   try {
-    applied = (await sql<{ name: string }>`select name from pkgforge_migrations`.execute(db)).rows.map((r) => r.name);
+    missing = await missingMigrations(db, caps);
   } catch (err) {
     throw new PkgForgeError(
       ErrorCode.registry,
@@ -264,7 +267,6 @@ export async function assertSchemaCurrent(db: Kysely<any>, caps: RegistryCapabil
       { cause: err },
     );
   }
-  const missing = wanted.filter((m) => !applied.includes(m));
   if (missing.length > 0) {
     throw new PkgForgeError(
       ErrorCode.registry,

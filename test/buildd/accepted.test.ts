@@ -87,7 +87,12 @@ describe('a build accepted for publishing whose builder dies', () => {
       assert.match(published[0]!, /attempt-1\//);
       assert.match(published[1]!, /attempt-2\//);
       assert.deepEqual(readFileSync(published[0]!), readFileSync(published[1]!));
-      assert.ok(existsSync(join(farm.results, 'once', 'el9-x86_64', basename(published[0]!))), 'the current results');
+      // The attempt becomes the current results just after the registry records its success.
+      await eventually(
+        'the current results',
+        () => existsSync(join(farm.results, 'once', 'el9-x86_64', basename(published[0]!))),
+        10_000,
+      );
     } finally {
       second.child.kill('SIGTERM');
       await second.exited;

@@ -2,6 +2,7 @@ import { TaskStatus } from '../../core/terms.ts';
 import { writeTransaction, type Registry } from '../registry.ts';
 import { oneMoreEnded } from '../job-counters.ts';
 import type { Claim } from './types.ts';
+import { attemptEnd, closeAttempt } from './shared.ts';
 
 type Outcome = typeof TaskStatus.success | typeof TaskStatus.fail;
 
@@ -25,7 +26,6 @@ export async function finishAttempt(
 ): Promise<boolean> {
   const now = Date.now();
   const taskSet = { status: outcome, reason, builder_id: null, lease_expires_at: null, modified_at: now };
-  const attemptSet = { ended_at: now, outcome, reason, ...(logDir !== null && { log_dir: logDir }) };
   const builderSet = { current_task_id: null, modified_at: now };
   const jobSet = oneMoreEnded(outcome, now);
   let finished: boolean;
@@ -45,7 +45,7 @@ export async function finishAttempt(
       .with('attempt', (db) =>
         db
           .updateTable('attempts')
-          .set(attemptSet)
+          .set(attemptEnd(outcome, reason, logDir, now))
           .where('task_id', 'in', db.selectFrom('task').select('id'))
           .where('number', '=', claim.attempt)
           .where('ended_at', 'is', null)
@@ -77,13 +77,7 @@ export async function finishAttempt(
         .returning('id')
         .executeTakeFirst();
       if (!task) return false;
-      await trx
-        .updateTable('attempts')
-        .set(attemptSet)
-        .where('task_id', '=', claim.taskId)
-        .where('number', '=', claim.attempt)
-        .where('ended_at', 'is', null)
-        .execute();
+      await closeAttempt(trx, claim.taskId, claim.attempt, outcome, reason, logDir, now);
       await trx.updateTable('builders').set(builderSet).where('id', '=', claim.builderId).execute();
       await trx.updateTable('jobs').set(jobSet).where('id', '=', claim.jobRowId).execute();
       return true;

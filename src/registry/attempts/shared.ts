@@ -7,6 +7,11 @@ export function leaseUntil(registry: Registry, ms: number) {
   return sql<number>`${sql.raw(registry.caps.nowMsSql)} + ${Math.round(ms)}`;
 }
 
+/** The `set` that ends an attempt (its log directory kept when none is given). */
+export function attemptEnd(outcome: string, reason: string | null, logDir: string | null, now = Date.now()) {
+  return { ended_at: now, outcome, reason, ...(logDir !== null && { log_dir: logDir }) };
+}
+
 export async function closeAttempt(
   trx: Kysely<Database>,
   taskId: number,
@@ -14,10 +19,11 @@ export async function closeAttempt(
   outcome: string,
   reason: string | null,
   logDir: string | null,
+  now = Date.now(),
 ): Promise<void> {
   await trx
     .updateTable('attempts')
-    .set({ ended_at: Date.now(), outcome, reason, ...(logDir !== null && { log_dir: logDir }) })
+    .set(attemptEnd(outcome, reason, logDir, now))
     .where('task_id', '=', taskId)
     .where('number', '=', number)
     .where('ended_at', 'is', null)
