@@ -13,11 +13,13 @@ const config: RegistryConfig = arg.startsWith('postgres')
   : { type: 'sqlite', path: arg.replace(/^sqlite:/, '') };
 const registry = await openRegistry(config, { migrate: true });
 const started = performance.now();
+const cpuBefore = process.cpuUsage();
 const result = await runIncomingPass({ registry, incoming, accepted, waitForJobMs: 300_000, log: silentLog });
 const ms = performance.now() - started;
+const cpu = process.cpuUsage(cpuBefore);
 await registry.close();
 const registered = result.outcomes.filter((o) => o.kind === 'registered').length;
 const problems = result.outcomes.filter((o) => o.kind !== 'registered').map((o) => `${o.kind}: ${o.reason ?? ''}`);
 process.stdout.write(
-  `${JSON.stringify({ ms, maxRssKb: process.resourceUsage().maxRSS, registered, problems: problems.slice(0, 3) })}\n`,
+  `${JSON.stringify({ ms, cpuMs: (cpu.user + cpu.system) / 1000, userMs: cpu.user / 1000, sysMs: cpu.system / 1000, maxRssKb: process.resourceUsage().maxRSS, registered, problems: problems.slice(0, 3) })}\n`,
 );

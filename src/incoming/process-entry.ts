@@ -12,10 +12,11 @@ import { MANIFEST_FILE, MANIFEST_MAX_BYTES, parseManifest, type Manifest } from 
 import { printable } from '../core/names.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import type { Target } from '../core/targets.ts';
-import { findJob, insertJob, markJobValid, setJobStatus, type Job } from '../registry/jobs.ts';
+import { findJob, insertJobIn, markJobValidIn, setJobStatus, type Job } from '../registry/jobs.ts';
+import { WriteBatch, type BatchedWrite } from '../registry/write-batch.ts';
 import type { Registry } from '../registry/registry.ts';
 import { isTransientRegistryError, withRegistryRetry, type RetryOptions } from '../registry/retry.ts';
-import { registerJob } from './register-job.ts';
+import { jobRegistration } from './register-job.ts';
 import { ErrorCode, isPkgForgeError, messageOf } from '../util/errors.ts';
 import { childPath, removeTree } from '../util/fs-safe.ts';
 import type { Log } from '../util/log.ts';
@@ -44,9 +45,24 @@ export interface IncomingContext {
   freeSpace?: (dir: string) => Promise<FreeSpace>;
 }
 
-/** The free-space book of a context: one per pass, shared by the copies it runs at once. */
-export function acceptedSpace(ctx: IncomingContext): AcceptedSpace {
-  return new AcceptedSpace(ctx.accepted, ctx.reserve ?? DEFAULT_ACCEPTED_RESERVE, ctx.freeSpace ?? freeSpaceOf);
+/**
+ * What the entries of one pass share: the book of free space in accepted (copies running at once
+ * draw on the same room) and the registry writes, committed together (a WriteBatch).
+ */
+export interface PassShared {
+  space: AcceptedSpace;
+  writes: WriteBatch;
+}
+
+/** How long a registry write waits for others to share its commit, unless every entry is waiting already. */
+const COMMIT_LINGER_MS = 5;
+
+/** `entries`: how many entries of the pass are in flight (a commit need not wait for more writes than that). */
+export function passShared(ctx: IncomingContext, entries: () => number = () => 1): PassShared {
+  return {
+    space: new AcceptedSpace(ctx.accepted, ctx.reserve ?? DEFAULT_ACCEPTED_RESERVE, ctx.freeSpace ?? freeSpaceOf),
+    writes: new WriteBatch(ctx.registry, { writers: entries, lingerMs: COMMIT_LINGER_MS }),
+  };
 }
 
 /** What happened to one incoming entry in one pass. */
@@ -120,18 +136,21 @@ export async function unreadableEntry(ctx: IncomingContext, entry: QueueEntry, w
 const isOverdue = async (ctx: IncomingContext, entry: QueueEntry) =>
   (ctx.now?.() ?? Date.now()) - (await entry.lastChange()) > ctx.waitForJobMs;
 
-/** A registry operation retried with back-off while the registry is away. */
-type Db = <T>(fn: () => Promise<T>) => Promise<T>;
+/**
+ * A registry write, committed with the pass's other writes (WriteBatch) and retried with back-off
+ * while the registry is away. It resolves once its transaction has committed.
+ */
+type Db = <T>(write: BatchedWrite<T>) => Promise<T>;
 
 /** Stages 2 (the registry part) to 6 for an entry whose manifest has been loaded. */
 export async function processLoadedEntry(
   ctx: IncomingContext,
   entry: QueueEntry,
   manifest: Manifest,
-  space = acceptedSpace(ctx),
+  shared = passShared(ctx),
 ): Promise<EntryOutcome> {
-  const db: Db = (fn) =>
-    withRegistryRetry(fn, {
+  const db: Db = (write) =>
+    withRegistryRetry(() => shared.writes.run(write), {
       ...ctx.retry,
       onRetry: (err, n, ms) =>
         ctx.log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying'),
@@ -139,7 +158,7 @@ export async function processLoadedEntry(
   const recorded = await recordJob(ctx, entry, manifest, db);
   if ('kind' in recorded) return recorded;
   if (recorded.resuming && (await acceptedCopyComplete(ctx, manifest))) return register(ctx, entry, manifest, db);
-  const staged = await validate(ctx, entry, manifest, space, db);
+  const staged = await validate(ctx, entry, manifest, shared.space, db);
   if ('kind' in staged) return staged;
   return transfer(ctx, entry, manifest, staged, db);
 }
@@ -157,35 +176,40 @@ async function recordJob(
 ): Promise<{ job: Job; resuming: boolean } | EntryOutcome> {
   const reused = () => reject(ctx, entry, manifest.id, `A job with ID ${manifest.id} has been previously registered`);
   const ownEntry = (j: Job) => j.incomingEntry === entry.name && j.incomingInode === entry.inode;
-  const job = await db(() => findJob(ctx.registry.db, manifest.id));
-  if (job && !ownEntry(job)) return reused();
-  if (job && !IN_FLIGHT_JOB_STATUSES.includes(job.status)) {
+  let recorded: { job: Job; inserted: boolean };
+  try {
+    // The look-up and the insert in one write: the job is found, or recorded, never both.
+    recorded = await db(async (trx) => {
+      const found = await findJob(trx, manifest.id);
+      if (found) return { job: found, inserted: false };
+      const facts = {
+        submitter: manifest.submitter,
+        submittedAt: entry.ctimeMs,
+        incomingEntry: entry.name,
+        incomingInode: entry.inode,
+      };
+      return { job: await insertJobIn(trx, manifest, facts), inserted: true };
+    });
+  } catch (err) {
+    if (!isPkgForgeError(err, ErrorCode.jobId)) throw err;
+    // Another writer took the id between our look-up and insert (PostgreSQL's read committed).
+    return reused();
+  }
+  const { job } = recorded;
+  if (recorded.inserted) {
+    ctx.log.info({ job: job.id }, `Registered job ${job.id}`);
+    return { job, resuming: false };
+  }
+  // Found: an earlier pass over this entry recorded it (or this pass did, and the reply to the
+  // commit was lost: the retry finds it), or it is someone else's.
+  if (!ownEntry(job)) return reused();
+  if (!IN_FLIGHT_JOB_STATUSES.includes(job.status)) {
     // A processor stopped after the job's last status change but before removing the entry.
     ctx.log.info({ job: job.id }, `Removing ${entry.path}: job ${job.id} is already ${job.status}`);
     await discardEntry(entry.path);
     return { kind: 'cleaned', entry: entry.name, job: job.id, reason: `job is already ${job.status}` };
   }
-  if (job) return { job, resuming: true };
-  try {
-    const inserted = await db(() =>
-      insertJob(ctx.registry, manifest, {
-        submitter: manifest.submitter,
-        submittedAt: entry.ctimeMs,
-        incomingEntry: entry.name,
-        incomingInode: entry.inode,
-      }),
-    );
-    ctx.log.info({ job: inserted.id }, `Registered job ${inserted.id}`);
-    return { job: inserted, resuming: false };
-  } catch (err) {
-    if (!isPkgForgeError(err, ErrorCode.jobId)) throw err;
-    const found = await db(() => findJob(ctx.registry.db, manifest.id));
-    if (found === null) throw err;
-    // Our own insert committed but its reply was lost, and the retry hit the unique id.
-    if (ownEntry(found) && IN_FLIGHT_JOB_STATUSES.includes(found.status)) return { job: found, resuming: false };
-    // Another submission took the id between our look-up and insert.
-    return reused();
-  }
+  return { job, resuming: true };
 }
 
 /**
@@ -247,13 +271,13 @@ async function validate(
       : err.message;
     return endJob(ctx, entry, manifest.id, JobStatus.invalid, reason, db);
   }
-  await db(() =>
-    markJobValid(
-      ctx.registry,
-      manifest.id,
-      staged.sources.map((s, position) => ({ position, name: s.name, version: s.version, release: s.release })),
-    ),
-  );
+  const facts = staged.sources.map((s, position) => ({
+    position,
+    name: s.name,
+    version: s.version,
+    release: s.release,
+  }));
+  await db((trx) => markJobValidIn(trx, manifest.id, facts));
   ctx.log.info({ job: manifest.id }, `Validated job ${manifest.id}, will accept`);
   return staged;
 }
@@ -287,16 +311,17 @@ async function endJob(
   db: Db,
 ): Promise<EntryOutcome> {
   ctx.log.error({ job: id, reason }, status === JobStatus.invalid ? `Invalid job ${id}` : reason);
-  await db(() => setJobStatus(ctx.registry.db, id, status, reason));
+  await db((trx) => setJobStatus(trx, id, status, reason));
   await discardEntry(entry.path);
   return { kind: status, entry: entry.name, job: id, reason };
 }
 
 /** Stages 5 and 6: tasks and the `registered` status in one transaction, then the entry goes. */
 async function register(ctx: IncomingContext, entry: QueueEntry, manifest: Manifest, db: Db): Promise<EntryOutcome> {
-  await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.accepted));
+  await db((trx) => setJobStatus(trx, manifest.id, JobStatus.accepted));
   ctx.log.info({ job: manifest.id }, `Successfully accepted job ${manifest.id}`);
-  const targets = await db(() => registerJob(ctx.registry, ctx.accepted, manifest));
+  const registration = await jobRegistration(ctx.registry, ctx.accepted, manifest);
+  const targets = await db(registration);
   ctx.log.info(
     { job: manifest.id, tasks: targets.map((t) => `${t.platform}/${t.arch}`) },
     `Registered ${targets.length} tasks for ${manifest.id}`,
@@ -317,7 +342,7 @@ async function defer(
   db: Db,
 ): Promise<EntryOutcome> {
   ctx.log.warn({ job: manifest.id, reason }, `Job ${manifest.id} waits for space in the accepted directory`);
-  await db(() => setJobStatus(ctx.registry.db, manifest.id, JobStatus.incoming, reason));
+  await db((trx) => setJobStatus(trx, manifest.id, JobStatus.incoming, reason));
   return { kind: 'deferred', entry: entry.name, job: manifest.id, reason };
 }
 
@@ -350,16 +375,21 @@ async function loadManifest(entry: QueueEntry): Promise<Manifest> {
   try {
     const opened = await fh.stat();
     if (!opened.isFile()) throw new JobProblem(`${label}: the manifest is not a regular file`, false);
-    // Read at most one byte past the limit, whatever the file grows to meanwhile.
-    const buf = Buffer.alloc(MANIFEST_MAX_BYTES + 1);
+    // Read at most one byte past the limit, whatever the file grows to meanwhile, into a buffer
+    // of the size the file has now (a manifest is a few hundred bytes: a megabyte for each one
+    // cost more than the rest of reading it), grown only if the file grows.
+    const limit = MANIFEST_MAX_BYTES + 1;
+    let buf = Buffer.allocUnsafe(Math.min(limit, opened.size + 1));
     let length = 0;
     for (;;) {
       const { bytesRead } = await fh.read(buf, length, buf.length - length, length);
-      if (bytesRead === 0 || length + bytesRead >= buf.length) {
-        length += bytesRead;
-        break;
-      }
       length += bytesRead;
+      if (bytesRead === 0 || length >= limit) break;
+      if (length === buf.length) {
+        const bigger = Buffer.allocUnsafe(Math.min(limit, buf.length * 2));
+        buf.copy(bigger, 0, 0, length);
+        buf = bigger;
+      }
     }
     if (length > MANIFEST_MAX_BYTES)
       throw new JobProblem(`${label}: the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`, false);

@@ -12,8 +12,8 @@ import { listInFlightJobsOlderThan, setJobStatus } from '../registry/jobs.ts';
 import { registerJob } from './register-job.ts';
 import { printable } from '../core/names.ts';
 import {
-  acceptedSpace,
   loadEntry,
+  passShared,
   processLoadedEntry,
   unreadableEntry,
   type EntryOutcome,
@@ -142,8 +142,8 @@ async function processEntries(
 ): Promise<void> {
   const running = new Set<Promise<void>>();
   const byJobId = new Map<string, Promise<void>>();
-  // One book of the free space in accepted for the whole pass: copies running at once share it.
-  const space = acceptedSpace(ctx);
+  // The free space in accepted, and the registry's commits, are shared by the entries running at once.
+  const shared = passShared(ctx, () => running.size);
   const handle = (entry: QueueEntry, err: unknown) => {
     if (!isTransientRegistryError(err)) {
       // Left in place: the next pass tries again, and the grace period still applies.
@@ -185,7 +185,7 @@ async function processEntries(
     const { manifest } = loaded;
     const before = byJobId.get(manifest.id) ?? Promise.resolve();
     const work = before
-      .then(() => (result.registryError ? null : processLoadedEntry(ctx, entry, manifest, space)))
+      .then(() => (result.registryError ? null : processLoadedEntry(ctx, entry, manifest, shared)))
       .then(
         (outcome) => void (outcome && result.outcomes.push(outcome)),
         (err: unknown) => handle(entry, err),

@@ -2,8 +2,9 @@ import { join } from 'node:path';
 import { debianTargets } from '../core/debian-arch.ts';
 import { manifestFamily, type Manifest } from '../core/manifest.ts';
 import type { Target } from '../core/targets.ts';
-import type { Registry } from '../registry/registry.ts';
-import { registerTasks } from '../registry/tasks.ts';
+import { writeTransaction, type Registry } from '../registry/registry.ts';
+import { registerTasksIn } from '../registry/tasks.ts';
+import type { BatchedWrite } from '../registry/write-batch.ts';
 import { validateDsc } from '../sources/dsc.ts';
 
 /**
@@ -12,16 +13,31 @@ import { validateDsc } from '../sources/dsc.ts';
  * builds once per platform, `any` everywhere).
  */
 export async function registerJob(registry: Registry, accepted: string, manifest: Manifest): Promise<Target[]> {
+  return writeTransaction(registry, await jobRegistration(registry, accepted, manifest));
+}
+
+/**
+ * registerJob in two steps, for a caller that batches its writes: what the accepted copy says
+ * (read first, outside any transaction), then the writes to run inside the caller's transaction.
+ */
+export async function jobRegistration(
+  registry: Registry,
+  accepted: string,
+  manifest: Manifest,
+): Promise<BatchedWrite<Target[]>> {
+  const narrow = await narrowingOf(accepted, manifest);
+  return (trx) =>
+    registerTasksIn(registry, trx, manifest.id, manifest.platforms, manifest.archs, manifestFamily(manifest), narrow);
+}
+
+async function narrowingOf(
+  accepted: string,
+  manifest: Manifest,
+): Promise<((selected: Target[]) => Target[]) | undefined> {
   const dscs = manifest.packages.filter((p) => p.type === 'DSC');
+  if (dscs.length === 0) return undefined;
   const architectures = await Promise.all(
     dscs.map(async (p) => (await validateDsc(join(accepted, manifest.id, p.file))).architectures),
   );
-  return registerTasks(
-    registry,
-    manifest.id,
-    manifest.platforms,
-    manifest.archs,
-    manifestFamily(manifest),
-    dscs.length > 0 ? (selected) => debianTargets(architectures, selected) : undefined,
-  );
+  return (selected) => debianTargets(architectures, selected);
 }

@@ -15,8 +15,8 @@ import {
 } from '../core/manifest.ts';
 import { validateSource, validateSourceHandle, type SourceInfo } from '../sources/index.ts';
 import { ErrorCode, PkgForgeError, isPkgForgeError } from '../util/errors.ts';
-import { childPath, fsyncDir, removeTree } from '../util/fs-safe.ts';
-import { copyAndHash, fsyncPath, hashFile } from '../util/hash.ts';
+import { childPath, fsyncDir, fsyncDirShared, removeTree } from '../util/fs-safe.ts';
+import { copyAndHash, hashFile } from '../util/hash.ts';
 import { asSpaceProblem, type AcceptedSpace } from './space.ts';
 
 /** Staging directories in accepted start with this; a pass removes any left by a crash. */
@@ -122,8 +122,8 @@ export interface StageOptions {
 
 /**
  * Stage 3, validation, done on a private copy: each package is streamed from incoming into a
- * staging directory inside accepted, its sha1 computed on the way and its sha256 (when the
- * manifest has one) by reading the copy back, both compared with the manifest, and its header
+ * staging directory inside accepted, its sha1 and sha256 (when the manifest has one) computed on
+ * the way and compared with the manifest, and its header
  * validated from the copy, so what is validated is exactly what will be trusted. Files are opened
  * without following links and must still be single-link regular files of the manifest's size; no
  * more than that size is copied, however the file grows. A disk that fills up is a SpaceProblem.
@@ -190,25 +190,20 @@ async function checkSignature(dsc: string, bucket: string, keyring: string): Pro
 
 async function copyVerified(dir: string, to: string, p: Copied, onProgress: (n: number) => void): Promise<void> {
   const fh = await openPackage(dir, p);
-  // One hash while copying and the other while reading the copy back: every checksum in the
-  // manifest is checked, and every byte of the copy is checked, in two reads of the data.
-  const first = p.sha1sum ? 'sha1' : 'sha256';
-  const copied = await copyAndHash(fh, to, [first], onProgress, { sync: false, maxBytes: p.size });
-  const size = copied.size;
-  if (size !== p.size)
+  // Every checksum the manifest gives is computed on the bytes as they are written to the copy,
+  // in one read of the data: what is checked is exactly what is kept. The copy is flushed before
+  // it is closed, so the rename that accepts it makes it durable.
+  const algorithms = [...(p.sha1sum ? (['sha1'] as const) : []), ...(p.sha256sum ? (['sha256'] as const) : [])];
+  const copied = await copyAndHash(fh, to, algorithms, onProgress, { maxBytes: p.size, size: p.size });
+  if (copied.size !== p.size)
     throw new JobProblem(
-      `${p.file}: read ${size} bytes, the manifest says ${p.size}${size < p.size ? ' (still arriving?)' : ' (it grew while being copied)'}`,
-      size < p.size,
+      `${p.file}: read ${copied.size} bytes, the manifest says ${p.size}${copied.size < p.size ? ' (still arriving?)' : ' (it grew while being copied)'}`,
+      copied.size < p.size,
     );
-  if (copied[first] !== (p.sha1sum ?? p.sha256sum))
-    throw new JobProblem(`${p.file}: the ${first}sum does not match the manifest`, true);
-  const readBack = p.sha256sum ? 'sha256' : 'sha1';
-  // The fsync (in the thread pool) overlaps the read-back hashing (on this thread).
-  const [back] = await Promise.all([hashFile(to, [readBack]), fsyncPath(to)]);
-  if (back.size !== p.size || back[readBack] !== (p.sha256sum ?? p.sha1sum)) {
-    // The copy differs from the manifest: the source changed under us (still arriving) or the copy is bad.
-    throw new JobProblem(`${p.file}: the ${readBack}sum does not match the manifest`, true);
-  }
+  for (const a of algorithms)
+    if (copied[a] !== (a === 'sha1' ? p.sha1sum : p.sha256sum))
+      // Soft: a file still being written may yet match.
+      throw new JobProblem(`${p.file}: the ${a}sum does not match the manifest`, true);
 }
 
 /**
@@ -232,7 +227,7 @@ export async function commitStagedJob(staged: StagedJob, accepted: string, manif
       throw new PkgForgeError(ErrorCode.transfer, `Job ${manifest.id}: accepted/${manifest.id} already exists`);
     }
     await rename(staged.staging, target);
-    await fsyncDir(accepted);
+    await fsyncDirShared(accepted);
     return target;
   } catch (err) {
     await removeTree(staged.staging);

@@ -86,53 +86,56 @@ export interface NewJobFacts {
  * PKGF_ERR_JOB_ID naming the id rather than the driver's words.
  */
 export async function insertJob(registry: Registry, manifest: Manifest, facts: NewJobFacts): Promise<Job> {
+  return writeTransaction(registry, (trx) => insertJobIn(trx, manifest, facts));
+}
+
+/** insertJob's writes, inside the caller's transaction (a WriteBatch's, or insertJob's own). */
+export async function insertJobIn(trx: Kysely<Database>, manifest: Manifest, facts: NewJobFacts): Promise<Job> {
   const now = Date.now();
-  const insert = writeTransaction(registry, async (trx) => {
-    const row = await trx
-      .insertInto('jobs')
-      .values({
-        uuid: manifest.id,
-        bucket: manifest.bucket,
-        submitter: facts.submitter?.slice(0, 50) ?? null,
-        status: 'incoming',
-        reason: null,
-        size: manifest.size,
-        platforms: JSON.stringify(manifest.platforms),
-        archs: JSON.stringify(manifest.archs),
-        report: JSON.stringify(manifest.report),
-        submitted_at: facts.submittedAt === null ? null : Math.floor(facts.submittedAt),
-        incoming_entry: facts.incomingEntry,
-        incoming_inode: facts.incomingInode ?? null,
-        created_at: now,
-        modified_at: now,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    await trx
-      .insertInto('job_packages')
-      .values(
-        manifest.packages.map((p, position) => ({
-          job_id: row.id,
-          position,
-          file: p.file,
-          type: p.type,
-          size: p.size,
-          sha1sum: p.sha1sum,
-          sha256sum: p.sha256sum ?? null,
-          name: null,
-          version: null,
-          release: null,
-        })),
-      )
-      .execute();
-    return toJob(row);
-  });
-  return insert.catch((err: unknown) => {
-    if (!isUniqueViolation(err)) throw err;
-    throw new PkgForgeError(ErrorCode.jobId, `A job with ID ${manifest.id} has been previously registered`, {
-      cause: err,
+  const row = await trx
+    .insertInto('jobs')
+    .values({
+      uuid: manifest.id,
+      bucket: manifest.bucket,
+      submitter: facts.submitter?.slice(0, 50) ?? null,
+      status: 'incoming',
+      reason: null,
+      size: manifest.size,
+      platforms: JSON.stringify(manifest.platforms),
+      archs: JSON.stringify(manifest.archs),
+      report: JSON.stringify(manifest.report),
+      submitted_at: facts.submittedAt === null ? null : Math.floor(facts.submittedAt),
+      incoming_entry: facts.incomingEntry,
+      incoming_inode: facts.incomingInode ?? null,
+      created_at: now,
+      modified_at: now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow()
+    .catch((err: unknown) => {
+      if (!isUniqueViolation(err)) throw err;
+      throw new PkgForgeError(ErrorCode.jobId, `A job with ID ${manifest.id} has been previously registered`, {
+        cause: err,
+      });
     });
-  });
+  await trx
+    .insertInto('job_packages')
+    .values(
+      manifest.packages.map((p, position) => ({
+        job_id: row.id,
+        position,
+        file: p.file,
+        type: p.type,
+        size: p.size,
+        sha1sum: p.sha1sum,
+        sha256sum: p.sha256sum ?? null,
+        name: null,
+        version: null,
+        release: null,
+      })),
+    )
+    .execute();
+  return toJob(row);
 }
 
 /** Jobs still in flight (incoming, valid, accepted) created before `cutoff`: candidates for the incoming processor's orphan sweep. */
@@ -165,28 +168,38 @@ export async function setJobStatus(
 }
 
 /** Marks a job `valid`, recording what validation learnt of each package (name, version, release). */
-export async function markJobValid(
-  registry: Registry,
+export async function markJobValid(registry: Registry, uuid: string, facts: readonly PackageFacts[]): Promise<void> {
+  await writeTransaction(registry, (trx) => markJobValidIn(trx, uuid, facts));
+}
+
+export interface PackageFacts {
+  position: number;
+  name: string;
+  version: string;
+  release: string;
+}
+
+/** markJobValid's writes, inside the caller's transaction. */
+export async function markJobValidIn(
+  trx: Kysely<Database>,
   uuid: string,
-  facts: { position: number; name: string; version: string; release: string }[],
+  facts: readonly PackageFacts[],
 ): Promise<void> {
-  await writeTransaction(registry, async (trx) => {
-    const job = await trx
-      .updateTable('jobs')
-      .set({ status: 'valid', reason: null, modified_at: Date.now() })
-      .where('uuid', '=', uuid)
-      .returning('id')
-      .executeTakeFirst();
-    if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
-    for (const f of facts) {
-      await trx
-        .updateTable('job_packages')
-        .set({ name: f.name, version: f.version, release: f.release })
-        .where('job_id', '=', job.id)
-        .where('position', '=', f.position)
-        .execute();
-    }
-  });
+  const job = await trx
+    .updateTable('jobs')
+    .set({ status: 'valid', reason: null, modified_at: Date.now() })
+    .where('uuid', '=', uuid)
+    .returning('id')
+    .executeTakeFirst();
+  if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
+  for (const f of facts) {
+    await trx
+      .updateTable('job_packages')
+      .set({ name: f.name, version: f.version, release: f.release })
+      .where('job_id', '=', job.id)
+      .where('position', '=', f.position)
+      .execute();
+  }
 }
 
 export interface JobFilter {

@@ -21,58 +21,69 @@ export async function registerTasks(
   archs: readonly string[],
   family: PackageFamily,
   /** Narrows the selection by what the packages say they build on (a `.dsc`'s Architecture). */
+  narrow?: (selected: Target[]) => Target[],
+): Promise<Target[]> {
+  return writeTransaction(registry, (trx) => registerTasksIn(registry, trx, uuid, platforms, archs, family, narrow));
+}
+
+/** registerTasks's writes, inside the caller's transaction (a WriteBatch's, or registerTasks's own). */
+export async function registerTasksIn(
+  registry: Registry,
+  trx: Kysely<Database>,
+  uuid: string,
+  platforms: readonly string[],
+  archs: readonly string[],
+  family: PackageFamily,
   narrow: (selected: Target[]) => Target[] = (selected) => selected,
 ): Promise<Target[]> {
-  return writeTransaction(registry, async (trx) => {
-    const job = await trx
-      .selectFrom('jobs')
-      .select(['id', 'status', 'submitted_at'])
-      .where('uuid', '=', uuid)
-      .executeTakeFirst();
-    if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
-    const available = await activeTargets(trx);
-    const wanted = narrow(selectTargets(available, platforms, archs, family));
-    const now = Date.now();
-    // Builders take tasks in submission order, whatever order the incoming processor finished them in.
-    const queuedAt = job.submitted_at ?? now;
-    const rows = wanted.map((t) => {
-      const platform = available.find((p) => p.name === t.platform && p.arch === t.arch)!;
-      return {
-        job_id: job.id,
-        platform_id: platform.id,
-        status: TaskStatus.needsBuild,
-        reason: null,
-        queued_at: queuedAt,
-        attempt: 0,
-        accepted_attempt: null,
-        created_at: now,
-        modified_at: now,
-      };
-    });
-    if (rows.length > 0) {
-      await trx
-        .insertInto('tasks')
-        .values(rows)
-        .onConflict((oc) => oc.columns(['job_id', 'platform_id']).doNothing())
-        .execute();
-      await notifyTasks(
-        registry,
-        trx,
-        rows.map((r) => r.platform_id),
-      );
-    }
-    await trx
-      .updateTable('jobs')
-      .set({
-        status: JobStatus.registered,
-        reason: null,
-        modified_at: now,
-        tasks_total: sql<number>`(select count(*) from tasks where job_id = ${job.id})`,
-      })
-      .where('id', '=', job.id)
-      .execute();
-    return wanted;
+  const job = await trx
+    .selectFrom('jobs')
+    .select(['id', 'status', 'submitted_at'])
+    .where('uuid', '=', uuid)
+    .executeTakeFirst();
+  if (!job) throw new PkgForgeError(ErrorCode.notFound, `Failed to find a registry entry for job ${uuid}`);
+  const available = await activeTargets(trx);
+  const wanted = narrow(selectTargets(available, platforms, archs, family));
+  const now = Date.now();
+  // Builders take tasks in submission order, whatever order the incoming processor finished them in.
+  const queuedAt = job.submitted_at ?? now;
+  const rows = wanted.map((t) => {
+    const platform = available.find((p) => p.name === t.platform && p.arch === t.arch)!;
+    return {
+      job_id: job.id,
+      platform_id: platform.id,
+      status: TaskStatus.needsBuild,
+      reason: null,
+      queued_at: queuedAt,
+      attempt: 0,
+      accepted_attempt: null,
+      created_at: now,
+      modified_at: now,
+    };
   });
+  if (rows.length > 0) {
+    await trx
+      .insertInto('tasks')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['job_id', 'platform_id']).doNothing())
+      .execute();
+    await notifyTasks(
+      registry,
+      trx,
+      rows.map((r) => r.platform_id),
+    );
+  }
+  await trx
+    .updateTable('jobs')
+    .set({
+      status: JobStatus.registered,
+      reason: null,
+      modified_at: now,
+      tasks_total: sql<number>`(select count(*) from tasks where job_id = ${job.id})`,
+    })
+    .where('id', '=', job.id)
+    .execute();
+  return wanted;
 }
 
 /**

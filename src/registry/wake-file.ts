@@ -9,11 +9,29 @@ import type { ListenEvents } from './dialect/postgres.ts';
  * breaks, leaves the daemons' poll to find the tasks.
  */
 export class WakeFile {
+  #writing = false;
+  #again = false;
+
   constructor(readonly path: string) {}
 
-  /** Wakes the watchers. Never throws and never waits: the caller's commit is already done. */
+  /**
+   * Wakes the watchers. Never throws and never waits: the caller's commit is already done. Touches
+   * while a write is in progress are served by one more write once it ends (many commits in a
+   * burst, one or two wake-ups).
+   */
   touch(): void {
-    writeFile(this.path, `${Date.now()}\n`, { mode: 0o664 }, () => {});
+    if (this.#writing) {
+      this.#again = true;
+      return;
+    }
+    this.#writing = true;
+    writeFile(this.path, `${Date.now()}\n`, { mode: 0o664 }, () => {
+      this.#writing = false;
+      if (this.#again) {
+        this.#again = false;
+        this.touch();
+      }
+    });
   }
 
   /** Calls `onWake` at each write until the returned function is called; a watch that fails says so through `events`. */

@@ -15,8 +15,8 @@ import {
 import { fileNameProblem, fileNamesProblem, printable } from '../core/names.ts';
 import { sourceTypeOf, validateSource } from './index.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
-import { childPath, fsyncDir, removeTree, writeFileAtomic } from '../util/fs-safe.ts';
-import { copyAndHash, fsyncPath } from '../util/hash.ts';
+import { childPath, fsyncDir, fsyncFile, removeTree, writeFileAtomic } from '../util/fs-safe.ts';
+import { copyAndHash } from '../util/hash.ts';
 
 /**
  * Refuses package names one job cannot have: unsafe (a path, invisible or text-direction
@@ -63,7 +63,7 @@ async function streamIn(
     },
   });
   await pipeline(stream, meter, createWriteStream(path, { flags: 'wx', mode: 0o644 }));
-  await fsyncPath(path);
+  await fsyncFile(path);
   return { size, sha1: sha1.digest('hex'), sha256: sha256.digest('hex') };
 }
 

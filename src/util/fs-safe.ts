@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { access, copyFile, link, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { ErrorCode, PkgForgeError } from './errors.ts';
+import { sharedRuns } from './shared-run.ts';
 
 /**
  * Writes a file atomically: a temporary name in the same directory, fsync, rename, fsync of the
@@ -49,6 +50,22 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+const sharedDirSyncs = new Map<string, () => Promise<void>>();
+
+/**
+ * fsyncDir for many callers at once (copies renamed into one directory side by side): each
+ * caller's promise settles after an fsync that began after its call, and callers in flight
+ * together share one (util/shared-run.ts).
+ */
+export function fsyncDirShared(dir: string): Promise<void> {
+  let sync = sharedDirSyncs.get(dir);
+  if (!sync) {
+    sync = sharedRuns(() => fsyncDir(dir));
+    sharedDirSyncs.set(dir, sync);
+  }
+  return sync();
 }
 
 /** `parent/name`, refusing any name that would escape `parent`. */

@@ -13,6 +13,9 @@ export interface FileDigests {
 /** Bytes read at a time: memory stays at two chunks whatever the file's size. */
 const CHUNK = 1024 * 1024;
 
+/** Bytes written between the flushes of a large copy (copyAndHash's write-behind). */
+const WRITE_BEHIND = 32 * 1024 * 1024;
+
 /** A buffer no larger than the file needs (plus one byte to see the end), so small files cost little memory. */
 const chunkFor = (fileSize: number) => Math.min(CHUNK, fileSize + 1);
 
@@ -58,19 +61,25 @@ export async function copyAndHash(
   to: string,
   algorithms: readonly HashAlgorithm[] = ['sha1', 'sha256'],
   onProgress?: (bytes: number) => void,
-  options: { sync?: boolean; maxBytes?: number } = {},
+  /** `size`: the source's size if the caller has just read it from the handle (one stat fewer). */
+  options: { sync?: boolean; maxBytes?: number; size?: number } = {},
 ): Promise<FileDigests> {
   const hashes = new Map(algorithms.map((a) => [a, createHash(a)]));
   const src = typeof from === 'string' ? await open(from, 'r') : from;
   let dst: FileHandle | undefined;
   try {
     dst = await open(to, 'wx', 0o644);
-    const chunkSize = chunkFor((await src.stat()).size);
+    const chunkSize = chunkFor(options.size ?? (await src.stat()).size);
     let current = Buffer.allocUnsafe(chunkSize);
     let next = Buffer.allocUnsafe(chunkSize);
     let size = 0;
     const budget = options.maxBytes === undefined ? Infinity : options.maxBytes + 1;
     const want = () => Math.min(chunkSize, budget - size);
+    const sync = options.sync !== false;
+    // Write-behind: a large copy is flushed as it goes, in the thread pool while this thread
+    // hashes, so the fsync at the end has little left to wait for.
+    let flushing: Promise<void> | null = null;
+    let flushedAt = 0;
     let n = (await src.read(current, 0, want(), null)).bytesRead;
     while (n > 0) {
       const chunk = current.subarray(0, n);
@@ -82,10 +91,16 @@ export async function copyAndHash(
         left > 0 ? src.read(next, 0, left, null) : { bytesRead: 0 },
       ]);
       onProgress?.(size);
+      if (sync && size - flushedAt >= WRITE_BEHIND && !flushing) {
+        flushedAt = size;
+        const handle = dst;
+        flushing = handle.datasync().finally(() => (flushing = null));
+      }
       [current, next] = [next, current];
       n = read.bytesRead;
     }
-    if (options.sync !== false) await dst.sync();
+    await flushing;
+    if (sync) await dst.sync();
     return digestsOf(hashes, size);
   } finally {
     // Both handles are closed even if closing the copy reports a late write error (NFS does).
@@ -99,13 +114,4 @@ export async function copyAndHash(
 async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
   let done = 0;
   while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
-}
-
-export async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
