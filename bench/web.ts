@@ -101,16 +101,28 @@ execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inher
 console.log(
   `PkgForge web benchmark: ${JOBS} jobs, ${JOBS * PLATFORMS.length} tasks, 50 connections, ${SECONDS} s per route`,
 );
-for (const dialect of ['sqlite', 'postgresql'] as const) {
+// BENCH_DIALECT and BENCH_ROUTE narrow the run; BENCH_PROFILE=dir keeps the server's CPU profile.
+const DIALECTS = (['sqlite', 'postgresql'] as const).filter((d) => (process.env.BENCH_DIALECT ?? d) === d);
+for (const dialect of DIALECTS) {
   const started = performance.now();
   const { url, drop } = await seed(dialect);
   const seeded = (performance.now() - started) / 1000;
   const home = mkdtempSync(join(tmpdir(), 'pkgforge-bench-web-'));
   const port = 18000 + Math.floor(Math.random() * 1000);
-  const server = spawn(process.execPath, [join(ROOT, 'bin', 'pkgforge.js'), 'web', '--listen', `127.0.0.1:${port}`], {
-    env: { ...process.env, PKGFORGE_HOME: home, PKGFORGE_REGISTRY: url },
-    stdio: 'ignore',
-  });
+  const server = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []),
+      join(ROOT, 'bin', 'pkgforge.js'),
+      'web',
+      '--listen',
+      `127.0.0.1:${port}`,
+    ],
+    {
+      env: { ...process.env, PKGFORGE_HOME: home, PKGFORGE_REGISTRY: url },
+      stdio: 'ignore',
+    },
+  );
   try {
     for (;;) {
       if (
@@ -129,6 +141,7 @@ for (const dialect of ['sqlite', 'postgresql'] as const) {
       ['queue', '/api/v1/queue'],
       ['jobs page (HTML)', '/'],
     ] as const) {
+      if ((process.env.BENCH_ROUTE ?? label) !== label) continue;
       await eventLoopDelay(port); // from here on
       const r = await load(`http://127.0.0.1:${port}${path}`);
       const delay = await eventLoopDelay(port);
