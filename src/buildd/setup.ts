@@ -86,7 +86,11 @@ export function builddSettings(config: Config): BuilddSettings {
   );
   const publishers = b.publishers.map((s) =>
     make<PublishCommand>('publisher', s, {
-      createrepo: (p) => new CreaterepoPublisher(typeof p.repos === 'string' ? p.repos : config.repos),
+      createrepo: (p) =>
+        new CreaterepoPublisher(
+          typeof p.repos === 'string' ? p.repos : config.repos,
+          signers.find((s): s is RpmsignSigner => s instanceof RpmsignSigner)?.publicKey ?? null,
+        ),
       reprepro: (p) =>
         new RepreproPublisher(
           typeof p.repos === 'string' ? p.repos : config.repos,

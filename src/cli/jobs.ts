@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { isJobStatus, JOB_STATUSES } from '../core/terms.ts';
 import { listAttempts } from '../registry/attempts.ts';
 import { getJobDetail, listJobs, type Job } from '../registry/jobs.ts';
+import { listRefusedEntries } from '../registry/refused-entries.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
 
@@ -35,24 +36,45 @@ export function registerJobCommands(program: Command): void {
       if (!Number.isInteger(limit) || limit < 1)
         throw new PkgForgeError(ErrorCode.usage, '--limit takes a whole number above 0');
       const config = configFor([], opts);
-      const jobs = await withRegistry(config, ({ db }) =>
-        listJobs(db, {
+      const { jobs, refused } = await withRegistry(config, async ({ db }) => ({
+        jobs: await listJobs(db, {
           limit,
           ...(opts.submitter && { submitter: opts.submitter }),
           ...(opts.status && { status: opts.status as Job['status'] }),
           ...(opts.bucket && { bucket: opts.bucket }),
         }),
+        // Entries refused before they became jobs are invalid, in no bucket.
+        refused:
+          opts.bucket === undefined && (opts.status === undefined || opts.status === 'invalid')
+            ? (await listRefusedEntries(db, { limit, ...(opts.submitter && { submitter: opts.submitter }) })).entries
+            : [],
+      }));
+      const listed = [
+        ...jobs.map((j) => ({ at: j.submittedAt ?? j.createdAt, job: j, refused: null })),
+        ...refused.map((r) => ({ at: r.refusedAt, job: null, refused: r })),
+      ]
+        .sort((a, b) => b.at - a.at)
+        .slice(0, limit);
+      if (opts.json)
+        return printJson(
+          listed.map((l) =>
+            l.job
+              ? jobJson(l.job)
+              : {
+                  refusedEntry: l.refused!.entry,
+                  status: 'invalid',
+                  submitter: l.refused!.submitter,
+                  reason: l.refused!.reason,
+                  refusedAt: isoTime(l.refused!.refusedAt),
+                },
+          ),
+        );
+      if (listed.length === 0) return console.log('No jobs');
+      const rows = listed.map(({ job: j, refused: r }) =>
+        j
+          ? [j.id, j.status, j.bucket, j.submitter ?? '-', time(j.submittedAt ?? j.createdAt), j.reason ?? '']
+          : [`(entry ${r!.entry})`, 'invalid', '-', r!.submitter ?? '-', time(r!.refusedAt), r!.reason],
       );
-      if (opts.json) return printJson(jobs.map(jobJson));
-      if (jobs.length === 0) return console.log('No jobs');
-      const rows = jobs.map((j) => [
-        j.id,
-        j.status,
-        j.bucket,
-        j.submitter ?? '-',
-        time(j.submittedAt ?? j.createdAt),
-        j.reason ?? '',
-      ]);
       const widths = [0, 1, 2, 3, 4].map((i) =>
         Math.max(...rows.map((r) => r[i]!.length), ['ID', 'STATUS', 'BUCKET', 'SUBMITTER', 'SUBMITTED'][i]!.length),
       );

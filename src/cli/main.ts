@@ -24,6 +24,7 @@ const commandGroups: [string[], () => Promise<Register[]>][] = [
   [['token'], async () => [(await import('./token.ts')).registerTokenCommands]],
   [['buildroot'], async () => [(await import('./buildroot.ts')).registerBuildRootCommands]],
   [['key'], async () => [(await import('./key.ts')).registerKeyCommands]],
+  [['repo'], async () => [(await import('./repo.ts')).registerRepoCommands]],
 ];
 
 const wanted = process.argv[2];

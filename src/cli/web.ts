@@ -32,6 +32,7 @@ export async function startWeb(
     incoming: config.incoming,
     uploadMaxBytes: config.web.uploadMaxBytes,
     readRequiresToken: config.web.readRequiresToken,
+    publicUrl: config.web.publicUrl,
     healthyWithinMs: config.web.healthyWithinMs,
     limits: config.web.http,
   });

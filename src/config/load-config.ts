@@ -77,6 +77,8 @@ export interface WebConfig {
   /** The largest source package an upload may carry, in bytes. */
   uploadMaxBytes: number;
   readRequiresToken: boolean;
+  /** `public_url` without a trailing slash, or null: the address a request was made to. */
+  publicUrl: string | null;
   /** A builder heard from less than this long ago is healthy (the lease expiry). */
   healthyWithinMs: number;
   /** Timeouts, minimum upload rate and connections per client. */
@@ -249,6 +251,7 @@ export function loadConfig(options: LoadConfigOptions): Readonly<Config> {
     web: {
       uploadMaxBytes: values.upload_max_bytes ?? DEFAULTS.uploadMaxBytes,
       readRequiresToken: values.read_requires_token ?? DEFAULTS.readRequiresToken,
+      publicUrl: values.public_url?.replace(/\/+$/, '') ?? null,
       healthyWithinMs: (values.lease_expiry ?? DEFAULTS.leaseExpiry) * 1000,
       http: httpLimits(values),
     },

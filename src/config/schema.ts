@@ -111,6 +111,8 @@ export const ConfigSchema = Type.Object({
   accepted_reserve: Type.Optional(Reserve),
   /** web: the largest source package an HTTP upload may carry, in bytes (default 2 GiB). */
   upload_max_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** web and `repo show`: where users reach the farm's web server (`https://farm.example.org`), for the repositories' addresses (default: the address a request was made to). */
+  public_url: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$', maxLength: 500 })),
   /** web: reading the API needs a token too (default: only writing does). */
   read_requires_token: Type.Optional(Type.Boolean()),
   /** web: seconds within which a request's line and headers must arrive. */

@@ -13,6 +13,7 @@ import { printable } from '../core/names.ts';
 import { IN_FLIGHT_JOB_STATUSES, JobStatus } from '../core/terms.ts';
 import type { Target } from '../core/targets.ts';
 import { findJob, insertJobIn, markJobValidIn, setJobStatus, type Job } from '../registry/jobs.ts';
+import { recordRefusedEntry } from '../registry/refused-entries.ts';
 import { WriteBatch, type BatchedWrite } from '../registry/write-batch.ts';
 import type { Registry } from '../registry/registry.ts';
 import { isTransientRegistryError, withRegistryRetry, type RetryOptions } from '../registry/retry.ts';
@@ -106,6 +107,7 @@ export async function loadEntry(
       return { kind: 'waiting', entry: entry.name, job: null, reason };
     }
     log.error({ entry: entry.name, reason }, `Failed to load job ${printable(entry.path, 400)}`);
+    await recordRefusal(ctx, entry, reason);
     await discardEntry(entry.path);
     return { kind: 'invalid', entry: entry.name, job: null, reason };
   }
@@ -124,13 +126,14 @@ export async function unreadableEntry(ctx: IncomingContext, entry: QueueEntry, w
     ctx.log.info({ entry: entry.name, reason }, 'job directory unreadable, will retry until the grace period ends');
     return { kind: 'waiting', entry: entry.name, job: null, reason };
   }
+  const refused = `${reason}; refused after the grace period of ${Math.round(ctx.waitForJobMs / 1000)} s`;
+  await recordRefusal(ctx, entry, refused);
   const removal = await discardEntry(entry.path).then(
     () => '',
     (err: unknown) => `; it could not be removed (${messageOf(err)}): an administrator must remove it`,
   );
-  const refused = `${reason}; refused after the grace period of ${Math.round(ctx.waitForJobMs / 1000)} s${removal}`;
-  ctx.log.error({ entry: entry.name, reason: refused }, `Refused ${printable(entry.path, 400)}`);
-  return { kind: 'invalid', entry: entry.name, job: null, reason: refused };
+  ctx.log.error({ entry: entry.name, reason: refused + removal }, `Refused ${printable(entry.path, 400)}`);
+  return { kind: 'invalid', entry: entry.name, job: null, reason: refused + removal };
 }
 
 const isOverdue = async (ctx: IncomingContext, entry: QueueEntry) =>
@@ -142,6 +145,13 @@ const isOverdue = async (ctx: IncomingContext, entry: QueueEntry) =>
  */
 type Db = <T>(write: BatchedWrite<T>) => Promise<T>;
 
+/** How a registry write waits out an outage: ctx.retry's back-off, each retry logged. */
+const registryRetry = (ctx: IncomingContext): RetryOptions => ({
+  ...ctx.retry,
+  onRetry: (err, n, ms) =>
+    ctx.log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying'),
+});
+
 /** Stages 2 (the registry part) to 6 for an entry whose manifest has been loaded. */
 export async function processLoadedEntry(
   ctx: IncomingContext,
@@ -149,12 +159,7 @@ export async function processLoadedEntry(
   manifest: Manifest,
   shared = passShared(ctx),
 ): Promise<EntryOutcome> {
-  const db: Db = (write) =>
-    withRegistryRetry(() => shared.writes.run(write), {
-      ...ctx.retry,
-      onRetry: (err, n, ms) =>
-        ctx.log.warn({ err: err.message, attempt: n, delayMs: ms }, 'registry unavailable, retrying'),
-    });
+  const db: Db = (write) => withRegistryRetry(() => shared.writes.run(write), registryRetry(ctx));
   const recorded = await recordJob(ctx, entry, manifest, db);
   if ('kind' in recorded) return recorded;
   if (recorded.resuming && (await acceptedCopyComplete(ctx, manifest))) return register(ctx, entry, manifest, db);
@@ -348,8 +353,26 @@ async function defer(
 
 async function reject(ctx: IncomingContext, entry: QueueEntry, id: string, reason: string): Promise<EntryOutcome> {
   ctx.log.error({ entry: entry.name, job: id }, reason);
+  // The job of that id is another's: this submission has no record of its own but this one.
+  await recordRefusal(ctx, entry, reason);
   await discardEntry(entry.path);
   return { kind: 'rejected', entry: entry.name, job: id, reason };
+}
+
+/**
+ * An entry refused before a job record of its own could exist, recorded under its directory's name
+ * before it is removed, so its submitter finds out why (the jobs page, `pkgforge jobs`). A registry
+ * away through the retries leaves the entry for the next pass, like any registry write.
+ */
+async function recordRefusal(ctx: IncomingContext, entry: QueueEntry, reason: string): Promise<void> {
+  const refusal = {
+    entry: printable(entry.name, 300),
+    entryKey: entry.inode,
+    submitter: userNameOf(entry.uid),
+    reason,
+    refusedAt: ctx.now?.() ?? Date.now(),
+  };
+  await withRegistryRetry(() => recordRefusedEntry(ctx.registry.db, refusal), registryRetry(ctx));
 }
 
 async function loadManifest(entry: QueueEntry): Promise<Manifest> {

@@ -42,6 +42,9 @@ export interface JobTask {
   attempt: number;
   queuedAt: number;
   modifiedAt: number;
+  /** When its current attempt started and ended (null: not started, or still building). */
+  startedAt: number | null;
+  endedAt: number | null;
 }
 
 export interface JobDetail extends Job {
@@ -226,6 +229,10 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
   const tasks = await db
     .selectFrom('tasks')
     .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
+    // The task's current attempt, for its times.
+    .leftJoin('attempts', (j) =>
+      j.onRef('attempts.task_id', '=', 'tasks.id').onRef('attempts.number', '=', 'tasks.attempt'),
+    )
     .select([
       'tasks.id',
       'platforms.name as platform',
@@ -235,6 +242,8 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
       'tasks.attempt',
       'tasks.queued_at',
       'tasks.modified_at',
+      'attempts.started_at',
+      'attempts.ended_at',
     ])
     .where('tasks.job_id', '=', row.id)
     .orderBy('platforms.name')
@@ -253,6 +262,8 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
       attempt: t.attempt,
       queuedAt: t.queued_at,
       modifiedAt: t.modified_at,
+      startedAt: t.started_at,
+      endedAt: t.ended_at,
     })),
   };
 }

@@ -203,6 +203,27 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
           tasks_fail = ${count('fail')}, tasks_cancelled = ${count('cancelled')}`.execute(db);
       },
     },
+    '0010-refused-entries': {
+      async up(db: Kysely<any>) {
+        // Incoming entries refused before a job record could exist (no loadable manifest, an id
+        // already used by another job), so their submitters find out why.
+        await db.schema
+          .createTable('refused_entries')
+          .addColumn('id', caps.idColumn, idColumn)
+          .addColumn('entry', 'varchar(300)', (c) => c.notNull())
+          // dev:inode:birth of the directory: a pass that stopped before removing it records it once.
+          .addColumn('entry_key', 'varchar(100)', (c) => c.notNull().unique())
+          .addColumn('submitter', 'varchar(50)')
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('refused_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('refused_entries_submitter')
+          .on('refused_entries')
+          .columns(['submitter', 'id'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -14,6 +14,19 @@ export interface Database {
   builders: BuilderTable;
   attempts: AttemptTable;
   tokens: TokenTable;
+  refused_entries: RefusedEntryTable;
+}
+
+/** An incoming entry refused before a job record existed for it. */
+export interface RefusedEntryTable {
+  id: Id;
+  /** The directory's name, printable. */
+  entry: string;
+  /** Which directory it was (`dev:inode:birth`): recorded once however often it is seen. */
+  entry_key: string;
+  submitter: string | null;
+  reason: string;
+  refused_at: Millis;
 }
 
 export interface TokenTable {

@@ -11,6 +11,7 @@ import { fileRoutes } from './routes/files.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { pageRoutes } from './routes/pages.ts';
+import { repoFileRoutes } from './routes/repo-files.ts';
 import { repositoryRoutes } from './routes/repositories.ts';
 import { requireUser, writeRoutes } from './routes/write.ts';
 import type { WebContext } from './context.ts';
@@ -79,6 +80,7 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
     },
     { prefix: '/api/v1' },
   );
+  await app.register(repoFileRoutes(ctx));
   await app.register(metricsRoutes(ctx));
   await app.register(pageRoutes(ctx));
   return app;

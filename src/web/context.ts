@@ -7,6 +7,8 @@ export interface WebContext {
   results: string;
   /** Published repositories (`repos`): the web shows their lines and serves their keys. */
   repos: string;
+  /** Where users reach the farm (`public_url`), for the repositories' addresses; else the address asked. */
+  publicUrl?: string | null;
   /** Where uploaded jobs are written (the incoming directory). */
   incoming: string;
   /** The largest source package an upload may carry, in bytes. */

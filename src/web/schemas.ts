@@ -11,6 +11,8 @@ import { JOB_STATUSES, TASK_STATUSES, type JobStatus, type TaskStatus } from '..
 const NullableString = (options: Record<string, unknown> = {}) =>
   Type.Unsafe<string | null>({ type: ['string', 'null'], ...options });
 const Time = NullableString({ format: 'date-time' });
+/** Milliseconds, or null where there is no such duration (yet). */
+const Ms = (description: string) => Type.Unsafe<number | null>({ type: ['integer', 'null'], description });
 const JobStatusSchema = Type.Unsafe<JobStatus>({ type: 'string', enum: [...JOB_STATUSES] });
 const TaskStatusSchema = Type.Unsafe<TaskStatus>({ type: 'string', enum: [...TASK_STATUSES] });
 
@@ -42,6 +44,25 @@ export const JobListQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
 });
 
+export const RefusedEntryList = Type.Object({
+  entries: Type.Array(
+    Type.Object({
+      entry: Type.String({ description: "the incoming directory's name, printable" }),
+      status: Type.Literal('invalid'),
+      submitter: NullableString(),
+      reason: Type.String(),
+      refusedAt: Time,
+    }),
+  ),
+  next: NullableString({ description: 'the cursor of the next (older) page, for ?before=' }),
+});
+
+export const RefusedEntryQuery = Type.Object({
+  submitter: Type.Optional(Type.String({ maxLength: 50 })),
+  before: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+});
+
 export const Attempt = Type.Object({
   number: Type.Integer(),
   builder: Type.String(),
@@ -50,6 +71,7 @@ export const Attempt = Type.Object({
   endedAt: Time,
   outcome: NullableString(),
   reason: NullableString(),
+  durationMs: Ms('how long it ran (so far, while it builds)'),
 });
 
 export const TaskSummary = Type.Object({
@@ -60,6 +82,11 @@ export const TaskSummary = Type.Object({
   attempt: Type.Integer(),
   queuedAt: Time,
   modifiedAt: Time,
+  startedAt: Time,
+  endedAt: Time,
+  queuedMs: Ms('how long it waited for a builder (so far, while it waits)'),
+  buildMs: Ms('how long its current attempt built (so far, while it builds)'),
+  totalMs: Ms('from queued to ended, once ended'),
 });
 
 export const JobDetail = Type.Object({

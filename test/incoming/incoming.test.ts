@@ -21,6 +21,7 @@ import { runIncomingPass } from '../../src/incoming/processor.ts';
 import { commitStagedJob, stageJob } from '../../src/incoming/transfer.ts';
 import { submitJob } from '../../src/incoming/submit-job.ts';
 import { findJob, getJobDetail, insertJob, setJobStatus } from '../../src/registry/jobs.ts';
+import { listRefusedEntries } from '../../src/registry/refused-entries.ts';
 import { openRegistry } from '../../src/registry/registry.ts';
 import { addPlatforms, makeFarm, type TestFarm, submitTo } from '../helpers/farm.ts';
 import { writeJobDir } from '../helpers/jobs.ts';
@@ -123,6 +124,22 @@ for (const dialect of DIALECTS) {
       assert.equal(final.kind, 'invalid');
       assert.ok(gone('no-manifest'));
       assert.equal(await findJob(farm.registry.db, 'no-manifest'), null);
+      // No job record can exist, but the refusal is recorded under the directory's name.
+      const refused = (await listRefusedEntries(farm.registry.db, { submitter: me })).entries.find(
+        (e) => e.entry === 'no-manifest',
+      );
+      assert.ok(refused, 'the refused entry was not recorded');
+      assert.equal(refused.reason, final.kind === 'invalid' ? final.reason : '');
+      assert.match(refused.reason, /manifest has not arrived/);
+      assert.ok(Date.now() - refused.refusedAt < 60_000);
+    });
+
+    it('records an entry refused under a name with control characters, printable', async () => {
+      writeJobDir(farm.incoming, 'evil\x1b[31mname', [hello], { noManifest: true });
+      assert.equal((await only({ waitForJobMs: 0 })).kind, 'invalid');
+      const { entries } = await listRefusedEntries(farm.registry.db, { submitter: me, limit: 1 });
+      assert.equal(entries[0]?.entry, 'evil\\x1b[31mname');
+      assert.ok(!entries[0]!.reason.includes('\x1b'), entries[0]!.reason);
     });
 
     it('waits for a file still arriving (too short), then marks the job invalid', async () => {
@@ -357,6 +374,10 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(await getJobDetail(farm.registry.db, 'dup'), before);
       assert.deepEqual(readdirSync(join(farm.accepted, 'dup')).sort(), ['build.yml', 'hello-1.0-1.src.rpm']);
       assert.ok(gone('someone-else'));
+      // The job is the earlier submitter's; this submission is recorded as a refused entry.
+      const { entries } = await listRefusedEntries(farm.registry.db, { limit: 1 });
+      assert.equal(entries[0]?.entry, 'someone-else');
+      assert.match(entries[0]!.reason, /A job with ID dup has been previously registered/);
     });
 
     it('rejects a resubmission of an old id in a directory of the same name', async () => {

@@ -59,16 +59,18 @@ describe("a bucket's APT repository on the web: its lines, its key, and the job 
   it("gives the sources line of each platform's suite, and serves the key that signs them", async () => {
     const r = await app.inject({ method: 'GET', url: '/api/v1/buckets/devel/apt' });
     assert.equal(r.statusCode, 200, r.body);
-    const repo = join(farm.root, 'repos', 'devel', 'deb');
+    // Under the address the request was made to (inject's is localhost:80), served by the web server.
+    const repo = 'http://localhost:80/repos/devel/deb';
     assert.deepEqual(r.json(), {
       bucket: 'devel',
-      url: `file://${repo}`,
+      url: repo,
       key: '/api/v1/buckets/devel/apt/key.asc',
+      keyUrl: `${repo}/key.asc`,
       keyPath: '/etc/apt/keyrings/pkgforge-devel.asc',
-      suites: [
-        { platform: 'deb12', line: `deb [signed-by=/etc/apt/keyrings/pkgforge-devel.asc] file://${repo} deb12 main` },
-      ],
+      suites: [{ platform: 'deb12', line: `deb [signed-by=/etc/apt/keyrings/pkgforge-devel.asc] ${repo} deb12 main` }],
     });
+    const served = await app.inject({ method: 'GET', url: '/repos/devel/deb/key.asc' });
+    assert.equal(served.body, await exportPublicKey(key));
     const k = await app.inject({ method: 'GET', url: '/api/v1/buckets/devel/apt/key.asc' });
     assert.equal(k.statusCode, 200);
     assert.equal(k.headers['content-type'], 'application/pgp-keys');
@@ -89,11 +91,11 @@ describe("a bucket's APT repository on the web: its lines, its key, and the job 
     assert.match(r.body, /<h2>Install with apt<\/h2>/);
     assert.match(
       r.body,
-      /curl -o \/etc\/apt\/keyrings\/pkgforge-devel.asc http:\/\/farm.example.org:8080\/api\/v1\/buckets\/devel\/apt\/key.asc/,
+      /curl -o \/etc\/apt\/keyrings\/pkgforge-devel.asc http:\/\/farm.example.org:8080\/repos\/devel\/deb\/key.asc/,
     );
     assert.match(
       r.body,
-      /\necho &#39;deb \[signed-by=\/etc\/apt\/keyrings\/pkgforge-devel.asc\] file:\/\/\S+ deb12 main&#39; &gt;&gt; \/etc\/apt\/sources.list.d\/pkgforge-devel.list\napt update</,
+      /\necho &#39;deb \[signed-by=\/etc\/apt\/keyrings\/pkgforge-devel.asc\] http:\/\/farm.example.org:8080\/repos\/devel\/deb deb12 main&#39; &gt;&gt; \/etc\/apt\/sources.list.d\/pkgforge-devel.list\napt update</,
     );
   });
 });

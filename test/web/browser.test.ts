@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -110,6 +110,42 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     });
     assert.match((await page.textContent('#log'))!, /finished: success/);
     assert.equal((await building).status, 'success');
+  });
+
+  it("shows the built job's durations, its products with links, and how to install it with dnf", async () => {
+    await page.setViewportSize({ width: 1200, height: 900 });
+    await page.goto(`${base}/jobs/live`);
+    const cell = page.locator('#matrix td').first();
+    // The build slept 4 s: its build time says so; el9 ended, so its total is there too.
+    assert.match((await cell.locator('.times').textContent())!, /^queued \d+ (ms|s) · built [4-9] s · total [4-9] s$/);
+    assert.match((await page.textContent('#took'))!, /\d+ (ms|s)/);
+    const rpm = cell.getByRole('link', { name: 'ticker-1.0-1.noarch.rpm' });
+    const download = await fetch(new URL((await rpm.getAttribute('href'))!, base));
+    assert.equal(download.status, 200);
+    assert.equal(download.headers.get('content-type'), 'application/x-rpm');
+    assert.ok(await cell.getByRole('link', { name: 'build.log' }).isVisible());
+    assert.match(
+      (await page.textContent('pre.dnf'))!,
+      new RegExp(
+        `^curl -o /etc/yum.repos.d/pkgforge-devel-el9-x86_64.repo ${base}/repos/devel/el9-x86_64.repo\ndnf install ticker$`,
+      ),
+    );
+    await page.screenshot({ path: join(SHOTS, 'job-built.png'), fullPage: true });
+    await page.goto(`${base}/jobs/live/el9-x86_64`);
+    assert.match((await page.textContent('#durations'))!, /built [4-9] s/);
+  });
+
+  it('shows an entry refused before it became a job on the jobs page, with its reason', async () => {
+    await submitTo(farm, 'unloadable', [srpm('hello')], { submitter: 'tester' });
+    writeFileSync(join(farm.incoming, 'unloadable', 'build.yml'), 'id: [unclosed\n');
+    const pass = await runIncomingPass({ ...farm.ctx(), waitForJobMs: 0 });
+    assert.equal(pass.outcomes[0]?.kind, 'invalid', JSON.stringify(pass.outcomes));
+    await page.goto(`${base}/`);
+    const row = page.locator('#refused tr', { hasText: 'unloadable' });
+    await row.waitFor();
+    assert.match((await row.textContent())!, /invalid/);
+    assert.match((await row.locator('.reason').textContent())!, /build\.yml/);
+    await page.screenshot({ path: join(SHOTS, 'jobs-refused.png'), fullPage: true });
   });
 
   it('cancels a waiting job with the button', async () => {

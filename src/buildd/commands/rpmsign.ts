@@ -1,6 +1,8 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { findExecutable, runCommand } from '../../util/child.ts';
 import { PhaseFailure, type PhaseCommand, type TaskRun } from '../phases.ts';
-import type { SigningKey } from '../signing-key.ts';
+import { exportPublicKey, type SigningKey } from '../signing-key.ts';
 
 /**
  * Signs every built RPM with `rpmsign --addsign`: with the GnuPG key named by the `key` parameter
@@ -14,6 +16,24 @@ export class RpmsignSigner implements PhaseCommand {
     private readonly params: { key?: string },
     private readonly farmKey: () => Promise<SigningKey>,
   ) {}
+
+  /**
+   * The armoured public half of the key the packages are signed with, for the repositories they
+   * are published into (exported once: each export is a gpg process).
+   */
+  publicKey = (): Promise<string> =>
+    (this.#publicKey ??= (
+      this.params.key
+        ? exportPublicKey({
+            gnupgHome: process.env.GNUPGHOME ?? join(homedir(), '.gnupg'),
+            fingerprint: this.params.key,
+          })
+        : this.farmKey().then(exportPublicKey)
+    ).catch((err: unknown) => {
+      this.#publicKey = null; // the next publish tries again
+      throw err;
+    }));
+  #publicKey: Promise<string> | null = null;
 
   async run(task: TaskRun): Promise<void> {
     const rpms = task.info.products.filter((p) => p.endsWith('.rpm'));

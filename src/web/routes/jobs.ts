@@ -6,10 +6,20 @@ import { join } from 'node:path';
 import Type from 'typebox';
 import { isoTime as iso } from '../../core/time.ts';
 import { listAttempts } from '../../registry/attempts.ts';
-import { getJobDetail, listJobsPage, type Job } from '../../registry/jobs.ts';
+import { taskDurations } from '../../core/durations.ts';
+import { getJobDetail, listJobsPage, type Job, type JobTask } from '../../registry/jobs.ts';
+import { listRefusedEntries } from '../../registry/refused-entries.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
-import { ErrorReply, JobDetail, JobList, JobListQuery, TaskDetail } from '../schemas.ts';
+import {
+  ErrorReply,
+  JobDetail,
+  JobList,
+  JobListQuery,
+  RefusedEntryList,
+  RefusedEntryQuery,
+  TaskDetail,
+} from '../schemas.ts';
 import type { WebContext } from '../context.ts';
 
 function summary(job: Job) {
@@ -25,6 +35,21 @@ function summary(job: Job) {
     submittedAt: iso(job.submittedAt),
     modifiedAt: iso(job.modifiedAt),
     url: `/api/v1/jobs/${encodeURIComponent(job.id)}`,
+  };
+}
+
+function taskSummary(t: JobTask, now: number) {
+  return {
+    platform: t.platform,
+    arch: t.arch,
+    status: t.status,
+    reason: t.reason,
+    attempt: t.attempt,
+    queuedAt: iso(t.queuedAt),
+    modifiedAt: iso(t.modifiedAt),
+    startedAt: iso(t.startedAt),
+    endedAt: iso(t.endedAt),
+    ...taskDurations(t, now),
   };
 }
 
@@ -55,6 +80,37 @@ export function jobRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
     );
 
     app.get(
+      '/refused-entries',
+      {
+        schema: {
+          summary:
+            'Incoming entries refused before they became jobs (no loadable build.yml, an id in use), newest first',
+          tags: ['jobs'],
+          querystring: RefusedEntryQuery,
+          response: { 200: RefusedEntryList },
+        },
+      },
+      async (req) => {
+        const q = req.query;
+        const page = await listRefusedEntries(ctx.registry.db, {
+          limit: q.limit ?? 50,
+          ...(q.submitter !== undefined && { submitter: q.submitter }),
+          ...(q.before !== undefined && { before: Number(q.before) }),
+        });
+        return {
+          entries: page.entries.map((e) => ({
+            entry: e.entry,
+            status: 'invalid' as const,
+            submitter: e.submitter,
+            reason: e.reason,
+            refusedAt: iso(e.refusedAt),
+          })),
+          next: page.next === null ? null : String(page.next),
+        };
+      },
+    );
+
+    app.get(
       '/jobs/:id',
       {
         schema: {
@@ -72,15 +128,7 @@ export function jobRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           ...summary(job),
           report: job.report,
           packages: job.packages,
-          tasks: job.tasks.map((t) => ({
-            platform: t.platform,
-            arch: t.arch,
-            status: t.status,
-            reason: t.reason,
-            attempt: t.attempt,
-            queuedAt: iso(t.queuedAt),
-            modifiedAt: iso(t.modifiedAt),
-          })),
+          tasks: job.tasks.map((t) => taskSummary(t, Date.now())),
           warnings: filterWarnings(job, platforms),
         };
       },
@@ -113,15 +161,10 @@ export function jobRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           const st = await stat(join(dir, name)).catch(() => null);
           if (st?.isFile()) files.push({ name, size: st.size });
         }
+        const now = Date.now();
         return {
           job: job.id,
-          platform: task.platform,
-          arch: task.arch,
-          status: task.status,
-          reason: task.reason,
-          attempt: task.attempt,
-          queuedAt: iso(task.queuedAt),
-          modifiedAt: iso(task.modifiedAt),
+          ...taskSummary(task, now),
           attempts: attempts.map((a) => ({
             number: a.number,
             builder: a.builder,
@@ -130,6 +173,7 @@ export function jobRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             endedAt: iso(a.endedAt),
             outcome: a.outcome,
             reason: a.reason,
+            durationMs: (a.endedAt ?? now) - a.startedAt,
           })),
           files: files.sort((a, b) => (a.name < b.name ? -1 : 1)),
         };

@@ -5,17 +5,20 @@ import { isBuilderHealthy } from '../../core/builder-health.ts';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Type from 'typebox';
+import { displayDuration as duration, taskDurations } from '../../core/durations.ts';
 import { displayTime as time } from '../../core/time.ts';
 import { JOB_STATUSES, isJobStatus } from '../../core/terms.ts';
 import { listAttempts } from '../../registry/attempts.ts';
 import { listBuilders } from '../../registry/builders.ts';
-import { getJobDetail, listJobsPage } from '../../registry/jobs.ts';
+import { getJobDetail, listJobsPage, type JobTask } from '../../registry/jobs.ts';
+import { listRefusedEntries } from '../../registry/refused-entries.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
 import { sharedQueues } from '../shared-queues.ts';
 import { filterWarnings } from '../../core/targets.ts';
 import { packagePath } from '../../util/package-root.ts';
 import type { WebContext } from '../context.ts';
-import { aptRepository } from './repositories.ts';
+import { yumRepoId } from '../../core/yum-lines.ts';
+import { aptRepository, publicReposUrl, yumRepositories } from './repositories.ts';
 
 // The templates stay in src/web/views, for the sources and the bundled program alike.
 const eta = new Eta({
@@ -28,6 +31,42 @@ const js = (v: unknown) => JSON.stringify(v).replaceAll('<', '\\u003c');
 
 function page(title: string, view: string, data: Record<string, unknown>): string {
   return eta.render('layout', { title, body: eta.render(view, { ...data, js }) });
+}
+
+const taskApi = (job: string, t: JobTask) =>
+  `/api/v1/jobs/${encodeURIComponent(job)}/tasks/${encodeURIComponent(t.platform)}/${encodeURIComponent(t.arch)}`;
+
+/** The files of a task's results, its attempts' included (`attempt-2/build.log`), sorted by name. */
+async function resultFiles(ctx: WebContext, job: string, task: JobTask): Promise<{ name: string; size: number }[]> {
+  const dir = join(ctx.results, taskResultsPath(job, task.platform, task.arch));
+  const files: { name: string; size: number }[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const inner = name.startsWith('attempt-')
+      ? (await readdir(join(dir, name)).catch(() => [] as string[])).map((n) => `${name}/${n}`)
+      : [name];
+    for (const f of inner) {
+      const st = await stat(join(dir, f)).catch(() => null);
+      if (st?.isFile()) files.push({ name: f, size: st.size });
+    }
+  }
+  return files.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** What a job page shows of a task's results: its packages, and its current attempt's logs. */
+const isProduct = (name: string, attempt: number) =>
+  /^[^/]+\.(rpm|deb|dsc|changes|buildinfo)$/.test(name) ||
+  (name.startsWith(`attempt-${attempt}/`) && name.endsWith('.log'));
+
+/** `queued 3 s · built 1 min 2 s · total 1 min 5 s`, for the durations a task has. */
+function durationsText(task: JobTask, now: number): string {
+  const d = taskDurations(task, now);
+  return [
+    d.queuedMs !== null && `queued ${duration(d.queuedMs)}`,
+    d.buildMs !== null && `built ${duration(d.buildMs)}${task.status === 'building' ? ' so far' : ''}`,
+    d.totalMs !== null && `total ${duration(d.totalMs)}`,
+  ]
+    .filter(Boolean)
+    .join(' · ');
 }
 
 /** Server-rendered pages: every user-supplied string goes through the template's escaping. */
@@ -57,6 +96,16 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           ...(q.bucket && { bucket: q.bucket }),
           ...(q.before && { before: Number(q.before) }),
         });
+        // On the first page: entries refused before they became jobs (invalid, in no bucket).
+        const refused =
+          q.before === undefined && q.bucket === undefined && (status === undefined || status === 'invalid')
+            ? (
+                await listRefusedEntries(ctx.registry.db, {
+                  limit: 20,
+                  ...(q.submitter && { submitter: q.submitter }),
+                })
+              ).entries.map((e) => ({ ...e, refused: time(e.refusedAt) }))
+            : [];
         const nextQuery = new URLSearchParams({
           ...(status && { status }),
           ...(q.submitter && { submitter: q.submitter }),
@@ -67,6 +116,7 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           html(
             page('Jobs', 'jobs', {
               jobs: jobs.map((j) => ({ ...j, submitted: time(j.submittedAt ?? j.createdAt) })),
+              refused,
               statuses: JOB_STATUSES,
               filter: { status, submitter: q.submitter, bucket: q.bucket },
               next,
@@ -90,23 +140,55 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         const platforms = [...new Set(job.tasks.map((t) => t.platform))];
         const archs = [...new Set(job.tasks.map((t) => t.arch))].sort();
         // A Debian job's packages install with apt from its bucket's repository, once published.
-        const repo = job.family === 'deb' ? await aptRepository(ctx.repos, job.bucket) : null;
+        const repo = job.family === 'deb' ? await aptRepository(ctx.repos, job.bucket, publicReposUrl(ctx, req)) : null;
         const suites = repo?.suites.filter((s) => platforms.includes(s.platform)) ?? [];
         const apt = repo &&
           suites.length > 0 && {
             key: repo.key,
             script: [
-              `curl -o ${repo.keyPath} ${req.protocol}://${req.host}${repo.key}`,
+              `curl -o ${repo.keyPath} ${repo.keyUrl}`,
               ...suites.map((s) => `echo '${s.line}' >> /etc/apt/sources.list.d/pkgforge-${repo.bucket}.list`),
               'apt update',
             ].join('\n'),
           };
+        // An RPM job's install from the yum repositories of its bucket it was published into.
+        const reposUrl = publicReposUrl(ctx, req);
+        const yum =
+          job.family === 'rpm'
+            ? (await yumRepositories(ctx.repos, job.bucket))
+                .filter((r) => job.tasks.some((t) => t.platform === r.platform && t.arch === r.arch))
+                .map((r) => ({
+                  target: `${r.platform}/${r.arch}`,
+                  script: [
+                    `curl -o /etc/yum.repos.d/${yumRepoId(job.bucket, r.platform, r.arch)}.repo ${reposUrl}/${job.bucket}/${r.platform}-${r.arch}.repo`,
+                    `dnf install ${[...new Set(job.packages.map((p) => p.name).filter(Boolean))].join(' ')}`,
+                  ].join('\n'),
+                }))
+            : [];
+        const now = Date.now();
+        const cells = Object.fromEntries(
+          await Promise.all(
+            job.tasks.map(async (t) => [
+              `${t.platform}/${t.arch}`,
+              {
+                durations: durationsText(t, now),
+                filesBase: `${taskApi(job.id, t)}/files`,
+                products: (await resultFiles(ctx, job.id, t)).filter((f) => isProduct(f.name, t.attempt)),
+              },
+            ]),
+          ),
+        );
+        const ended = job.tasks.length > 0 && job.tasks.every((t) => !['needs build', 'building'].includes(t.status));
+        const since = job.submittedAt ?? job.createdAt;
         return reply.type('text/html; charset=utf-8').send(
           page(`Job ${job.id}`, 'job', {
             job,
+            cells,
+            took: ended ? `${duration(job.modifiedAt - since)}` : `${duration(now - since)} so far`,
             platforms,
             archs,
             apt: apt || null,
+            yum,
             warnings: filterWarnings(job, await listPlatforms(ctx.registry.db)),
             submitted: time(job.submittedAt),
           }),
@@ -135,28 +217,21 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             .type('text/html; charset=utf-8')
             .send(page('Not found', 'notfound', { message: `Job ${req.params.id} has no task ${req.params.task}` }));
         const attempts = await listAttempts(ctx.registry.db, task.id);
-        const dir = join(ctx.results, taskResultsPath(job.id, task.platform, task.arch));
-        const files: { name: string; size: number }[] = [];
-        for (const name of await readdir(dir).catch(() => [] as string[])) {
-          const inner = name.startsWith('attempt-')
-            ? (await readdir(join(dir, name)).catch(() => [] as string[])).map((n) => `${name}/${n}`)
-            : [name];
-          for (const f of inner) {
-            const st = await stat(join(dir, f)).catch(() => null);
-            if (st?.isFile()) files.push({ name: f, size: st.size });
-          }
-        }
-        const api = `/api/v1/jobs/${encodeURIComponent(job.id)}/tasks/${encodeURIComponent(task.platform)}/${encodeURIComponent(task.arch)}`;
+        const files = await resultFiles(ctx, job.id, task);
+        const api = taskApi(job.id, task);
+        const now = Date.now();
         return reply.type('text/html; charset=utf-8').send(
           page(`${job.id} ${task.platform}/${task.arch}`, 'task', {
             job: job.id,
             task,
+            durations: durationsText(task, now),
             attempts: attempts.map((a) => ({
               ...a,
               startedAt: time(a.startedAt),
               endedAt: a.endedAt === null ? null : time(a.endedAt),
+              took: duration((a.endedAt ?? now) - a.startedAt),
             })),
-            files: files.sort((a, b) => (a.name < b.name ? -1 : 1)),
+            files,
             filesBase: `${api}/files`,
             logUrl: `${api}/log`,
           }),

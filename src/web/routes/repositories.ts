@@ -1,10 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { APT_KEY_FILE, aptKeyPath, aptSourceLine } from '../../core/apt-lines.ts';
 import { SAFE_NAME_PATTERN } from '../../core/names.ts';
+import { RPM_KEY_FILE, yumRepoFile, yumRepoId } from '../../core/yum-lines.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
 import type { WebContext } from '../context.ts';
 
@@ -12,10 +14,12 @@ const BucketParams = Type.Object({ bucket: Type.String({ maxLength: 50, pattern:
 
 export const AptRepository = Type.Object({
   bucket: Type.String(),
-  /** Where the repository is; `file://` on the farm's host until repositories are served over HTTP. */
+  /** Where the repository is: under the farm's public URL (`public_url`, else the address asked). */
   url: Type.String(),
   /** The API path of the armoured public key the repository is signed with. */
   key: Type.String(),
+  /** The same key, served beside the repository. */
+  keyUrl: Type.String(),
   /** Where the lines below expect the key on the user's machine. */
   keyPath: Type.String(),
   suites: Type.Array(Type.Object({ platform: Type.String(), line: Type.String() })),
@@ -23,19 +27,94 @@ export const AptRepository = Type.Object({
 
 export type AptRepositoryInfo = Static<typeof AptRepository>;
 
+export const YumRepository = Type.Object({
+  bucket: Type.String(),
+  platform: Type.String(),
+  arch: Type.String(),
+  /** dnf's name for it, and its `.repo` file's. */
+  id: Type.String(),
+  /** Where its `.repo` file is served. */
+  repoFile: Type.String(),
+  baseurl: Type.String(),
+  /** Its packages are signed, and the key is published beside them (`gpgkey=`). */
+  signed: Type.Boolean(),
+  /** The `.repo` file itself. */
+  text: Type.String(),
+});
+
+export const BucketRepositories = Type.Object({
+  bucket: Type.String(),
+  yum: Type.Array(YumRepository),
+  apt: Type.Union([AptRepository, Type.Null()]),
+});
+
+/**
+ * Where the buckets' repositories are for a user, without a trailing slash: under `public_url`, else
+ * the scheme and host the request was made to (a Host header that is not a plain host[:port] is
+ * not repeated back: the listening address is used instead).
+ */
+export function publicReposUrl(ctx: { publicUrl?: string | null }, req: FastifyRequest): string {
+  if (ctx.publicUrl) return `${ctx.publicUrl.replace(/\/+$/, '')}/repos`;
+  const host = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(req.host)
+    ? req.host
+    : `${req.socket.localAddress}:${req.socket.localPort}`;
+  return `${req.protocol}://${host}/repos`;
+}
+
+/**
+ * A bucket's yum repositories, one per platform/arch directory with published metadata, with what
+ * `.repo` files need: whether its packages are signed (the key was published beside them).
+ */
+export async function yumRepositories(
+  repos: string,
+  bucket: string,
+): Promise<{ platform: string; arch: string; signed: boolean }[]> {
+  const found: { platform: string; arch: string; signed: boolean }[] = [];
+  const dirs = async (dir: string) =>
+    (await readdir(dir, { withFileTypes: true }).catch(() => []))
+      .filter((d) => d.isDirectory() && SAFE_NAME_PATTERN.test(d.name) && d.name !== 'deb')
+      .map((d) => d.name)
+      .sort();
+  for (const platform of await dirs(join(repos, bucket)))
+    for (const arch of await dirs(join(repos, bucket, platform))) {
+      const repo = join(repos, bucket, platform, arch);
+      if (!(await stat(join(repo, 'repodata', 'repomd.xml')).catch(() => null))) continue;
+      found.push({ platform, arch, signed: !!(await stat(join(repo, RPM_KEY_FILE)).catch(() => null)) });
+    }
+  return found;
+}
+
+/** Everything a user needs to install from a bucket: the `.repo` files and the APT lines. */
+export async function bucketRepositories(repos: string, bucket: string, reposUrl: string) {
+  const yum = (await yumRepositories(repos, bucket)).map((r) => ({
+    bucket,
+    ...r,
+    id: yumRepoId(bucket, r.platform, r.arch),
+    repoFile: `${reposUrl}/${bucket}/${r.platform}-${r.arch}.repo`,
+    baseurl: `${reposUrl}/${bucket}/${r.platform}/${r.arch}`,
+    text: yumRepoFile(reposUrl, bucket, r.platform, r.arch, r.signed),
+  }));
+  return { bucket, yum, apt: await aptRepository(repos, bucket, reposUrl) };
+}
+
 /**
  * A bucket's APT repository as a user adds it, or null when nothing was published into it: its
  * suites from reprepro's conf/distributions (the farm's own file), one line each.
  */
-export async function aptRepository(repos: string, bucket: string): Promise<AptRepositoryInfo | null> {
+export async function aptRepository(
+  repos: string,
+  bucket: string,
+  reposUrl: string,
+): Promise<AptRepositoryInfo | null> {
   const repo = join(repos, bucket, 'deb');
   const conf = await readFile(join(repo, 'conf', 'distributions'), 'utf8').catch(() => null);
   if (conf === null || !(await stat(join(repo, APT_KEY_FILE)).catch(() => null))) return null;
-  const url = `file://${repo}`;
+  const url = `${reposUrl}/${bucket}/deb`;
   return {
     bucket,
     url,
     key: `/api/v1/buckets/${encodeURIComponent(bucket)}/apt/${APT_KEY_FILE}`,
+    keyUrl: `${url}/${APT_KEY_FILE}`,
     keyPath: aptKeyPath(bucket),
     suites: [...conf.matchAll(/^Codename: (\S+)$/gm)].map(([, platform]) => ({
       platform: platform!,
@@ -48,6 +127,19 @@ export async function aptRepository(repos: string, bucket: string): Promise<AptR
 export function repositoryRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
+      '/buckets/:bucket/repositories',
+      {
+        schema: {
+          summary: "A bucket's repositories as users add them: a .repo file per yum repository, the APT lines",
+          tags: ['repositories'],
+          params: BucketParams,
+          response: { 200: BucketRepositories },
+        },
+      },
+      async (req) => bucketRepositories(ctx.repos, req.params.bucket, publicReposUrl(ctx, req)),
+    );
+
+    app.get(
       '/buckets/:bucket/apt',
       {
         schema: {
@@ -58,7 +150,7 @@ export function repositoryRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         },
       },
       async (req) => {
-        const repo = await aptRepository(ctx.repos, req.params.bucket);
+        const repo = await aptRepository(ctx.repos, req.params.bucket, publicReposUrl(ctx, req));
         if (!repo)
           throw new PkgForgeError(
             ErrorCode.notFound,

@@ -15,12 +15,18 @@ import type { WebContext } from '../context.ts';
 /** The user of the request's bearer token; 401 without a valid one. */
 export async function requireUser(ctx: WebContext, req: FastifyRequest): Promise<string> {
   const header = req.headers.authorization ?? '';
-  const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+  // Package managers cannot send a bearer token: dnf (username=, password=) and apt (auth.conf)
+  // send it as the password of HTTP basic auth, the user name being anything.
+  const token = header.startsWith('Bearer ')
+    ? header.slice(7).trim()
+    : header.startsWith('Basic ')
+      ? Buffer.from(header.slice(6).trim(), 'base64').toString('utf8').split(':').slice(1).join(':')
+      : '';
   const user = token ? await userOfToken(ctx.registry.db, token) : null;
   if (!user)
     throw new PkgForgeError(
       ErrorCode.auth,
-      'This needs a valid API token: Authorization: Bearer <token> (pkgforge token create)',
+      'This needs a valid API token: Authorization: Bearer <token>, or as the password of basic auth (pkgforge token create)',
     );
   return user;
 }
