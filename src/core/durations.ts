@@ -48,3 +48,17 @@ export function displayDuration(ms: number | null): string {
   if (h < 24) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
   return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
 }
+
+/**
+ * How long a job has taken: from its submission to its last change once every task has ended
+ * (`ended`), else to `now` so far. A job without tasks has not ended.
+ */
+export function jobDuration(
+  job: { since: number; modifiedAt: number; tasks: readonly { status: TaskStatus }[] },
+  now: number,
+): { ms: number; ended: boolean } {
+  const ended =
+    job.tasks.length > 0 &&
+    job.tasks.every((t) => t.status !== TaskStatus.needsBuild && t.status !== TaskStatus.building);
+  return { ms: (ended ? job.modifiedAt : now) - job.since, ended };
+}

@@ -209,6 +209,8 @@ export interface JobFilter {
   submitter?: string;
   status?: JobStatus;
   bucket?: string;
+  /** Only jobs with a source package of this name. */
+  package?: string;
   limit?: number;
 }
 
@@ -226,7 +228,22 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
     .where('job_id', '=', row.id)
     .orderBy('position')
     .execute();
-  const tasks = await db
+  const tasks = (await tasksOfJobs(db, [row.id])).map(({ jobId: _, ...t }) => t);
+  return {
+    ...toJob(row),
+    packages,
+    family: manifestFamily({ packages: packages.map((p) => ({ type: p.type as SourceType })) }),
+    tasks,
+  };
+}
+
+/**
+ * The tasks of some jobs with their platforms and their current attempts' times, by platform and
+ * arch within each job.
+ */
+export async function tasksOfJobs(db: Kysely<Database>, jobIds: number[]): Promise<(JobTask & { jobId: number })[]> {
+  if (jobIds.length === 0) return [];
+  const rows = await db
     .selectFrom('tasks')
     .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
     // The task's current attempt, for its times.
@@ -235,6 +252,7 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
     )
     .select([
       'tasks.id',
+      'tasks.job_id',
       'platforms.name as platform',
       'platforms.arch',
       'tasks.status',
@@ -245,27 +263,23 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
       'attempts.started_at',
       'attempts.ended_at',
     ])
-    .where('tasks.job_id', '=', row.id)
+    .where('tasks.job_id', 'in', jobIds)
     .orderBy('platforms.name')
     .orderBy('platforms.arch')
     .execute();
-  return {
-    ...toJob(row),
-    packages,
-    family: manifestFamily({ packages: packages.map((p) => ({ type: p.type as SourceType })) }),
-    tasks: tasks.map((t) => ({
-      id: t.id,
-      platform: t.platform,
-      arch: t.arch,
-      status: t.status,
-      reason: t.reason,
-      attempt: t.attempt,
-      queuedAt: t.queued_at,
-      modifiedAt: t.modified_at,
-      startedAt: t.started_at,
-      endedAt: t.ended_at,
-    })),
-  };
+  return rows.map((t) => ({
+    id: t.id,
+    jobId: t.job_id,
+    platform: t.platform,
+    arch: t.arch,
+    status: t.status,
+    reason: t.reason,
+    attempt: t.attempt,
+    queuedAt: t.queued_at,
+    modifiedAt: t.modified_at,
+    startedAt: t.started_at,
+    endedAt: t.ended_at,
+  }));
 }
 
 export interface JobPageFilter extends JobFilter {
@@ -286,6 +300,11 @@ export async function listJobsPage(
   if (filter.status !== undefined) q = q.where('status', '=', filter.status);
   if (filter.bucket !== undefined) q = q.where('bucket', '=', filter.bucket);
   if (filter.before !== undefined) q = q.where('id', '<', filter.before);
+  if (filter.package !== undefined) {
+    const name = filter.package;
+    // Driven by the index on job_packages(name, job_id), not a scan of the jobs.
+    q = q.where('id', 'in', (eb) => eb.selectFrom('job_packages').select('job_id').where('name', '=', name));
+  }
   if (filter.platform !== undefined) {
     const platform = filter.platform;
     q = q.where((eb) =>

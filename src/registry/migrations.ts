@@ -224,6 +224,12 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
           .execute();
       },
     },
+    '0011-package-names': {
+      async up(db: Kysely<any>) {
+        // A package's builds (its page, the jobs page's search) are found by its name.
+        await db.schema.createIndex('job_packages_name').on('job_packages').columns(['name', 'job_id']).execute();
+      },
+    },
   };
 }
 

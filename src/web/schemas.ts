@@ -37,6 +37,7 @@ export const JobList = Type.Object({
 
 export const JobListQuery = Type.Object({
   submitter: Type.Optional(Type.String({ maxLength: 50 })),
+  package: Type.Optional(Type.String({ maxLength: 100 })),
   status: Type.Optional(JobStatusSchema),
   bucket: Type.Optional(Type.String({ maxLength: 50 })),
   platform: Type.Optional(Type.String({ maxLength: 20 })),
@@ -108,6 +109,37 @@ export const JobDetail = Type.Object({
   tasks: Type.Array(TaskSummary),
   warnings: Type.Array(Type.String(), { description: 'platforms or archs the job names that are unknown or inactive' }),
 });
+
+export const PackageBuilds = Type.Object({
+  name: Type.String(),
+  builds: Type.Array(
+    Type.Object({
+      job: Type.String(),
+      url: Type.String(),
+      version: NullableString(),
+      release: NullableString(),
+      file: Type.String(),
+      bucket: Type.String(),
+      submitter: NullableString(),
+      status: JobStatusSchema,
+      reason: NullableString(),
+      submittedAt: Time,
+      modifiedAt: Time,
+      tookMs: Type.Integer({ description: 'submitted to ended, or so far while tasks wait or build' }),
+      ended: Type.Boolean(),
+      tasks: Type.Array(
+        Type.Object({
+          ...TaskSummary.properties,
+          log: NullableString({ description: "the current attempt's build log, for a failed task" }),
+        }),
+      ),
+    }),
+  ),
+  next: NullableString({ description: 'the cursor of the next (older) page, for ?before=' }),
+});
+
+/** A source package's name as RPM and Debian allow them. */
+export const PackageName = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9._+~-]*$' });
 
 export const TaskDetail = Type.Object({
   job: Type.String(),

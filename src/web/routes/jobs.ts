@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import Type from 'typebox';
 import { isoTime as iso } from '../../core/time.ts';
 import { listAttempts } from '../../registry/attempts.ts';
-import { taskDurations } from '../../core/durations.ts';
+import { jobDuration, taskDurations } from '../../core/durations.ts';
 import { getJobDetail, listJobsPage, type Job, type JobTask } from '../../registry/jobs.ts';
+import { listPackageBuilds } from '../../registry/packages.ts';
 import { listRefusedEntries } from '../../registry/refused-entries.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
@@ -16,6 +17,8 @@ import {
   JobDetail,
   JobList,
   JobListQuery,
+  PackageBuilds,
+  PackageName,
   RefusedEntryList,
   RefusedEntryQuery,
   TaskDetail,
@@ -35,6 +38,43 @@ function summary(job: Job) {
     submittedAt: iso(job.submittedAt),
     modifiedAt: iso(job.modifiedAt),
     url: `/api/v1/jobs/${encodeURIComponent(job.id)}`,
+  };
+}
+
+/** A page of a package's builds as the API and its page show them. */
+export async function packageBuilds(ctx: WebContext, name: string, limit: number, before?: string) {
+  const now = Date.now();
+  const page = await listPackageBuilds(ctx.registry.db, name, {
+    limit,
+    ...(before !== undefined && { before: Number(before) }),
+  });
+  return {
+    builds: page.builds.map((b) => {
+      const took = jobDuration({ ...b, since: b.submittedAt ?? b.createdAt }, now);
+      return {
+        job: b.job,
+        url: `/api/v1/jobs/${encodeURIComponent(b.job)}`,
+        version: b.version,
+        release: b.release,
+        file: b.file,
+        bucket: b.bucket,
+        submitter: b.submitter,
+        status: b.status,
+        reason: b.reason,
+        submittedAt: iso(b.submittedAt),
+        modifiedAt: iso(b.modifiedAt),
+        tookMs: took.ms,
+        ended: took.ended,
+        tasks: b.tasks.map((t) => ({
+          ...taskSummary(t, now),
+          log:
+            t.status === 'fail' && t.attempt > 0
+              ? `/api/v1/jobs/${encodeURIComponent(b.job)}/tasks/${encodeURIComponent(t.platform)}/${encodeURIComponent(t.arch)}/files/attempt-${t.attempt}/build.log`
+              : null,
+        })),
+      };
+    }),
+    next: page.next === null ? null : String(page.next),
   };
 }
 
@@ -72,10 +112,34 @@ export function jobRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           ...(q.submitter !== undefined && { submitter: q.submitter }),
           ...(q.status !== undefined && { status: q.status }),
           ...(q.bucket !== undefined && { bucket: q.bucket }),
+          ...(q.package !== undefined && { package: q.package }),
           ...(q.platform !== undefined && { platform: q.platform }),
           ...(q.before !== undefined && { before: Number(q.before) }),
         });
         return { jobs: page.jobs.map(summary), next: page.next === null ? null : String(page.next) };
+      },
+    );
+
+    app.get(
+      '/packages/:name',
+      {
+        schema: {
+          summary: 'Every build of a source package, newest first: job, version, bucket, status, tasks, durations',
+          tags: ['jobs'],
+          params: Type.Object({ name: PackageName }),
+          querystring: Type.Object({
+            before: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+          }),
+          response: { 200: PackageBuilds, 404: ErrorReply },
+        },
+      },
+      async (req) => {
+        const { name } = req.params;
+        const page = await packageBuilds(ctx, name, req.query.limit ?? 50, req.query.before);
+        if (page.builds.length === 0 && req.query.before === undefined)
+          throw new PkgForgeError(ErrorCode.notFound, `No job has carried a source package named ${name}`);
+        return { name, ...page };
       },
     );
 

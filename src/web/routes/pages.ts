@@ -5,7 +5,7 @@ import { isBuilderHealthy } from '../../core/builder-health.ts';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Type from 'typebox';
-import { displayDuration as duration, taskDurations } from '../../core/durations.ts';
+import { displayDuration as duration, jobDuration, taskDurations } from '../../core/durations.ts';
 import { displayTime as time } from '../../core/time.ts';
 import { JOB_STATUSES, isJobStatus } from '../../core/terms.ts';
 import { listAttempts } from '../../registry/attempts.ts';
@@ -18,6 +18,7 @@ import { filterWarnings } from '../../core/targets.ts';
 import { packagePath } from '../../util/package-root.ts';
 import type { WebContext } from '../context.ts';
 import { yumRepoId } from '../../core/yum-lines.ts';
+import { packageBuilds } from './jobs.ts';
 import { aptRepository, publicReposUrl, yumRepositories } from './repositories.ts';
 
 // The templates stay in src/web/views, for the sources and the bundled program alike.
@@ -57,6 +58,8 @@ const isProduct = (name: string, attempt: number) =>
   /^[^/]+\.(rpm|deb|dsc|changes|buildinfo)$/.test(name) ||
   (name.startsWith(`attempt-${attempt}/`) && name.endsWith('.log'));
 
+const tookText = (took: { ms: number; ended: boolean }) => `${duration(took.ms)}${took.ended ? '' : ' so far'}`;
+
 /** `queued 3 s · built 1 min 2 s · total 1 min 5 s`, for the durations a task has. */
 function durationsText(task: JobTask, now: number): string {
   const d = taskDurations(task, now);
@@ -82,6 +85,7 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             status: Type.Optional(Type.String()),
             submitter: Type.Optional(Type.String({ maxLength: 50 })),
             bucket: Type.Optional(Type.String({ maxLength: 50 })),
+            package: Type.Optional(Type.String({ maxLength: 100 })),
             before: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
           }),
         },
@@ -94,11 +98,15 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           ...(status && { status }),
           ...(q.submitter && { submitter: q.submitter }),
           ...(q.bucket && { bucket: q.bucket }),
+          ...(q.package && { package: q.package }),
           ...(q.before && { before: Number(q.before) }),
         });
         // On the first page: entries refused before they became jobs (invalid, in no bucket).
         const refused =
-          q.before === undefined && q.bucket === undefined && (status === undefined || status === 'invalid')
+          q.before === undefined &&
+          q.bucket === undefined &&
+          !q.package &&
+          (status === undefined || status === 'invalid')
             ? (
                 await listRefusedEntries(ctx.registry.db, {
                   limit: 20,
@@ -110,6 +118,7 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           ...(status && { status }),
           ...(q.submitter && { submitter: q.submitter }),
           ...(q.bucket && { bucket: q.bucket }),
+          ...(q.package && { package: q.package }),
           ...(next !== null && { before: String(next) }),
         }).toString();
         return reply.type('text/html; charset=utf-8').send(
@@ -118,7 +127,7 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
               jobs: jobs.map((j) => ({ ...j, submitted: time(j.submittedAt ?? j.createdAt) })),
               refused,
               statuses: JOB_STATUSES,
-              filter: { status, submitter: q.submitter, bucket: q.bucket },
+              filter: { status, submitter: q.submitter, bucket: q.bucket, package: q.package },
               next,
               nextQuery,
             }),
@@ -178,19 +187,49 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             ]),
           ),
         );
-        const ended = job.tasks.length > 0 && job.tasks.every((t) => !['needs build', 'building'].includes(t.status));
-        const since = job.submittedAt ?? job.createdAt;
+        const took = jobDuration({ ...job, since: job.submittedAt ?? job.createdAt }, now);
         return reply.type('text/html; charset=utf-8').send(
           page(`Job ${job.id}`, 'job', {
             job,
             cells,
-            took: ended ? `${duration(job.modifiedAt - since)}` : `${duration(now - since)} so far`,
+            took: tookText(took),
             platforms,
             archs,
             apt: apt || null,
             yum,
             warnings: filterWarnings(job, await listPlatforms(ctx.registry.db)),
             submitted: time(job.submittedAt),
+          }),
+        );
+      },
+    );
+
+    app.get(
+      '/packages/:name',
+      {
+        schema: {
+          hide: true,
+          params: Type.Object({ name: Type.String({ maxLength: 100 }) }),
+          querystring: Type.Object({ before: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }),
+        },
+      },
+      async (req, reply) => {
+        const { name } = req.params;
+        const { builds, next } = await packageBuilds(ctx, name, 50, req.query.before);
+        if (builds.length === 0 && req.query.before === undefined)
+          return reply
+            .status(404)
+            .type('text/html; charset=utf-8')
+            .send(page('Not found', 'notfound', { message: `No job has carried a source package named ${name}` }));
+        return reply.type('text/html; charset=utf-8').send(
+          page(`Package ${name}`, 'package', {
+            name,
+            builds: builds.map((b) => ({
+              ...b,
+              submitted: time(b.submittedAt === null ? null : Date.parse(b.submittedAt)),
+              took: tookText({ ms: b.tookMs, ended: b.ended }),
+            })),
+            next,
           }),
         );
       },
