@@ -77,6 +77,21 @@ describe("a bucket's APT repository on the web: its lines, its key, and the job 
     assert.equal(k.body, await exportPublicKey(key));
   });
 
+  it("lists the APT suite's packages on the bucket's page and in the API", async () => {
+    const api = (await app.inject({ method: 'GET', url: '/api/v1/buckets/devel' })).json();
+    assert.deepEqual(api.yum, []);
+    assert.deepEqual(
+      api.apt.suites.map((s: { platform: string; packages: { name: string; version: string }[] }) => [
+        s.platform,
+        s.packages.map((p) => `${p.name} ${p.version}`),
+      ]),
+      [['deb12', ['tiny 1.0-1']]],
+    );
+    const page = (await app.inject({ method: 'GET', url: '/buckets/devel' })).body;
+    assert.match(page, /<h2>APT repository/);
+    assert.match(page, /<td>tiny<\/td><td>1.0-1<\/td>/);
+  });
+
   it('answers 404 for a bucket with nothing published, and 400 for a name that is no bucket', async () => {
     const none = await app.inject({ method: 'GET', url: '/api/v1/buckets/empty/apt' });
     assert.equal(none.statusCode, 404);

@@ -133,6 +133,17 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     await page.screenshot({ path: join(SHOTS, 'job-built.png'), fullPage: true });
     await page.goto(`${base}/jobs/live/el9-x86_64`);
     assert.match((await page.textContent('#durations'))!, /built [4-9] s/);
+    // Its bucket's page: what is published, and the line to add the repository.
+    await page.goto(`${base}/jobs/live`);
+    await Promise.all([page.waitForEvent('load'), page.getByRole('link', { name: 'devel', exact: true }).click()]);
+    const repo = page.locator('#yum-el9-x86_64');
+    assert.match((await repo.locator('pre.dnf').textContent())!, /el9-x86_64\.repo$/);
+    assert.ok(await repo.getByRole('link', { name: 'ticker' }).isVisible());
+    await page.screenshot({ path: join(SHOTS, 'bucket.png'), fullPage: true });
+    await repo.getByRole('link', { name: 'ticker' }).click();
+    await page.locator('#builds').waitFor();
+    assert.match((await page.textContent('#builds'))!, /live/);
+    await page.screenshot({ path: join(SHOTS, 'package.png'), fullPage: true });
   });
 
   it('shows an entry refused before it became a job on the jobs page, with its reason', async () => {

@@ -248,6 +248,32 @@ describe('repositories over HTTP: a real dnf installs a signed package the farm 
     }
   });
 
+  it("shows what a bucket publishes now, with each repository's packages and lines, on its page and in the API", async () => {
+    const api = (await (await fetch(`${base}/api/v1/buckets/devel`)).json()) as {
+      yum: {
+        platform: string;
+        arch: string;
+        signed: boolean;
+        packages: { name: string; version: string; arch: string }[];
+      }[];
+    };
+    const [el9] = api.yum;
+    assert.equal(el9?.platform, 'el9');
+    assert.equal(el9.signed, true);
+    const hello = el9.packages.find((p) => p.name === 'hello');
+    assert.deepEqual(hello && [hello.version, hello.arch], ['1.0-1', 'noarch']);
+    const page = await (await fetch(`${base}/buckets/devel`)).text();
+    assert.match(page, /<h1>Bucket devel<\/h1>/);
+    assert.match(
+      page,
+      new RegExp(`curl -o /etc/yum.repos.d/pkgforge-devel-el9-x86_64.repo ${base}/repos/devel/el9-x86_64.repo`),
+    );
+    assert.match(page, new RegExp(`href="${base}/repos/devel/el9/x86_64/hello-1.0-1.noarch.rpm">1.0-1</a>`));
+    assert.equal((await fetch(`${base}/buckets/nothing`)).status, 404);
+    assert.equal((await fetch(`${base}/api/v1/buckets/nothing`)).status, 404);
+    assert.equal((await fetch(`${base}/buckets/..%2Fetc`)).status, 404);
+  });
+
   it('pkgforge repo show prints the same .repo file at public_url, or the paths on this host without it', async () => {
     const cfg = join(farm.root, 'public.yml');
     writeFileSync(cfg, 'public_url: https://farm.example.org/pkgforge/\n');

@@ -19,7 +19,8 @@ import { packagePath } from '../../util/package-root.ts';
 import type { WebContext } from '../context.ts';
 import { yumRepoId } from '../../core/yum-lines.ts';
 import { packageBuilds } from './jobs.ts';
-import { aptRepository, publicReposUrl, yumRepositories } from './repositories.ts';
+import { aptRepository, bucketContents, publicReposUrl, yumRepositories } from './repositories.ts';
+import { SAFE_NAME_PATTERN } from '../../core/names.ts';
 
 // The templates stay in src/web/views, for the sources and the bundled program alike.
 const eta = new Eta({
@@ -199,6 +200,28 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             yum,
             warnings: filterWarnings(job, await listPlatforms(ctx.registry.db)),
             submitted: time(job.submittedAt),
+          }),
+        );
+      },
+    );
+
+    app.get(
+      '/buckets/:bucket',
+      { schema: { hide: true, params: Type.Object({ bucket: Type.String({ maxLength: 50 }) }) } },
+      async (req, reply) => {
+        const { bucket } = req.params;
+        const found = SAFE_NAME_PATTERN.test(bucket)
+          ? await bucketContents(ctx.repos, bucket, publicReposUrl(ctx, req))
+          : null;
+        if (!found)
+          return reply
+            .status(404)
+            .type('text/html; charset=utf-8')
+            .send(page('Not found', 'notfound', { message: `Nothing has been published into bucket ${bucket} yet` }));
+        return reply.type('text/html; charset=utf-8').send(
+          page(`Bucket ${bucket}`, 'bucket', {
+            ...found,
+            time: (iso: string | null) => (iso === null ? '' : time(Date.parse(iso))),
           }),
         );
       },

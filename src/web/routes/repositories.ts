@@ -9,6 +9,7 @@ import { SAFE_NAME_PATTERN } from '../../core/names.ts';
 import { RPM_KEY_FILE, yumRepoFile, yumRepoId } from '../../core/yum-lines.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
 import type { WebContext } from '../context.ts';
+import { aptPackages, yumPackages, type PublishedPackage } from '../published.ts';
 
 const BucketParams = Type.Object({ bucket: Type.String({ maxLength: 50, pattern: SAFE_NAME_PATTERN.source }) });
 
@@ -97,6 +98,56 @@ export async function bucketRepositories(repos: string, bucket: string, reposUrl
   return { bucket, yum, apt: await aptRepository(repos, bucket, reposUrl) };
 }
 
+const Published = Type.Array(
+  Type.Object({
+    name: Type.String(),
+    version: Type.String(),
+    arch: Type.String(),
+    file: Type.String(),
+    publishedAt: Type.Unsafe<string | null>({ type: ['string', 'null'], format: 'date-time' }),
+  }),
+);
+
+export const BucketContents = Type.Object({
+  bucket: Type.String(),
+  yum: Type.Array(Type.Object({ ...YumRepository.properties, packages: Published })),
+  apt: Type.Union([
+    Type.Object({
+      ...AptRepository.properties,
+      suites: Type.Array(Type.Object({ platform: Type.String(), line: Type.String(), packages: Published })),
+    }),
+    Type.Null(),
+  ]),
+});
+
+/** What a bucket publishes now, per repository, with the lines to install from it; null: nothing. */
+export async function bucketContents(repos: string, bucket: string, reposUrl: string) {
+  const found = await bucketRepositories(repos, bucket, reposUrl);
+  if (found.yum.length === 0 && !found.apt) return null;
+  const shown = (p: PublishedPackage) => ({
+    ...p,
+    publishedAt: p.publishedAt === null ? null : new Date(p.publishedAt).toISOString(),
+  });
+  return {
+    bucket,
+    yum: await Promise.all(
+      found.yum.map(async (y) => ({
+        ...y,
+        packages: (await yumPackages(join(repos, bucket, y.platform, y.arch))).map(shown),
+      })),
+    ),
+    apt: found.apt && {
+      ...found.apt,
+      suites: await Promise.all(
+        found.apt.suites.map(async (s) => ({
+          ...s,
+          packages: (await aptPackages(repos, bucket, s.platform)).map(shown),
+        })),
+      ),
+    },
+  };
+}
+
 /**
  * A bucket's APT repository as a user adds it, or null when nothing was published into it: its
  * suites from reprepro's conf/distributions (the farm's own file), one line each.
@@ -126,6 +177,27 @@ export async function aptRepository(
 /** Buckets' repositories as users add them: the APT line per platform, and the key that signs them. */
 export function repositoryRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
   return async (app) => {
+    app.get(
+      '/buckets/:bucket',
+      {
+        schema: {
+          summary: 'What a bucket publishes now: each repository, its packages and versions, and how to add it',
+          tags: ['repositories'],
+          params: BucketParams,
+          response: { 200: BucketContents },
+        },
+      },
+      async (req) => {
+        const found = await bucketContents(ctx.repos, req.params.bucket, publicReposUrl(ctx, req));
+        if (!found)
+          throw new PkgForgeError(
+            ErrorCode.notFound,
+            `Nothing has been published into bucket ${req.params.bucket} yet`,
+          );
+        return found;
+      },
+    );
+
     app.get(
       '/buckets/:bucket/repositories',
       {
