@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { manifestFamily, type Manifest } from '../core/manifest.ts';
 import {
   IN_FLIGHT_JOB_STATUSES,
-  type JobStatus,
+  JobStatus,
   type PackageFamily,
   type SourceType,
   type TaskStatus,
@@ -235,6 +235,36 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
     family: manifestFamily({ packages: packages.map((p) => ({ type: p.type as SourceType })) }),
     tasks,
   };
+}
+
+/**
+ * Jobs that have ended (every task ended, or invalid), newest first, of one bucket or submitter:
+ * what the feeds carry.
+ */
+export async function listFinishedJobs(
+  db: Kysely<Database>,
+  filter: { bucket?: string; submitter?: string; limit?: number },
+): Promise<(Job & { rowId: number })[]> {
+  let q = db
+    .selectFrom('jobs')
+    .selectAll()
+    .where((eb) =>
+      eb.or([
+        eb('status', '=', JobStatus.invalid),
+        eb.and([
+          eb('tasks_total', '>', 0),
+          eb(eb('tasks_success', '+', eb('tasks_fail', '+', eb.ref('tasks_cancelled'))), '=', eb.ref('tasks_total')),
+        ]),
+      ]),
+    );
+  if (filter.bucket !== undefined) q = q.where('bucket', '=', filter.bucket);
+  if (filter.submitter !== undefined) q = q.where('submitter', '=', filter.submitter);
+  const rows = await q
+    .orderBy('id', 'desc')
+    .limit(filter.limit ?? 50)
+    .execute();
+  // rowId: the key tasksOfJobs takes.
+  return rows.map((r) => ({ ...toJob(r), rowId: r.id }));
 }
 
 /**

@@ -7,6 +7,7 @@ import { httpLimits } from '../config/load-config.ts';
 import { transientRegistryError } from '../registry/retry.ts';
 import { ErrorCode, httpStatusOf, isPkgForgeError } from '../util/errors.ts';
 import { farmRoutes } from './routes/farm.ts';
+import { feedRoutes } from './routes/feeds.ts';
 import { fileRoutes } from './routes/files.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -81,6 +82,7 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
     { prefix: '/api/v1' },
   );
   await app.register(repoFileRoutes(ctx));
+  await app.register(feedRoutes(ctx));
   await app.register(metricsRoutes(ctx));
   await app.register(pageRoutes(ctx));
   return app;

@@ -144,6 +144,20 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     await page.locator('#builds').waitFor();
     assert.match((await page.textContent('#builds'))!, /live/);
     await page.screenshot({ path: join(SHOTS, 'package.png'), fullPage: true });
+    // The bucket's Atom feed is well-formed XML to the browser's parser, with the finished job's entry.
+    await page.goto(`${base}/?bucket=devel`);
+    const feed = await page.evaluate(
+      async (url) => {
+        const doc = new DOMParser().parseFromString(await (await fetch(url)).text(), 'application/xml');
+        return {
+          error: doc.querySelector('parsererror')?.textContent ?? null,
+          root: doc.documentElement.namespaceURI,
+          titles: [...doc.querySelectorAll('entry > title')].map((t) => t.textContent),
+        };
+      },
+      (await page.getAttribute('#feed', 'href'))!,
+    );
+    assert.deepEqual(feed, { error: null, root: 'http://www.w3.org/2005/Atom', titles: [] });
   });
 
   it('shows an entry refused before it became a job on the jobs page, with its reason', async () => {
