@@ -2,6 +2,11 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import YAML from 'yaml';
+import { normaliseManifest } from '../../src/core/manifest.ts';
+import { builderIdentity, claimNextTask, finishAttempt } from '../../src/registry/attempts.ts';
+import { insertJob, markJobValid } from '../../src/registry/jobs.ts';
+import { registerTasks } from '../../src/registry/tasks.ts';
+import type { TestFarm } from './farm.ts';
 
 export interface JobDirOptions {
   /** Values that replace or add to the manifest's top-level keys. */
@@ -44,4 +49,36 @@ export function writeJobDir(incoming: string, name: string, files: string[], opt
     writeFileSync(join(dir, 'build.yml'), text);
   }
   return dir;
+}
+
+/**
+ * A job registered straight into the registry (no files), carrying one SRPM; with `name`, its
+ * package is marked valid under that name and version, as the incoming processor would.
+ */
+export async function registeredJob(
+  farm: TestFarm,
+  id: string,
+  o: { bucket?: string; submitter?: string; name?: string; version?: string } = {},
+): Promise<void> {
+  const file = `${(o.name ?? id).replace(/[^A-Za-z0-9.+-]/g, '_')}-${o.version ?? '1'}-1.src.rpm`;
+  const m = normaliseManifest(
+    { id, bucket: o.bucket ?? 'devel', packages: [{ file, type: 'SRPM', size: 10, sha1sum: 'a'.repeat(40) }] },
+    id,
+  );
+  await insertJob(farm.registry, m, {
+    submitter: o.submitter ?? 'alice',
+    submittedAt: Date.now(),
+    incomingEntry: null,
+  });
+  if (o.name !== undefined)
+    await markJobValid(farm.registry, id, [{ position: 0, name: o.name, version: o.version ?? '1', release: '1' }]);
+  await registerTasks(farm.registry, id, m.platforms, m.archs, 'rpm');
+}
+
+/** Builder `builder` claims the oldest task and fails it with `reason`; returns the claimed job's id. */
+export async function failNextTask(farm: TestFarm, builder: string, reason: string): Promise<string> {
+  const me = (await builderIdentity(farm.registry.db, builder))!;
+  const claim = (await claimNextTask(farm.registry, me, 'h', 60_000))!;
+  await finishAttempt(farm.registry, claim, 'fail', reason, null);
+  return claim.jobId;
 }

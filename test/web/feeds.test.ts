@@ -1,24 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { normaliseManifest } from '../../src/core/manifest.ts';
-import { builderIdentity, claimNextTask, finishAttempt } from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
-import { insertJob, setJobStatus } from '../../src/registry/jobs.ts';
-import { cancelTasks, registerTasks } from '../../src/registry/tasks.ts';
+import { setJobStatus } from '../../src/registry/jobs.ts';
+import { cancelTasks } from '../../src/registry/tasks.ts';
 import { createToken } from '../../src/registry/tokens.ts';
 import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { failNextTask, registeredJob } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { farmApp } from '../helpers/web.ts';
-
-async function job(farm: TestFarm, id: string, bucket: string, submitter: string) {
-  const m = normaliseManifest(
-    { id, bucket, packages: [{ file: `${id}-1-1.src.rpm`, type: 'SRPM', size: 10, sha1sum: 'a'.repeat(40) }] },
-    id,
-  );
-  await insertJob(farm.registry, m, { submitter, submittedAt: Date.now(), incomingEntry: null });
-  await registerTasks(farm.registry, id, m.platforms, m.archs, 'rpm');
-}
 
 for (const dialect of DIALECTS)
   describe(`Atom feeds of finished jobs, per bucket and per submitter (${dialect})`, () => {
@@ -28,15 +18,12 @@ for (const dialect of DIALECTS)
       farm = await makeFarm(dialect);
       await addPlatforms(farm, 'el9/x86_64*');
       await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
-      await job(farm, 'built', 'devel', 'alice');
-      await job(farm, 'waiting', 'devel', 'alice');
-      await job(farm, 'dropped', 'devel', 'bob');
-      await job(farm, 'other-bucket', 'lcfg', 'alice');
-      await job(farm, 'broken', 'devel', 'alice');
-      const me = (await builderIdentity(farm.registry.db, 'b1'))!;
-      const claim = (await claimNextTask(farm.registry, me, 'h', 60_000))!;
-      assert.equal(claim.jobId, 'built');
-      await finishAttempt(farm.registry, claim, 'fail', 'error: <b>&"quoted"</b>', null);
+      await registeredJob(farm, 'built', { bucket: 'devel', submitter: 'alice' });
+      await registeredJob(farm, 'waiting', { bucket: 'devel', submitter: 'alice' });
+      await registeredJob(farm, 'dropped', { bucket: 'devel', submitter: 'bob' });
+      await registeredJob(farm, 'other-bucket', { bucket: 'lcfg', submitter: 'alice' });
+      await registeredJob(farm, 'broken', { bucket: 'devel', submitter: 'alice' });
+      assert.equal(await failNextTask(farm, 'b1', 'error: <b>&"quoted"</b>'), 'built');
       await cancelTasks(farm.registry, 'dropped');
       await cancelTasks(farm.registry, 'other-bucket');
       await setJobStatus(farm.registry.db, 'broken', 'invalid', 'build.yml: no packages');

@@ -1,36 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { normaliseManifest } from '../../src/core/manifest.ts';
-import { builderIdentity, claimNextTask, finishAttempt } from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
-import { insertJob, markJobValid } from '../../src/registry/jobs.ts';
-import { registerTasks } from '../../src/registry/tasks.ts';
 import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { failNextTask, registeredJob } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { farmApp } from '../helpers/web.ts';
-
-/** A job carrying one source package `name` at `version`, registered on the farm's platforms. */
-async function build(farm: TestFarm, id: string, name: string, version: string, bucket = 'devel') {
-  const m = normaliseManifest(
-    {
-      id,
-      bucket,
-      packages: [
-        {
-          file: `${name.replace(/[^A-Za-z0-9.+-]/g, '_')}-${version}-1.src.rpm`,
-          type: 'SRPM',
-          size: 10,
-          sha1sum: 'a'.repeat(40),
-        },
-      ],
-    },
-    id,
-  );
-  await insertJob(farm.registry, m, { submitter: 'alice', submittedAt: Date.now(), incomingEntry: null });
-  await markJobValid(farm.registry, id, [{ position: 0, name, version, release: '1' }]);
-  await registerTasks(farm.registry, id, m.platforms, m.archs, 'rpm');
-}
 
 for (const dialect of DIALECTS)
   describe(`a package's builds: its page, its API, the jobs page's search (${dialect})`, () => {
@@ -40,15 +15,12 @@ for (const dialect of DIALECTS)
       farm = await makeFarm(dialect);
       await addPlatforms(farm, 'el9/x86_64*');
       await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
-      await build(farm, 'foo-1', 'foo', '1.0');
-      await build(farm, 'bar-1', 'bar', '2.0');
-      await build(farm, 'foo-2', 'foo', '1.1', 'lcfg');
-      await build(farm, 'hostile', '<b>x</b>', '1');
+      await registeredJob(farm, 'foo-1', { name: 'foo', version: '1.0' });
+      await registeredJob(farm, 'bar-1', { name: 'bar', version: '2.0' });
+      await registeredJob(farm, 'foo-2', { name: 'foo', version: '1.1', bucket: 'lcfg' });
+      await registeredJob(farm, 'hostile', { name: '<b>x</b>', version: '1' });
       // foo-1 fails on el9: its log is linked.
-      const me = (await builderIdentity(farm.registry.db, 'b1'))!;
-      const claim = (await claimNextTask(farm.registry, me, 'h', 60_000))!;
-      assert.equal(claim.jobId, 'foo-1');
-      await finishAttempt(farm.registry, claim, 'fail', 'foo.spec: error: bad', null);
+      assert.equal(await failNextTask(farm, 'b1', 'foo.spec: error: bad'), 'foo-1');
       app = await farmApp(farm);
     });
     after(async () => {
