@@ -230,6 +230,13 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
         await db.schema.createIndex('job_packages_name').on('job_packages').columns(['name', 'job_id']).execute();
       },
     },
+    '0012-history-indexes': {
+      async up(db: Kysely<any>) {
+        // The queue page's last 24 hours: tasks that changed since, builds that ended since.
+        await db.schema.createIndex('tasks_modified').on('tasks').columns(['modified_at']).execute();
+        await db.schema.createIndex('attempts_ended').on('attempts').columns(['ended_at']).execute();
+      },
+    },
   };
 }
 

@@ -6,7 +6,9 @@ import { normaliseManifest } from '../../src/core/manifest.ts';
 import { builderIdentity, claimNextTask, finishAttempt } from '../../src/registry/attempts.ts';
 import { insertJob, markJobValid } from '../../src/registry/jobs.ts';
 import { registerTasks } from '../../src/registry/tasks.ts';
-import type { TestFarm } from './farm.ts';
+import { addBuilder } from '../../src/registry/builders.ts';
+import { addPlatforms, makeFarm, type TestFarm } from './farm.ts';
+import type { Dialect } from './registries.ts';
 
 export interface JobDirOptions {
   /** Values that replace or add to the manifest's top-level keys. */
@@ -75,10 +77,23 @@ export async function registeredJob(
   await registerTasks(farm.registry, id, m.platforms, m.archs, 'rpm');
 }
 
-/** Builder `builder` claims the oldest task and fails it with `reason`; returns the claimed job's id. */
-export async function failNextTask(farm: TestFarm, builder: string, reason: string): Promise<string> {
+/** Builder `builder` claims the oldest task and ends it so; returns the claimed job's id. */
+export async function finishNextTask(
+  farm: TestFarm,
+  builder: string,
+  outcome: 'success' | 'fail',
+  reason: string | null = null,
+): Promise<string> {
   const me = (await builderIdentity(farm.registry.db, builder))!;
   const claim = (await claimNextTask(farm.registry, me, 'h', 60_000))!;
-  await finishAttempt(farm.registry, claim, 'fail', reason, null);
+  await finishAttempt(farm.registry, claim, outcome, reason, null);
   return claim.jobId;
+}
+
+/** A farm with one active platform, el9/x86_64, and its builder b1. */
+export async function el9Farm(dialect: Dialect): Promise<TestFarm> {
+  const farm = await makeFarm(dialect);
+  await addPlatforms(farm, 'el9/x86_64*');
+  await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
+  return farm;
 }

@@ -117,7 +117,10 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     await page.goto(`${base}/jobs/live`);
     const cell = page.locator('#matrix td').first();
     // The build slept 4 s: its build time says so; el9 ended, so its total is there too.
-    assert.match((await cell.locator('.times').textContent())!, /^queued \d+ (ms|s) · built [4-9] s · total [4-9] s$/);
+    const times = /^queued \d+ (?:ms|s) · built (\d+) s · total (\d+) s$/.exec(
+      (await cell.locator('.times').textContent())!,
+    );
+    assert.ok(times && Number(times[1]) >= 4 && Number(times[2]) >= Number(times[1]), String(times));
     assert.match((await page.textContent('#took'))!, /\d+ (ms|s)/);
     const rpm = cell.getByRole('link', { name: 'ticker-1.0-1.noarch.rpm' });
     const download = await fetch(new URL((await rpm.getAttribute('href'))!, base));
@@ -132,7 +135,7 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     );
     await page.screenshot({ path: join(SHOTS, 'job-built.png'), fullPage: true });
     await page.goto(`${base}/jobs/live/el9-x86_64`);
-    assert.match((await page.textContent('#durations'))!, /built [4-9] s/);
+    assert.ok(Number(/built (\d+) s/.exec((await page.textContent('#durations'))!)?.[1]) >= 4);
     // Its bucket's page: what is published, and the line to add the repository.
     await page.goto(`${base}/jobs/live`);
     await Promise.all([page.waitForEvent('load'), page.getByRole('link', { name: 'devel', exact: true }).click()]);

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { addBuilder } from '../../src/registry/builders.ts';
 import { setJobStatus } from '../../src/registry/jobs.ts';
 import { cancelTasks } from '../../src/registry/tasks.ts';
 import { createToken } from '../../src/registry/tokens.ts';
-import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
-import { failNextTask, registeredJob } from '../helpers/jobs.ts';
+import type { TestFarm } from '../helpers/farm.ts';
+import { el9Farm, finishNextTask, registeredJob } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { farmApp } from '../helpers/web.ts';
 
@@ -15,15 +14,13 @@ for (const dialect of DIALECTS)
     let farm: TestFarm;
     let app: FastifyInstance;
     before(async () => {
-      farm = await makeFarm(dialect);
-      await addPlatforms(farm, 'el9/x86_64*');
-      await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
+      farm = await el9Farm(dialect);
       await registeredJob(farm, 'built', { bucket: 'devel', submitter: 'alice' });
       await registeredJob(farm, 'waiting', { bucket: 'devel', submitter: 'alice' });
       await registeredJob(farm, 'dropped', { bucket: 'devel', submitter: 'bob' });
       await registeredJob(farm, 'other-bucket', { bucket: 'lcfg', submitter: 'alice' });
       await registeredJob(farm, 'broken', { bucket: 'devel', submitter: 'alice' });
-      assert.equal(await failNextTask(farm, 'b1', 'error: <b>&"quoted"</b>'), 'built');
+      assert.equal(await finishNextTask(farm, 'b1', 'fail', 'error: <b>&"quoted"</b>'), 'built');
       await cancelTasks(farm.registry, 'dropped');
       await cancelTasks(farm.registry, 'other-bucket');
       await setJobStatus(farm.registry.db, 'broken', 'invalid', 'build.yml: no packages');

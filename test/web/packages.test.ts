@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { addBuilder } from '../../src/registry/builders.ts';
-import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
-import { failNextTask, registeredJob } from '../helpers/jobs.ts';
+import type { TestFarm } from '../helpers/farm.ts';
+import { el9Farm, finishNextTask, registeredJob } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 import { farmApp } from '../helpers/web.ts';
 
@@ -12,15 +11,13 @@ for (const dialect of DIALECTS)
     let farm: TestFarm;
     let app: FastifyInstance;
     before(async () => {
-      farm = await makeFarm(dialect);
-      await addPlatforms(farm, 'el9/x86_64*');
-      await addBuilder(farm.registry.db, 'b1', 'el9', 'x86_64');
+      farm = await el9Farm(dialect);
       await registeredJob(farm, 'foo-1', { name: 'foo', version: '1.0' });
       await registeredJob(farm, 'bar-1', { name: 'bar', version: '2.0' });
       await registeredJob(farm, 'foo-2', { name: 'foo', version: '1.1', bucket: 'lcfg' });
       await registeredJob(farm, 'hostile', { name: '<b>x</b>', version: '1' });
       // foo-1 fails on el9: its log is linked.
-      assert.equal(await failNextTask(farm, 'b1', 'foo.spec: error: bad'), 'foo-1');
+      assert.equal(await finishNextTask(farm, 'b1', 'fail', 'foo.spec: error: bad'), 'foo-1');
       app = await farmApp(farm);
     });
     after(async () => {

@@ -13,6 +13,7 @@ import { listBuilders } from '../../registry/builders.ts';
 import { getJobDetail, listJobsPage, type JobTask } from '../../registry/jobs.ts';
 import { listRefusedEntries } from '../../registry/refused-entries.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
+import { queueCharts } from '../queue-charts.ts';
 import { sharedQueues } from '../shared-queues.ts';
 import { filterWarnings } from '../../core/targets.ts';
 import { packagePath } from '../../util/package-root.ts';
@@ -303,8 +304,10 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
 
     app.get('/queue', { schema: { hide: true } }, async (_req, reply) => {
       const queues = await sharedQueues(ctx.registry, ctx.healthyWithinMs, 50);
+      const charts = await queueCharts(ctx.registry);
       return reply.type('text/html; charset=utf-8').send(
         page('Queue', 'queue', {
+          charts,
           queues: queues.map((q) => ({ ...q, waiting: q.waiting.map((w) => ({ ...w, queued: time(w.queuedAt) })) })),
         }),
       );
