@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { createWriteStream } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -9,6 +10,7 @@ import { exportPublicKey, farmSigningKey, type SigningKey } from '../../src/buil
 import { normaliseManifest } from '../../src/core/manifest.ts';
 import { insertJob } from '../../src/registry/jobs.ts';
 import { registerTasks } from '../../src/registry/tasks.ts';
+import { aptClient, downloadAndUnpack } from '../helpers/apt.ts';
 import { buildDeb, stopAgentAtExit } from '../helpers/dsc.ts';
 import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
 import { farmApp } from '../helpers/web.ts';
@@ -90,6 +92,23 @@ describe("a bucket's APT repository on the web: its lines, its key, and the job 
     const page = (await app.inject({ method: 'GET', url: '/buckets/devel' })).body;
     assert.match(page, /<h2>APT repository/);
     assert.match(page, /<td>tiny<\/td><td>1.0-1<\/td>/);
+  });
+
+  it('a real apt installs the package over HTTP, with the key and line the server gives', async () => {
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    const repo = (await (await fetch(`${base}/api/v1/buckets/devel/apt`)).json()) as {
+      keyUrl: string;
+      suites: { line: string }[];
+    };
+    const keyFile = join(farm.root, 'served-key.asc');
+    writeFileSync(keyFile, await (await fetch(repo.keyUrl)).text());
+    // The line names the user's keyring path; the client keeps its key elsewhere.
+    const line = repo.suites[0]!.line.replace('/etc/apt/keyrings/pkgforge-devel.asc', keyFile);
+    assert.match(line, new RegExp(`^deb \\[signed-by=\\S+\\] ${base}/repos/devel/deb deb12 main$`));
+    const client = await aptClient(farm.root, line);
+    assert.doesNotMatch(client.update, /^(W|E):/m, client.update);
+    const unpacked = await downloadAndUnpack(client, 'tiny');
+    assert.equal(execFileSync(join(unpacked, 'usr', 'bin', 'tiny'), { encoding: 'utf8' }).trim(), 'Hello from tiny');
   });
 
   it('answers 404 for a bucket with nothing published, and 400 for a name that is no bucket', async () => {
