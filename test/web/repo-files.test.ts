@@ -224,7 +224,7 @@ describe('repositories over HTTP: a real dnf installs a signed package the farm 
     assert.match(xml, /primary\.xml/);
   });
 
-  it('with read_requires_token, the repositories need a token, which dnf and apt send as a basic-auth password', async () => {
+  it('with read_requires_token, the repositories and pages need a token, which dnf, apt and browsers send as a basic-auth password', async () => {
     const closed = await farmApp(farm, { readRequiresToken: true });
     try {
       const url = '/repos/devel/el9/x86_64/repodata/repomd.xml';
@@ -243,6 +243,17 @@ describe('repositories over HTTP: a real dnf installs a signed package the farm 
         401,
       );
       assert.equal((await closed.inject({ method: 'GET', url: '/repos/devel/el9-x86_64.repo' })).statusCode, 401);
+      // The pages too: a browser asks for the token (any user name) after the challenge.
+      for (const page of ['/', '/queue', '/jobs/signed', '/buckets/devel', '/packages/hello']) {
+        const open = await closed.inject({ method: 'GET', url: page });
+        assert.equal(open.statusCode, 401, page);
+        assert.match(String(open.headers['www-authenticate']), /^Basic /);
+        assert.equal(
+          (await closed.inject({ method: 'GET', url: page, headers: { authorization: `Basic ${basic}` } })).statusCode,
+          200,
+          page,
+        );
+      }
     } finally {
       await closed.close();
     }

@@ -6,7 +6,7 @@ import { isoTime } from '../../core/time.ts';
 import { listFinishedJobs, tasksOfJobs, type Job, type JobTask } from '../../registry/jobs.ts';
 import type { WebContext } from '../context.ts';
 import { publicReposUrl } from './repositories.ts';
-import { requireUser } from './write.ts';
+import { requireReader } from './write.ts';
 
 /** Text for XML: the five characters that could end or open markup, escaped. */
 const xml = (s: string) =>
@@ -57,7 +57,7 @@ const Params = Type.Object({ name: Type.String({ maxLength: 50, pattern: SAFE_NA
 /** Atom feeds of finished jobs, per bucket and per submitter, for feed readers and chat bots. */
 export function feedRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
   return async (app) => {
-    if (ctx.readRequiresToken) app.addHook('onRequest', async (req) => void (await requireUser(ctx, req)));
+    requireReader(ctx, app);
     for (const [kind, key, what] of [
       ['buckets', 'bucket', 'bucket'],
       ['submitters', 'submitter', 'submitter'],

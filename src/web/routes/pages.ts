@@ -20,6 +20,7 @@ import { packagePath } from '../../util/package-root.ts';
 import type { WebContext } from '../context.ts';
 import { yumRepoId } from '../../core/yum-lines.ts';
 import { packageBuilds } from './jobs.ts';
+import { requireReader } from './write.ts';
 import { aptRepository, bucketContents, publicReposUrl, yumRepositories } from './repositories.ts';
 import { SAFE_NAME_PATTERN } from '../../core/names.ts';
 
@@ -77,6 +78,7 @@ function durationsText(task: JobTask, now: number): string {
 /** Server-rendered pages: every user-supplied string goes through the template's escaping. */
 export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
   return async (app) => {
+    requireReader(ctx, app);
     const html = (body: string) => body;
     app.get(
       '/',

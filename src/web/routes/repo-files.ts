@@ -7,7 +7,7 @@ import { SAFE_NAME_PATTERN } from '../../core/names.ts';
 import { yumRepoFile } from '../../core/yum-lines.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
 import type { WebContext } from '../context.ts';
-import { requireUser } from './write.ts';
+import { requireReader } from './write.ts';
 import { publicReposUrl, yumRepositories } from './repositories.ts';
 
 /**
@@ -45,14 +45,7 @@ const RepoFileParams = Type.Object({
  */
 export function repoFileRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
   return async (app) => {
-    if (ctx.readRequiresToken)
-      app.addHook('onRequest', async (req, reply) => {
-        // The challenge makes clients that wait for one (curl --anyauth, browsers) send the token.
-        await requireUser(ctx, req).catch((err: unknown) => {
-          reply.header('www-authenticate', 'Basic realm="PkgForge repositories"');
-          throw err;
-        });
-      });
+    requireReader(ctx, app);
     // @fastify/static wants its root to exist; a farm that has published nothing has none yet.
     await mkdir(ctx.repos, { recursive: true });
     await app.register(fastifyStatic, {

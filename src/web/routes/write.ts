@@ -1,6 +1,6 @@
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { normaliseManifest, type PackageEntry, type PackagePart } from '../../core/manifest.ts';
 import { assertJobId, generateJobId, printable, splitList } from '../../core/names.ts';
@@ -29,6 +29,21 @@ export async function requireUser(ctx: WebContext, req: FastifyRequest): Promise
       'This needs a valid API token: Authorization: Bearer <token>, or as the password of basic auth (pkgforge token create)',
     );
   return user;
+}
+
+/**
+ * With `read_requires_token`, what a plugin serves to readers who are not API clients (pages,
+ * repositories, feeds) needs the token too: as a bearer token or as the password of basic auth,
+ * with the challenge that makes browsers, feed readers and package managers send it.
+ */
+export function requireReader(ctx: WebContext, app: FastifyInstance): void {
+  if (!ctx.readRequiresToken) return;
+  app.addHook('onRequest', async (req, reply) => {
+    await requireUser(ctx, req).catch((err: unknown) => {
+      reply.header('www-authenticate', 'Basic realm="PkgForge"');
+      throw err;
+    });
+  });
 }
 
 const Steer = Type.Object({
