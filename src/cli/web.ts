@@ -43,7 +43,7 @@ export async function startWeb(
 export function registerWebCommand(program: Command): void {
   program
     .command('web')
-    .description('serve the HTTP API (and, later, the web pages) until SIGTERM')
+    .description('serve the web pages, the HTTP API and the repositories until SIGTERM')
     .option('--listen <host:port>', 'the address to listen on', '127.0.0.1:8080')
     .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
     .action(async (opts: CommonOptions & { listen: string }) => {
