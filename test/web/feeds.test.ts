@@ -20,7 +20,8 @@ for (const dialect of DIALECTS)
       await registeredJob(farm, 'dropped', { bucket: 'devel', submitter: 'bob' });
       await registeredJob(farm, 'other-bucket', { bucket: 'lcfg', submitter: 'alice' });
       await registeredJob(farm, 'broken', { bucket: 'devel', submitter: 'alice' });
-      assert.equal(await finishNextTask(farm, 'b1', 'fail', 'error: <b>&"quoted"</b>'), 'built');
+      // A reason with what XML cannot hold (a control character, a build log's colour codes) and markup.
+      assert.equal(await finishNextTask(farm, 'b1', 'fail', 'error: <b>&"quoted"</b>\x01\x1b[31m'), 'built');
       await cancelTasks(farm.registry, 'dropped');
       await cancelTasks(farm.registry, 'other-bucket');
       await setJobStatus(farm.registry.db, 'broken', 'invalid', 'build.yml: no packages');
@@ -65,6 +66,8 @@ for (const dialect of DIALECTS)
       try {
         const r = await closed.inject({ method: 'GET', url: '/feeds/buckets/devel' });
         assert.doesNotMatch(r.body, /<b>|&"/);
+        assert.ok(!/[\x00-\x08\x0b\x0c\x0e-\x1f]/.test(r.body), 'a character XML cannot hold is in the feed');
+        assert.match(r.body, /&lt;\/b&gt;\uFFFD\uFFFD\[31m/);
         assert.match(r.body, /el9\/x86_64: fail: error: &lt;b&gt;&amp;&quot;quoted&quot;&lt;\/b&gt;/);
         assert.match(r.body, /href="https:\/\/farm.example.org\/pf\/jobs\/built"/);
       } finally {

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -159,6 +167,14 @@ describe('repositories over HTTP: a real dnf installs a signed package the farm 
     writeFileSync(join(repos, 'devel', 'deb', 'conf', 'distributions'), 'Codename: x\n');
     writeFileSync(join(repos, 'devel', 'el9', 'x86_64', '.hello.rpm.tmp'), 'HALF-COPIED');
     writeFileSync(join(farm.root, 'secret'), 'TOP-SECRET-CONTENT');
+    // Links are followed by the file server: where they lead must pass the same rules.
+    const arch = join(repos, 'devel', 'el9', 'x86_64');
+    symlinkSync(join(farm.root, 'secret'), join(arch, 'outside.rpm'));
+    symlinkSync('../../../../secret', join(arch, 'relative.rpm'));
+    symlinkSync(farm.root, join(arch, 'outside-dir'));
+    mkdirSync(join(repos, 'devel', 'deb', 'pool'), { recursive: true });
+    symlinkSync('../conf/distributions', join(repos, 'devel', 'deb', 'pool', 'conf-alias'));
+    symlinkSync('../.hello.rpm.tmp', join(arch, 'repodata-x').replace('repodata-x', 'tmp-alias.rpm'));
     const generation = readlinkSync(join(repos, 'devel', 'el9', 'x86_64', 'repodata')).split('/')[0];
     for (const path of [
       '/repos/devel/deb/conf/distributions',
@@ -170,6 +186,11 @@ describe('repositories over HTTP: a real dnf installs a signed package the farm 
       '/repos/devel/..%2f..%2fsecret',
       '/repos/devel/el9/x86_64/',
       '/repos/devel/el9/x86_64/repodata/',
+      '/repos/devel/el9/x86_64/outside.rpm',
+      '/repos/devel/el9/x86_64/relative.rpm',
+      '/repos/devel/el9/x86_64/outside-dir/secret',
+      '/repos/devel/deb/pool/conf-alias',
+      '/repos/devel/el9/x86_64/tmp-alias.rpm',
     ]) {
       const r = await fetch(`${base}${path}`);
       assert.ok(r.status === 404 || r.status === 403 || r.status === 400, `${path}: ${r.status}`);

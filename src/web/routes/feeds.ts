@@ -8,9 +8,15 @@ import type { WebContext } from '../context.ts';
 import { publicReposUrl } from './repositories.ts';
 import { requireReader } from './write.ts';
 
-/** Text for XML: the five characters that could end or open markup, escaped. */
+/**
+ * Text for XML: the five characters that could end or open markup escaped, and those XML cannot
+ * hold at all (NUL, most control characters, as in a build's colour codes) replaced, so no reason
+ * can make a feed unreadable.
+ */
 const xml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+  s
+    .replace(/[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '\uFFFD')
+    .replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 
 /** The farm's address for links in a feed, which readers fetch from elsewhere: public_url or the address asked. */
 const farmUrl = (ctx: WebContext, req: FastifyRequest) => publicReposUrl(ctx, req).replace(/\/repos$/, '');
@@ -71,17 +77,21 @@ export function feedRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         );
         // A bucket or submitter with nothing finished yet has an empty feed: readers subscribe early.
         const base = farmUrl(ctx, req);
-        return reply
-          .type('application/atom+xml; charset=utf-8')
-          .header('x-content-type-options', 'nosniff')
-          .send(
-            atomFeed(
-              base,
-              `${base}/feeds/${kind}/${encodeURIComponent(name)}`,
-              `PkgForge: finished jobs of ${what} ${name}`,
-              jobs.map((j) => ({ ...j, tasks: tasks.filter((t) => t.jobId === j.rowId) })),
-            ),
-          );
+        return (
+          reply
+            .type('application/atom+xml; charset=utf-8')
+            .header('x-content-type-options', 'nosniff')
+            // Its links name the host asked for (without public_url): a shared cache must not mix them.
+            .header('vary', 'host')
+            .send(
+              atomFeed(
+                base,
+                `${base}/feeds/${kind}/${encodeURIComponent(name)}`,
+                `PkgForge: finished jobs of ${what} ${name}`,
+                jobs.map((j) => ({ ...j, tasks: tasks.filter((t) => t.jobId === j.rowId) })),
+              ),
+            )
+        );
       });
   };
 }

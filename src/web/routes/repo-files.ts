@@ -1,9 +1,10 @@
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, realpath } from 'node:fs/promises';
+import { join } from 'node:path';
 import Type from 'typebox';
-import { SAFE_NAME_PATTERN } from '../../core/names.ts';
+import { printable, SAFE_NAME_PATTERN } from '../../core/names.ts';
 import { yumRepoFile } from '../../core/yum-lines.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
 import type { WebContext } from '../context.ts';
@@ -16,6 +17,9 @@ import { publicReposUrl, yumRepositories } from './repositories.ts';
  * a dot file (a package being copied in, a lock, a metadata generation but through `repodata`).
  */
 const SERVED = /^\/[^/]+\/(?:deb\/(?:dists\/|pool\/|key\.asc$)|(?!deb\/)[^/]+\/[^/]+\/)/;
+
+/** SERVED, for a resolved path: a directory is as good as its contents (listings stay off). */
+const SERVED_REAL = /^\/[^/]+(\/deb(\/(dists|pool)(\/.*)?|\/key\.asc)?|(?!\/deb(\/|$))\/[^/]+(\/[^/]+(\/.*)?)?)?$/;
 
 /** Content types by what the repositories hold (the mime table calls an `.rpm` RealAudio). */
 const TYPES: [RegExp, string][] = [
@@ -48,6 +52,25 @@ export function repoFileRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
     requireReader(ctx, app);
     // @fastify/static wants its root to exist; a farm that has published nothing has none yet.
     await mkdir(ctx.repos, { recursive: true });
+    const root = await realpath(ctx.repos);
+    // @fastify/static follows symbolic links and checks only the path asked for: what a link
+    // resolves to must pass the same rules, inside the root (the one link the farm makes,
+    // `repodata`, resolves to its arch's `.meta-…/repodata/`).
+    app.addHook('onRequest', async (req) => {
+      if (!req.url.startsWith('/repos/')) return;
+      let asked: string;
+      try {
+        asked = decodeURIComponent(req.url.slice('/repos'.length).split('?')[0]!);
+      } catch {
+        return; // the static handler answers a path it cannot decode
+      }
+      const real = await realpath(join(root, asked)).catch(() => null);
+      if (real === null) return; // nothing there: the static handler's 404
+      const inside = real === root || real.startsWith(`${root}/`);
+      const rel = real.slice(root.length).replace(/\/\.meta-[0-9a-z]+-[0-9a-f]+\/repodata(?=\/|$)/, '/repodata');
+      if (!inside || (real !== root && (!SERVED_REAL.test(rel) || /\/\./.test(rel))))
+        throw new PkgForgeError(ErrorCode.notFound, `No file ${printable(asked, 200)} in the repositories`);
+    });
     await app.register(fastifyStatic, {
       root: ctx.repos,
       prefix: '/repos/',
@@ -73,11 +96,16 @@ export function repoFileRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           ErrorCode.notFound,
           `Bucket ${bucket} has no yum repository '${req.params.file.replace(/\.repo$/, '')}'`,
         );
-      return reply
-        .header('content-type', 'text/plain; charset=utf-8')
-        .header('x-content-type-options', 'nosniff')
-        .header('content-disposition', `inline; filename="${req.params.file}"`)
-        .send(yumRepoFile(publicReposUrl(ctx, req), bucket, found.platform, found.arch, found.signed));
+      return (
+        reply
+          .header('content-type', 'text/plain; charset=utf-8')
+          .header('x-content-type-options', 'nosniff')
+          // Its addresses name the host asked for (without public_url): a shared cache must not mix them.
+          .header('vary', 'host')
+          .header('cache-control', 'no-cache')
+          .header('content-disposition', `inline; filename="${req.params.file}"`)
+          .send(yumRepoFile(publicReposUrl(ctx, req), bucket, found.platform, found.arch, found.signed))
+      );
     });
   };
 }

@@ -56,9 +56,17 @@ export const BucketRepositories = Type.Object({
  */
 export function publicReposUrl(ctx: { publicUrl?: string | null }, req: FastifyRequest): string {
   if (ctx.publicUrl) return `${ctx.publicUrl.replace(/\/+$/, '')}/repos`;
-  const host = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(req.host)
-    ? req.host
-    : `${req.socket.localAddress}:${req.socket.localPort}`;
+  const m =
+    /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/.exec(
+      req.host,
+    );
+  const local = req.socket.localAddress;
+  const host =
+    m && req.host.length <= 255 && Number(m[1] ?? 0) <= 65535
+      ? req.host
+      : local
+        ? `${local.includes(':') ? `[${local}]` : local}:${req.socket.localPort}`
+        : 'localhost';
   return `${req.protocol}://${host}/repos`;
 }
 
