@@ -66,7 +66,8 @@ for (const dialect of DIALECTS)
       try {
         const r = await closed.inject({ method: 'GET', url: '/feeds/buckets/devel' });
         assert.doesNotMatch(r.body, /<b>|&"/);
-        assert.ok(!/[\x00-\x08\x0b\x0c\x0e-\x1f]/.test(r.body), 'a character XML cannot hold is in the feed');
+        const forbidden = [...r.body].filter((c) => c < ' ' && c !== '\t' && c !== '\n' && c !== '\r');
+        assert.deepEqual(forbidden, [], 'a character XML cannot hold is in the feed');
         assert.match(r.body, /&lt;\/b&gt;\uFFFD\uFFFD\[31m/);
         assert.match(r.body, /el9\/x86_64: fail: error: &lt;b&gt;&amp;&quot;quoted&quot;&lt;\/b&gt;/);
         assert.match(r.body, /href="https:\/\/farm.example.org\/pf\/jobs\/built"/);
