@@ -16,3 +16,12 @@ export function aptSourceLine(repoUrl: string, bucket: string, platform: string)
 
 /** The name the public key is published under, in the repository's top directory. */
 export const APT_KEY_FILE = 'key.asc';
+
+/** What a user runs to trust the bucket's key and add its suites' `lines`. */
+export function aptInstallScript(keyPath: string, keyUrl: string, bucket: string, lines: readonly string[]): string {
+  return [
+    `curl -o ${keyPath} ${keyUrl}`,
+    ...lines.map((l) => `echo '${l}' >> /etc/apt/sources.list.d/pkgforge-${bucket}.list`),
+    'apt update',
+  ].join('\n');
+}

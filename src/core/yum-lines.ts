@@ -6,6 +6,13 @@
 /** The name the public key of signed packages is published under, in the repository's directory. */
 export const RPM_KEY_FILE = 'RPM-GPG-KEY-pkgforge';
 
+/**
+ * A generation of a yum repository's metadata, `.meta-<time>-<random>`, which `repodata` (a
+ * symbolic link) points into: the createrepo publisher makes them, the web server serves them only
+ * through `repodata`.
+ */
+export const METADATA_GENERATION = /^\.meta-[0-9a-z]+-[0-9a-f]+$/;
+
 /** The repository's id in dnf, and the name of its `.repo` file (without `.repo`). */
 export function yumRepoId(bucket: string, platform: string, arch: string): string {
   return `pkgforge-${bucket}-${platform}-${arch}`;
@@ -29,5 +36,13 @@ export function yumRepoFile(reposUrl: string, bucket: string, platform: string, 
       ? ['gpgcheck=1', `gpgkey=${baseurl}/${RPM_KEY_FILE}`]
       : ['# the packages of this repository are not signed (no rpmsign signer)', 'gpgcheck=0']),
     '',
+  ].join('\n');
+}
+
+/** What a user runs to add the repository (its `.repo` file at `repoFileUrl`) and install `names`. */
+export function yumInstallScript(id: string, repoFileUrl: string, names: readonly string[] = []): string {
+  return [
+    `curl -o /etc/yum.repos.d/${id}.repo ${repoFileUrl}`,
+    ...(names.length > 0 ? [`dnf install ${names.join(' ')}`] : []),
   ].join('\n');
 }

@@ -228,7 +228,7 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
     .where('job_id', '=', row.id)
     .orderBy('position')
     .execute();
-  const tasks = (await tasksOfJobs(db, [row.id])).map(({ jobId: _, ...t }) => t);
+  const tasks = (await tasksOfJobs(db, [row.id])).get(row.id) ?? [];
   return {
     ...toJob(row),
     packages,
@@ -244,7 +244,7 @@ export async function getJobDetail(db: Kysely<Database>, uuid: string): Promise<
 export async function listFinishedJobs(
   db: Kysely<Database>,
   filter: { bucket?: string; submitter?: string; limit?: number },
-): Promise<(Job & { rowId: number })[]> {
+): Promise<(Job & { tasks: JobTask[] })[]> {
   let q = db
     .selectFrom('jobs')
     .selectAll()
@@ -263,16 +263,20 @@ export async function listFinishedJobs(
     .orderBy('id', 'desc')
     .limit(filter.limit ?? 50)
     .execute();
-  // rowId: the key tasksOfJobs takes.
-  return rows.map((r) => ({ ...toJob(r), rowId: r.id }));
+  const tasks = await tasksOfJobs(
+    db,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => ({ ...toJob(r), tasks: tasks.get(r.id) ?? [] }));
 }
 
 /**
- * The tasks of some jobs with their platforms and their current attempts' times, by platform and
- * arch within each job.
+ * The tasks of some jobs (by their row ids) with their platforms and their current attempts' times,
+ * by platform and arch within each job.
  */
-export async function tasksOfJobs(db: Kysely<Database>, jobIds: number[]): Promise<(JobTask & { jobId: number })[]> {
-  if (jobIds.length === 0) return [];
+export async function tasksOfJobs(db: Kysely<Database>, jobIds: number[]): Promise<Map<number, JobTask[]>> {
+  const byJob = new Map<number, JobTask[]>();
+  if (jobIds.length === 0) return byJob;
   const rows = await db
     .selectFrom('tasks')
     .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
@@ -297,19 +301,23 @@ export async function tasksOfJobs(db: Kysely<Database>, jobIds: number[]): Promi
     .orderBy('platforms.name')
     .orderBy('platforms.arch')
     .execute();
-  return rows.map((t) => ({
-    id: t.id,
-    jobId: t.job_id,
-    platform: t.platform,
-    arch: t.arch,
-    status: t.status,
-    reason: t.reason,
-    attempt: t.attempt,
-    queuedAt: t.queued_at,
-    modifiedAt: t.modified_at,
-    startedAt: t.started_at,
-    endedAt: t.ended_at,
-  }));
+  for (const t of rows) {
+    const tasks = byJob.get(t.job_id) ?? [];
+    byJob.set(t.job_id, tasks);
+    tasks.push({
+      id: t.id,
+      platform: t.platform,
+      arch: t.arch,
+      status: t.status,
+      reason: t.reason,
+      attempt: t.attempt,
+      queuedAt: t.queued_at,
+      modifiedAt: t.modified_at,
+      startedAt: t.started_at,
+      endedAt: t.ended_at,
+    });
+  }
+  return byJob;
 }
 
 export interface JobPageFilter extends JobFilter {

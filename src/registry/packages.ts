@@ -74,7 +74,7 @@ export async function listPackageBuilds(
       submittedAt: r.submitted_at,
       createdAt: r.created_at,
       modifiedAt: r.modified_at,
-      tasks: tasks.filter((t) => t.jobId === r.id).map(({ jobId: _, ...t }) => t),
+      tasks: tasks.get(r.id) ?? [],
     })),
     next: jobs.length > limit ? shown[shown.length - 1]!.id : null,
   };

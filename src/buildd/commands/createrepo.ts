@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, link, lstat, mkdir, readdir, readFile, readlink, rename, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { RPM_KEY_FILE } from '../../core/yum-lines.ts';
+import { METADATA_GENERATION, RPM_KEY_FILE } from '../../core/yum-lines.ts';
 import { runCommand } from '../../util/child.ts';
 import { removeTree, writeFileAtomic } from '../../util/fs-safe.ts';
 import { logLine, PhaseFailure, type PublishCommand, type AttemptRun } from '../phases.ts';
 import { lockRepository } from './repository-lock.ts';
-
-/** A generation of a repository's metadata: `.meta-<time>-<random>/repodata`. */
-const GENERATION = /^\.meta-[0-9a-z]+-[0-9a-f]+$/;
 
 /**
  * Publishes the binary RPMs into repos/<bucket>/<platform>/<arch>/ and updates the repository
@@ -92,7 +89,7 @@ export class CreaterepoPublisher implements PublishCommand {
     await symlink(join(generation, 'repodata'), tmp);
     await rename(tmp, link);
     for (const name of await readdir(repo))
-      if (GENERATION.test(name) && name !== generation) await removeTree(join(repo, name));
+      if (METADATA_GENERATION.test(name) && name !== generation) await removeTree(join(repo, name));
   }
 }
 
@@ -118,7 +115,7 @@ async function currentGeneration(repo: string): Promise<string | null> {
   if (st === null) return null;
   if (st.isSymbolicLink()) {
     const name = (await readlink(link)).split('/')[0]!;
-    return GENERATION.test(name) ? name : null;
+    return METADATA_GENERATION.test(name) ? name : null;
   }
   const generation = `.meta-0-${randomBytes(4).toString('hex')}`;
   await mkdir(join(repo, generation));

@@ -1,11 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { SAFE_NAME_PATTERN } from '../../core/names.ts';
 import { isoTime } from '../../core/time.ts';
-import { listFinishedJobs, tasksOfJobs, type Job, type JobTask } from '../../registry/jobs.ts';
+import { listFinishedJobs, type Job, type JobTask } from '../../registry/jobs.ts';
 import type { WebContext } from '../context.ts';
-import { publicReposUrl } from './repositories.ts';
+import { publicBaseUrl } from './repositories.ts';
 import { requireReader } from './write.ts';
 
 /**
@@ -17,9 +16,6 @@ const xml = (s: string) =>
   s
     .replace(/[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '\uFFFD')
     .replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
-
-/** The farm's address for links in a feed, which readers fetch from elsewhere: public_url or the address asked. */
-const farmUrl = (ctx: WebContext, req: FastifyRequest) => publicReposUrl(ctx, req).replace(/\/repos$/, '');
 
 /** An Atom feed (RFC 4287) of finished jobs: one entry per job, updated when it last changed. */
 function atomFeed(base: string, self: string, title: string, jobs: (Job & { tasks: JobTask[] })[]): string {
@@ -71,12 +67,8 @@ export function feedRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       app.get(`/feeds/${kind}/:name`, { schema: { hide: true, params: Params } }, async (req, reply) => {
         const { name } = req.params;
         const jobs = await listFinishedJobs(ctx.registry.db, { [key]: name, limit: 50 });
-        const tasks = await tasksOfJobs(
-          ctx.registry.db,
-          jobs.map((j) => j.rowId),
-        );
         // A bucket or submitter with nothing finished yet has an empty feed: readers subscribe early.
-        const base = farmUrl(ctx, req);
+        const base = publicBaseUrl(ctx, req);
         return (
           reply
             .type('application/atom+xml; charset=utf-8')
@@ -88,7 +80,7 @@ export function feedRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
                 base,
                 `${base}/feeds/${kind}/${encodeURIComponent(name)}`,
                 `PkgForge: finished jobs of ${what} ${name}`,
-                jobs.map((j) => ({ ...j, tasks: tasks.filter((t) => t.jobId === j.rowId) })),
+                jobs,
               ),
             )
         );

@@ -18,10 +18,11 @@ import { sharedQueues } from '../shared-queues.ts';
 import { filterWarnings } from '../../core/targets.ts';
 import { packagePath } from '../../util/package-root.ts';
 import type { WebContext } from '../context.ts';
-import { yumRepoId } from '../../core/yum-lines.ts';
+import { aptInstallScript } from '../../core/apt-lines.ts';
+import { yumInstallScript } from '../../core/yum-lines.ts';
 import { packageBuilds } from './jobs.ts';
 import { requireReader } from './write.ts';
-import { aptRepository, bucketContents, publicReposUrl, yumRepositories } from './repositories.ts';
+import { bucketContents, bucketRepositories, publicReposUrl } from './repositories.ts';
 import { SAFE_NAME_PATTERN } from '../../core/names.ts';
 
 // The templates stay in src/web/views, for the sources and the bundled program alike.
@@ -152,31 +153,26 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             .send(page('Not found', 'notfound', { message: `There is no job ${req.params.id}` }));
         const platforms = [...new Set(job.tasks.map((t) => t.platform))];
         const archs = [...new Set(job.tasks.map((t) => t.arch))].sort();
-        // A Debian job's packages install with apt from its bucket's repository, once published.
-        const repo = job.family === 'deb' ? await aptRepository(ctx.repos, job.bucket, publicReposUrl(ctx, req)) : null;
-        const suites = repo?.suites.filter((s) => platforms.includes(s.platform)) ?? [];
-        const apt = repo &&
+        // How to install the job's packages from its bucket's repositories, once published there.
+        const repos = await bucketRepositories(ctx.repos, job.bucket, publicReposUrl(ctx, req));
+        const suites =
+          job.family === 'deb' ? (repos.apt?.suites.filter((s) => platforms.includes(s.platform)) ?? []) : [];
+        const apt = repos.apt &&
           suites.length > 0 && {
-            key: repo.key,
-            script: [
-              `curl -o ${repo.keyPath} ${repo.keyUrl}`,
-              ...suites.map((s) => `echo '${s.line}' >> /etc/apt/sources.list.d/pkgforge-${repo.bucket}.list`),
-              'apt update',
-            ].join('\n'),
+            keyUrl: repos.apt.keyUrl,
+            script: aptInstallScript(
+              repos.apt.keyPath,
+              repos.apt.keyUrl,
+              job.bucket,
+              suites.map((s) => s.line),
+            ),
           };
-        // An RPM job's install from the yum repositories of its bucket it was published into.
-        const reposUrl = publicReposUrl(ctx, req);
+        const names = [...new Set(job.packages.map((p) => p.name).filter((n): n is string => !!n))];
         const yum =
           job.family === 'rpm'
-            ? (await yumRepositories(ctx.repos, job.bucket))
+            ? repos.yum
                 .filter((r) => job.tasks.some((t) => t.platform === r.platform && t.arch === r.arch))
-                .map((r) => ({
-                  target: `${r.platform}/${r.arch}`,
-                  script: [
-                    `curl -o /etc/yum.repos.d/${yumRepoId(job.bucket, r.platform, r.arch)}.repo ${reposUrl}/${job.bucket}/${r.platform}-${r.arch}.repo`,
-                    `dnf install ${[...new Set(job.packages.map((p) => p.name).filter(Boolean))].join(' ')}`,
-                  ].join('\n'),
-                }))
+                .map((r) => ({ target: `${r.platform}/${r.arch}`, script: yumInstallScript(r.id, r.repoFile, names) }))
             : [];
         const now = Date.now();
         const cells = Object.fromEntries(

@@ -5,7 +5,7 @@ import { mkdir, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import Type from 'typebox';
 import { printable, SAFE_NAME_PATTERN } from '../../core/names.ts';
-import { yumRepoFile } from '../../core/yum-lines.ts';
+import { METADATA_GENERATION, yumRepoFile } from '../../core/yum-lines.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
 import type { WebContext } from '../context.ts';
 import { requireReader } from './write.ts';
@@ -15,11 +15,17 @@ import { publicReposUrl, yumRepositories } from './repositories.ts';
  * What of a bucket's repositories may be read: its yum repositories (packages, `repodata/`, the key)
  * and its APT repository's `dists/`, `pool/` and key, never reprepro's `conf/` and `db/`, and never
  * a dot file (a package being copied in, a lock, a metadata generation but through `repodata`).
+ * One rule for the path asked for and for where it leads once links are followed.
  */
-const SERVED = /^\/[^/]+\/(?:deb\/(?:dists\/|pool\/|key\.asc$)|(?!deb\/)[^/]+\/[^/]+\/)/;
+const servable = (path: string) =>
+  /^\/[^/]+\/(?:deb\/(?:dists\/|pool\/|key\.asc$)|(?!deb\/)[^/]+\/[^/]+\/)/.test(path) && !/\/\./.test(path);
 
-/** SERVED, for a resolved path: a directory is as good as its contents (listings stay off). */
-const SERVED_REAL = /^\/[^/]+(\/deb(\/(dists|pool)(\/.*)?|\/key\.asc)?|(?!\/deb(\/|$))\/[^/]+(\/[^/]+(\/.*)?)?)?$/;
+/** A resolved path with its metadata generation named as clients name it: `…/<arch>/repodata/…`. */
+const asServed = (real: string) =>
+  real
+    .split('/')
+    .flatMap((seg, i, all) => (METADATA_GENERATION.test(seg) && all[i + 1] === 'repodata' ? [] : [seg]))
+    .join('/');
 
 /** Content types by what the repositories hold (the mime table calls an `.rpm` RealAudio). */
 const TYPES: [RegExp, string][] = [
@@ -66,9 +72,8 @@ export function repoFileRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       }
       const real = await realpath(join(root, asked)).catch(() => null);
       if (real === null) return; // nothing there: the static handler's 404
-      const inside = real === root || real.startsWith(`${root}/`);
-      const rel = real.slice(root.length).replace(/\/\.meta-[0-9a-z]+-[0-9a-f]+\/repodata(?=\/|$)/, '/repodata');
-      if (!inside || (real !== root && (!SERVED_REAL.test(rel) || /\/\./.test(rel))))
+      if (real === root) return; // the static handler lists nothing
+      if (!real.startsWith(`${root}/`) || !servable(asServed(real.slice(root.length))))
         throw new PkgForgeError(ErrorCode.notFound, `No file ${printable(asked, 200)} in the repositories`);
     });
     await app.register(fastifyStatic, {
@@ -78,7 +83,7 @@ export function repoFileRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       index: false,
       list: false,
       dotfiles: 'ignore',
-      allowedPath: (path) => SERVED.test(path) && !/\/\./.test(path),
+      allowedPath: servable,
       setHeaders: (reply: FastifyReply, path: string) => {
         const type = TYPES.find(([re]) => re.test(path))?.[1];
         if (type) reply.header('content-type', type);

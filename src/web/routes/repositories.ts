@@ -4,9 +4,9 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
-import { APT_KEY_FILE, aptKeyPath, aptSourceLine } from '../../core/apt-lines.ts';
+import { APT_KEY_FILE, aptInstallScript, aptKeyPath, aptSourceLine } from '../../core/apt-lines.ts';
 import { SAFE_NAME_PATTERN } from '../../core/names.ts';
-import { RPM_KEY_FILE, yumRepoFile, yumRepoId } from '../../core/yum-lines.ts';
+import { RPM_KEY_FILE, yumInstallScript, yumRepoFile, yumRepoId } from '../../core/yum-lines.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
 import type { WebContext } from '../context.ts';
 import { aptPackages, yumPackages, type PublishedPackage } from '../published.ts';
@@ -50,12 +50,12 @@ export const BucketRepositories = Type.Object({
 });
 
 /**
- * Where the buckets' repositories are for a user, without a trailing slash: under `public_url`, else
- * the scheme and host the request was made to (a Host header that is not a plain host[:port] is
- * not repeated back: the listening address is used instead).
+ * Where users reach the farm, without a trailing slash: `public_url`, else the scheme and host the
+ * request was made to (a Host header that is not a plain host[:port] is not repeated back: the
+ * listening address is used instead).
  */
-export function publicReposUrl(ctx: { publicUrl?: string | null }, req: FastifyRequest): string {
-  if (ctx.publicUrl) return `${ctx.publicUrl.replace(/\/+$/, '')}/repos`;
+export function publicBaseUrl(ctx: { publicUrl?: string | null }, req: FastifyRequest): string {
+  if (ctx.publicUrl) return ctx.publicUrl.replace(/\/+$/, '');
   const m =
     /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/.exec(
       req.host,
@@ -67,8 +67,12 @@ export function publicReposUrl(ctx: { publicUrl?: string | null }, req: FastifyR
       : local
         ? `${local.includes(':') ? `[${local}]` : local}:${req.socket.localPort}`
         : 'localhost';
-  return `${req.protocol}://${host}/repos`;
+  return `${req.protocol}://${host}`;
 }
+
+/** Where the buckets' repositories are for a user (publicBaseUrl's `/repos`). */
+export const publicReposUrl = (ctx: { publicUrl?: string | null }, req: FastifyRequest): string =>
+  `${publicBaseUrl(ctx, req)}/repos`;
 
 /**
  * A bucket's yum repositories, one per platform/arch directory with published metadata, with what
@@ -118,10 +122,17 @@ const Published = Type.Array(
 
 export const BucketContents = Type.Object({
   bucket: Type.String(),
-  yum: Type.Array(Type.Object({ ...YumRepository.properties, packages: Published })),
+  yum: Type.Array(
+    Type.Object({
+      ...YumRepository.properties,
+      script: Type.String({ description: 'how to add it' }),
+      packages: Published,
+    }),
+  ),
   apt: Type.Union([
     Type.Object({
       ...AptRepository.properties,
+      script: Type.String({ description: 'how to trust its key and add its suites' }),
       suites: Type.Array(Type.Object({ platform: Type.String(), line: Type.String(), packages: Published })),
     }),
     Type.Null(),
@@ -141,11 +152,18 @@ export async function bucketContents(repos: string, bucket: string, reposUrl: st
     yum: await Promise.all(
       found.yum.map(async (y) => ({
         ...y,
+        script: yumInstallScript(y.id, y.repoFile),
         packages: (await yumPackages(join(repos, bucket, y.platform, y.arch))).map(shown),
       })),
     ),
     apt: found.apt && {
       ...found.apt,
+      script: aptInstallScript(
+        found.apt.keyPath,
+        found.apt.keyUrl,
+        bucket,
+        found.apt.suites.map((s) => s.line),
+      ),
       suites: await Promise.all(
         found.apt.suites.map(async (s) => ({
           ...s,
