@@ -50,15 +50,9 @@ export function registerServeCommand(program: Command): void {
             console.log(`Registered builder ${builderName} for ${host.name}/${host.arch}`);
           }
         }
-        // The farm runs without its API rather than not at all (the port may be taken).
-        const web = opts.web
-          ? await startWeb(config, registry, opts.listen).catch(
-              (err: Error) => (
-                console.error(`The HTTP API is off: cannot listen on ${opts.listen}: ${err.message}`),
-                null
-              ),
-            )
-          : null;
+        // A port in use ends the farm with that reason: a farm without the API it was asked for
+        // would look up to the person who started it and be unreachable to everyone else.
+        const web = opts.web ? await startWeb(config, registry, opts.listen) : null;
         if (web) console.log(`API: ${web.url}/api/v1 (documentation: ${web.url}/api/docs)`);
         console.log(`Log: ${logFile}`);
         const example = familyOfBuilder(config.buildd.builder.name) === 'deb' ? 'FILE.dsc' : 'FILE.src.rpm';
@@ -86,6 +80,7 @@ export function registerServeCommand(program: Command): void {
             : Promise.resolve(),
         ]);
         await web?.close();
+        console.log('PkgForge stopped');
       });
     });
 }

@@ -36,8 +36,21 @@ export async function startWeb(
     healthyWithinMs: config.web.healthyWithinMs,
     limits: config.web.http,
   });
-  const url = await app.listen({ host, port });
+  const url = await app.listen({ host, port }).catch(async (err: NodeJS.ErrnoException) => {
+    await app.close();
+    throw new PkgForgeError(ErrorCode.usage, `Cannot listen on ${listen}: ${listenProblem(err)}`, { cause: err });
+  });
   return { url, close: () => app.close() };
+}
+
+/** Why a server cannot listen, with what to do about it. */
+function listenProblem(err: NodeJS.ErrnoException): string {
+  if (err.code === 'EADDRINUSE')
+    return 'the port is in use (another farm or program listens there); stop it or choose another with --listen';
+  if (err.code === 'EACCES')
+    return 'permission denied (ports below 1024 need privileges); choose another with --listen';
+  if (err.code === 'EADDRNOTAVAIL') return 'this machine has no such address; choose another with --listen';
+  return err.message;
 }
 
 export function registerWebCommand(program: Command): void {

@@ -3,7 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eventually, pkgforge, spawnPkgforge } from '../helpers/farm.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
+import { ensureBuilt, eventually, pkgforge, PROJECT_ROOT, spawnPkgforge } from '../helpers/farm.ts';
 import { srpm } from '../helpers/srpm.ts';
 
 // What `npm start` runs, as a process on the embedded default: a fresh data directory, nothing else.
@@ -62,6 +65,65 @@ describe('pkgforge serve and pkgforge web, as processes', () => {
       assert.equal(await web.exited, 0, web.output());
     } finally {
       web.child.kill('SIGKILL');
+    }
+  });
+
+  it('serve on a port in use exits non-zero and names the port and the cause', async () => {
+    const holder = createServer();
+    holder.listen(0, '127.0.0.1');
+    await once(holder, 'listening');
+    const listen = `127.0.0.1:${(holder.address() as AddressInfo).port}`;
+    try {
+      const r = await pkgforge(['serve', '--listen', listen, '--no-build'], env);
+      assert.notEqual(r.code, 0, r.stdout);
+      assert.ok(
+        r.stderr.includes(`Cannot listen on ${listen}: the port is in use`),
+        `stderr names the port and the cause:\n${r.stderr}`,
+      );
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('SIGTERM to `npm start` reaches the farm: no process is left running', async () => {
+    await ensureBuilt();
+    // The README's command as a new user runs it: only PATH and a data directory.
+    const npmHome = mkdtempSync(join(tmpdir(), 'pkgforge-npm-'));
+    const child = spawn('npm', ['start', '--', '--listen', '127.0.0.1:0', '--no-build'], {
+      cwd: PROJECT_ROOT,
+      env: { PATH: process.env.PATH!, HOME: npmHome, PKGFORGE_HOME: join(npmHome, 'farm'), PKGFORGE_PLATFORM: 'el9' },
+      detached: true, // its own process group: whatever npm started can be found (and cleaned up) by it
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const pid = child.pid!;
+    let out = '';
+    const ready = new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer) => ((out += d.toString()), /Submit a job with/.test(out) && resolve());
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', () => reject(new Error(`npm start exited before the farm was ready:\n${out}`)));
+    });
+    try {
+      await ready;
+      const exited = once(child, 'exit');
+      process.kill(pid, 'SIGTERM');
+      await exited;
+      await eventually('every process of npm start to end', () => {
+        try {
+          process.kill(-pid, 0);
+          return false;
+        } catch (err) {
+          return (err as NodeJS.ErrnoException).code === 'ESRCH';
+        }
+      });
+      assert.match(out, /PkgForge stopped/);
+    } finally {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      rmSync(npmHome, { recursive: true, force: true });
     }
   });
 });

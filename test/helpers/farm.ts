@@ -129,6 +129,15 @@ export function helperArgs(name: string): string[] {
     : ['--import', 'tsx', join(ROOT, 'test', 'helpers', `${name}.ts`)];
 }
 
+/** The project's directory, for tests that run its npm scripts. */
+export const PROJECT_ROOT = ROOT;
+
+/** Builds the bundled program when it is older than the sources: `npm start` runs only the bundle. */
+export async function ensureBuilt(): Promise<void> {
+  if (!(existsSync(COMPILED) && statSync(COMPILED).mtimeMs >= newestUnder(join(ROOT, 'src'))))
+    await run(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT });
+}
+
 /** Runs the real `pkgforge` program (from source) with a farm's environment. */
 export async function pkgforge(
   args: string[],
