@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { familyOfBuilder } from '../core/terms.ts';
+import { instanceName, parseInstance } from '../core/builder-health.ts';
 import { DEFAULTS } from '../config/defaults.ts';
 import { attemptPath } from '../core/results-layout.ts';
 import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
@@ -11,10 +12,12 @@ import {
   builderIdentity,
   claimNextTask,
   claimsHeldBy,
+  builderStopped,
   finishAttempt,
   idleHeartbeat,
   releaseClaim,
   requeueAbandoned,
+  touchBuilder,
   type BuilderIdentity,
   type Claim,
 } from '../registry/attempts.ts';
@@ -135,7 +138,7 @@ export async function preflightBuilder(
   if (sandbox.sandbox)
     problems.push(...((await ctx.settings.builder().preflight?.(me.platform, me.arch, sandbox.sandbox)) ?? []));
   const unable = problems.length > 0 ? `The build environment is incomplete: ${problems.join('; ')}` : null;
-  await idleHeartbeat(ctx.registry.db, me.id, ctx.host ?? instanceName(), unable, sandbox.sandbox?.kind ?? null);
+  await idleHeartbeat(ctx.registry.db, me.id, ctx.host ?? ownInstance(), unable, sandbox.sandbox?.kind ?? null);
   if (unable) throw new PkgForgeError(ErrorCode.directory, `Builder '${ctx.name}': ${unable}`);
   if (sandbox.sandbox?.kind === 'none')
     ctx.log.warn(
@@ -459,8 +462,8 @@ export async function recoverOwnTasks(
   return { reports, unsettled };
 }
 
-/** How a daemon names itself in the registry: its host and process, e.g. `buildhost[4242]`. */
-export const instanceName = () => `${hostname()}[${process.pid}]`;
+/** How this daemon names itself in the registry: its host and process, e.g. `buildhost[4242]`. */
+export const ownInstance = () => instanceName(hostname(), process.pid);
 
 /**
  * Whether another running instance of this builder holds a task under a live lease. A daemon
@@ -474,9 +477,13 @@ async function busyElsewhere(
   for (const held of await claimsHeldBy(registry, me)) {
     if (!held.leaseLive) continue;
     // The lease of a daemon on this host that is no longer running is not a live one.
-    const holder = held.host?.match(/^(.*)\[(\d+)\]$/);
+    const holder = held.host === null ? null : parseInstance(held.host);
     // Nor is our own pid: a container restarted with the same host name gives the same pid again.
-    if (holder && holder[1] === hostname() && (Number(holder[2]) === process.pid || !isProcessAlive(Number(holder[2]))))
+    if (
+      holder?.pid != null &&
+      holder.host === hostname() &&
+      (holder.pid === process.pid || !isProcessAlive(holder.pid))
+    )
       continue;
     return { job: held.jobId, host: held.host, attempt: held.attempt };
   }
@@ -572,17 +579,30 @@ async function wakeUps(ctx: BuilddContext, me: BuilderIdentity, options: BuilddL
   );
   const stopReaper = startLeaseReaper(ctx.registry, ctx.log, reapEveryMs(ctx.settings.leaseExpiryMs), true);
   const idleMs = () => (listening ? ctx.settings.pollSeconds : Math.min(ctx.settings.pollSeconds, 1)) * 1000;
+  /** Resolves true when woken, false when `ms` passed. */
+  const nap = (ms: number) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      wake = () => (clearTimeout(timer), resolve(true));
+    }).finally(() => (wake = null));
   return {
     /** Forgets earlier wake-ups: called before each look for work. */
     reset: () => void (poked = false),
-    /** Sleeps until woken or the poll interval has passed, unless a wake-up came since the last look. */
+    /**
+     * Sleeps until woken or the poll interval has passed, unless a wake-up came since the last look.
+     * A poll longer than the lease renewal is slept in pieces with a heartbeat between them (one
+     * statement), so an idle builder never looks offline whatever the poll interval.
+     */
     sleep: async () => {
       if (poked || options.stop.aborted) return;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, idleMs());
-        wake = () => (clearTimeout(timer), resolve());
-      });
-      wake = null;
+      const until = Date.now() + idleMs();
+      for (;;) {
+        const left = until - Date.now();
+        if (left <= 0 || (await nap(Math.min(left, ctx.settings.leaseRenewalMs)))) return;
+        if (poked || options.stop.aborted || until - Date.now() <= 0) return;
+        // A registry that is away is found and said by the next look for work.
+        await touchBuilder(ctx.registry.db, me.id).catch(() => {});
+      }
     },
     close: async () => {
       await stopReaper();
@@ -619,7 +639,7 @@ async function buildClaim(ctx: BuilddContext, claim: Claim, options: BuilddLoopO
  * re-subscribed, and an outcome that could not be recorded is recorded when the registry is back.
  */
 export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions): Promise<TaskReport[]> {
-  const host = ctx.host ?? instanceName();
+  const host = ctx.host ?? ownInstance();
   const reports: TaskReport[] = [];
   const report = (r: TaskReport) => (reports.push(r), options.onTask?.(r));
   const started = await startBuilder(ctx, options, report);
@@ -687,6 +707,10 @@ export async function runBuildd(ctx: BuilddContext, options: BuilddLoopOptions):
     }
   } finally {
     await wakes?.close();
+    // Not said when the registry is away: the builder then shows offline once its heartbeat is old.
+    await builderStopped(ctx.registry.db, me.id).catch((err) =>
+      ctx.log.warn({ err: messageOf(err) }, 'could not record that this builder stopped'),
+    );
     ctx.log.info(`Stopping build daemon '${ctx.name}'`);
   }
   return reports;

@@ -2,6 +2,9 @@ import type { Command } from 'commander';
 import { addBuilder, deleteBuilder, listBuilders } from '../registry/builders.ts';
 import { addPlatform, changePlatform, listPlatforms, type PlatformChange } from '../registry/platforms.ts';
 import { printable } from '../core/names.ts';
+import { builderView } from '../core/builder-health.ts';
+import { displayTime as time } from '../core/time.ts';
+import { formatTable } from './table.ts';
 import { PACKAGE_FAMILIES, type PackageFamily } from '../core/terms.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
@@ -105,30 +108,30 @@ export function registerAdminCommands(program: Command): void {
       await withRegistry(config, async ({ db }) => {
         if (action === 'list') {
           const builders = await listBuilders(db);
-          if (opts.json) {
-            return printJson(
-              builders.map((b) => ({
-                name: b.name,
-                platform: b.platform,
-                arch: b.arch,
-                platformActive: b.platformActive,
-                currentTask: b.currentTaskId,
-                host: b.host,
-                lastHeartbeat: b.lastHeartbeatAt === null ? null : new Date(b.lastHeartbeatAt).toISOString(),
-                unableToBuild: b.unableReason,
-                sandbox: b.sandbox,
-              })),
-            );
-          }
+          const now = Date.now();
+          const views = builders.map((b) => ({
+            ...builderView(b, now, config.web.healthyWithinMs),
+            platformActive: b.platformActive,
+          }));
+          if (opts.json) return printJson(views);
           if (builders.length === 0) return console.log('Currently there are no builders registered');
-          console.log(['Builder', '', 'Platform', 'Architecture', 'Sandbox'].join('\t'));
-          console.log('='.repeat(53));
-          for (const b of builders) {
-            console.log(
-              `${b.name}\t${b.platform}\t\t${b.arch}\t\t${b.sandbox === 'none' ? 'NONE (unsandboxed)' : (b.sandbox ?? '-')}`,
-            );
-            if (b.unableReason) console.log(`  unable to build: ${b.unableReason}`);
-          }
+          const rows = builders.map((b, i) => {
+            const v = views[i]!;
+            return [
+              v.name,
+              `${v.platform}/${v.arch}`,
+              v.state + (v.unsandboxed ? ', UNSANDBOXED' : ''),
+              v.host ?? '-',
+              v.currentJob ? `${v.currentJob.id} (attempt ${v.currentJob.attempt})` : '-',
+              time(b.lastHeartbeatAt),
+              v.unableToBuild ?? (v.state === 'stopped' ? `stopped at ${time(b.stoppedAt)}` : ''),
+            ];
+          });
+          for (const l of formatTable(
+            ['BUILDER', 'PLATFORM', 'STATE', 'HOST', 'BUILDING', 'LAST HEARTBEAT', 'NOTE'],
+            rows,
+          ))
+            console.log(l);
           return;
         }
         const name = required(opts.name, 'name');

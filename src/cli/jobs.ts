@@ -7,6 +7,7 @@ import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
 
 import { displayTime as time, isoTime } from '../core/time.ts';
+import { formatTable } from './table.ts';
 
 function jobJson(job: Job) {
   const { incomingEntry: _entry, incomingInode: _inode, ...rest } = job;
@@ -75,16 +76,7 @@ export function registerJobCommands(program: Command): void {
           ? [j.id, j.status, j.bucket, j.submitter ?? '-', time(j.submittedAt ?? j.createdAt), j.reason ?? '']
           : [`(entry ${r!.entry})`, 'invalid', '-', r!.submitter ?? '-', time(r!.refusedAt), r!.reason],
       );
-      const widths = [0, 1, 2, 3, 4].map((i) =>
-        Math.max(...rows.map((r) => r[i]!.length), ['ID', 'STATUS', 'BUCKET', 'SUBMITTER', 'SUBMITTED'][i]!.length),
-      );
-      const line = (r: string[]) =>
-        r
-          .map((c, i) => (i < 5 ? c.padEnd(widths[i]!) : c))
-          .join('  ')
-          .trimEnd();
-      console.log(line(['ID', 'STATUS', 'BUCKET', 'SUBMITTER', 'SUBMITTED', 'REASON']));
-      for (const r of rows) console.log(line(r));
+      for (const l of formatTable(['ID', 'STATUS', 'BUCKET', 'SUBMITTER', 'SUBMITTED', 'REASON'], rows)) console.log(l);
     });
 
   const job = program.command('job').description('look at one job');

@@ -11,18 +11,25 @@ export interface Builder {
   arch: string;
   platformActive: boolean;
   currentTaskId: number | null;
+  /** The job of the task in hand, by its id, and which attempt. */
+  currentJob: { id: string; attempt: number } | null;
+  /** The daemon's instance as it last said (`host[pid]`): core/builder-health.ts parseInstance. */
   host: string | null;
   lastHeartbeatAt: number | null;
   /** Why the builder's daemon cannot build (its preflight failed), or null. */
   unableReason: string | null;
   /** How its daemon confines builds: `bwrap`, `none` (unsandboxed), or null before it first started. */
   sandbox: string | null;
+  /** When its daemon last stopped cleanly, null while one runs. */
+  stoppedAt: number | null;
 }
 
 export async function listBuilders(db: Kysely<Database>): Promise<Builder[]> {
   const rows = await db
     .selectFrom('builders')
     .innerJoin('platforms', 'platforms.id', 'builders.platform_id')
+    .leftJoin('tasks', 'tasks.id', 'builders.current_task_id')
+    .leftJoin('jobs', 'jobs.id', 'tasks.job_id')
     .select([
       'builders.id',
       'builders.name',
@@ -34,6 +41,9 @@ export async function listBuilders(db: Kysely<Database>): Promise<Builder[]> {
       'builders.last_heartbeat_at',
       'builders.unable_reason',
       'builders.sandbox',
+      'builders.stopped_at',
+      'jobs.uuid as current_job',
+      'tasks.attempt as current_attempt',
     ])
     .orderBy('builders.name')
     .execute();
@@ -44,10 +54,12 @@ export async function listBuilders(db: Kysely<Database>): Promise<Builder[]> {
     arch: r.arch,
     platformActive: r.active === 1,
     currentTaskId: r.current_task_id,
+    currentJob: r.current_job === null ? null : { id: r.current_job, attempt: r.current_attempt ?? 0 },
     host: r.host,
     lastHeartbeatAt: r.last_heartbeat_at,
     unableReason: r.unable_reason,
     sandbox: r.sandbox,
+    stoppedAt: r.stopped_at,
   }));
 }
 
@@ -81,10 +93,12 @@ export async function addBuilder(db: Kysely<Database>, name: string, platform: s
     arch,
     platformActive: p.active,
     currentTaskId: null,
+    currentJob: null,
     host: null,
     lastHeartbeatAt: null,
     unableReason: null,
     sandbox: null,
+    stoppedAt: null,
   };
 }
 

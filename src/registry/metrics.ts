@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
+import { listBuilders, type Builder } from './builders.ts';
 
 /** What /metrics shows, read in four grouped queries. */
 export interface FarmCounts {
@@ -7,13 +8,7 @@ export interface FarmCounts {
   tasks: { platform: string; arch: string; status: string; n: number }[];
   /** Finished attempts by outcome, with the milliseconds they took together. */
   attempts: { outcome: string; n: number; ms: number }[];
-  builders: {
-    name: string;
-    platform: string;
-    arch: string;
-    lastHeartbeatAt: number | null;
-    unableReason: string | null;
-  }[];
+  builders: Builder[];
 }
 
 export async function farmCounts(db: Kysely<Database>): Promise<FarmCounts> {
@@ -34,27 +29,11 @@ export async function farmCounts(db: Kysely<Database>): Promise<FarmCounts> {
     .where('ended_at', 'is not', null)
     .groupBy('outcome')
     .execute();
-  const builders = await db
-    .selectFrom('builders')
-    .innerJoin('platforms', 'platforms.id', 'builders.platform_id')
-    .select([
-      'builders.name',
-      'platforms.name as platform',
-      'platforms.arch',
-      'builders.last_heartbeat_at',
-      'builders.unable_reason',
-    ])
-    .execute();
+  const builders = await listBuilders(db);
   return {
     jobs: jobs.map((r) => ({ status: r.status, n: Number(r.n) })),
     tasks: tasks.map((r) => ({ platform: r.name, arch: r.arch, status: r.status, n: Number(r.n) })),
     attempts: attempts.map((r) => ({ outcome: r.outcome ?? 'unknown', n: Number(r.n), ms: Number(r.ms ?? 0) })),
-    builders: builders.map((b) => ({
-      name: b.name,
-      platform: b.platform,
-      arch: b.arch,
-      lastHeartbeatAt: b.last_heartbeat_at,
-      unableReason: b.unable_reason,
-    })),
+    builders,
   };
 }

@@ -237,6 +237,13 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
         await db.schema.createIndex('attempts_ended').on('attempts').columns(['ended_at']).execute();
       },
     },
+    '0013-builder-stopped': {
+      async up(db: Kysely<any>) {
+        // A daemon that stops cleanly says so: its builder shows as stopped, not as running until its
+        // last heartbeat grows old (core/builder-health.ts).
+        await db.schema.alterTable('builders').addColumn('stopped_at', 'bigint').execute();
+      },
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { TaskStatus } from '../core/terms.ts';
 import type { Database } from './schema.ts';
-import { countBuilders, whyWaiting } from '../core/builder-health.ts';
+import { countBuilders, whyWaiting, type PlatformBuilders } from '../core/builder-health.ts';
 
 /** A waiting task in its platform's queue. */
 export interface QueuedTask {
@@ -25,7 +25,7 @@ export interface PlatformQueue {
   /** All waiting tasks of the platform. */
   waitingTotal: number;
   building: number;
-  builders: { total: number; healthy: number; busy: number; unable: number };
+  builders: PlatformBuilders;
   /** Why the waiting tasks wait, for a person: the answer to "why is my job still waiting?". */
   why: string | null;
 }
@@ -57,7 +57,7 @@ export async function countQueuedTasks(db: Kysely<Database>): Promise<QueueCount
 
 /**
  * Every platform's queue: waiting tasks in claim order with their position, and why they wait.
- * A builder is healthy when it sent a heartbeat within `healthyWithinMs` and can build. Each
+ * A builder runs when it sent a heartbeat within `healthyWithinMs` and did not stop (core/builder-health.ts). Each
  * platform's first waiting tasks are read through the claim's own index, `limitPerPlatform` rows
  * each, all in one statement; the totals are counted (countQueuedTasks).
  */
@@ -70,7 +70,7 @@ export async function listQueues(
   const platforms = await db.selectFrom('platforms').selectAll().orderBy('name').orderBy('arch').execute();
   const builders = await db
     .selectFrom('builders')
-    .select(['platform_id', 'last_heartbeat_at', 'unable_reason', 'current_task_id'])
+    .select(['platform_id', 'last_heartbeat_at', 'unable_reason', 'current_task_id', 'stopped_at'])
     .execute();
   const totals = await countQueuedTasks(db);
   const firstWaiting = (platformId: number) =>
@@ -116,14 +116,13 @@ export async function listQueues(
       .filter((b) => b.platform_id === p.id)
       .map((b) => ({
         lastHeartbeatAt: b.last_heartbeat_at,
+        stoppedAt: b.stopped_at,
         unableReason: b.unable_reason,
-        busy: b.current_task_id !== null,
+        currentTaskId: b.current_task_id,
       }));
     const counted = countBuilders(mine, nowMs, healthyWithinMs);
     const why =
-      waiting.length > 0
-        ? whyWaiting(p.active === 1, counted, mine.find((b) => b.unableReason !== null)?.unableReason ?? null)
-        : null;
+      waiting.length > 0 ? whyWaiting(`${p.name}/${p.arch}`, p.active === 1, mine, nowMs, healthyWithinMs) : null;
     queues.push({
       platform: p.name,
       arch: p.arch,

@@ -131,6 +131,8 @@ export interface BuilderTable {
   /** Why the daemon cannot build (its preflight failed), or null. */
   unable_reason: string | null;
   sandbox: string | null;
+  /** When its daemon last stopped cleanly; null while one runs (or before any ran). */
+  stopped_at: Millis | null;
   created_at: Millis;
   modified_at: Millis;
 }

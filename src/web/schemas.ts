@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import { JOB_STATUSES, TASK_STATUSES, type JobStatus, type TaskStatus } from '../core/terms.ts';
+import { BUILDER_STATES, type BuilderState } from '../core/builder-health.ts';
 
 /** The API's shapes, in one place: they validate requests and document responses (OpenAPI). */
 
@@ -164,10 +165,23 @@ export const Builder = Type.Object({
   name: Type.String(),
   platform: Type.String(),
   arch: Type.String(),
-  host: NullableString(),
-  currentTask: Type.Unsafe<number | null>({ type: ['integer', 'null'] }),
-  lastHeartbeat: Time,
+  /** core/builder-health.ts BUILDER_STATES. */
+  state: Type.Unsafe<BuilderState>({ type: 'string', enum: [...BUILDER_STATES] }),
+  unsandboxed: Type.Boolean(),
+  /** Building or idle: its daemon runs and can build. */
   healthy: Type.Boolean(),
+  /** The host its daemon runs on, by name, and the daemon's process there. */
+  host: NullableString(),
+  pid: Type.Unsafe<number | null>({ type: ['integer', 'null'] }),
+  /** The job being built, by its id, and the attempt. */
+  currentJob: Type.Unsafe<{ id: string; attempt: number } | null>({
+    type: ['object', 'null'],
+    properties: { id: { type: 'string' }, attempt: { type: 'integer' } },
+    required: ['id', 'attempt'],
+  }),
+  lastHeartbeat: Time,
+  /** When its daemon stopped cleanly (state `stopped`). */
+  stoppedAt: Time,
   unableToBuild: NullableString(),
   /** How builds are confined: `bwrap`, `none` (unsandboxed, an admin's choice), null before its daemon first started. */
   sandbox: NullableString(),
@@ -184,6 +198,8 @@ export const Queue = Type.Object({
     healthy: Type.Integer(),
     busy: Type.Integer(),
     unable: Type.Integer(),
+    stopped: Type.Integer(),
+    offline: Type.Integer(),
   }),
   why: NullableString(),
   waiting: Type.Array(

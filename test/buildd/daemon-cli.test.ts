@@ -2,12 +2,22 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { getJobDetail } from '../../src/registry/jobs.ts';
 import { runIncomingPass } from '../../src/incoming/processor.ts';
-import { addPlatforms, farmEnv, makeFarm, pkgforge, spawnPkgforge, type TestFarm, submitTo } from '../helpers/farm.ts';
+import {
+  addPlatforms,
+  eventually,
+  farmEnv,
+  makeFarm,
+  pkgforge,
+  spawnPkgforge,
+  type TestFarm,
+  submitTo,
+} from '../helpers/farm.ts';
 import { buildRpm, specFor } from '../helpers/srpm.ts';
 import { DIALECTS } from '../helpers/registries.ts';
 
@@ -88,6 +98,56 @@ for (const dialect of DIALECTS) {
       d.child.kill('SIGTERM');
       assert.equal(await d.exited, 0, d.output());
       assert.equal((await getJobDetail(farm.registry.db, 'woken'))!.status, 'success');
+    });
+
+    it('shows its builder idle with heartbeats while it waits, stopped after SIGTERM, offline after SIGKILL once the heartbeat is older than the expiry', async () => {
+      // An hour's poll: only the idle heartbeat (every lease_renewal) can move the heartbeat on.
+      const quick = { ...env, PKGFORGE_POLL: '3600', PKGFORGE_LEASE_RENEWAL: '0.5', PKGFORGE_LEASE_EXPIRY: '2' };
+      const shown = async () => {
+        const r = await pkgforge(['builder', 'list', '--json'], quick);
+        assert.equal(r.code, 0, r.stderr);
+        return (
+          JSON.parse(r.stdout) as {
+            name: string;
+            state: string;
+            host: string;
+            lastHeartbeat: string;
+            stoppedAt: string | null;
+          }[]
+        ).find((b) => b.name === 'd1')!;
+      };
+      const d = spawnPkgforge(['buildd', '--name', 'd1', '--daemon'], quick);
+      try {
+        await d.until(/Idle: waiting for tasks/);
+        const first = await shown();
+        assert.deepEqual([first.state, first.host], ['idle', hostname()]);
+        await eventually('an idle heartbeat', async () => (await shown()).lastHeartbeat > first.lastHeartbeat);
+        d.child.kill('SIGTERM');
+        assert.equal(await d.exited, 0, d.output());
+        const stopped = await shown();
+        assert.equal(stopped.state, 'stopped');
+        assert.ok(stopped.stoppedAt! >= first.lastHeartbeat);
+        const list = await pkgforge(['builder', 'list'], quick);
+        assert.match(list.stdout, /^d1\s+el9\/x86_64\s+stopped\s.*stopped at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/m);
+      } finally {
+        d.child.kill('SIGKILL');
+      }
+      const k = spawnPkgforge(['buildd', '--name', 'd1', '--daemon'], quick);
+      try {
+        await k.until(/Idle: waiting for tasks/);
+        // Started again: no longer stopped.
+        assert.equal((await shown()).state, 'idle');
+        k.child.kill('SIGKILL');
+        await k.exited;
+        await eventually(
+          'the killed builder to show offline',
+          async () => (await shown()).state === 'offline',
+          30_000,
+          200,
+        );
+      } finally {
+        k.child.kill('SIGKILL');
+      }
     });
 
     it('aborts the build on a second SIGTERM and puts the task back in the queue', async () => {

@@ -140,7 +140,7 @@ for (const dialect of DIALECTS) {
       );
       assert.equal(x86.why, 'waiting for an idle builder to claim it');
       const arm = queue.find((q) => q.arch === 'aarch64')!;
-      assert.equal(arm.why, 'no builder is registered for this platform');
+      assert.equal(arm.why, 'no builder of el9/aarch64 is registered');
       const builders = (await get('/api/v1/builders')).body as { name: string; healthy: boolean }[];
       assert.deepEqual(
         builders.map((b) => [b.name, b.healthy]),

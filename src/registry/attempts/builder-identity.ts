@@ -34,7 +34,7 @@ export async function builderIdentity(
     : null;
 }
 
-/** Marks a builder as alive with nothing in hand (an idle daemon's heartbeat). */
+/** Marks a builder as alive with nothing in hand (a daemon's start; what its preflight found). */
 export async function idleHeartbeat(
   db: Kysely<Database>,
   builderId: number,
@@ -48,8 +48,20 @@ export async function idleHeartbeat(
       last_heartbeat_at: Date.now(),
       host,
       unable_reason: unableReason,
+      stopped_at: null,
       ...(sandbox !== undefined && { sandbox }),
     })
     .where('id', '=', builderId)
     .execute();
+}
+
+/** An idle daemon's heartbeat between its looks for work: one statement. */
+export async function touchBuilder(db: Kysely<Database>, builderId: number): Promise<void> {
+  await db.updateTable('builders').set({ last_heartbeat_at: Date.now() }).where('id', '=', builderId).execute();
+}
+
+/** A daemon that stops cleanly says so: its builder shows as stopped until one starts again. */
+export async function builderStopped(db: Kysely<Database>, builderId: number): Promise<void> {
+  const now = Date.now();
+  await db.updateTable('builders').set({ stopped_at: now, modified_at: now }).where('id', '=', builderId).execute();
 }

@@ -60,7 +60,7 @@ export async function claimNextTask(
       eb.selectFrom('platforms').select('platforms.arch').whereRef('platforms.id', '=', 'tasks.platform_id').as('arch'),
   ] as const;
   // The builder's heartbeat, with or without a task: an idle daemon's look for work is its heartbeat.
-  const holderSet = { host, last_heartbeat_at: now, unable_reason: null, modified_at: now };
+  const holderSet = { host, last_heartbeat_at: now, unable_reason: null, stopped_at: null, modified_at: now };
   let row;
   if (registry.caps.supportsDataModifyingCte) {
     row = await registry.db

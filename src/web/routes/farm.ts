@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { isBuilderHealthy } from '../../core/builder-health.ts';
+import { builderView } from '../../core/builder-health.ts';
 import { isoTime as iso } from '../../core/time.ts';
 import { listBuilders } from '../../registry/builders.ts';
 import { listPlatforms } from '../../registry/platforms.ts';
@@ -28,24 +28,14 @@ export function farmRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       '/builders',
       {
         schema: {
-          summary: 'Builders, with their current task and health',
+          summary: 'Builders: their state, host, last heartbeat and the job in hand',
           tags: ['farm'],
           response: { 200: Type.Array(Builder) },
         },
       },
       async () => {
         const now = Date.now();
-        return (await listBuilders(ctx.registry.db)).map((b) => ({
-          name: b.name,
-          platform: b.platform,
-          arch: b.arch,
-          host: b.host,
-          currentTask: b.currentTaskId,
-          lastHeartbeat: iso(b.lastHeartbeatAt),
-          healthy: isBuilderHealthy(b, now, ctx.healthyWithinMs),
-          unableToBuild: b.unableReason,
-          sandbox: b.sandbox,
-        }));
+        return (await listBuilders(ctx.registry.db)).map((b) => builderView(b, now, ctx.healthyWithinMs));
       },
     );
 

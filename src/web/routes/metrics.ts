@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createHistogram } from 'node:perf_hooks';
-import { isBuilderHealthy } from '../../core/builder-health.ts';
+import { BUILDER_STATES, builderState, isBuilderHealthy } from '../../core/builder-health.ts';
 import { TaskStatus } from '../../core/terms.ts';
 import { farmCounts } from '../../registry/metrics.ts';
 import type { WebContext } from '../context.ts';
@@ -87,6 +87,18 @@ export function metricsRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         'Whether each builder sent a heartbeat recently and can build (1) or not (0).',
         'gauge',
         builders.map((b) => [labels(b), isBuilderHealthy(b, now, ctx.healthyWithinMs) ? 1 : 0]),
+      );
+      metric(
+        'pkgforge_builder_state',
+        `Each builder's state (1 for the one it is in): ${BUILDER_STATES.join(', ')}.`,
+        'gauge',
+        builders.flatMap((b) => {
+          const state = builderState(b, now, ctx.healthyWithinMs);
+          return BUILDER_STATES.map((s): [Record<string, string>, number] => [
+            { ...labels(b), state: s },
+            s === state ? 1 : 0,
+          ]);
+        }),
       );
       metric(
         'pkgforge_web_event_loop_delay_seconds',

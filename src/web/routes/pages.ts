@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Eta } from 'eta';
 import { taskResultsPath } from '../../core/results-layout.ts';
-import { isBuilderHealthy } from '../../core/builder-health.ts';
+import { builderView } from '../../core/builder-health.ts';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Type from 'typebox';
@@ -319,11 +319,22 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
 
     app.get('/builders', { schema: { hide: true } }, async (_req, reply) => {
       const now = Date.now();
-      const builders = (await listBuilders(ctx.registry.db)).map((b) => ({
-        ...b,
-        lastHeartbeat: b.lastHeartbeatAt === null ? null : time(b.lastHeartbeatAt),
-        healthy: isBuilderHealthy(b, now, ctx.healthyWithinMs),
-      }));
+      const builders = (await listBuilders(ctx.registry.db)).map((b) => {
+        const view = builderView(b, now, ctx.healthyWithinMs);
+        return {
+          ...view,
+          // The status colours: running ones as building, stopped and offline grey, unable red.
+          stateClass: {
+            building: 'building',
+            idle: 'success',
+            stopped: 'cancelled',
+            offline: 'cancelled',
+            unable: 'fail',
+          }[view.state],
+          lastHeartbeat: b.lastHeartbeatAt === null ? null : time(b.lastHeartbeatAt),
+          stopped: view.state === 'stopped' ? time(b.stoppedAt) : null,
+        };
+      });
       return reply.type('text/html; charset=utf-8').send(page('Builders', 'builders', { builders }));
     });
   };
