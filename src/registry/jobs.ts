@@ -1,12 +1,7 @@
 import type { Kysely } from 'kysely';
 import { manifestFamily, type Manifest } from '../core/manifest.ts';
-import {
-  IN_FLIGHT_JOB_STATUSES,
-  JobStatus,
-  type PackageFamily,
-  type SourceType,
-  type TaskStatus,
-} from '../core/terms.ts';
+import { IN_FLIGHT_JOB_STATUSES, JobStatus, type PackageFamily, type SourceType, TaskStatus } from '../core/terms.ts';
+import { jobFailureSummary } from '../core/build-failure.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import type { Database, JobPackageTable, JobRow } from './schema.ts';
 import { writeTransaction, type Registry } from './registry.ts';
@@ -362,4 +357,25 @@ export async function listJobsPage(
     .execute();
   const page = rows.slice(0, limit);
   return { jobs: page.map(toJob), next: rows.length > limit ? page[page.length - 1]!.id : null };
+}
+
+/**
+ * Sets a job's reason to the sum of its failed tasks (core/build-failure.ts), or clears it when none
+ * failed (after a retry): called when a task fails and when tasks are retried, so a failed job says
+ * why in every list. Two statements (a job has a task per platform), only on those paths.
+ */
+export async function refreshJobFailureReason(db: Kysely<Database>, jobRowId: number): Promise<void> {
+  const tasks = await db
+    .selectFrom('tasks')
+    .innerJoin('platforms', 'platforms.id', 'tasks.platform_id')
+    .select(['platforms.name as platform', 'platforms.arch', 'tasks.status', 'tasks.reason'])
+    .where('tasks.job_id', '=', jobRowId)
+    .orderBy('platforms.name')
+    .orderBy('platforms.arch')
+    .execute();
+  const reason = jobFailureSummary(
+    tasks.length,
+    tasks.filter((t) => t.status === TaskStatus.fail),
+  );
+  await db.updateTable('jobs').set({ reason }).where('id', '=', jobRowId).execute();
 }

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { refreshJobFailureReason } from './jobs.ts';
 import { countTasks } from '../core/job-status.ts';
 import { selectTargets, type Target } from '../core/targets.ts';
 import { JobStatus, TaskStatus, type PackageFamily } from '../core/terms.ts';
@@ -216,6 +217,7 @@ export async function retryTasks(
       retried.map((t) => t.platformId),
     );
     await refreshJobStatus(trx, job.id, registry.caps);
+    if (retried.length > 0) await refreshJobFailureReason(trx, job.id);
     return retried.map(({ platform, arch }) => ({ platform, arch }));
   });
 }

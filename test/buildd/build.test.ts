@@ -29,6 +29,7 @@ import {
   farmEnv,
   makeFarm,
   PKGFORGE_ARGS,
+  pkgforge,
   type TestFarm,
   submitTo,
 } from '../helpers/farm.ts';
@@ -148,7 +149,10 @@ for (const dialect of DIALECTS)
       assert.equal(report?.status, 'fail');
       const job = (await getJobDetail(farm.registry.db, 'order-immediate'))!;
       assert.equal(job.status, 'fail');
-      assert.match(job.tasks[0]!.reason!, /Failed to build world-1\.0-1\.src\.rpm \(error policy: immediate\)/);
+      assert.equal(
+        job.tasks[0]!.reason,
+        'world-1.0-1.src.rpm: missing build dependencies: hello (built later in this job) (error policy: immediate)',
+      );
     });
 
     it('fails a package that does not build, keeping the reason and the log', async () => {
@@ -165,7 +169,17 @@ for (const dialect of DIALECTS)
       const [report] = await buildOne();
       assert.equal(report?.status, 'fail');
       const job = (await getJobDetail(farm.registry.db, 'broken'))!;
-      assert.match(job.tasks[0]!.reason!, /Failed to build broken-1\.0-1\.src\.rpm/);
+      // The cause, as the build said it, for the task and summed up for the job.
+      assert.equal(job.tasks[0]!.reason, 'broken-1.0-1.src.rpm: this build breaks on purpose (in %build)');
+      assert.equal(
+        job.reason,
+        'the task failed: el9/x86_64: broken-1.0-1.src.rpm: this build breaks on purpose (in %build)',
+      );
+      const listed = await pkgforge(['jobs'], farmEnv(farm));
+      assert.match(
+        listed.stdout,
+        /^broken\s+fail\s.*the task failed: el9\/x86_64: broken-1\.0-1\.src\.rpm: this build breaks/m,
+      );
       const log = readFileSync(join(farm.results, 'broken', 'el9-x86_64', 'attempt-1', 'build.log'), 'utf8');
       assert.match(log, /this build breaks on purpose/);
       assert.match(log, /Giving up at phase: 'build'/);
@@ -175,6 +189,20 @@ for (const dialect of DIALECTS)
       assert.equal(mail.header('X-PkgForge-ID'), 'broken');
       assert.equal(mail.header('X-PkgForge-Status'), 'fail');
       assert.match(mail.raw, /Your job broken failed on el9\/x86_64/);
+    });
+
+    it('fails a build that calls a tool the host lacks, naming the tool and the stage', async () => {
+      await submit('notool', [
+        buildRpm(specFor('notool').replace('%install', '%build\nmakeinfo-pkgforge-absent --version\n%install')),
+      ]);
+      const [report] = await buildOne();
+      assert.equal(report?.status, 'fail');
+      assert.equal(report!.reason, 'notool-1.0-1.src.rpm: makeinfo-pkgforge-absent: command not found (in %build)');
+      const job = (await getJobDetail(farm.registry.db, 'notool'))!;
+      assert.match(
+        job.reason!,
+        /^the task failed: el9\/x86_64: notool-1\.0-1\.src\.rpm: makeinfo-pkgforge-absent: command not found/,
+      );
     });
 
     if (dialect === 'sqlite')

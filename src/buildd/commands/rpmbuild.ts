@@ -1,4 +1,6 @@
 import { readdir } from 'node:fs/promises';
+import { rpmbuildFailureCause } from '../../core/build-failure.ts';
+import { keepTail } from '../../util/tail.ts';
 import { join } from 'node:path';
 import { readRpmHeader, RpmTag } from '../../sources/rpm-header.ts';
 import { validateSrpm } from '../../sources/srpm.ts';
@@ -35,7 +37,19 @@ export class RpmbuildBuilder implements PhaseCommand {
     const jobSourceNames = new Set(sources.map((s) => s.info.name));
     const built = new Set<string>(); // source names built in this task
     const provided = new Set<string>(); // names and provides of binary packages built in this task
-    const hostHasRpmDb = (await captureCommand('rpm', ['-qa', '--qf', '%{NAME}\\n'])).stdout.trim().length > 0;
+    // The host's rpm database speaks for the host only when it holds its base system: on a Debian
+    // host with a few RPMs installed, asking it would call every BuildRequires missing.
+    const hostHasRpmDb = (await captureCommand('rpm', ['-q', '--whatprovides', '/bin/sh'])).code === 0;
+    if (!hostHasRpmDb) {
+      const unchecked = [...new Set(sources.flatMap((s) => s.info.buildRequires))].filter(
+        (r) => !jobSourceNames.has(r),
+      );
+      if (unchecked.length > 0)
+        logLine(
+          task,
+          `BuildRequires not checked (this host's rpm database does not hold its system: nothing in it provides /bin/sh), assumed present: ${unchecked.join(', ')}`,
+        );
+    }
 
     const { failed, gaveUpEarly } = await buildInOrder(
       sources,
@@ -49,6 +63,7 @@ export class RpmbuildBuilder implements PhaseCommand {
         }
         if (missing.length > 0) {
           logLine(task, `${s.file}: cannot build yet, missing build dependencies: ${missing.join(', ')}`);
+          this.causes.set(s.file, `missing build dependencies: ${missing.join(', ')}`);
           return false;
         }
         if (!(await this.buildOne(task, s.file))) return false;
@@ -69,14 +84,18 @@ export class RpmbuildBuilder implements PhaseCommand {
       },
     );
     task.info.failures = failed.map((f) => f.file);
+    // Each failed package with its cause: what its build said last, or the dependencies it lacked.
+    const causes = task.info.failures.map((f) => `${f}: ${this.causes.get(f) ?? 'failed to build'}`).join('; ');
     if (gaveUpEarly) {
       logLine(task, 'giving up: the error policy is to fail immediately');
-      throw new PhaseFailure(`Failed to build ${task.info.failures.join(', ')} (error policy: immediate)`);
+      throw new PhaseFailure(`${causes} (error policy: immediate)`);
     }
-    if (failed.length > 0) throw new PhaseFailure(`Failed to build ${task.info.failures.join(', ')}`);
+    if (failed.length > 0) throw new PhaseFailure(causes);
   }
 
   private seen = new Set<string>();
+  /** Why each source package last failed to build, by file. */
+  private causes = new Map<string, string>();
 
   /**
    * Binary and source RPMs that appeared since the last call, each checked and copied out of the
@@ -125,6 +144,7 @@ export class RpmbuildBuilder implements PhaseCommand {
     const { build, sources } = task.workspace;
     const box = task.sandbox;
     const top = box.path(build, 'rpmbuild');
+    const output = keepTail(task.log);
     const r = await box.run({
       // rpm would try to resolve the sandbox's host name (there is no network) and warn in every log.
       argv: [
@@ -142,7 +162,7 @@ export class RpmbuildBuilder implements PhaseCommand {
       ],
       binds: [sources, build],
       home: build,
-      output: task.log,
+      output: output.stream,
       timeoutMs: task.timeoutSeconds * 1000,
       signal: task.signal,
       processLog: task.workspace.processLog,
@@ -151,8 +171,12 @@ export class RpmbuildBuilder implements PhaseCommand {
     else if (r.timedOut) logLine(task, `${file}: killed after the build timeout of ${task.timeoutSeconds} s`);
     else if (r.aborted) logLine(task, `${file}: build stopped`);
     else if (r.error) logLine(task, `${file}: could not run rpmbuild: ${r.error.message}`);
-    else if (r.code !== 0) logLine(task, `${file}: rpmbuild failed with exit code ${r.code}`);
-    else logLine(task, `${file}: built`);
+    else if (r.code !== 0) {
+      const cause = rpmbuildFailureCause(output.tail());
+      this.causes.set(file, cause ?? `rpmbuild failed with exit code ${r.code}`);
+      logLine(task, `${file}: rpmbuild failed with exit code ${r.code}${cause ? `: ${cause}` : ''}`);
+    } else logLine(task, `${file}: built`);
+    if (r.error) this.causes.set(file, `could not run rpmbuild: ${r.error.message}`);
     if (r.limit) throw new PhaseFailure(`Failed to build ${file}: the build exceeded ${r.limit}`);
     if (r.timedOut)
       throw new PhaseFailure(`Failed to build ${file}: killed after the build timeout of ${task.timeoutSeconds} s`);

@@ -1,6 +1,7 @@
 import { TaskStatus } from '../../core/terms.ts';
 import { writeTransaction, type Registry } from '../registry.ts';
 import { oneMoreEnded } from '../job-counters.ts';
+import { refreshJobFailureReason } from '../jobs.ts';
 import type { Claim } from './types.ts';
 import { attemptEnd, closeAttempt } from './shared.ts';
 
@@ -83,7 +84,11 @@ export async function finishAttempt(
       return true;
     });
   }
-  return finished || finishedBefore(registry, claim, outcome);
+  const recorded = finished || (await finishedBefore(registry, claim, outcome));
+  // After the finish, not in it: a job's reason lagging a moment behind its status costs nothing, and
+  // the finish stays one round trip.
+  if (recorded && outcome === TaskStatus.fail) await refreshJobFailureReason(registry.db, claim.jobRowId);
+  return recorded;
 }
 
 /**
