@@ -6,6 +6,39 @@ import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 
+/** What a network error code means for someone trying to reach the farm. */
+const UNREACHABLE: Record<string, string> = {
+  ECONNREFUSED: 'connection refused (is the farm running there, on that port?)',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'the host name could not be resolved (no DNS answer)',
+  ETIMEDOUT: 'the connection timed out',
+  EHOSTUNREACH: 'no route to the host',
+  ENETUNREACH: 'the network is unreachable',
+  ECONNRESET: 'the connection was reset',
+  UND_ERR_SOCKET: 'the server closed the connection',
+};
+
+/**
+ * fetch, with a server that cannot be reached said as such: its address and the cause ("connection
+ * refused"), not undici's "fetch failed".
+ */
+async function reach(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if (!(err instanceof TypeError) || !cause) throw err;
+    const why = (cause.code && UNREACHABLE[cause.code]) ?? cause.message ?? cause.code ?? 'unknown network error';
+    throw new PkgForgeError(
+      ErrorCode.unavailable,
+      `Cannot reach the PkgForge server at ${new URL(url).origin}: ${why}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
 /** Talking to a PkgForge server over its HTTP API (no shared file system needed). */
 
 function apiUrl(server: string, path: string): string {
@@ -96,7 +129,7 @@ export async function submitRemote(req: RemoteSubmit): Promise<{ id: string; url
   const boundary = `pkgforge-${randomBytes(12).toString('hex')}`;
   let sent = 0;
   const body = Readable.from(multipartBody(boundary, fields, req.files, (n) => req.onProgress?.((sent += n), total)));
-  const res = await fetch(apiUrl(req.server, '/api/v1/jobs'), {
+  const res = await reach(apiUrl(req.server, '/api/v1/jobs'), {
     method: 'POST',
     body: Readable.toWeb(body) as ReadableStream,
     headers: { authorization: `Bearer ${req.token}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
@@ -122,7 +155,7 @@ export async function followRemoteLog(
   );
   let lastId = 0;
   for (let reconnects = 0; reconnects < 20; reconnects++) {
-    const res = await fetch(url, {
+    const res = await reach(url, {
       headers: {
         ...(token && { authorization: `Bearer ${token}` }),
         ...(lastId > 0 && { 'last-event-id': String(lastId) }),

@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { makeRegistryConfig, DIALECTS } from '../helpers/registries.ts';
 import { PKGFORGE_ARGS, pkgforge, registryEnv } from '../helpers/farm.ts';
@@ -77,6 +78,11 @@ for (const dialect of DIALECTS) {
         return join(dir, name);
       };
       const small = { PKGFORGE_MAX_PACKAGE_SIZE: '1K' };
+      // An address where nothing listens: a port just given up.
+      const holder = createServer().listen(0, '127.0.0.1');
+      await once(holder, 'listening');
+      const nobody = `http://127.0.0.1:${(holder.address() as AddressInfo).port}`;
+      await new Promise((r) => holder.close(r));
       const cases: [string[], RegExp, Record<string, string>?][] = [
         [
           ['submit', '--bucket', 'devel', copyAs('hello\u202egpj.src.rpm')],
@@ -96,6 +102,15 @@ for (const dialect of DIALECTS) {
           ['submit', '--bucket', 'devel', '--server', 'http://127.0.0.1:1', '--token', 't', hello],
           /max_package_size: 1 KiB/,
           small,
+        ],
+        // A server that cannot be reached: its address and the cause, for submit and logs.
+        [
+          ['submit', '--bucket', 'devel', '--server', nobody, '--token', 't', hello],
+          /^pkgforge: Cannot reach the PkgForge server at http:\/\/127\.0\.0\.1:\d+: connection refused/m,
+        ],
+        [
+          ['logs', 'somejob', '--server', nobody, '--platform', 'el9', '--arch', 'x86_64'],
+          /^pkgforge: Cannot reach the PkgForge server at http:\/\/127\.0\.0\.1:\d+: connection refused/m,
         ],
         [['submit', hello], /Required option missing: bucket/],
         [['submit', '--bucket', 'devel', fake], /fake-1-1\.src\.rpm: not a valid RPM/],
@@ -135,7 +150,7 @@ for (const dialect of DIALECTS) {
         (await pkgforge(['platform', 'act', '--name', 'f40', '--architecture', 'x86_64'], env)).stdout,
         /Successfully activated/,
       );
-      assert.match((await pkgforge(['builder', 'list'], env)).stdout, /h1_f40\tf40\t\tx86_64/);
+      assert.match((await pkgforge(['builder', 'list'], env)).stdout, /^h1_f40\s+f40\/x86_64\s+offline\s/m);
       const deb = await pkgforge(
         ['platform', 'add', '--name', 'sid', '--architecture', 'x86_64', '--family', 'deb'],
         env,
