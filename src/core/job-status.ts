@@ -48,3 +48,11 @@ export function countTasks(taskStatuses: readonly TaskStatus[]): TaskCounts {
 export function deriveJobStatus(taskStatuses: readonly TaskStatus[]): JobStatus | null {
   return jobStatusOf(countTasks(taskStatuses));
 }
+
+/**
+ * The status a job is shown with: `building` while any of its tasks builds (the registry's status
+ * says what its ended tasks came to, and a registered job with a build under way looks idle).
+ */
+export function shownJobStatus(status: JobStatus, taskStatuses: readonly TaskStatus[]): JobStatus | 'building' {
+  return taskStatuses.includes(TaskStatus.building) ? 'building' : status;
+}

@@ -99,17 +99,25 @@ describe('the web interface in a real browser (Debian chromium)', () => {
     await page.screenshot({ path: join(SHOTS, 'jobs.png'), fullPage: true });
     await page.getByRole('link', { name: 'live' }).click();
     await page.locator('#matrix').waitFor();
+    // A task builds: the job says so, not `registered`.
+    assert.equal(await page.textContent('#job-status'), 'building');
     await page.screenshot({ path: join(SHOTS, 'job.png'), fullPage: true });
     await page.locator('#matrix a').first().click();
     // The log grows while the build runs: first one tick, later another.
     await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('tick-1'));
     await page.waitForFunction(() => document.getElementById('log')?.textContent?.includes('tick-3'));
+    assert.equal(await page.textContent('#task-status'), 'building');
+    // Gone if the page were loaded again.
+    await page.evaluate(() => ((window as unknown as { sameLoad: boolean }).sameLoad = true));
     await page.screenshot({ path: join(SHOTS, 'task.png'), fullPage: true });
     await page.waitForFunction(() => document.getElementById('log')?.dataset.ended === 'true', undefined, {
       timeout: 30_000,
     });
     assert.match((await page.textContent('#log'))!, /finished: success/);
     assert.equal((await building).status, 'success');
+    // The page's status follows the end of the build, without a reload.
+    await page.locator('#task-status', { hasText: 'success' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.evaluate(() => (window as unknown as { sameLoad?: boolean }).sameLoad), true);
   });
 
   it("shows the built job's durations, its products with links, and how to install it with dnf", async () => {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { shownJobStatus } from '../../core/job-status.ts';
 import { Eta } from 'eta';
 import { taskResultsPath } from '../../core/results-layout.ts';
 import { builderView } from '../../core/builder-health.ts';
@@ -191,6 +192,10 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         return reply.type('text/html; charset=utf-8').send(
           page(`Job ${job.id}`, 'job', {
             job,
+            status: shownJobStatus(
+              job.status,
+              job.tasks.map((t) => t.status),
+            ),
             cells,
             took: tookText(took),
             platforms,
@@ -295,6 +300,7 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             files,
             filesBase: `${api}/files`,
             logUrl: `${api}/log`,
+            taskUrl: api,
           }),
         );
       },
