@@ -1,6 +1,11 @@
 import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
+import { existsSync } from 'node:fs';
 import { splitList } from '../core/names.ts';
+import { manifestFamily } from '../core/manifest.ts';
+import { submitWarnings } from '../core/targets.ts';
+import type { PackageFamily, PlatformTarget } from '../core/terms.ts';
+import type { Config } from '../config/load-config.ts';
 import { filesToSend, submitJob } from '../incoming/submit-job.ts';
 import { collect, configFor, printJson, type CommonOptions } from './context.ts';
 
@@ -88,6 +93,12 @@ export function registerSubmitCommand(program: Command): void {
         console.log(
           `Successfully submitted ${r.packages.length} package${r.packages.length === 1 ? '' : 's'} as build job ${r.id}`,
         );
+        const { serverPlatforms } = await import('../web/client.ts');
+        warnOfTargets(
+          fields,
+          sent.some((f) => f.endsWith('.dsc')) ? 'deb' : 'rpm',
+          await serverPlatforms(opts.server, opts.token ?? c.token ?? undefined).catch(() => null),
+        );
         console.log(`You can follow the progress at ${r.url}`);
         return;
       }
@@ -108,6 +119,35 @@ export function registerSubmitCommand(program: Command): void {
       console.log(
         `Successfully submitted ${manifest.packages.length} package${manifest.packages.length === 1 ? '' : 's'} as build job ${manifest.id}`,
       );
+      warnOfTargets(fields, manifestFamily(manifest), await localPlatforms(config));
       if (url) console.log(`You can follow the progress at ${url}`);
     });
+}
+
+/**
+ * The platforms of the farm this submitter's configuration names, when it can read its registry
+ * (a submitter may only be able to write into incoming): null when it cannot, or not at once.
+ */
+async function localPlatforms(config: Config): Promise<(PlatformTarget & { active: boolean })[] | null> {
+  // Never create a registry by asking it.
+  if (config.registry.type === 'sqlite' && !existsSync(config.registry.path)) return null;
+  const [{ withRegistry }, { listPlatforms }] = await Promise.all([
+    import('./context.ts'),
+    import('../registry/platforms.ts'),
+  ]);
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 3000)));
+  const asked = withRegistry(config, (r) => listPlatforms(r.db), { migrate: false }).catch(() => null);
+  return Promise.race([asked, gaveUp]).finally(() => clearTimeout(timer));
+}
+
+/** Warns on stderr of a job whose filters select no active platform, or name unknown ones. */
+function warnOfTargets(
+  fields: { platforms: string[]; archs: string[] },
+  family: PackageFamily,
+  platforms: (PlatformTarget & { active: boolean })[] | null,
+): void {
+  if (!platforms) return;
+  for (const w of submitWarnings({ platforms: fields.platforms, archs: fields.archs, family }, platforms))
+    console.error(`Warning: ${w}`);
 }

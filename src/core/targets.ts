@@ -90,3 +90,32 @@ export function filterWarnings(
   }
   return warnings;
 }
+
+/**
+ * What `pkgforge submit` warns of, given the platforms the farm has: names that match nothing or
+ * nothing active (filterWarnings), and above all filters that select no active platform at all, a
+ * job that would be accepted and never build.
+ */
+export function submitWarnings(
+  job: { platforms: readonly string[]; archs: readonly string[]; family: PackageFamily },
+  platforms: readonly (PlatformTarget & { active: boolean })[],
+): string[] {
+  const warnings = filterWarnings(job, platforms);
+  if (
+    selectTargets(
+      platforms.filter((p) => p.active),
+      job.platforms,
+      job.archs,
+      job.family,
+    ).length === 0
+  ) {
+    const filters = [
+      `platforms: ${job.platforms.length > 0 ? job.platforms.join(',') : 'auto'}`,
+      ...(job.archs.length > 0 ? [`archs: ${job.archs.join(',')}`] : []),
+    ].join('; ');
+    warnings.push(
+      `the job's filters (${filters}) select no active ${job.family} platform of this farm: it will not be built anywhere`,
+    );
+  }
+  return warnings;
+}

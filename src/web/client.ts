@@ -192,3 +192,15 @@ export async function followRemoteLog(
   }
   throw new PkgForgeError(ErrorCode.transfer, `Lost the log stream of ${job} ${platform}/${arch} too often`);
 }
+
+/** The platforms a server's farm has (`GET /api/v1/platforms`). */
+export async function serverPlatforms(
+  server: string,
+  token: string | undefined,
+): Promise<{ name: string; arch: string; active: boolean; auto: boolean; family: 'rpm' | 'deb' }[]> {
+  const res = await reach(apiUrl(server, '/api/v1/platforms'), {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  if (!res.ok) throw await failure(res);
+  return (await res.json()) as Awaited<ReturnType<typeof serverPlatforms>>;
+}

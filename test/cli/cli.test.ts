@@ -69,6 +69,28 @@ for (const dialect of DIALECTS) {
       assert.match(jobs.stdout, new RegExp(`^${id}\\s+registered\\s+devel`, 'm'));
     });
 
+    it('warns when the job selects no active platform of the farm, and not otherwise', async () => {
+      const nowhere = await pkgforge(
+        ['submit', '--bucket', 'devel', '--platforms', 'f99', '--id', 'nowhere', hello],
+        env,
+      );
+      assert.equal(nowhere.code, 0, nowhere.stderr);
+      assert.match(nowhere.stdout, /Successfully submitted 1 package as build job nowhere/);
+      assert.match(nowhere.stderr, /^Warning: platform 'f99' is unknown$/m);
+      assert.match(
+        nowhere.stderr,
+        /^Warning: the job's filters \(platforms: f99\) select no active rpm platform of this farm: it will not be built anywhere$/m,
+      );
+      const fine = await pkgforge(
+        ['submit', '--bucket', 'devel', '--platforms', 'el9', '--id', 'somewhere', hello],
+        env,
+      );
+      assert.equal(fine.code, 0, fine.stderr);
+      assert.doesNotMatch(fine.stderr, /Warning/);
+      // Taken out of incoming, as every test leaves it.
+      assert.equal((await pkgforge(['incoming'], env)).code, 0);
+    });
+
     it('fails clearly, with nothing left in incoming, on bad submissions', async () => {
       const fake = join(env.PKGFORGE_HOME!, 'fake-1-1.src.rpm');
       writeFileSync(fake, 'no rpm here');
