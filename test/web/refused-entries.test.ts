@@ -74,7 +74,7 @@ describe('entries refused before they became jobs: in the API, on the jobs page 
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
-      /^\(entry no-manifest\)\s+invalid\s+-\s+alice\s+\S+ \S+\s+no-manifest: the manifest has not arrived/m,
+      /^\(entry no-manifest\)\s+invalid\s+-\s+alice\s+\S+ \S+ UTC\s+no-manifest: the manifest has not arrived/m,
     );
     const json = JSON.parse((await pkgforge(['jobs', '--json'], farmEnv(farm))).stdout);
     assert.deepEqual(
