@@ -32,6 +32,7 @@ export function incomingContext(config: Config, registry: Registry, log: Log) {
     limits: config.submissionLimits,
     reserve: config.acceptedReserve,
     dscKeyrings: config.dscKeyrings,
+    buckets: config.buckets,
   };
 }
 

@@ -127,6 +127,8 @@ export interface Config {
   acceptedReserve: SpaceReserve;
   /** `dsc_keyrings`: the keyring a bucket's .dsc jobs must be signed by (`'*'`: any other bucket), paths resolved. */
   dscKeyrings: Readonly<Record<string, string>>;
+  /** `buckets`: the buckets jobs may go into, or null for any. */
+  buckets: readonly string[] | null;
   /** The YAML file the registry's settings (and credentials) were read from, if they were. */
   registryFile: string | null;
   buildd: BuilddConfig;
@@ -244,6 +246,7 @@ export function loadConfig(options: LoadConfigOptions): Readonly<Config> {
       maxJobSize: sized('max_job_size', parseSize, DEFAULT_SUBMISSION_LIMITS.maxJobSize),
     },
     acceptedReserve: sized('accepted_reserve', parseReserve, DEFAULT_ACCEPTED_RESERVE),
+    buckets: values.buckets ?? null,
     dscKeyrings: Object.fromEntries(
       Object.entries(values.dsc_keyrings ?? {}).map(([bucket, file]) => [bucket, resolve(layout.configDir, file)]),
     ),

@@ -151,6 +151,8 @@ export const ConfigSchema = Type.Object({
    * other bucket: a .dsc job into such a bucket must be signed by one of the keyring's keys.
    */
   dsc_keyrings: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }))),
+  /** incoming: the buckets this farm accepts jobs into; unset, any. A job naming another is invalid. */
+  buckets: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
   /** buildd and `pkgforge buildroot`: where Debian platforms' build roots are kept (default: buildroots/ in the data directory). */
   buildroots: Type.Optional(Type.String({ minLength: 1 })),
   /**

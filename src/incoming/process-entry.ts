@@ -42,6 +42,8 @@ export interface IncomingContext {
   reserve?: SpaceReserve;
   /** `dsc_keyrings`: the keyring a bucket's .dsc jobs must be signed by (`'*'` for any other bucket). */
   dscKeyrings?: Readonly<Record<string, string>>;
+  /** `buckets`: the buckets jobs may go into (null or unset: any). */
+  buckets?: readonly string[] | null;
   /** How full the accepted file system is (statfs; tests replace it). */
   freeSpace?: (dir: string) => Promise<FreeSpace>;
 }
@@ -252,6 +254,11 @@ async function validate(
 ): Promise<StagedJob | EntryOutcome> {
   let staged: StagedJob;
   try {
+    if (ctx.buckets && !ctx.buckets.includes(manifest.bucket))
+      throw new JobProblem(
+        `the bucket '${manifest.bucket}' is not one this farm accepts (buckets: ${ctx.buckets.join(', ')})`,
+        false,
+      );
     await checkJobFiles(entry.base ?? entry.path, manifest, ctx.limits ?? DEFAULT_SUBMISSION_LIMITS);
     const keyring = ctx.dscKeyrings?.[manifest.bucket] ?? ctx.dscKeyrings?.['*'] ?? null;
     staged = await stageJob(entry.base ?? entry.path, ctx.accepted, manifest, { space, keyring });

@@ -114,6 +114,18 @@ for (const dialect of DIALECTS) {
       );
     });
 
+    it('makes a job into a bucket the farm does not list (`buckets:`) invalid, saying which it accepts', async () => {
+      await submitTo(farm, 'bucket-unknown', [srpm('hello')], { bucket: 'devle' });
+      await submitTo(farm, 'bucket-listed', [srpm('hello')], { bucket: 'devel' });
+      const pass = await runIncomingPass(farm.ctx({ buckets: ['devel', 'stable'] }));
+      const outcome = (id: string) => pass.outcomes.find((o) => o.job === id);
+      assert.equal(outcome('bucket-listed')?.kind, 'registered', JSON.stringify(pass.outcomes));
+      assert.equal(outcome('bucket-unknown')?.kind, 'invalid');
+      const job = (await getJobDetail(farm.registry.db, 'bucket-unknown'))!;
+      assert.equal(job.status, 'invalid');
+      assert.equal(job.reason, "the bucket 'devle' is not one this farm accepts (buckets: devel, stable)");
+    });
+
     it('waits for a job whose manifest has not arrived, then gives up after the grace period', async () => {
       writeJobDir(farm.incoming, 'no-manifest', [hello], { noManifest: true });
       const waiting = await only();
