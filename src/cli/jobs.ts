@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseInstance } from '../core/builder-health.ts';
 import { isJobStatus, JOB_STATUSES } from '../core/terms.ts';
 import { listAttempts } from '../registry/attempts.ts';
 import { getJobDetail, listJobs, type Job } from '../registry/jobs.ts';
@@ -124,7 +125,7 @@ export function registerJobCommands(program: Command): void {
         for (const a of attempts[i]!) {
           const how = a.endedAt === null ? 'building' : `${a.outcome}${a.reason ? `: ${a.reason}` : ''}`;
           console.log(
-            `      attempt ${a.number} by ${a.builder} on ${a.host}, ${time(a.startedAt)} to ${a.endedAt === null ? 'now' : time(a.endedAt)}: ${how}`,
+            `      attempt ${a.number} by ${a.builder} on ${parseInstance(a.host).host}, ${time(a.startedAt)} to ${a.endedAt === null ? 'now' : time(a.endedAt)}: ${how}`,
           );
         }
       });

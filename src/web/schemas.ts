@@ -68,7 +68,9 @@ export const RefusedEntryQuery = Type.Object({
 export const Attempt = Type.Object({
   number: Type.Integer(),
   builder: Type.String(),
+  /** The host it ran on, by name, and the daemon's process there. */
   host: Type.String(),
+  pid: Type.Unsafe<number | null>({ type: ['integer', 'null'] }),
   startedAt: Time,
   endedAt: Time,
   outcome: NullableString(),

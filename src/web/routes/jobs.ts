@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { parseInstance } from '../../core/builder-health.ts';
 import { readdir, stat } from 'node:fs/promises';
 import { filterWarnings } from '../../core/targets.ts';
 import { taskResultsPath } from '../../core/results-layout.ts';
@@ -232,7 +233,8 @@ export function jobRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           attempts: attempts.map((a) => ({
             number: a.number,
             builder: a.builder,
-            host: a.host,
+            host: parseInstance(a.host).host,
+            pid: parseInstance(a.host).pid,
             startedAt: iso(a.startedAt),
             endedAt: iso(a.endedAt),
             outcome: a.outcome,

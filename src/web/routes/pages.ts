@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { shownJobStatus } from '../../core/job-status.ts';
 import { Eta } from 'eta';
 import { taskResultsPath } from '../../core/results-layout.ts';
-import { builderView } from '../../core/builder-health.ts';
+import { builderView, parseInstance } from '../../core/builder-health.ts';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Type from 'typebox';
@@ -293,6 +293,7 @@ export function pageRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             durations: durationsText(task, now),
             attempts: attempts.map((a) => ({
               ...a,
+              host: parseInstance(a.host).host,
               startedAt: time(a.startedAt),
               endedAt: a.endedAt === null ? null : time(a.endedAt),
               took: duration((a.endedAt ?? now) - a.startedAt),
