@@ -177,9 +177,8 @@ export class RpmbuildBuilder implements PhaseCommand {
       logLine(task, `${file}: rpmbuild failed with exit code ${r.code}${cause ? `: ${cause}` : ''}`);
     } else logLine(task, `${file}: built`);
     if (r.error) this.causes.set(file, `could not run rpmbuild: ${r.error.message}`);
-    if (r.limit) throw new PhaseFailure(`Failed to build ${file}: the build exceeded ${r.limit}`);
-    if (r.timedOut)
-      throw new PhaseFailure(`Failed to build ${file}: killed after the build timeout of ${task.timeoutSeconds} s`);
+    if (r.limit) throw new PhaseFailure(`${file}: the build exceeded ${r.limit}`);
+    if (r.timedOut) throw new PhaseFailure(`${file}: killed after the build timeout of ${task.timeoutSeconds} s`);
     return !r.timedOut && !r.aborted && !r.error && r.code === 0;
   }
 }
