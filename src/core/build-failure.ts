@@ -4,15 +4,19 @@
  * "Failed to build X". And how a job's reason sums up its failed tasks.
  */
 
-/** rpmbuild's last word on a failed scriptlet: `error: Bad exit status from /var/tmp/rpm-tmp.X (%build)`. */
-const BAD_EXIT = /^error: Bad exit status from \S+ \((%\w+)\)/;
+/**
+ * rpmbuild's last word on a failed scriptlet: `error: Bad exit status from /var/tmp/rpm-tmp.X (%build)`.
+ * Found anywhere in a line: rpm writes its `error: ` prefix apart from the message, on stderr, while
+ * the build's own output comes on stdout, so the two may interleave mid-line.
+ */
+const BAD_EXIT = /Bad exit status from \S+ \((%\w+)\)/;
 /** The shell's prefix on a scriptlet's own errors: `/var/tmp/rpm-tmp.X: line 31: ` (bash), `…: 31: ` (dash). */
 const SCRIPT_PREFIX = /^\S*rpm-tmp\.\w+:(?: line)? \d+: /;
 /**
  * Lines that are not the build speaking: the shell's `+ cmd` trace, PkgForge's own lines, rpmbuild's
  * stage headers and its summary of errors (which stdout and stderr may interleave in any order).
  */
-const NOISE = [/^\+ /, /^\[\d{4}-/, /^Executing\(/, /^RPM build errors:/, /^\s+Bad exit status/, BAD_EXIT];
+const NOISE = [/^\+ /, /^\[\d{4}-/, /^Executing\(/, /^RPM build errors:/, /^error:\s*$/, BAD_EXIT];
 
 /** At most this many characters of a cause: a reason is a line, not a log. */
 const MAX_CAUSE = 300;
@@ -41,7 +45,11 @@ export function rpmbuildFailureCause(tail: string): string | null {
 }
 
 /** A shell's error without the script's name and line, dash's `X: not found` said as bash says it. */
-const plain = (line: string) => line.replace(SCRIPT_PREFIX, '').replace(/^(\S+): not found$/, '$1: command not found');
+const plain = (line: string) =>
+  line
+    .replace(/^error: /, '')
+    .replace(SCRIPT_PREFIX, '')
+    .replace(/^(\S+): not found$/, '$1: command not found');
 
 const clip = (s: string) => (s.length > MAX_CAUSE ? `${s.slice(0, MAX_CAUSE - 1)}…` : s);
 

@@ -26,6 +26,17 @@ describe('the cause of a failed build', () => {
       ),
       'makeinfo: command not found (in %build)',
     );
+    // rpm's `error: ` prefix and its message may come apart, with the build's stdout between them.
+    assert.equal(
+      rpmbuildFailureCause(
+        'error: this build breaks on purpose\nBad exit status from /build/tmp/rpm-tmp.Q (%build)\n\nRPM build errors:\n    Bad exit status from /build/tmp/rpm-tmp.Q (%build)\n',
+      ),
+      'this build breaks on purpose (in %build)',
+    );
+    assert.equal(
+      rpmbuildFailureCause('this build breaks on purpose\nerror: \nBad exit status from /t/rpm-tmp.Q (%build)\n'),
+      'this build breaks on purpose (in %build)',
+    );
   });
 
   it("is rpmbuild's own error when no scriptlet failed, and nothing when the output says nothing", () => {
