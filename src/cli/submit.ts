@@ -4,7 +4,9 @@ import { existsSync } from 'node:fs';
 import { splitList } from '../core/names.ts';
 import { manifestFamily } from '../core/manifest.ts';
 import { submitWarnings } from '../core/targets.ts';
-import type { PackageFamily, PlatformTarget } from '../core/terms.ts';
+import { familyOfSource, type PackageFamily, type PlatformTarget } from '../core/terms.ts';
+import { sourceTypeOf } from '../sources/index.ts';
+import { basename } from 'node:path';
 import type { Config } from '../config/load-config.ts';
 import { filesToSend, submitJob } from '../incoming/submit-job.ts';
 import { collect, configFor, printJson, type CommonOptions } from './context.ts';
@@ -96,7 +98,7 @@ export function registerSubmitCommand(program: Command): void {
         const { serverPlatforms } = await import('../web/client.ts');
         warnOfTargets(
           fields,
-          sent.some((f) => f.endsWith('.dsc')) ? 'deb' : 'rpm',
+          familyOfSource(sourceTypeOf(basename(sent[0]!)) ?? 'SRPM'),
           await serverPlatforms(opts.server, opts.token ?? c.token ?? undefined).catch(() => null),
         );
         console.log(`You can follow the progress at ${r.url}`);

@@ -170,13 +170,14 @@ export class RpmbuildBuilder implements PhaseCommand {
     if (r.limit) logLine(task, `${file}: the build exceeded ${r.limit}`);
     else if (r.timedOut) logLine(task, `${file}: killed after the build timeout of ${task.timeoutSeconds} s`);
     else if (r.aborted) logLine(task, `${file}: build stopped`);
-    else if (r.error) logLine(task, `${file}: could not run rpmbuild: ${r.error.message}`);
-    else if (r.code !== 0) {
+    else if (r.error) {
+      this.causes.set(file, `could not run rpmbuild: ${r.error.message}`);
+      logLine(task, `${file}: could not run rpmbuild: ${r.error.message}`);
+    } else if (r.code !== 0) {
       const cause = rpmbuildFailureCause(output.tail());
       this.causes.set(file, cause ?? `rpmbuild failed with exit code ${r.code}`);
       logLine(task, `${file}: rpmbuild failed with exit code ${r.code}${cause ? `: ${cause}` : ''}`);
     } else logLine(task, `${file}: built`);
-    if (r.error) this.causes.set(file, `could not run rpmbuild: ${r.error.message}`);
     if (r.limit) throw new PhaseFailure(`${file}: the build exceeded ${r.limit}`);
     if (r.timedOut) throw new PhaseFailure(`${file}: killed after the build timeout of ${task.timeoutSeconds} s`);
     return !r.timedOut && !r.aborted && !r.error && r.code === 0;
