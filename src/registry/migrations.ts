@@ -244,6 +244,16 @@ function migrations(caps: RegistryCapabilities): Record<string, Migration> {
         await db.schema.alterTable('builders').addColumn('stopped_at', 'bigint').execute();
       },
     },
+    '0014-builder-tokens': {
+      async up(db: Kysely<any>) {
+        // A builder token acts for one builder only (claims for its platform, reports on its own
+        // attempts); it is never a user's token. Remote build hosts hold one instead of database credentials.
+        await db.schema
+          .alterTable('tokens')
+          .addColumn('builder_id', 'integer', (c) => c.references('builders.id').onDelete('cascade'))
+          .execute();
+      },
+    },
   };
 }
 

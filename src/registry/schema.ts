@@ -37,6 +37,8 @@ export interface TokenTable {
   created_at: Millis;
   last_used_at: Millis | null;
   revoked_at: Millis | null;
+  /** Set for a builder token: the only builder it acts for (`user` then holds the builder's name). */
+  builder_id: number | null;
 }
 
 type Id = Generated<number>;
