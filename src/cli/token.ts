@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createToken, listTokens, revokeToken } from '../registry/tokens.ts';
+import { createBuilderToken, createToken, listTokens, revokeToken } from '../registry/tokens.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
 import { collect, configFor, printJson, withRegistry, type CommonOptions } from './context.ts';
 
@@ -9,15 +9,27 @@ export function registerTokenCommands(program: Command): void {
   const token = program.command('token').description('API tokens: writes over HTTP need one');
   token
     .command('create')
-    .description('make a token for a user and print it (it is shown only this once)')
-    .requiredOption('-u, --user <name>', 'the user the token acts as (the submitter of jobs it uploads)')
+    .description('make a token for a user, or for a remote builder, and print it (it is shown only this once)')
+    .option('-u, --user <name>', 'the user the token acts as (the submitter of jobs it uploads)')
+    .option('-b, --builder <name>', "a builder token: it acts only for this builder's claims and attempts")
     .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
     .option('--json', 'print the result as JSON')
-    .action(async (opts: CommonOptions & { user: string }) => {
-      const made = await withRegistry(configFor(['registry.yml'], opts), ({ db }) => createToken(db, opts.user));
-      if (opts.json) return printJson({ id: made.id, user: opts.user, token: made.token });
+    .action(async (opts: CommonOptions & { user?: string; builder?: string }) => {
+      if (!opts.user === !opts.builder)
+        throw new PkgForgeError(ErrorCode.usage, 'token create takes either --user NAME or --builder NAME');
+      const made = await withRegistry(configFor(['registry.yml'], opts), ({ db }) =>
+        opts.builder ? createBuilderToken(db, opts.builder) : createToken(db, opts.user!),
+      );
+      const who = opts.builder ? `builder ${opts.builder}` : opts.user!;
+      if (opts.json)
+        return printJson({
+          id: made.id,
+          user: opts.builder ?? opts.user,
+          builder: opts.builder ?? null,
+          token: made.token,
+        });
       console.log(made.token);
-      console.error(`Token ${made.id} for ${opts.user}. Keep it: it cannot be shown again.`);
+      console.error(`Token ${made.id} for ${who}. Keep it: it cannot be shown again.`);
     });
   token
     .command('list')
@@ -30,7 +42,7 @@ export function registerTokenCommands(program: Command): void {
       if (tokens.length === 0) return console.log('No tokens');
       for (const t of tokens)
         console.log(
-          `${String(t.id).padEnd(5)} ${t.user.padEnd(20)} created ${time(t.createdAt)}  last used ${time(t.lastUsedAt)}${t.revokedAt ? `  REVOKED ${time(t.revokedAt)}` : ''}`,
+          `${String(t.id).padEnd(5)} ${(t.builder ? `builder ${t.builder}` : t.user).padEnd(20)} created ${time(t.createdAt)}  last used ${time(t.lastUsedAt)}${t.revokedAt ? `  REVOKED ${time(t.revokedAt)}` : ''}`,
         );
     });
   token

@@ -27,6 +27,7 @@ export async function startWeb(
   await assertOwnerOnlyWritable(config.repos, 'repositories');
   const app = await buildApp({
     registry,
+    accepted: config.accepted,
     results: config.results,
     repos: config.repos,
     incoming: config.incoming,

@@ -36,6 +36,10 @@ const DEFINITIONS = {
   auth: { code: 'PKGF_ERR_AUTH', status: 401 },
   /** A package or job larger than a configured limit (`max_package_size`, `max_job_size`, an upload's `upload_max_bytes`). */
   tooLarge: { code: 'PKGF_ERR_TOO_LARGE', status: 413 },
+  /** A builder token used for what is not its builder's: another builder's task, attempt or job. */
+  forbidden: { code: 'PKGF_ERR_FORBIDDEN', status: 403 },
+  /** A remote builder's report on an attempt that no longer holds its task (its lease expired, the task was cancelled). */
+  staleAttempt: { code: 'PKGF_ERR_STALE_ATTEMPT', status: 409 },
   /** An HTTP request that did not arrive in time, or whose body arrived too slowly. */
   timeout: { code: 'PKGF_ERR_TIMEOUT', status: 408 },
   /** A client address with more connections open than the server allows. */

@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { httpLimits } from '../config/load-config.ts';
 import { transientRegistryError } from '../registry/retry.ts';
 import { ErrorCode, httpStatusOf, isPkgForgeError } from '../util/errors.ts';
+import { builderApiRoutes } from './routes/builder-api.ts';
 import { farmRoutes } from './routes/farm.ts';
 import { feedRoutes } from './routes/feeds.ts';
 import { fileRoutes } from './routes/files.ts';
@@ -81,6 +82,8 @@ export async function buildApp(ctx: WebContext, options: { logger?: boolean } = 
     },
     { prefix: '/api/v1' },
   );
+  // Beside the API, not in it: builder tokens are not users' tokens, whatever read_requires_token says.
+  await app.register(builderApiRoutes(ctx), { prefix: '/api/v1' });
   await app.register(repoFileRoutes(ctx));
   await app.register(feedRoutes(ctx));
   await app.register(metricsRoutes(ctx));

@@ -11,6 +11,7 @@ import type { TestFarm } from './farm.ts';
 export function farmApp(farm: TestFarm, over: Partial<WebContext> = {}): Promise<FastifyInstance> {
   return buildApp({
     registry: farm.registry,
+    accepted: farm.accepted,
     results: farm.results,
     repos: join(farm.root, 'repos'),
     incoming: farm.incoming,

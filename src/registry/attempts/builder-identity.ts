@@ -3,9 +3,10 @@ import type { Database } from '../schema.ts';
 import type { BuilderIdentity } from './types.ts';
 import type { PackageFamily } from '../../core/terms.ts';
 
+/** A builder by name, or by id (a builder token's). */
 export async function builderIdentity(
   db: Kysely<Database>,
-  name: string,
+  name: string | { id: number },
 ): Promise<(BuilderIdentity & { platform: string; arch: string; active: boolean; family: PackageFamily }) | null> {
   const row = await db
     .selectFrom('builders')
@@ -19,7 +20,7 @@ export async function builderIdentity(
       'platforms.active',
       'platforms.family',
     ])
-    .where('builders.name', '=', name)
+    .where((eb) => (typeof name === 'string' ? eb('builders.name', '=', name) : eb('builders.id', '=', name.id)))
     .executeTakeFirst();
   return row
     ? {

@@ -12,6 +12,7 @@ import type { Claim, BuilderIdentity } from './types.ts';
 export async function claimsHeldBy(
   registry: Registry,
   builder: BuilderIdentity,
+  taskId?: number,
 ): Promise<(Claim & { host: string | null; leaseLive: boolean })[]> {
   const rows = await registry.db
     .selectFrom('tasks')
@@ -36,6 +37,7 @@ export async function claimsHeldBy(
     )
     .where('tasks.builder_id', '=', builder.id)
     .where('tasks.status', '=', TaskStatus.building)
+    .$if(taskId !== undefined, (q) => q.where('tasks.id', '=', taskId!))
     .orderBy('tasks.id')
     .execute();
   return rows.map((r) => ({
@@ -52,4 +54,30 @@ export async function claimsHeldBy(
     host: r.host,
     leaseLive: Number(r.live) === 1,
   }));
+}
+
+/**
+ * The builder's claim of one task, if it holds it now (building, in its name) with attempt `attempt`:
+ * what a remote builder's report on an attempt is checked against. `stale` when the builder holds the
+ * task under another attempt, or holds it no longer (finished, cancelled, requeued, taken by another);
+ * `foreign` when the attempt is not one of this builder's (or there is none).
+ */
+export async function claimHeld(
+  registry: Registry,
+  builder: BuilderIdentity,
+  taskId: number,
+  attempt: number,
+): Promise<Claim | 'stale' | 'foreign'> {
+  const [held] = await claimsHeldBy(registry, builder, taskId);
+  if (!held || held.attempt !== attempt) {
+    const row = await registry.db
+      .selectFrom('attempts')
+      .select('builder')
+      .where('task_id', '=', taskId)
+      .where('number', '=', attempt)
+      .executeTakeFirst();
+    return row?.builder === builder.name ? 'stale' : 'foreign';
+  }
+  const { host: _host, leaseLive: _live, ...claim } = held;
+  return claim;
 }

@@ -1,0 +1,519 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import Type from 'typebox';
+import { MANIFEST_FILE, parseManifest } from '../../core/manifest.ts';
+import { printable } from '../../core/names.ts';
+import {
+  MAX_CLAIM_WAIT_SECONDS,
+  RECEIVED_DIR,
+  sourcesOf,
+  uploadNameProblem,
+  type RemoteReport,
+} from '../../core/remote-build.ts';
+import { attemptPath } from '../../core/results-layout.ts';
+import {
+  builderIdentity,
+  builderStopped,
+  claimHeld,
+  claimNextTask,
+  claimsHeldBy,
+  claimStatus,
+  heartbeat,
+  idleHeartbeat,
+  releaseClaim,
+  type BuilderIdentity,
+  type Claim,
+} from '../../registry/attempts.ts';
+import { builderOfToken } from '../../registry/tokens.ts';
+import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
+import { childPath, fsyncFile } from '../../util/fs-safe.ts';
+import type { RemoteBuilds, WebContext } from '../context.ts';
+import { taskWaiters } from './task-waiters.ts';
+
+type Me = BuilderIdentity & { platform: string; arch: string; family: string; active: boolean };
+
+/** The largest piece of a live log one request may carry. */
+const LOG_CHUNK_MAX = 1024 * 1024;
+
+const AttemptParams = Type.Object({
+  task: Type.Integer({ minimum: 1 }),
+  attempt: Type.Integer({ minimum: 1 }),
+});
+const ClaimSchema = Type.Object({
+  taskId: Type.Integer(),
+  attempt: Type.Integer(),
+  jobRowId: Type.Integer(),
+  jobId: Type.String(),
+  bucket: Type.String(),
+  platform: Type.String(),
+  arch: Type.String(),
+  builderId: Type.Integer(),
+  builderName: Type.String(),
+  acceptedAttempt: Type.Union([Type.Integer(), Type.Null()]),
+});
+const FileSchema = Type.Object({
+  name: Type.String({ maxLength: 255 }),
+  size: Type.Integer({ minimum: 0 }),
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+});
+const ReportSchema = Type.Object({
+  status: Type.Union([Type.Literal('success'), Type.Literal('fail')]),
+  reason: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]),
+  hostname: Type.String({ maxLength: 255 }),
+  starttime: Type.Integer({ minimum: 0 }),
+  phases: Type.Array(Type.String({ maxLength: 100 }), { maxItems: 100 }),
+  success: Type.Array(Type.String({ maxLength: 255 }), { maxItems: 1000 }),
+  failures: Type.Array(Type.String({ maxLength: 255 }), { maxItems: 1000 }),
+  products: Type.Array(FileSchema, { maxItems: 1000 }),
+});
+const Answer = Type.Object({
+  answer: Type.Union([Type.Literal('ok'), Type.Literal('cancelled'), Type.Literal('lost')]),
+});
+
+/** The builder token of the request, as its builder; 401 without a valid one. */
+async function builderOf(ctx: WebContext, req: FastifyRequest): Promise<Me> {
+  const header = req.headers.authorization ?? '';
+  const id = header.startsWith('Bearer ') ? await builderOfToken(ctx.registry.db, header.slice(7).trim()) : null;
+  const me = id === null ? null : await builderIdentity(ctx.registry.db, { id });
+  if (!me)
+    throw new PkgForgeError(
+      ErrorCode.auth,
+      'This needs a valid builder token: Authorization: Bearer <token> (pkgforge token create --builder NAME)',
+    );
+  return me;
+}
+
+/** Runs `fn` after every earlier call with the same key has ended: one at a time per attempt. */
+function serialised() {
+  const tails = new Map<string, Promise<unknown>>();
+  return <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    const run = (tails.get(key) ?? Promise.resolve()).then(fn, fn);
+    const tail = run.catch(() => {});
+    tails.set(key, tail);
+    void tail.then(() => tails.get(key) === tail && tails.delete(key));
+    return run;
+  };
+}
+
+/**
+ * The remote builders' API (`pkgforge buildd --server`): every route needs a builder token and acts
+ * for that builder only. A builder claims tasks of its own platform (long-polling), reads the accepted
+ * sources of the jobs it holds, and reports only on its own current attempts; results of a stale
+ * attempt are refused. What needs the farm's keys and repositories is `ctx.builds` (buildd/farm-side.ts).
+ */
+export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const builders = new WeakMap<FastifyRequest, Me>();
+    app.addHook('onRequest', async (req) => void builders.set(req, await builderOf(ctx, req)));
+    const meOf = (req: FastifyRequest) => builders.get(req)!;
+    const service = (): RemoteBuilds => {
+      if (!ctx.builds)
+        throw new PkgForgeError(
+          ErrorCode.unavailable,
+          'This server does not take remote builds (it was started without the farm side of builds)',
+        );
+      return ctx.builds;
+    };
+    // Uploads are streamed to disk as they arrive, never held in memory.
+    app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+    const waiters = taskWaiters(ctx.registry, app.log);
+    app.addHook('onClose', () => waiters.close());
+    const oneAtATime = serialised();
+
+    /** The claim of the request's attempt: 403 for another builder's, 409 for one no longer current. */
+    async function heldClaim(req: FastifyRequest, task: number, attempt: number): Promise<Claim> {
+      const held = await claimHeld(ctx.registry, meOf(req), task, attempt);
+      if (held === 'foreign')
+        throw new PkgForgeError(
+          ErrorCode.forbidden,
+          `Attempt ${attempt} of task ${task} is not builder ${meOf(req).name}'s`,
+        );
+      if (held === 'stale')
+        throw new PkgForgeError(
+          ErrorCode.staleAttempt,
+          `Attempt ${attempt} of task ${task} no longer holds its task (its lease expired, or it was cancelled or requeued)`,
+        );
+      return held;
+    }
+    const attemptDir = (claim: Claim) =>
+      join(ctx.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
+    const acceptedManifest = async (claim: Claim) => {
+      const dir = childPath(ctx.accepted, claim.jobId);
+      const text = await readFile(join(dir, MANIFEST_FILE), 'utf8');
+      return { dir, text, manifest: parseManifest(text, `accepted/${claim.jobId}/${MANIFEST_FILE}`) };
+    };
+
+    app.get(
+      '/builder',
+      {
+        schema: {
+          summary: "The builder this token acts for, its platform and the farm's lease settings",
+          tags: ['builders'],
+          response: {
+            200: Type.Object({
+              name: Type.String(),
+              platform: Type.String(),
+              arch: Type.String(),
+              family: Type.String(),
+              active: Type.Boolean(),
+              leaseExpiryMs: Type.Integer(),
+              leaseRenewalMs: Type.Integer(),
+              productMaxBytes: Type.Integer(),
+            }),
+          },
+        },
+      },
+      async (req) => {
+        const me = meOf(req);
+        const s = service();
+        return {
+          name: me.name,
+          platform: me.platform,
+          arch: me.arch,
+          family: me.family,
+          active: me.active,
+          leaseExpiryMs: s.leaseExpiryMs,
+          leaseRenewalMs: s.leaseRenewalMs,
+          productMaxBytes: s.productMaxBytes,
+        };
+      },
+    );
+
+    app.post(
+      '/builder/start',
+      {
+        schema: {
+          summary:
+            "A remote builder's start: its host, sandbox and what its preflight found; answers the tasks it holds from an earlier run",
+          tags: ['builders'],
+          body: Type.Object({
+            host: Type.String({ minLength: 1, maxLength: 100 }),
+            sandbox: Type.Union([Type.String({ maxLength: 20 }), Type.Null()]),
+            unable: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]),
+          }),
+          response: {
+            200: Type.Object({
+              held: Type.Array(Type.Object({ ...ClaimSchema.properties, leaseLive: Type.Boolean() })),
+            }),
+          },
+        },
+      },
+      async (req) => {
+        const me = meOf(req);
+        await idleHeartbeat(ctx.registry.db, me.id, req.body.host, req.body.unable, req.body.sandbox);
+        const held = await claimsHeldBy(ctx.registry, me);
+        return { held: held.map(({ host: _host, ...c }) => c) };
+      },
+    );
+
+    app.post(
+      '/builder/stopped',
+      { schema: { summary: 'A remote builder stopped cleanly', tags: ['builders'] } },
+      async (req, reply) => {
+        await builderStopped(ctx.registry.db, meOf(req).id);
+        return reply.status(204).send();
+      },
+    );
+
+    app.post(
+      '/builder/claim',
+      {
+        schema: {
+          summary:
+            "Claim the builder's next task (its platform's oldest waiting one), waiting up to `wait` seconds for one to be registered; 204 when none came",
+          tags: ['builders'],
+          body: Type.Object({
+            host: Type.String({ minLength: 1, maxLength: 100 }),
+            wait: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_CLAIM_WAIT_SECONDS })),
+          }),
+          response: {
+            204: Type.Null({ description: 'No task came within the wait' }),
+            200: Type.Object({
+              claim: ClaimSchema,
+              manifest: Type.String({ description: "The accepted copy's build.yml" }),
+              sources: Type.Array(
+                Type.Object({
+                  file: Type.String(),
+                  size: Type.Integer(),
+                  sha256: Type.Union([Type.String(), Type.Null()]),
+                  sha1: Type.Union([Type.String(), Type.Null()]),
+                }),
+              ),
+            }),
+          },
+        },
+      },
+      async (req, reply) => {
+        const me = meOf(req);
+        const s = service();
+        const deadline = Date.now() + (req.body.wait ?? 0) * 1000;
+        // The wait ends when the builder goes away: its next claim would otherwise be answered to no one.
+        const gone = new AbortController();
+        req.raw.once('close', () => gone.abort());
+        reply.raw.once('close', () => gone.abort());
+        for (;;) {
+          // Listening before looking, so a task registered between the look and the wait still wakes it.
+          const wake = waiters.wait(me.platformId);
+          try {
+            const claim = await claimNextTask(ctx.registry, me, req.body.host, s.leaseExpiryMs);
+            // A build the registry accepted before its builder stopped is published by the farm, which holds it.
+            if (claim && (await s.settle(claim))) continue;
+            if (claim) {
+              let accepted;
+              try {
+                accepted = await acceptedManifest(claim);
+              } catch (err) {
+                const reason = `the accepted copy of job ${claim.jobId} cannot be read: ${(err as Error).message}`;
+                await releaseClaim(ctx.registry, claim, reason);
+                throw new PkgForgeError(ErrorCode.internal, reason);
+              }
+              return { claim, manifest: accepted.text, sources: sourcesOf(accepted.manifest) };
+            }
+            const left = deadline - Date.now();
+            if (left <= 0 || gone.signal.aborted) return reply.status(204).send(null);
+            // In pieces no longer than the lease renewal: each look records the builder's heartbeat.
+            await wake.until(Math.min(left, s.leaseRenewalMs), gone.signal);
+          } finally {
+            wake.cancel();
+          }
+        }
+      },
+    );
+
+    app.post(
+      '/builder/tasks/:task/attempts/:attempt/heartbeat',
+      {
+        schema: {
+          summary: "Renew the attempt's lease (`renew`), or only ask whether it should go on",
+          tags: ['builders'],
+          params: AttemptParams,
+          body: Type.Object({ renew: Type.Boolean() }),
+          response: { 200: Answer },
+        },
+      },
+      async (req) => {
+        const { task, attempt } = req.params;
+        const held = await claimHeld(ctx.registry, meOf(req), task, attempt);
+        if (held === 'foreign')
+          throw new PkgForgeError(
+            ErrorCode.forbidden,
+            `Attempt ${attempt} of task ${task} is not builder ${meOf(req).name}'s`,
+          );
+        if (held === 'stale') {
+          // Cancelled or lost: the same words as a local daemon's heartbeat.
+          const claim = { taskId: task, attempt } as Claim;
+          return { answer: await claimStatus(ctx.registry, claim) };
+        }
+        return { answer: req.body.renew ? await heartbeat(ctx.registry, held, service().leaseExpiryMs) : 'ok' };
+      },
+    );
+
+    app.get(
+      '/builder/tasks/:task/attempts/:attempt/sources/:file',
+      {
+        schema: {
+          summary:
+            "Download one file of the accepted sources of the attempt's job (streamed; check its size and checksum)",
+          tags: ['builders'],
+          params: Type.Object({ ...AttemptParams.properties, file: Type.String({ maxLength: 255 }) }),
+        },
+      },
+      async (req, reply) => {
+        const claim = await heldClaim(req, req.params.task, req.params.attempt);
+        const { dir, manifest } = await acceptedManifest(claim);
+        const source = sourcesOf(manifest).find((s) => s.file === req.params.file);
+        if (!source)
+          throw new PkgForgeError(
+            ErrorCode.notFound,
+            `Job ${claim.jobId} has no source file '${printable(req.params.file)}'`,
+          );
+        const path = join(dir, source.file);
+        const st = await stat(path);
+        return reply
+          .header('content-type', 'application/octet-stream')
+          .header('content-length', st.size)
+          .send(createReadStream(path));
+      },
+    );
+
+    app.post(
+      '/builder/tasks/:task/attempts/:attempt/log',
+      {
+        schema: {
+          summary:
+            "Append to the attempt's build log the bytes from `offset` on (what the farm has already is skipped, so a retry is harmless); answers the log's size",
+          tags: ['builders'],
+          params: AttemptParams,
+          querystring: Type.Object({ offset: Type.Integer({ minimum: 0 }) }),
+          consumes: ['application/octet-stream'],
+          response: { 200: Type.Object({ size: Type.Integer() }) },
+        },
+      },
+      async (req) => {
+        const claim = await heldClaim(req, req.params.task, req.params.attempt);
+        const chunk = await readChunk(req.body as IncomingMessage, LOG_CHUNK_MAX);
+        const dir = attemptDir(claim);
+        return oneAtATime(`log:${claim.taskId}:${claim.attempt}`, async () => {
+          await mkdir(dir, { recursive: true });
+          const fh = await open(join(dir, 'build.log'), 'a');
+          try {
+            const size = (await fh.stat()).size;
+            const offset = req.query.offset;
+            if (offset > size)
+              throw new PkgForgeError(
+                ErrorCode.usage,
+                `The log of attempt ${claim.attempt} has ${size} bytes, not ${offset}`,
+              );
+            const fresh = chunk.subarray(Math.min(chunk.length, size - offset));
+            if (size + fresh.length > service().productMaxBytes)
+              throw new PkgForgeError(
+                ErrorCode.tooLarge,
+                `The build log of attempt ${claim.attempt} is over the limit`,
+              );
+            if (fresh.length > 0) await fh.write(fresh);
+            return { size: size + fresh.length };
+          } finally {
+            await fh.close();
+          }
+        });
+      },
+    );
+
+    app.put(
+      '/builder/tasks/:task/attempts/:attempt/files/:name',
+      {
+        schema: {
+          summary:
+            'Upload one product of the attempt (streamed, at most the product limit); refused unless its SHA-256 is the one in X-PkgForge-SHA256',
+          tags: ['builders'],
+          params: Type.Object({ ...AttemptParams.properties, name: Type.String({ maxLength: 255 }) }),
+          headers: Type.Object({ 'x-pkgforge-sha256': Type.String({ pattern: '^[0-9a-f]{64}$' }) }),
+          consumes: ['application/octet-stream'],
+          response: { 201: FileSchema },
+        },
+      },
+      async (req, reply) => {
+        const claim = await heldClaim(req, req.params.task, req.params.attempt);
+        const name = req.params.name;
+        const problem = uploadNameProblem(name);
+        if (problem)
+          throw new PkgForgeError(ErrorCode.unsafePath, `Refused the product '${printable(name)}': ${problem}`);
+        const limit = service().productMaxBytes;
+        const declared = Number(req.headers['content-length'] ?? NaN);
+        if (Number.isFinite(declared) && declared > limit)
+          throw new PkgForgeError(
+            ErrorCode.tooLarge,
+            `The product ${name} (${declared} bytes) is over the limit of ${limit} bytes`,
+          );
+        const dir = join(attemptDir(claim), RECEIVED_DIR);
+        await mkdir(dir, { recursive: true });
+        const partial = join(dir, `.${name}.${randomBytes(4).toString('hex')}.partial`);
+        const hash = createHash('sha256');
+        let size = 0;
+        try {
+          await pipeline(
+            req.body as IncomingMessage,
+            new Transform({
+              transform(chunk: Buffer, _enc, done) {
+                size += chunk.length;
+                if (size > limit)
+                  return done(
+                    new PkgForgeError(ErrorCode.tooLarge, `The product ${name} is over the limit of ${limit} bytes`),
+                  );
+                hash.update(chunk);
+                done(null, chunk);
+              },
+            }),
+            (await open(partial, 'wx', 0o644)).createWriteStream(),
+          );
+          const sha256 = hash.digest('hex');
+          if (sha256 !== req.headers['x-pkgforge-sha256'])
+            throw new PkgForgeError(
+              ErrorCode.checksum,
+              `Refused the product ${name} of attempt ${claim.attempt}: its SHA-256 is ${sha256}, not the ${req.headers['x-pkgforge-sha256']} it was sent with`,
+            );
+          // Durable before it is acknowledged: the builder forgets what the farm said it has.
+          await fsyncFile(partial);
+          await rename(partial, join(dir, name));
+          return reply.status(201).send({ name, size, sha256 });
+        } finally {
+          await unlink(partial).catch(() => {});
+        }
+      },
+    );
+
+    app.post(
+      '/builder/tasks/:task/attempts/:attempt/release',
+      {
+        schema: {
+          summary: 'Hand the task back to the queue (the builder stops, or cannot build it now)',
+          tags: ['builders'],
+          params: AttemptParams,
+          body: Type.Object({ reason: Type.String({ maxLength: 4096 }) }),
+          response: { 200: Type.Object({ released: Type.Boolean() }) },
+        },
+      },
+      async (req) => {
+        const claim = await heldClaim(req, req.params.task, req.params.attempt);
+        return { released: await releaseClaim(ctx.registry, claim, req.body.reason) };
+      },
+    );
+
+    app.post(
+      '/builder/tasks/:task/attempts/:attempt/finish',
+      {
+        schema: {
+          summary:
+            "Report how the attempt's build ended, once its log and products are uploaded: the farm checks, signs, publishes and records it, and answers how the task ended",
+          tags: ['builders'],
+          params: AttemptParams,
+          body: ReportSchema,
+          response: {
+            200: Type.Object({
+              status: Type.Union([
+                Type.Literal('success'),
+                Type.Literal('fail'),
+                Type.Literal('cancelled'),
+                Type.Literal('refused'),
+              ]),
+              reason: Type.Union([Type.String(), Type.Null()]),
+            }),
+          },
+        },
+      },
+      async (req, reply) => {
+        const claim = await heldClaim(req, req.params.task, req.params.attempt);
+        const answer = await oneAtATime(`finish:${claim.taskId}:${claim.attempt}`, () =>
+          service().complete(claim, req.body as RemoteReport),
+        );
+        if (answer === 'unrecorded') {
+          reply.header('retry-after', '5');
+          throw new PkgForgeError(
+            ErrorCode.unavailable,
+            `The outcome of attempt ${claim.attempt} is kept, but the registry could not record it; report it again shortly`,
+          );
+        }
+        return answer;
+      },
+    );
+  };
+}
+
+/** Reads a request body of at most `max` bytes (a live log's chunk). */
+async function readChunk(body: IncomingMessage, max: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of body as AsyncIterable<Buffer>) {
+    size += part.length;
+    if (size > max) throw new PkgForgeError(ErrorCode.tooLarge, `A piece of a live log is at most ${max} bytes`);
+    parts.push(part);
+  }
+  return Buffer.concat(parts);
+}

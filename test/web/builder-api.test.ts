@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import YAML from 'yaml';
+import { normaliseManifest } from '../../src/core/manifest.ts';
+import { addBuilder } from '../../src/registry/builders.ts';
+import { insertJob } from '../../src/registry/jobs.ts';
+import { registerTasks } from '../../src/registry/tasks.ts';
+import { createBuilderToken, createToken } from '../../src/registry/tokens.ts';
+import type { RemoteBuilds } from '../../src/web/context.ts';
+import { addPlatforms, makeFarm, type TestFarm } from '../helpers/farm.ts';
+import { DIALECTS } from '../helpers/registries.ts';
+import { farmApp } from '../helpers/web.ts';
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+const SOURCE = Buffer.from('the source package of job x\n');
+
+/** A job with one accepted source for el9/x86_64 only: its accepted copy written as the incoming processor would. */
+async function acceptedJob(farm: TestFarm, id: string) {
+  const m = normaliseManifest(
+    {
+      id,
+      bucket: 'devel',
+      platforms: ['el9'],
+      archs: ['x86_64'],
+      packages: [
+        {
+          file: `${id}-1-1.src.rpm`,
+          type: 'SRPM',
+          size: SOURCE.length,
+          sha1sum: createHash('sha1').update(SOURCE).digest('hex'),
+          sha256sum: sha256(SOURCE),
+        },
+      ],
+    },
+    id,
+  );
+  mkdirSync(join(farm.accepted, id));
+  writeFileSync(join(farm.accepted, id, `${id}-1-1.src.rpm`), SOURCE);
+  writeFileSync(join(farm.accepted, id, 'build.yml'), YAML.stringify(m));
+  await insertJob(farm.registry, m, { submitter: 'alice', submittedAt: Date.now(), incomingEntry: null });
+  await registerTasks(farm.registry, id, m.platforms, m.archs, 'rpm');
+}
+
+for (const dialect of DIALECTS) {
+  describe(`the remote builders' API on ${dialect}`, () => {
+    let farm: TestFarm;
+    let app: FastifyInstance;
+    let tokenA: string;
+    let tokenB: string;
+    let userToken: string;
+    // The farm's side of builds is not what these tests are about: it settles nothing and records a failure.
+    const builds: RemoteBuilds = {
+      leaseExpiryMs: 60_000,
+      leaseRenewalMs: 20_000,
+      productMaxBytes: 1024 * 1024,
+      settle: async () => false,
+      complete: async () => ({ status: 'fail', reason: 'recorded by the test' }),
+    };
+    before(async () => {
+      farm = await makeFarm(dialect);
+      await addPlatforms(farm, 'el9/x86_64*', 'el9/aarch64*');
+      await addBuilder(farm.registry.db, 'a', 'el9', 'x86_64');
+      await addBuilder(farm.registry.db, 'b', 'el9', 'aarch64');
+      tokenA = (await createBuilderToken(farm.registry.db, 'a')).token;
+      tokenB = (await createBuilderToken(farm.registry.db, 'b')).token;
+      userToken = (await createToken(farm.registry.db, 'alice')).token;
+      await acceptedJob(farm, 'x');
+      app = await farmApp(farm, { builds });
+    });
+    after(async () => {
+      await app.close();
+      await farm.dispose();
+    });
+    const call = async (
+      token: string | null,
+      method: 'GET' | 'POST' | 'PUT',
+      url: string,
+      body?: unknown,
+      headers = {},
+    ) => {
+      const r = await app.inject({
+        method,
+        url: `/api/v1/builder${url}`,
+        headers: { ...(token && { authorization: `Bearer ${token}` }), ...headers },
+        ...(body !== undefined && (Buffer.isBuffer(body) ? { payload: body } : { payload: body as object })),
+      });
+      const json = String(r.headers['content-type'] ?? '').startsWith('application/json');
+      return { status: r.statusCode, body: json ? (r.json() as any) : null, raw: r.rawPayload };
+    };
+    const octets = (sum: string) => ({ 'content-type': 'application/octet-stream', 'x-pkgforge-sha256': sum });
+
+    it('takes builder tokens only, and says which builder and platform a token acts for', async () => {
+      assert.equal((await call(null, 'GET', '')).status, 401);
+      const asUser = await call(userToken, 'GET', '');
+      assert.equal(asUser.status, 401);
+      assert.match(asUser.body.message, /builder token/);
+      const me = await call(tokenA, 'GET', '');
+      assert.equal(me.status, 200);
+      assert.deepEqual([me.body.name, me.body.platform, me.body.arch], ['a', 'el9', 'x86_64']);
+    });
+
+    it('lets a builder claim, fetch, stream its log and upload only within its own attempt', async () => {
+      // B's platform has no task: its claim waits, then answers 204; A's gets the job.
+      assert.equal((await call(tokenB, 'POST', '/claim', { host: 'hostb[1]', wait: 1 })).status, 204);
+      const claimed = await call(tokenA, 'POST', '/claim', { host: 'hosta[1]' });
+      assert.equal(claimed.status, 200);
+      const { claim, sources, manifest } = claimed.body;
+      assert.equal(claim.jobId, 'x');
+      assert.match(manifest, /bucket: devel/);
+      assert.deepEqual(sources, [{ file: 'x-1-1.src.rpm', size: SOURCE.length, sha256: sha256(SOURCE), sha1: null }]);
+      const at = `/tasks/${claim.taskId}/attempts/${claim.attempt}`;
+
+      // A's own attempt: the source, byte for byte; a heartbeat.
+      const fetched = await call(tokenA, 'GET', `${at}/sources/x-1-1.src.rpm`);
+      assert.equal(fetched.status, 200);
+      assert.deepEqual(fetched.raw, SOURCE);
+      assert.equal((await call(tokenA, 'GET', `${at}/sources/build.yml`)).status, 404);
+      assert.equal((await call(tokenA, 'POST', `${at}/heartbeat`, { renew: true })).body.answer, 'ok');
+
+      // Builder B's token reaches none of it.
+      for (const [method, url, body, headers] of [
+        ['GET', `${at}/sources/x-1-1.src.rpm`, undefined, {}],
+        ['POST', `${at}/heartbeat`, { renew: true }, {}],
+        ['PUT', `${at}/files/x-1-1.el9.x86_64.rpm`, Buffer.from('rpm'), octets(sha256('rpm'))],
+        [
+          'POST',
+          `${at}/finish`,
+          {
+            status: 'fail',
+            reason: 'x',
+            hostname: 'h',
+            starttime: 1,
+            phases: [],
+            success: [],
+            failures: [],
+            products: [],
+          },
+          {},
+        ],
+      ] as const) {
+        const r = await call(tokenB, method, url, body, headers);
+        assert.equal(r.status, 403, `${method} ${url}: ${JSON.stringify(r.body)}`);
+        assert.equal(r.body.code, 'PKGF_ERR_FORBIDDEN');
+      }
+
+      // The live log: a retried piece is not written twice; a gap is refused.
+      const log = (offset: number, text: string) =>
+        call(tokenA, 'POST', `${at}/log?offset=${offset}`, Buffer.from(text), {
+          'content-type': 'application/octet-stream',
+        });
+      assert.equal((await log(0, 'line 1\n')).body.size, 7);
+      assert.equal((await log(0, 'line 1\nline 2\n')).body.size, 14);
+      assert.equal((await log(20, 'later\n')).status, 400);
+      const attemptDir = join(farm.results, 'x', 'el9-x86_64', `attempt-${claim.attempt}`);
+      assert.equal(readFileSync(join(attemptDir, 'build.log'), 'utf8'), 'line 1\nline 2\n');
+
+      // A tampered upload is refused and leaves nothing; the true one is kept.
+      const rpm = Buffer.from('binary package bytes');
+      const tampered = await call(
+        tokenA,
+        'PUT',
+        `${at}/files/x-1-1.el9.x86_64.rpm`,
+        rpm,
+        octets(sha256('other bytes')),
+      );
+      assert.equal(tampered.status, 400);
+      assert.equal(tampered.body.code, 'PKGF_ERR_CHECKSUM');
+      assert.deepEqual(readdirSync(join(attemptDir, '.received')), []);
+      assert.equal((await call(tokenA, 'PUT', `${at}/files/../x.rpm`, rpm, octets(sha256(rpm)))).status, 404);
+      assert.equal((await call(tokenA, 'PUT', `${at}/files/notes.txt`, rpm, octets(sha256(rpm)))).status, 400);
+      const good = await call(tokenA, 'PUT', `${at}/files/x-1-1.el9.x86_64.rpm`, rpm, octets(sha256(rpm)));
+      assert.equal(good.status, 201);
+      assert.deepEqual(readFileSync(join(attemptDir, '.received', 'x-1-1.el9.x86_64.rpm')), rpm);
+
+      // Handed back: the attempt is stale, its heartbeat says so, and nothing more is taken from it.
+      assert.equal((await call(tokenA, 'POST', `${at}/release`, { reason: 'stopping' })).body.released, true);
+      assert.equal((await call(tokenA, 'POST', `${at}/heartbeat`, { renew: true })).body.answer, 'lost');
+      const late = await call(tokenA, 'PUT', `${at}/files/x-1-1.el9.x86_64.rpm`, rpm, octets(sha256(rpm)));
+      assert.equal(late.status, 409);
+      assert.equal(late.body.code, 'PKGF_ERR_STALE_ATTEMPT');
+      assert.ok(!existsSync(join(attemptDir, 'buildinfo.yml')));
+    });
+
+    it('wakes a waiting claim as soon as a task of its platform is registered', async () => {
+      // Job x, handed back above, is taken first: then nothing waits for el9/x86_64.
+      assert.equal((await call(tokenA, 'POST', '/claim', { host: 'hosta[1]' })).body.claim.jobId, 'x');
+      const waiting = call(tokenA, 'POST', '/claim', { host: 'hosta[1]', wait: 30 });
+      // Registered while the claim waits: it is answered long before its 30 s.
+      setTimeout(() => void acceptedJob(farm, 'y'), 300);
+      const t0 = Date.now();
+      const r = await waiting;
+      assert.equal(r.status, 200);
+      assert.equal(r.body.claim.jobId, 'y');
+      assert.ok(Date.now() - t0 < 20_000, 'the claim was woken, not timed out');
+    });
+  });
+}
