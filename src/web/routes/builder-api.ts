@@ -255,8 +255,8 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         const s = service();
         const deadline = Date.now() + (req.body.wait ?? 0) * 1000;
         // The wait ends when the builder goes away: its next claim would otherwise be answered to no one.
+        // (The response's close, not the request's: that one comes as soon as the body has been read.)
         const gone = new AbortController();
-        req.raw.once('close', () => gone.abort());
         reply.raw.once('close', () => gone.abort());
         for (;;) {
           // Listening before looking, so a task registered between the look and the wait still wakes it.
