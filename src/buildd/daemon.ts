@@ -48,9 +48,9 @@ import {
   type StopSignals,
   type TaskReport,
 } from './completion.ts';
+import { endLeftovers } from './leftovers.ts';
 
 export type { BuilddContext, StopSignals, TaskReport } from './completion.ts';
-import { endLeftovers } from './leftovers.ts';
 
 /** How long a daemon waits after an unexpected failure before it claims again. */
 const ERROR_PAUSE_MS = 5000;

@@ -203,5 +203,29 @@ for (const dialect of DIALECTS) {
       const took = Date.now() - t0;
       assert.ok(took >= 400 && took < 20_000, `answered after ${took} ms`);
     });
+
+    it('fails a task whose accepted copy cannot be read, instead of handing it out again', async () => {
+      const m = normaliseManifest(
+        {
+          id: 'lost',
+          bucket: 'devel',
+          platforms: ['el9'],
+          archs: ['aarch64'],
+          packages: [{ file: 'lost-1-1.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }],
+        },
+        'lost',
+      );
+      await insertJob(farm.registry, m, { submitter: 'alice', submittedAt: Date.now(), incomingEntry: null });
+      await registerTasks(farm.registry, 'lost', m.platforms, m.archs, 'rpm');
+      assert.equal((await call(tokenB, 'POST', '/claim', { host: 'hostb[1]' })).status, 204);
+      const task = await farm.registry.db
+        .selectFrom('tasks')
+        .innerJoin('jobs', 'jobs.id', 'tasks.job_id')
+        .select(['tasks.status', 'tasks.reason'])
+        .where('jobs.uuid', '=', 'lost')
+        .executeTakeFirstOrThrow();
+      assert.equal(task.status, 'fail');
+      assert.match(task.reason ?? '', /The accepted copy of job lost cannot be read/);
+    });
   });
 }

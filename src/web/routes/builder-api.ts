@@ -25,6 +25,7 @@ import {
   claimNextTask,
   claimsHeldBy,
   claimStatus,
+  finishAttempt,
   heartbeat,
   idleHeartbeat,
   releaseClaim,
@@ -127,14 +128,19 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
     app.addHook('onClose', () => waiters.close());
     const oneAtATime = serialised();
 
-    /** The claim of the request's attempt: 403 for another builder's, 409 for one no longer current. */
-    async function heldClaim(req: FastifyRequest, task: number, attempt: number): Promise<Claim> {
+    /** The builder's claim of the request's attempt, or `stale` (no longer current); 403 for another builder's. */
+    async function ownClaim(req: FastifyRequest, task: number, attempt: number): Promise<Claim | 'stale'> {
       const held = await claimHeld(ctx.registry, meOf(req), task, attempt);
       if (held === 'foreign')
         throw new PkgForgeError(
           ErrorCode.forbidden,
           `Attempt ${attempt} of task ${task} is not builder ${meOf(req).name}'s`,
         );
+      return held;
+    }
+    /** The claim of the request's attempt: 403 for another builder's, 409 for one no longer current. */
+    async function heldClaim(req: FastifyRequest, task: number, attempt: number): Promise<Claim> {
+      const held = await ownClaim(req, task, attempt);
       if (held === 'stale')
         throw new PkgForgeError(
           ErrorCode.staleAttempt,
@@ -266,15 +272,15 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             // A build the registry accepted before its builder stopped is published by the farm, which holds it.
             if (claim && (await s.settle(claim))) continue;
             if (claim) {
-              let accepted;
-              try {
-                accepted = await acceptedManifest(claim);
-              } catch (err) {
-                const reason = `the accepted copy of job ${claim.jobId} cannot be read: ${(err as Error).message}`;
-                await releaseClaim(ctx.registry, claim, reason);
-                throw new PkgForgeError(ErrorCode.internal, reason);
-              }
-              return { claim, manifest: accepted.text, sources: sourcesOf(accepted.manifest) };
+              const accepted = await acceptedManifest(claim).catch((err: Error) => err);
+              if (!(accepted instanceof Error))
+                return { claim, manifest: accepted.text, sources: sourcesOf(accepted.manifest) };
+              // The task fails with the reason, as a local daemon's does: handing it back would give it
+              // out again at once, for ever. The builder's wait goes on.
+              const reason = `The accepted copy of job ${claim.jobId} cannot be read: ${accepted.message}`;
+              req.log.error({ job: claim.jobId }, reason);
+              await finishAttempt(ctx.registry, claim, 'fail', reason, null);
+              continue;
             }
             const left = deadline - Date.now();
             if (left <= 0 || gone.signal.aborted) return reply.status(204).send(null);
@@ -300,12 +306,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       },
       async (req) => {
         const { task, attempt } = req.params;
-        const held = await claimHeld(ctx.registry, meOf(req), task, attempt);
-        if (held === 'foreign')
-          throw new PkgForgeError(
-            ErrorCode.forbidden,
-            `Attempt ${attempt} of task ${task} is not builder ${meOf(req).name}'s`,
-          );
+        const held = await ownClaim(req, task, attempt);
         if (held === 'stale') {
           // Cancelled or lost: the same words as a local daemon's heartbeat.
           const claim = { taskId: task, attempt } as Claim;
