@@ -69,5 +69,8 @@ export function uploadNameProblem(name: string): string | null {
   return null;
 }
 
-/** Longest wait a claim may ask for, in seconds: under the default idle_timeout (60 s), and under what proxies in between commonly allow a quiet request. */
+/**
+ * Longest wait a claim may ask for, in seconds: under the default idle_timeout (60 s), and under what
+ * proxies in between commonly allow a quiet request.
+ */
 export const MAX_CLAIM_WAIT_SECONDS = 50;
