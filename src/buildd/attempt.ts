@@ -10,7 +10,15 @@ import type { Claim } from '../registry/attempts.ts';
 import { messageOf } from '../util/errors.ts';
 import { childPath, fsyncDir, fsyncFile, linkOrCopy, writeFileAtomic } from '../util/fs-safe.ts';
 import type { BuilddSettings } from './setup.ts';
-import { logLine, PhaseFailure, type AttemptRun, type BuildInfo, type PublishCommand, type TaskRun } from './phases.ts';
+import {
+  logLine,
+  PhaseFailure,
+  type AttemptRun,
+  type BuildInfo,
+  type PhaseCommand,
+  type PublishCommand,
+  type TaskRun,
+} from './phases.ts';
 import { makeWorkspace, removeWorkspace } from './workspace.ts';
 
 export interface TaskDirs {
@@ -35,6 +43,16 @@ export interface EndedAttempt {
 }
 
 export type BuildResult = { status: 'success' | 'fail' | 'stopped'; reason: string | null; attempt: EndedAttempt };
+
+/** How a build differs from the daemon's own (the farm's side of a remote build: see farm-side.ts). */
+export interface BuildOptions {
+  /** The build phase's command, instead of the configured builder. */
+  builder?: PhaseCommand;
+  /** What the record starts with, over this host's (the remote builder's host and start time). */
+  start?: Partial<Pick<BuildInfo, 'hostname' | 'starttime'>>;
+  /** The log's first lines, instead of what is built where and how it is confined. */
+  intro?: string[];
+}
 
 /** The attempt's outcome, kept on disk from the end of its build until the registry recorded it. */
 export interface PendingOutcome {
@@ -68,11 +86,12 @@ export async function buildTask(
   dirs: TaskDirs,
   settings: BuilddSettings,
   signal: AbortSignal,
+  options: BuildOptions = {},
 ): Promise<BuildResult> {
   const attemptDir = join(dirs.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
   await mkdir(attemptDir, { recursive: true });
   const log = openLog(attemptDir);
-  const info = newBuildInfo(claim);
+  const info = { ...newBuildInfo(claim), ...options.start };
   const ended = (status: BuildResult['status'], reason: string | null, run: TaskRun | null): BuildResult => {
     info.reason = reason;
     return { status, reason, attempt: { attemptDir, log, info, run } };
@@ -85,9 +104,10 @@ export async function buildTask(
       return ended('fail', opened, null);
     }
     run = opened;
-    announce(run);
+    if (options.intro) for (const line of options.intro) logLine(run, line);
+    else announce(run);
     const outcome = await runPhases(run, [
-      ['build', [settings.builder()]],
+      ['build', [options.builder ?? settings.builder()]],
       ['check', settings.checks],
       ['sign', settings.signers],
     ]);
@@ -104,7 +124,7 @@ export async function buildTask(
 }
 
 /** The record of an attempt as it starts (buildinfo.yml, the original's fields). */
-function newBuildInfo(claim: Claim): BuildInfo {
+export function newBuildInfo(claim: Claim): BuildInfo {
   return {
     jobid: claim.jobId,
     builder: claim.builderName,
@@ -370,7 +390,7 @@ export async function resumeAttempt(
  * An ended attempt opened again by a daemon that did not build it (or no longer has its run): its
  * log for appending, with a line saying why, and what publishers and reports need.
  */
-async function reopenAttempt(
+export async function reopenAttempt(
   claim: Claim,
   dirs: TaskDirs,
   settings: BuilddSettings,

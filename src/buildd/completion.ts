@@ -180,7 +180,7 @@ export const reportBase = (claim: Claim): Omit<TaskReport, 'status' | 'reason'> 
   attempt: claim.attempt,
 });
 
-export function finished(ctx: BuilddContext, report: TaskReport): TaskReport {
+export function finished(ctx: Pick<BuilddContext, 'log' | 'name'>, report: TaskReport): TaskReport {
   ctx.log.info(
     { job: report.jobId, status: report.status, reason: report.reason },
     `Finished task ${report.jobId} on ${ctx.name}: ${report.status}`,

@@ -1,12 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { familyOfBuilder } from '../core/terms.ts';
 import { instanceName, parseInstance } from '../core/builder-health.ts';
-import { DEFAULTS } from '../config/defaults.ts';
 import { attemptPath } from '../core/results-layout.ts';
-import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   builderIdentity,
   claimNextTask,
@@ -24,7 +19,6 @@ import { reapEveryMs, startLeaseReaper } from '../registry/lease-reaper.ts';
 import type { Registry } from '../registry/registry.ts';
 import { transientRegistryError, withRegistryRetry } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
-import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import { isProcessAlive } from '../util/process.ts';
 import { keepLease, type Lease } from './lease.ts';
 import {
@@ -35,7 +29,7 @@ import {
   resumeAttempt,
   type PendingOutcome,
 } from './attempt.ts';
-import { missingTools } from './setup.ts';
+import { hostProblems } from './host-check.ts';
 import {
   completeAttempt,
   finished,
@@ -76,46 +70,7 @@ export async function preflightBuilder(
       ErrorCode.usage,
       `The platform ${me.platform}/${me.arch} of builder '${ctx.name}' is not active (\`pkgforge platform activate\`)`,
     );
-  const problems: string[] = [];
-  const builds = familyOfBuilder(ctx.settings.builder().name);
-  if (builds !== me.family)
-    problems.push(
-      `its builder command (${ctx.settings.builder().name}) builds ${builds} packages, and the platform ${me.platform} is ${me.family}`,
-    );
-  for (const [dir, what] of [
-    [ctx.dirs.accepted, 'accepted'],
-    [ctx.dirs.repos, 'repositories'],
-  ] as const) {
-    if (dir) await assertOwnerOnlyWritable(dir, what).catch((err: Error) => problems.push(err.message));
-  }
-  const acceptedOk = await access(ctx.dirs.accepted, constants.R_OK | constants.X_OK).then(
-    () => true,
-    () => false,
-  );
-  if (!acceptedOk) problems.push(`the accepted directory '${ctx.dirs.accepted}' cannot be read`);
-  const resultsStat = await stat(ctx.dirs.results).catch(() => null);
-  if (!resultsStat?.isDirectory()) problems.push(`the results directory '${ctx.dirs.results}' does not exist`);
-  else {
-    // Two builders in one process (serve, tests) must not share one probe.
-    const probe = join(ctx.dirs.results, `.pkgforge-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
-    await writeFile(probe, 'test\n').then(
-      () => unlink(probe),
-      (err: Error) => problems.push(`the results directory '${ctx.dirs.results}' is not writable: ${err.message}`),
-    );
-  }
-  const missing = await missingTools(ctx.settings);
-  if (missing.length > 0) problems.push(`missing tools: ${missing.join(', ')}`);
-  await mkdir(ctx.dirs.tmpdir, { recursive: true, mode: DEFAULTS.tmpdirMode }).catch((err: Error) =>
-    problems.push(`cannot create '${ctx.dirs.tmpdir}': ${err.message}`),
-  );
-  const sandbox = await ctx.settings.sandbox(ctx.name, me.platform);
-  if (sandbox.problem) problems.push(sandbox.problem);
-  else if (sandbox.sandbox?.kind === 'bwrap' && ctx.settings.builderNeedsHost)
-    problems.push(
-      "mock needs root for its chroots and cannot run in the bubblewrap sandbox; set `sandbox: none` for this builder to rely on mock's own isolation (see docs/security.md)",
-    );
-  if (sandbox.sandbox)
-    problems.push(...((await ctx.settings.builder().preflight?.(me.platform, me.arch, sandbox.sandbox)) ?? []));
+  const { problems, sandbox } = await hostProblems(ctx, me);
   const unable = problems.length > 0 ? `The build environment is incomplete: ${problems.join('; ')}` : null;
   await idleHeartbeat(ctx.registry.db, me.id, ctx.host ?? ownInstance(), unable, sandbox.sandbox?.kind ?? null);
   if (unable) throw new PkgForgeError(ErrorCode.directory, `Builder '${ctx.name}': ${unable}`);

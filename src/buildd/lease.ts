@@ -1,4 +1,4 @@
-import { claimStatus, heartbeat, type Claim } from '../registry/attempts.ts';
+import { claimStatus, heartbeat, type Claim, type HeartbeatAnswer } from '../registry/attempts.ts';
 import type { Registry } from '../registry/registry.ts';
 import { transientRegistryError } from '../registry/retry.ts';
 import type { Log } from '../util/log.ts';
@@ -21,15 +21,25 @@ export interface Lease {
   stop(): void;
 }
 
+/** Asks whoever holds the leases: renew it (`renew`), or only say whether the attempt should go on. */
+export type LeaseAsk = (renew: boolean) => Promise<HeartbeatAnswer>;
+
+/** The registry itself holds the lease (a daemon with database access). */
+export const registryAsk =
+  (registry: Registry, claim: Claim, leaseExpiryMs: number): LeaseAsk =>
+  (renew) =>
+    renew ? heartbeat(registry, claim, leaseExpiryMs) : claimStatus(registry, claim);
+
 /**
  * Renews the claim's lease every lease_renewal and, in between, reads the task's status every 2 s
- * at most, so a cancel stops the build within seconds whatever the lease settings. A registry that
- * does not answer is said once, and again when it is back.
+ * at most, so a cancel stops the build within seconds whatever the lease settings. A registry (or
+ * farm, for a remote builder: `ask`) that does not answer is said once, and again when it is back.
  */
 export function keepLease(
-  ctx: { registry: Registry; settings: BuilddSettings; log: Log },
+  ctx: { registry?: Registry; settings: Pick<BuilddSettings, 'leaseRenewalMs' | 'leaseExpiryMs'>; log: Log },
   claim: Claim,
   abort: AbortSignal,
+  ask: LeaseAsk = registryAsk(ctx.registry!, claim, ctx.settings.leaseExpiryMs),
 ): Lease {
   const { settings, log } = ctx;
   const controller = new AbortController();
@@ -45,7 +55,7 @@ export function keepLease(
     if (busy || heard) return;
     busy = true;
     const renew = Date.now() - lastRenewal >= settings.leaseRenewalMs - tickMs / 2;
-    (renew ? heartbeat(ctx.registry, claim, settings.leaseExpiryMs) : claimStatus(ctx.registry, claim))
+    ask(renew)
       .then(
         (answer) => {
           if (failing) log.info({ job: claim.jobId }, 'the registry answers heartbeats again');

@@ -52,7 +52,7 @@ export function registerServeCommand(program: Command): void {
         }
         // A port in use ends the farm with that reason: a farm without the API it was asked for
         // would look up to the person who started it and be unreachable to everyone else.
-        const web = opts.web ? await startWeb(config, registry, opts.listen) : null;
+        const web = opts.web ? await startWeb(config, registry, opts.listen, log) : null;
         if (web) console.log(`API: ${web.url}/api/v1 (documentation: ${web.url}/api/docs)`);
         console.log(`Log: ${logFile}`);
         const example = familyOfBuilder(config.buildd.builder.name) === 'deb' ? 'FILE.dsc' : 'FILE.src.rpm';

@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Config } from '../config/load-config.ts';
 import type { Registry } from '../registry/registry.ts';
+import { builddSettings } from '../buildd/setup.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
+import { makeLog, type Log } from '../util/log.ts';
 import { collect, configFor, withRegistry, type CommonOptions } from './context.ts';
 
 /** `HOST:PORT` (IPv6 as `[::1]:8080`), checked. */
@@ -19,12 +21,22 @@ export async function startWeb(
   config: Config,
   registry: Registry,
   listen: string,
+  log: Log = makeLog({ debug: config.debug, name: 'web' }),
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const { buildApp } = await import('../web/app.ts');
+  const { farmSide } = await import('../buildd/farm-side.ts');
   const { host, port } = parseListen(listen);
   // The web server serves what clients trust: it will not run beside an accepted/ or repos/ others may rewrite.
   await assertOwnerOnlyWritable(config.accepted, 'accepted');
   await assertOwnerOnlyWritable(config.repos, 'repositories');
+  // Remote builders' reports are checked, signed and published here, with the farm's own settings.
+  const builds = farmSide({
+    registry,
+    dirs: { accepted: config.accepted, results: config.results, tmpdir: config.tmpdir, repos: config.repos },
+    settings: builddSettings(config),
+    log,
+    productMaxBytes: config.buildd.limits.product,
+  });
   const app = await buildApp({
     registry,
     accepted: config.accepted,
@@ -36,7 +48,9 @@ export async function startWeb(
     publicUrl: config.web.publicUrl,
     healthyWithinMs: config.web.healthyWithinMs,
     limits: config.web.http,
+    builds,
   });
+  app.addHook('onClose', async () => builds.close());
   const url = await app.listen({ host, port }).catch(async (err: NodeJS.ErrnoException) => {
     await app.close();
     throw new PkgForgeError(ErrorCode.usage, `Cannot listen on ${listen}: ${listenProblem(err)}`, { cause: err });
@@ -61,7 +75,8 @@ export function registerWebCommand(program: Command): void {
     .option('--listen <host:port>', 'the address to listen on', '127.0.0.1:8080')
     .option('-c, --configfile <file>', 'configuration file (repeatable; +FILE appends)', collect)
     .action(async (opts: CommonOptions & { listen: string }) => {
-      const config = configFor(['web.yml'], opts);
+      // The farm side of remote builds checks, signs and publishes as the build daemons do: their settings too.
+      const config = configFor(['handlers.yml', 'buildd.yml', 'web.yml'], opts);
       // The web server may run under a database role that can only read (and write what its write
       // routes need): it checks the schema instead of migrating it.
       await withRegistry(

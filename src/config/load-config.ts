@@ -61,6 +61,8 @@ export interface BuilddConfig {
   leaseExpiryMs: number;
   /** Seconds a stopping daemon lets the build in hand finish (0: as long as it takes). */
   stopGraceSeconds: number;
+  /** `builder_token`: what a remote daemon (`buildd --server`) shows the farm. */
+  builderToken: string | null;
   sandbox: 'bwrap' | 'none';
   /** `sandbox_user`, or null for the default. */
   sandboxUser: string | null;
@@ -291,6 +293,7 @@ function builddConfig(values: ConfigFile, invalid: Invalid): BuilddConfig {
     leaseRenewalMs: leaseRenewal * 1000,
     leaseExpiryMs: leaseExpiry * 1000,
     stopGraceSeconds: values.stop_grace ?? DEFAULTS.stopGrace,
+    builderToken: values.builder_token ?? null,
     sandbox: values.sandbox ?? DEFAULTS.sandbox,
     sandboxUser: values.sandbox_user ?? null,
     sandboxDir: values.sandbox_dir ?? null,

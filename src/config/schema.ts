@@ -131,6 +131,8 @@ export const ConfigSchema = Type.Object({
   max_connections_per_client: Type.Optional(Type.Integer({ minimum: 0 })),
   /** submit --server: the API token to send. */
   token: Type.Optional(Type.String()),
+  /** buildd --server: the builder token (`pkgforge token create --builder NAME`). */
+  builder_token: Type.Optional(Type.String({ minLength: 1 })),
   /** buildd: `bwrap` (the default: every build in a bubblewrap sandbox) or `none` (builds run as the daemon, with a warning). */
   sandbox: Type.Optional(Type.Union([Type.Literal('bwrap'), Type.Literal('none')])),
   /** buildd: the unprivileged user builds run as when the daemon runs as root (default `pkgforge-build` if it exists, else `nobody`). */

@@ -15,6 +15,7 @@ import {
   RECEIVED_DIR,
   sourcesOf,
   uploadNameProblem,
+  type RemoteFinishAnswer,
   type RemoteReport,
 } from '../../core/remote-build.ts';
 import { attemptPath } from '../../core/results-layout.ts';
@@ -28,6 +29,7 @@ import {
   finishAttempt,
   heartbeat,
   idleHeartbeat,
+  listAttempts,
   releaseClaim,
   type BuilderIdentity,
   type Claim,
@@ -490,7 +492,19 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         },
       },
       async (req, reply) => {
-        const claim = await heldClaim(req, req.params.task, req.params.attempt);
+        const { task, attempt } = req.params;
+        const held = await ownClaim(req, task, attempt);
+        if (held === 'stale') {
+          // Reported again after the farm recorded it (its answer was lost): the same answer, not a refusal.
+          const row = (await listAttempts(ctx.registry.db, task)).find((a) => a.number === attempt);
+          const outcome = row?.outcome;
+          if (outcome === 'success' || outcome === 'fail' || outcome === 'cancelled') {
+            const recorded: RemoteFinishAnswer = { status: outcome, reason: row!.reason };
+            return recorded;
+          }
+          await heldClaim(req, task, attempt);
+        }
+        const claim = held as Claim;
         const answer = await oneAtATime(`finish:${claim.taskId}:${claim.attempt}`, () =>
           service().complete(claim, req.body as RemoteReport),
         );
