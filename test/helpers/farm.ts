@@ -190,8 +190,10 @@ export interface PkgforgeChild {
   exited: Promise<number | null>;
 }
 
-export function spawnPkgforge(args: string[], env: Record<string, string>): PkgforgeChild {
-  const child = spawn(process.execPath, [...PKGFORGE_ARGS, ...args], {
+/** Starts the real `pkgforge`; `prefix` runs it through another command (`ip netns exec NS`). */
+export function spawnPkgforge(args: string[], env: Record<string, string>, prefix: string[] = []): PkgforgeChild {
+  const argv = [...prefix, process.execPath, ...PKGFORGE_ARGS, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
