@@ -4,11 +4,15 @@
  *      and duplicates (must be 0);
  *   2. 8 idle `pkgforge buildd --daemon` processes (polling once a minute): the time from a task's
  *      registration to its claim (median and p99), against the original's 60 s poll.
+ *   3. The HTTP mode: the same two through a real `pkgforge web` and its builder API (remote
+ *      builders, `pkgforge buildd --server`): 8 no-op remote builder processes draining the tasks
+ *      (claims/s and duplicates, and the ratio to the direct mode of 1.; target ≥ 0.5×), and 8 idle
+ *      ones long-polling (registration to claim; target median ≤ 20 ms).
  * BENCH_TASKS, BENCH_WORKERS and BENCH_LATENCY_TASKS change the sizes. BENCH_SCALE=1 runs the scale
  * mode instead (see scale()).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -20,6 +24,9 @@ import { addBuilder } from '../src/registry/builders.ts';
 import { registerTasks } from '../src/registry/tasks.ts';
 import { bundledHelper } from './bundle.ts';
 import { sql } from 'kysely';
+import { MANIFEST_FILE, normaliseManifest, serialiseManifest } from '../src/core/manifest.ts';
+import { insertJob } from '../src/registry/jobs.ts';
+import { createBuilderToken } from '../src/registry/tokens.ts';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 10_000);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 8);
@@ -155,8 +162,6 @@ async function latency(dialect: Dialect) {
   try {
     // Time to LISTEN, or to watch the wake file.
     await sleep(1500);
-    const { insertJob } = await import('../src/registry/jobs.ts');
-    const { normaliseManifest } = await import('../src/core/manifest.ts');
     for (let i = 0; i < LATENCY_TASKS; i++) {
       const m = normaliseManifest(
         {
@@ -170,19 +175,7 @@ async function latency(dialect: Dialect) {
       await registerTasks(registry, m.id, ['auto'], ['all'], 'rpm');
       await sleep(20 + Math.random() * 30);
     }
-    for (;;) {
-      const waiting = await registry.db.selectFrom('attempts').select('id').where('number', '=', 1).execute();
-      if (waiting.length >= LATENCY_TASKS) break;
-      await sleep(100);
-    }
-    const rows = await registry.db
-      .selectFrom('attempts')
-      .innerJoin('tasks', 'tasks.id', 'attempts.task_id')
-      .select(['attempts.started_at', 'tasks.created_at'])
-      .where('attempts.number', '=', 1)
-      .execute();
-    const waits = rows.map((r) => r.started_at - r.created_at);
-    return { median: quantile(waits, 0.5), p99: quantile(waits, 0.99) };
+    return await claimWaits(registry);
   } finally {
     for (const d of daemons) d.kill('SIGTERM');
     await Promise.all(daemons.map((d) => (d.exitCode === null ? once(d, 'exit') : null)));
@@ -190,6 +183,152 @@ async function latency(dialect: Dialect) {
     await drop();
     rmSync(home, { recursive: true, force: true });
   }
+}
+
+/** A farm's data directory for `pkgforge web`, with accepted copies of the tasks' jobs (the claim answers their build.yml). */
+function farmHome(jobIds: string[]): string {
+  const home = mkdtempSync(join(tmpdir(), 'pkgforge-bench-http-'));
+  for (const d of ['incoming', 'accepted', 'results', 'repos', 'tmp']) mkdirSync(join(home, d), { mode: 0o755 });
+  for (const id of jobIds) acceptedCopy(home, id);
+  return home;
+}
+
+function acceptedCopy(home: string, id: string): void {
+  const m = normaliseManifest(
+    { id, bucket: 'devel', packages: [{ file: 'x.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] },
+    id,
+  );
+  mkdirSync(join(home, 'accepted', id));
+  writeFileSync(join(home, 'accepted', id, MANIFEST_FILE), serialiseManifest(m));
+}
+
+/** Starts `pkgforge web` on the registry, for remote builders; resolves with its address once it listens. */
+async function startFarmServer(dialect: Dialect, url: string, home: string) {
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []),
+      join(ROOT, 'bin', 'pkgforge.js'),
+      'web',
+      '--listen',
+      '127.0.0.1:0',
+    ],
+    {
+      env: { ...process.env, PKGFORGE_HOME: home, PKGFORGE_REGISTRY: dialect === 'sqlite' ? `sqlite:${url}` : url },
+      // Its log (a line per finished task) is not the benchmark's output.
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
+  let out = '';
+  const server = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /PkgForge API at (http:\/\/\S+)\/api\/v1/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`pkgforge web exited (${code}): ${out}`)));
+  });
+  return { server, child };
+}
+
+async function builderTokens(registry: Registry): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let i = 0; i < WORKERS; i++) tokens.push((await createBuilderToken(registry.db, `b${i}`)).token);
+  return tokens;
+}
+
+/** 1. over HTTP: no-op remote builder processes drain the tasks through a real server's builder API. */
+async function httpThroughput(dialect: Dialect) {
+  const { registry, url, drop } = await setup(dialect);
+  await seedTasks(registry, TASKS);
+  const home = farmHome(Array.from({ length: TASKS }, (_, i) => `seed-${i}`));
+  const tokens = await builderTokens(registry);
+  const { server, child } = await startFarmServer(dialect, url, home);
+  try {
+    const worker = await bundledHelper('claim-http-worker');
+    const outputs = await Promise.all(
+      tokens.map(async (token) => {
+        const w = spawn(process.execPath, [worker, server, token, 'drain'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        w.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        await once(w, 'exit');
+        return JSON.parse(out) as { claimed: number[]; first: number; last: number };
+      }),
+    );
+    const seconds = (Math.max(...outputs.map((o) => o.last)) - Math.min(...outputs.map((o) => o.first))) / 1000;
+    const claimed = outputs.flatMap((o) => o.claimed);
+    return {
+      claimsPerSecond: claimed.length / seconds,
+      claimed: claimed.length,
+      duplicates: claimed.length - new Set(claimed).size,
+      seconds,
+    };
+  } finally {
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    await registry.close();
+    await drop();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** 2. over HTTP: idle remote builders long-polling; the time from a registration to its claim. */
+async function httpLatency(dialect: Dialect) {
+  const { registry, url, drop } = await setup(dialect);
+  const home = farmHome([]);
+  const tokens = await builderTokens(registry);
+  const { server, child } = await startFarmServer(dialect, url, home);
+  const worker = await bundledHelper('claim-http-worker');
+  const idle = tokens.map((token) => spawn(process.execPath, [worker, server, token, 'idle'], { stdio: 'ignore' }));
+  try {
+    for (;;) {
+      const ready = await registry.db
+        .selectFrom('builders')
+        .select('id')
+        .where('last_heartbeat_at', 'is not', null)
+        .execute();
+      if (ready.length === WORKERS) break;
+      await sleep(200);
+    }
+    await sleep(1000);
+    for (let i = 0; i < LATENCY_TASKS; i++) {
+      const id = `lat-${i}`;
+      acceptedCopy(home, id);
+      const m = normaliseManifest(
+        { id, bucket: 'devel', packages: [{ file: 'x.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] },
+        'x',
+      );
+      await insertJob(registry, m, { submitter: null, submittedAt: Date.now(), incomingEntry: null });
+      await registerTasks(registry, m.id, ['auto'], ['all'], 'rpm');
+      await sleep(20 + Math.random() * 30);
+    }
+    return await claimWaits(registry);
+  } finally {
+    for (const w of idle) w.kill('SIGTERM');
+    await Promise.all(idle.map((w) => (w.exitCode === null ? once(w, 'exit') : null)));
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    await registry.close();
+    await drop();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** Once every registered task's first attempt started: the waits from registration to claim. */
+async function claimWaits(registry: Registry) {
+  for (;;) {
+    const waiting = await registry.db.selectFrom('attempts').select('id').where('number', '=', 1).execute();
+    if (waiting.length >= LATENCY_TASKS) break;
+    await sleep(100);
+  }
+  const rows = await registry.db
+    .selectFrom('attempts')
+    .innerJoin('tasks', 'tasks.id', 'attempts.task_id')
+    .select(['attempts.started_at', 'tasks.created_at'])
+    .where('attempts.number', '=', 1)
+    .execute();
+  const waits = rows.map((r) => r.started_at - r.created_at);
+  return { median: quantile(waits, 0.5), p99: quantile(waits, 0.99) };
 }
 
 /** Connections to the benchmark's database now, from pg_stat_activity. */
@@ -302,8 +441,10 @@ if (process.env.BENCH_SCALE) {
 console.log(
   `PkgForge claim benchmark (${TASKS} tasks, ${WORKERS} builder processes; latency over ${LATENCY_TASKS} registrations)`,
 );
+const direct: Record<string, number> = {};
 for (const dialect of ['sqlite', 'postgresql'] as const) {
   const t = await throughput(dialect);
+  direct[dialect] = t.claimsPerSecond;
   console.log(
     `1. ${dialect.padEnd(10)} ${t.claimed} claims in ${t.seconds.toFixed(2)} s: ${t.claimsPerSecond.toFixed(0)} claims/s, duplicates ${t.duplicates} (must be 0)`,
   );
@@ -312,5 +453,15 @@ for (const dialect of ['sqlite', 'postgresql'] as const) {
   const l = await latency(dialect);
   console.log(
     `2. ${dialect.padEnd(10)} registration to claim by an idle daemon: median ${l.median} ms, p99 ${l.p99} ms${dialect === 'postgresql' ? ' (LISTEN/NOTIFY; target median ≤ 10 ms)' : ' (the wake file; target median ≤ 20 ms, p99 ≤ 100 ms)'}; ratio to the original's 60 s poll (median 30 s): ${(l.median / 30_000).toFixed(4)}`,
+  );
+}
+for (const dialect of ['sqlite', 'postgresql'] as const) {
+  const t = await httpThroughput(dialect);
+  console.log(
+    `3. ${dialect.padEnd(10)} over HTTP: ${t.claimed} claims and no-op finishes in ${t.seconds.toFixed(2)} s: ${t.claimsPerSecond.toFixed(0)} claims/s, duplicates ${t.duplicates} (must be 0); ratio to the direct mode: ${(t.claimsPerSecond / direct[dialect]!).toFixed(2)}× (target ≥ 0.5×)`,
+  );
+  const l = await httpLatency(dialect);
+  console.log(
+    `3. ${dialect.padEnd(10)} over HTTP: registration to claim by an idle remote builder (long-poll): median ${l.median} ms, p99 ${l.p99} ms (target median ≤ 20 ms)`,
   );
 }

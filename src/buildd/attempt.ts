@@ -4,7 +4,8 @@ import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import YAML from 'yaml';
-import { MANIFEST_FILE, packageFiles, parseManifest, type Manifest } from '../core/manifest.ts';
+import { packageFiles, type Manifest } from '../core/manifest.ts';
+import { readAcceptedManifest as readAccepted } from '../sources/accepted-manifest.ts';
 import { attemptPath, taskResultsPath } from '../core/results-layout.ts';
 import type { Claim } from '../registry/attempts.ts';
 import { messageOf } from '../util/errors.ts';
@@ -244,14 +245,7 @@ async function runPhases<R extends AttemptRun>(
 }
 
 async function readAcceptedManifest(acceptedDir: string, jobId: string): Promise<Manifest> {
-  try {
-    return parseManifest(
-      await readFile(join(acceptedDir, MANIFEST_FILE), 'utf8'),
-      `accepted/${jobId}/${MANIFEST_FILE}`,
-    );
-  } catch (err) {
-    throw new Error(`The accepted copy of job ${jobId} cannot be read: ${messageOf(err)}`);
-  }
+  return (await readAccepted(acceptedDir, jobId)).manifest;
 }
 
 const abortReason = (signal: AbortSignal) =>

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { instanceName, parseInstance } from '../core/builder-health.ts';
+import { instanceName } from '../core/builder-health.ts';
 import { attemptPath } from '../core/results-layout.ts';
 import {
   builderIdentity,
@@ -19,7 +19,6 @@ import { reapEveryMs, startLeaseReaper } from '../registry/lease-reaper.ts';
 import type { Registry } from '../registry/registry.ts';
 import { transientRegistryError, withRegistryRetry } from '../registry/retry.ts';
 import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
-import { isProcessAlive } from '../util/process.ts';
 import { keepLease, type Lease } from './lease.ts';
 import {
   buildTask,
@@ -29,7 +28,7 @@ import {
   resumeAttempt,
   type PendingOutcome,
 } from './attempt.ts';
-import { hostProblems } from './host-check.ts';
+import { hostProblems, leftByThisHost } from './host-check.ts';
 import {
   completeAttempt,
   finished,
@@ -215,16 +214,7 @@ async function busyElsewhere(
   me: BuilderIdentity,
 ): Promise<{ job: string; host: string | null; attempt: number } | null> {
   for (const held of await claimsHeldBy(registry, me)) {
-    if (!held.leaseLive) continue;
-    // The lease of a daemon on this host that is no longer running is not a live one.
-    const holder = held.host === null ? null : parseInstance(held.host);
-    // Nor is our own pid: a container restarted with the same host name gives the same pid again.
-    if (
-      holder?.pid != null &&
-      holder.host === hostname() &&
-      (holder.pid === process.pid || !isProcessAlive(holder.pid))
-    )
-      continue;
+    if (!held.leaseLive || leftByThisHost(held.host)) continue;
     return { job: held.jobId, host: held.host, attempt: held.attempt };
   }
   return null;

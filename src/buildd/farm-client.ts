@@ -36,7 +36,7 @@ export interface RemoteClaim {
   sources: RemoteSource[];
 }
 
-export type HeldClaim = Claim & { leaseLive: boolean };
+export type HeldClaim = Claim & { host: string | null; leaseLive: boolean };
 
 /**
  * Whether a failure of a farm call may pass if tried again: the farm unreachable, or answering 5xx

@@ -5,7 +5,7 @@
  * checks, key and repositories, through the same steps as a local daemon's build (completion.ts), so
  * a remote builder never holds a signing key or write access to a repository.
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RECEIVED_DIR, type RemoteFinishAnswer, type RemoteReport } from '../core/remote-build.ts';
 import { attemptPath } from '../core/results-layout.ts';
@@ -77,12 +77,15 @@ export function farmSide(base: {
     report: RemoteReport,
     signal: AbortSignal,
   ): Promise<{ attempt: EndedAttempt; pending: Omit<PendingOutcome, 'attempt' | 'info'> } | 'stopped'> {
-    const kept = await readPendingOutcome(ctx.dirs.results, claim);
+    // (Only a success is kept: see below.)
+    const kept = report.status === 'success' ? await readPendingOutcome(ctx.dirs.results, claim) : null;
     // Reported again (the server restarted, or its answer was lost): the outcome kept the first time.
     if (kept) return { attempt: await resumeAttempt(claim, ctx.dirs, ctx.settings, kept, signal), pending: kept };
     const attemptDir = join(ctx.dirs.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
     let ended: { status: 'success' | 'fail' | 'stopped'; reason: string | null; attempt: EndedAttempt };
     if (report.status === 'fail') {
+      // A build that failed before any of its log was sent has no directory on the farm yet.
+      await mkdir(attemptDir, { recursive: true });
       const reason = report.reason ?? 'the build failed';
       const info = {
         ...newBuildInfo(claim),
@@ -117,7 +120,9 @@ export function farmSide(base: {
       return 'stopped';
     }
     const pending = { status: ended.status, reason: ended.reason, published: false };
-    await keepOutcome(ended.attempt, pending);
+    // Kept only where there is something to publish: the journal is there so that a restart does not
+    // publish twice. A failure is kept by its builder, which reports it again until it is recorded.
+    if (pending.status === 'success') await keepOutcome(ended.attempt, pending);
     return { attempt: ended.attempt, pending };
   }
 
@@ -137,7 +142,7 @@ export function farmSide(base: {
         }
         const answer = answerOf(await completeAttempt(ctx, claim, ended.attempt, ended.pending, lease, signals));
         // Recorded: what was received is in the attempt's directory now, or refused.
-        if (answer !== 'unrecorded')
+        if (answer !== 'unrecorded' && report.status === 'success')
           await rm(join(ended.attempt.attemptDir, RECEIVED_DIR), { recursive: true, force: true });
         return answer;
       }),

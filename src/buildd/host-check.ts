@@ -1,12 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { access, constants, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { parseInstance } from '../core/builder-health.ts';
+import { isProcessAlive } from '../util/process.ts';
 import { DEFAULTS } from '../config/defaults.ts';
 import { familyOfBuilder } from '../core/terms.ts';
 import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { TaskDirs } from './attempt.ts';
 import type { SandboxSetup } from './sandbox-setup.ts';
 import { missingTools, type BuilddSettings } from './setup.ts';
+
+/**
+ * Whether an attempt's host (`host[pid]`, as a daemon names itself) is an earlier run of a daemon on
+ * this host that is no longer running, or this very process (a container restarted with the same host
+ * name gives the same pid again): its lease is not a live one, and its tasks are ours to take over.
+ */
+export function leftByThisHost(instance: string | null): boolean {
+  const holder = instance === null ? null : parseInstance(instance);
+  return (
+    holder?.pid != null && holder.host === hostname() && (holder.pid === process.pid || !isProcessAlive(holder.pid))
+  );
+}
 
 /**
  * What stands in the way of building on this host, each in words: the builder command's family

@@ -14,6 +14,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { instanceName } from '../core/builder-health.ts';
 import { MANIFEST_FILE, packageFiles, parseManifest } from '../core/manifest.ts';
 import type { RemoteFile, RemoteReport } from '../core/remote-build.ts';
 import { attemptPath } from '../core/results-layout.ts';
@@ -41,7 +42,7 @@ import {
   type FarmClient,
   type RemoteClaim,
 } from './farm-client.ts';
-import { hostProblems } from './host-check.ts';
+import { hostProblems, leftByThisHost } from './host-check.ts';
 import { keepLease, type Lease } from './lease.ts';
 import { endLeftovers } from './leftovers.ts';
 import type { BuildInfo } from './phases.ts';
@@ -368,6 +369,13 @@ async function startRemote(
     waitFor,
   );
   if (unable) throw new PkgForgeError(ErrorCode.directory, `Builder '${ctx.name}': ${unable}`);
+  // Another running instance of this builder: its tasks are not ours to hand back.
+  const busy = held.find((c) => c.leaseLive && !leftByThisHost(c.host));
+  if (busy)
+    throw new PkgForgeError(
+      ErrorCode.locked,
+      `Builder '${ctx.name}' is already building job ${busy.jobId} on ${busy.host ?? 'another host'} (attempt ${busy.attempt}); run one daemon per builder name`,
+    );
   if (sandbox.sandbox?.kind === 'none') ctx.log.warn(`Builder '${ctx.name}' builds WITHOUT a sandbox (sandbox: none)`);
   else ctx.log.info(`Builder '${ctx.name}': ${sandbox.sandbox!.describe()}`);
   if (sandbox.sandbox) await endLeftovers(sandbox.workspaces!, sandbox.sandbox, ctx.log);
@@ -390,7 +398,7 @@ async function startRemote(
 }
 
 /** How a remote daemon names itself to the farm: its host and process. */
-const ownHost = () => `${hostname()}[${process.pid}]`;
+const ownHost = () => instanceName(hostname(), process.pid);
 
 /**
  * The remote build daemon: start (startRemote), then claim and build until stopped. A farm that

@@ -2,13 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Type from 'typebox';
-import { MANIFEST_FILE, parseManifest } from '../../core/manifest.ts';
 import { printable } from '../../core/names.ts';
 import {
   MAX_CLAIM_WAIT_SECONDS,
@@ -35,6 +34,7 @@ import {
   type Claim,
 } from '../../registry/attempts.ts';
 import { builderOfToken } from '../../registry/tokens.ts';
+import { readAcceptedManifest } from '../../sources/accepted-manifest.ts';
 import { ErrorCode, PkgForgeError } from '../../util/errors.ts';
 import { childPath, fsyncFile } from '../../util/fs-safe.ts';
 import type { RemoteBuilds, WebContext } from '../context.ts';
@@ -154,8 +154,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       join(ctx.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
     const acceptedManifest = async (claim: Claim) => {
       const dir = childPath(ctx.accepted, claim.jobId);
-      const text = await readFile(join(dir, MANIFEST_FILE), 'utf8');
-      return { dir, text, manifest: parseManifest(text, `accepted/${claim.jobId}/${MANIFEST_FILE}`) };
+      return { dir, ...(await readAcceptedManifest(dir, claim.jobId)) };
     };
 
     app.get(
@@ -208,7 +207,13 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           }),
           response: {
             200: Type.Object({
-              held: Type.Array(Type.Object({ ...ClaimSchema.properties, leaseLive: Type.Boolean() })),
+              held: Type.Array(
+                Type.Object({
+                  ...ClaimSchema.properties,
+                  host: Type.Union([Type.String(), Type.Null()]),
+                  leaseLive: Type.Boolean(),
+                }),
+              ),
             }),
           },
         },
@@ -217,7 +222,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         const me = meOf(req);
         await idleHeartbeat(ctx.registry.db, me.id, req.body.host, req.body.unable, req.body.sandbox);
         const held = await claimsHeldBy(ctx.registry, me);
-        return { held: held.map(({ host: _host, ...c }) => c) };
+        return { held };
       },
     );
 
@@ -279,7 +284,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
                 return { claim, manifest: accepted.text, sources: sourcesOf(accepted.manifest) };
               // The task fails with the reason, as a local daemon's does: handing it back would give it
               // out again at once, for ever. The builder's wait goes on.
-              const reason = `The accepted copy of job ${claim.jobId} cannot be read: ${accepted.message}`;
+              const reason = accepted.message;
               req.log.error({ job: claim.jobId }, reason);
               await finishAttempt(ctx.registry, claim, 'fail', reason, null);
               continue;
