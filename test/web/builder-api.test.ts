@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import YAML from 'yaml';
 import { normaliseManifest } from '../../src/core/manifest.ts';
+import { finishAttempt } from '../../src/registry/attempts.ts';
 import { addBuilder } from '../../src/registry/builders.ts';
 import { insertJob } from '../../src/registry/jobs.ts';
 import { registerTasks } from '../../src/registry/tasks.ts';
@@ -19,12 +20,12 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
 const SOURCE = Buffer.from('the source package of job x\n');
 
 /** A job with one accepted source for el9/x86_64 only: its accepted copy written as the incoming processor would. */
-async function acceptedJob(farm: TestFarm, id: string) {
+async function acceptedJob(farm: TestFarm, id: string, platform = 'el9') {
   const m = normaliseManifest(
     {
       id,
       bucket: 'devel',
-      platforms: ['el9'],
+      platforms: [platform],
       archs: ['x86_64'],
       packages: [
         {
@@ -58,11 +59,14 @@ for (const dialect of DIALECTS) {
       leaseRenewalMs: 20_000,
       productMaxBytes: 1024 * 1024,
       settle: async () => false,
-      complete: async () => ({ status: 'fail', reason: 'recorded by the test' }),
+      complete: async (claim) => {
+        await finishAttempt(farm.registry, claim, 'fail', 'recorded by the test', null);
+        return { status: 'fail', reason: 'recorded by the test' };
+      },
     };
     before(async () => {
       farm = await makeFarm(dialect);
-      await addPlatforms(farm, 'el9/x86_64*', 'el9/aarch64*');
+      await addPlatforms(farm, 'el9/x86_64*', 'el9/aarch64*', 'el8/x86_64*');
       await addBuilder(farm.registry.db, 'a', 'el9', 'x86_64');
       await addBuilder(farm.registry.db, 'b', 'el9', 'aarch64');
       tokenA = (await createBuilderToken(farm.registry.db, 'a')).token;
@@ -226,6 +230,41 @@ for (const dialect of DIALECTS) {
         .executeTakeFirstOrThrow();
       assert.equal(task.status, 'fail');
       assert.match(task.reason ?? '', /The accepted copy of job lost cannot be read/);
+    });
+
+    it('answers a report sent again after it was recorded with the recorded outcome; refuses an upload that is not a byte stream', async () => {
+      // A builder of its own platform, so the test stands alone whatever the others left waiting.
+      await addBuilder(farm.registry.db, 'c', 'el8', 'x86_64');
+      const tokenC = (await createBuilderToken(farm.registry.db, 'c')).token;
+      await acceptedJob(farm, 'again', 'el8');
+      const { claim } = (await call(tokenC, 'POST', '/claim', { host: 'hostc[1]' })).body;
+      assert.equal(claim.jobId, 'again');
+      const at = `/tasks/${claim.taskId}/attempts/${claim.attempt}`;
+      const rpm = Buffer.from('bytes');
+      const untyped = await call(tokenC, 'PUT', `${at}/files/again-1-1.el9.x86_64.rpm`, rpm, {
+        'content-type': 'text/plain',
+        'x-pkgforge-sha256': sha256(rpm),
+      });
+      assert.equal(untyped.status, 400, JSON.stringify(untyped.body));
+      assert.match(untyped.body.message, /application\/octet-stream/);
+      const report = {
+        status: 'fail',
+        reason: 'it failed',
+        hostname: 'hosta',
+        starttime: 1,
+        phases: ['init', 'build'],
+        success: [],
+        failures: ['again-1-1.src.rpm'],
+        products: [],
+      };
+      const first = await call(tokenC, 'POST', `${at}/finish`, report);
+      assert.deepEqual(first.body, { status: 'fail', reason: 'recorded by the test' });
+      // Its answer was lost, say: the same report again is told the same, not that it is stale.
+      const again = await call(tokenC, 'POST', `${at}/finish`, report);
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      assert.deepEqual(again.body, first.body);
+      // Anything else on that attempt is stale now.
+      assert.equal((await call(tokenC, 'POST', `${at}/log?offset=0`, rpm, octets(sha256(rpm)))).status, 409);
     });
   });
 }

@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Type from 'typebox';
 import { printable } from '../../core/names.ts';
@@ -366,7 +366,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       },
       async (req) => {
         const claim = await heldClaim(req, req.params.task, req.params.attempt);
-        const chunk = await readChunk(req.body as IncomingMessage, LOG_CHUNK_MAX);
+        const chunk = await readChunk(byteStream(req.body), LOG_CHUNK_MAX);
         const dir = attemptDir(claim);
         return oneAtATime(`log:${claim.taskId}:${claim.attempt}`, async () => {
           await mkdir(dir, { recursive: true });
@@ -420,6 +420,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             ErrorCode.tooLarge,
             `The product ${name} (${declared} bytes) is over the limit of ${limit} bytes`,
           );
+        const body = byteStream(req.body);
         const dir = join(attemptDir(claim), RECEIVED_DIR);
         await mkdir(dir, { recursive: true });
         const partial = join(dir, `.${name}.${randomBytes(4).toString('hex')}.partial`);
@@ -427,7 +428,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         let size = 0;
         try {
           await pipeline(
-            req.body as IncomingMessage,
+            body,
             new Transform({
               transform(chunk: Buffer, _enc, done) {
                 size += chunk.length;
@@ -524,6 +525,12 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       },
     );
   };
+}
+
+/** A request's raw body: only `application/octet-stream` is streamed (see the parser above). */
+function byteStream(body: unknown): IncomingMessage {
+  if (body instanceof Readable) return body as IncomingMessage;
+  throw new PkgForgeError(ErrorCode.usage, 'Send the bytes as Content-Type: application/octet-stream');
 }
 
 /** Reads a request body of at most `max` bytes (a live log's chunk). */
