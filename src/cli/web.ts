@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { access, constants } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
 import type { Config } from '../config/load-config.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -29,14 +31,23 @@ export async function startWeb(
   // The web server serves what clients trust: it will not run beside an accepted/ or repos/ others may rewrite.
   await assertOwnerOnlyWritable(config.accepted, 'accepted');
   await assertOwnerOnlyWritable(config.repos, 'repositories');
-  // Remote builders' reports are checked, signed and published here, with the farm's own settings.
-  const builds = farmSide({
-    registry,
-    dirs: { accepted: config.accepted, results: config.results, tmpdir: config.tmpdir, repos: config.repos },
-    settings: builddSettings(config),
-    log,
-    productMaxBytes: config.buildd.limits.product,
-  });
+  // Remote builders' reports are checked, signed and published here, with the farm's own settings,
+  // by a server that may write what the build daemons write (in a system install, one run as their user).
+  const writable = await Promise.all([config.results, config.repos].map(async (d) => ((await canWrite(d)) ? null : d)));
+  const unwritable = writable.filter((d) => d !== null);
+  const noBuilds =
+    unwritable.length > 0
+      ? `this server's user cannot write ${unwritable.join(' and ')}; run a \`pkgforge web\` for builders as the build daemons' user (docs/remote-builders.md)`
+      : undefined;
+  const builds = noBuilds
+    ? undefined
+    : farmSide({
+        registry,
+        dirs: { accepted: config.accepted, results: config.results, tmpdir: config.tmpdir, repos: config.repos },
+        settings: builddSettings(config),
+        log,
+        productMaxBytes: config.buildd.limits.product,
+      });
   const app = await buildApp({
     registry,
     accepted: config.accepted,
@@ -49,13 +60,26 @@ export async function startWeb(
     healthyWithinMs: config.web.healthyWithinMs,
     limits: config.web.http,
     builds,
+    noBuilds,
   });
-  app.addHook('onClose', async () => builds.close());
+  app.addHook('onClose', async () => builds?.close());
   const url = await app.listen({ host, port }).catch(async (err: NodeJS.ErrnoException) => {
     await app.close();
     throw new PkgForgeError(ErrorCode.usage, `Cannot listen on ${listen}: ${listenProblem(err)}`, { cause: err });
   });
   return { url, close: () => app.close() };
+}
+
+/** Whether this process may write `dir`, or make it (a repositories directory no publish has made yet). */
+async function canWrite(dir: string): Promise<boolean> {
+  for (let d = dir; ; d = dirname(d)) {
+    const ok = await access(d, constants.W_OK).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : false),
+    );
+    if (ok !== null) return ok;
+    if (dirname(d) === d) return false;
+  }
 }
 
 /** Why a server cannot listen, with what to do about it. */

@@ -41,6 +41,7 @@ export interface WebContext {
   healthyWithinMs: number;
   /** The server's timeouts, minimum upload rate and connections per client; the defaults for those not given. */
   limits?: Partial<HttpLimits>;
-  /** Remote builders (`pkgforge buildd --server`): absent, the builder API answers 503. */
+  /** Remote builders (`pkgforge buildd --server`): absent, the builder API answers 503, with `noBuilds` as the reason. */
   builds?: RemoteBuilds;
+  noBuilds?: string;
 }

@@ -120,7 +120,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       if (!ctx.builds)
         throw new PkgForgeError(
           ErrorCode.unavailable,
-          'This server does not take remote builds (it was started without the farm side of builds)',
+          `This server does not take remote builds: ${ctx.noBuilds ?? 'it was started without the farm side of builds'}`,
         );
       return ctx.builds;
     };
