@@ -14,7 +14,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RemoteFile, RemoteFinishAnswer, RemoteReport, RemoteSource } from '../core/remote-build.ts';
 import type { Claim, HeartbeatAnswer } from '../registry/attempts.ts';
-import { ErrorCode, PkgForgeError, messageOf } from '../util/errors.ts';
+import { ErrorCode, PkgForgeError, isPkgForgeError, messageOf } from '../util/errors.ts';
 import { apiUrl, reach } from '../util/reach.ts';
 
 /** What the farm says of the builder a token acts for (GET /builder). */
@@ -39,8 +39,9 @@ export interface RemoteClaim {
 export type HeldClaim = Claim & { host: string | null; leaseLive: boolean };
 
 /**
- * Whether a failure of a farm call may pass if tried again: the farm unreachable, or answering 5xx
- * (a restart, a registry outage behind it). A refusal (4xx) will not.
+ * Whether a failure of a farm call may pass if tried again: the farm unreachable, or answering 502,
+ * 503 or 504 (a restart, a proxy without its server, a registry outage behind it). A refusal (4xx)
+ * will not, nor an internal error (500): retrying that would hold the task for ever.
  */
 export function transientFarmError(err: unknown): boolean {
   return err instanceof PkgForgeError && err.code === ErrorCode.unavailable;
@@ -53,7 +54,8 @@ function codeOf(status: number): ErrorCode {
   if (status === 404) return ErrorCode.notFound;
   if (status === 409) return ErrorCode.staleAttempt;
   if (status === 413) return ErrorCode.tooLarge;
-  if (status >= 500) return ErrorCode.unavailable;
+  if (status === 502 || status === 503 || status === 504) return ErrorCode.unavailable;
+  if (status >= 500) return ErrorCode.internal;
   return ErrorCode.usage;
 }
 
@@ -64,7 +66,7 @@ function refusal(status: number, statusText: string, text: string, what: string)
   } catch {
     // not JSON: the status says it
   }
-  // A 5xx is always one to try again, whatever its code; a refusal keeps the farm's own code.
+  // A 5xx is said by its status (whether to try again), a refusal by the farm's own code.
   const code =
     status < 500 && body.code && (Object.values(ErrorCode) as string[]).includes(body.code)
       ? (body.code as ErrorCode)
@@ -204,7 +206,13 @@ export class FarmClient {
           transform(chunk: Buffer, _enc, done) {
             size += chunk.length;
             // More than it should be: no reason to take the rest.
-            if (size > source.size) return done(new Error(`more than the ${source.size} bytes expected`));
+            if (size > source.size)
+              return done(
+                new PkgForgeError(
+                  ErrorCode.checksum,
+                  `The download of ${what} is not the accepted copy: more than its ${source.size} bytes`,
+                ),
+              );
             hash.update(chunk);
             done(null, chunk);
           },
@@ -212,6 +220,7 @@ export class FarmClient {
         out.createWriteStream(),
       );
     } catch (err) {
+      if (isPkgForgeError(err)) throw err;
       throw new PkgForgeError(ErrorCode.unavailable, `Could not download ${what}: ${messageOf(err)}`, { cause: err });
     }
     const digest = hash.digest('hex');
@@ -243,6 +252,8 @@ export class FarmClient {
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const size = (await stat(path)).size;
     await new Promise<void>((resolve, reject) => {
+      // Once the farm has answered, its answer is the outcome, not a broken pipe from what it stopped reading.
+      let answered = false;
       const fail = (err: Error) =>
         reject(
           err instanceof PkgForgeError
@@ -264,6 +275,7 @@ export class FarmClient {
           timeout: 10 * 60_000,
         },
         (res) => {
+          answered = true;
           let text = '';
           res.setEncoding('utf8');
           res.on('data', (d: string) => (text += d));
@@ -271,12 +283,14 @@ export class FarmClient {
           res.on('end', () => {
             if (res.statusCode === 201) return resolve();
             fail(refusal(res.statusCode ?? 0, res.statusMessage ?? '', text, what));
+            // Refused: the rest of the file is not sent.
+            req.destroy();
           });
         },
       );
       req.on('timeout', () => req.destroy(new Error('no answer within 10 minutes')));
-      req.on('error', fail);
-      pipeline(createReadStream(path), req).catch(fail);
+      req.on('error', (err) => answered || fail(err));
+      pipeline(createReadStream(path), req).catch((err: Error) => answered || fail(err));
     });
   }
 }

@@ -32,7 +32,8 @@ import type { BuilddSettings } from './setup.ts';
 export interface FarmSide {
   leaseExpiryMs: number;
   leaseRenewalMs: number;
-  productMaxBytes: number;
+  productMaxBytes: (platform: string) => number;
+  uploadMaxBytes: (platform: string) => number;
   settle(claim: Claim): Promise<boolean>;
   complete(claim: Claim, report: RemoteReport): Promise<RemoteFinishAnswer | 'unrecorded'>;
   /** Stops what is in hand at once (the server stops): its outcomes stay kept, for the builder's next report. */
@@ -52,7 +53,8 @@ export function farmSide(base: {
   dirs: TaskDirs;
   settings: BuilddSettings;
   log: Log;
-  productMaxBytes: number;
+  productMaxBytes: (platform: string) => number;
+  uploadMaxBytes: (platform: string) => number;
 }): FarmSide {
   const abort = new AbortController();
   // The server's stop aborts publishing in hand; there is no "finish the build in hand" to wait for.
@@ -130,6 +132,7 @@ export function farmSide(base: {
     leaseExpiryMs: base.settings.leaseExpiryMs,
     leaseRenewalMs: base.settings.leaseRenewalMs,
     productMaxBytes: base.productMaxBytes,
+    uploadMaxBytes: base.uploadMaxBytes,
     settle: (claim) => leased(claim, async (ctx, lease) => (await publishAdopted(ctx, claim, lease, signals)) !== null),
     complete: (claim, report) =>
       leased(claim, async (ctx, lease) => {
@@ -142,7 +145,7 @@ export function farmSide(base: {
         }
         const answer = answerOf(await completeAttempt(ctx, claim, ended.attempt, ended.pending, lease, signals));
         // Recorded: what was received is in the attempt's directory now, or refused.
-        if (answer !== 'unrecorded' && report.status === 'success')
+        if (answer !== 'unrecorded')
           await rm(join(ended.attempt.attemptDir, RECEIVED_DIR), { recursive: true, force: true });
         return answer;
       }),

@@ -10,7 +10,7 @@
  * long as the lease may be valid; a daemon restarted after a kill delivers what it kept.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,6 +40,7 @@ import {
   withFarmRetry,
   type FarmBuilder,
   type FarmClient,
+  type HeldClaim,
   type RemoteClaim,
 } from './farm-client.ts';
 import { hostProblems, leftByThisHost } from './host-check.ts';
@@ -61,6 +62,9 @@ export interface RemoteBuilddContext {
 
 /** How long an idle builder's claim waits on the farm for a task before asking again. */
 const CLAIM_WAIT_SECONDS = 30;
+
+/** How long the daemon waits after an unexpected failure before it claims again. */
+const ERROR_PAUSE_MS = 5000;
 
 /** How often the live log is sent up while a build runs. */
 const LOG_EVERY_MS = 1000;
@@ -105,7 +109,16 @@ async function sendLog(ctx: RemoteBuilddContext, claim: Claim, offset: number): 
     for (;;) {
       const { bytesRead } = await fh.read(piece, 0, LOG_PIECE, offset);
       if (bytesRead === 0) return offset;
-      await ctx.farm.appendLog(claim, offset, piece.subarray(0, bytesRead));
+      try {
+        await ctx.farm.appendLog(claim, offset, piece.subarray(0, bytesRead));
+      } catch (err) {
+        // The farm has less than we sent (it lost what it had not yet written): from the start again.
+        if (offset > 0 && isPkgForgeError(err, ErrorCode.usage)) {
+          offset = 0;
+          continue;
+        }
+        throw err;
+      }
       offset += bytesRead;
     }
   } finally {
@@ -179,7 +192,8 @@ async function reportOf(info: BuildInfo, pending: Pick<PendingOutcome, 'status' 
   }
   return {
     status: pending.status,
-    reason: pending.reason,
+    // The farm takes reasons of up to 4096 characters: a longer one is cut, not refused.
+    reason: pending.reason && pending.reason.length > 4000 ? `${pending.reason.slice(0, 4000)}…` : pending.reason,
     hostname: info.hostname,
     starttime: info.starttime,
     phases: info.phases,
@@ -203,16 +217,22 @@ async function deliver(
 ): Promise<TaskReport> {
   const retry = retryUntilLease(ctx, lease, signals);
   const base = reportBase(claim);
+  let report: RemoteReport | null = null;
   try {
     await withFarmRetry(() => sendLog(ctx, claim, logOffset), retry);
-    const report = await reportOf(pending.info, pending);
+    report = await reportOf(pending.info, pending);
     // The farm holds the accepted copies: a source package rebuilt under its own name is not sent.
     const sources = new Set((await readManifestFiles(ctx, claim)) ?? []);
     for (const [i, path] of pending.info.products.entries()) {
       const file = report.products[i]!;
       if (!sources.has(file.name)) await withFarmRetry(() => ctx.farm.upload(claim, path, file), retry);
     }
-    const answer = await withFarmRetry(() => ctx.farm.finish(claim, report), retry);
+    // Once recorded, the farm says the lease is lost; a report whose answer was lost is answered
+    // again (with the recorded outcome), so it is retried for the lease's whole time.
+    const answer = await withFarmRetry(() => ctx.farm.finish(claim, report!), {
+      ...retry,
+      until: () => lease.validUntil(),
+    });
     lease.stop();
     await forget(ctx, claim);
     return finished(ctx, { ...base, status: answer.status, reason: answer.reason });
@@ -225,13 +245,49 @@ async function deliver(
         reason: messageOf(err),
       });
     }
-    if (!transientFarmError(err)) throw err;
+    if (!transientFarmError(err)) return refused(ctx, claim, report, err, lease, signals);
     // Kept: a daemon started again delivers it, if the attempt still holds its task.
     ctx.log.error(
       { job: claim.jobId, attempt: claim.attempt, err: messageOf(err) },
       `Could not deliver the outcome '${pending.status}' of ${claim.jobId} (attempt ${claim.attempt}): ${messageOf(err)}; it is kept in ${localAttemptDir(ctx, claim)}`,
     );
     return finished(ctx, { ...base, status: 'unrecorded', reason: pending.reason });
+  }
+}
+
+/**
+ * The farm refused part of a delivery (a product over its size limit, a log too long, a name it does
+ * not take): the task fails with the farm's words, instead of being retried for ever or left to
+ * expire. Handed back when even that report cannot be made.
+ */
+async function refused(
+  ctx: RemoteBuilddContext,
+  claim: Claim,
+  report: RemoteReport | null,
+  err: unknown,
+  lease: Lease,
+  signals: StopSignals,
+): Promise<TaskReport> {
+  const reason = `The delivery of this build was refused: ${messageOf(err)}`;
+  ctx.log.error({ job: claim.jobId, attempt: claim.attempt }, reason);
+  const failed: RemoteReport = {
+    ...(report ?? {
+      hostname: hostname(),
+      starttime: Math.floor(Date.now() / 1000),
+      phases: [],
+      success: [],
+      failures: [],
+    }),
+    status: 'fail',
+    reason,
+    products: [],
+  };
+  try {
+    const answer = await withFarmRetry(() => ctx.farm.finish(claim, failed), retryUntilLease(ctx, lease, signals));
+    await forget(ctx, claim);
+    return finished(ctx, { ...reportBase(claim), status: answer.status, reason: answer.reason });
+  } catch {
+    return handBack(ctx, claim, lease, signals, reason);
   }
 }
 
@@ -299,19 +355,20 @@ export async function runRemoteClaim(
       const dir = localAttemptDir(ctx, claim);
       await mkdir(dir, { recursive: true });
       await writeFileAtomic(join(dir, 'build.log'), `pkgforge: ${messageOf(err)}\n`);
-      const pending = {
-        attempt: claim.attempt,
-        status: 'fail' as const,
-        reason: messageOf(err),
-        published: false,
-        info,
-      };
-      return await deliver(ctx, claim, pending, lease, signals);
+      const outcome = { status: 'fail' as const, reason: messageOf(err), published: false };
+      // Kept as a build's outcome is, so a daemon started again delivers it.
+      await keepOutcome({ attemptDir: dir, info, log: null!, run: null }, outcome);
+      return await deliver(ctx, claim, { ...outcome, attempt: claim.attempt, info }, lease, signals);
     }
     const live = liveLog(ctx, claim);
-    const built = await buildTask(claim, ctx.dirs, ctx.settings, lease.signal);
-    await closeAttempt(built.attempt);
-    const sent = await live.stop();
+    let sent: number;
+    let built: Awaited<ReturnType<typeof buildTask>>;
+    try {
+      built = await buildTask(claim, ctx.dirs, ctx.settings, lease.signal);
+      await closeAttempt(built.attempt);
+    } finally {
+      sent = await live.stop();
+    }
     if (built.status === 'stopped') return await handBack(ctx, claim, lease, signals, built.reason ?? 'stopped');
     const outcome = { status: built.status, reason: built.reason, published: false };
     await keepOutcome(built.attempt, outcome);
@@ -325,6 +382,22 @@ export async function runRemoteClaim(
     );
   } finally {
     lease.stop();
+  }
+}
+
+/** A claim built, or, when the daemon itself fails at it, handed back (after a pause, so a fault does not spin). */
+async function remoteClaim(ctx: RemoteBuilddContext, rc: RemoteClaim, options: BuilddLoopOptions): Promise<TaskReport> {
+  try {
+    return await runRemoteClaim(ctx, rc, options);
+  } catch (err) {
+    const reason = `the build daemon failed: ${messageOf(err)}`;
+    ctx.log.error({ job: rc.claim.jobId, err: messageOf(err) }, reason);
+    const released = await ctx.farm.release(rc.claim, reason).then(
+      () => true,
+      () => false,
+    );
+    if (!options.once) await pause(ERROR_PAUSE_MS, options.stop);
+    return { ...reportBase(rc.claim), status: released ? 'requeued' : 'unrecorded', reason };
   }
 }
 
@@ -368,7 +441,6 @@ async function startRemote(
     () => ctx.farm.start(ctx.host ?? ownHost(), sandbox.sandbox?.kind ?? null, unable),
     waitFor,
   );
-  if (unable) throw new PkgForgeError(ErrorCode.directory, `Builder '${ctx.name}': ${unable}`);
   // Another running instance of this builder: its tasks are not ours to hand back.
   const busy = held.find((c) => c.leaseLive && !leftByThisHost(c.host));
   if (busy)
@@ -376,9 +448,26 @@ async function startRemote(
       ErrorCode.locked,
       `Builder '${ctx.name}' is already building job ${busy.jobId} on ${busy.host ?? 'another host'} (attempt ${busy.attempt}); run one daemon per builder name`,
     );
+  if (sandbox.sandbox) await endLeftovers(sandbox.workspaces!, sandbox.sandbox, ctx.log);
+  await settleHeld(ctx, held, options, report);
+  // Delivered or handed back first: a host that cannot build can still say what it had built.
+  if (unable) throw new PkgForgeError(ErrorCode.directory, `Builder '${ctx.name}': ${unable}`);
   if (sandbox.sandbox?.kind === 'none') ctx.log.warn(`Builder '${ctx.name}' builds WITHOUT a sandbox (sandbox: none)`);
   else ctx.log.info(`Builder '${ctx.name}': ${sandbox.sandbox!.describe()}`);
-  if (sandbox.sandbox) await endLeftovers(sandbox.workspaces!, sandbox.sandbox, ctx.log);
+  return me;
+}
+
+/**
+ * The tasks the farm says this builder holds from an earlier run: one whose outcome it kept is
+ * delivered, any other handed back. Then whatever else its directories hold (jobs the farm no longer
+ * gives it, a fetch cut short) is removed: they are its own copies, of nothing it holds.
+ */
+async function settleHeld(
+  ctx: RemoteBuilddContext,
+  held: HeldClaim[],
+  options: BuilddLoopOptions,
+  report: (r: TaskReport) => void,
+): Promise<void> {
   for (const claim of held) {
     const lease = keepLease(ctx, claim, options.abort, (renew) => ctx.farm.heartbeat(claim, renew));
     try {
@@ -394,7 +483,10 @@ async function startRemote(
       lease.stop();
     }
   }
-  return me;
+  const keep = new Set(held.map((c) => c.jobId));
+  for (const dir of [ctx.dirs.accepted, ctx.dirs.results])
+    for (const name of await readdir(dir))
+      if (!keep.has(name)) await rm(join(dir, name), { recursive: true, force: true });
 }
 
 /** How a remote daemon names itself to the farm: its host and process. */
@@ -433,7 +525,7 @@ export async function runRemoteBuildd(ctx: RemoteBuilddContext, options: BuilddL
       backoff = 200;
       if (rc) {
         idle = false;
-        report(await runRemoteClaim(ctx, rc, options));
+        report(await remoteClaim(ctx, rc, options));
         if (options.once) break;
         continue;
       }

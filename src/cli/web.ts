@@ -46,7 +46,8 @@ export async function startWeb(
         dirs: { accepted: config.accepted, results: config.results, tmpdir: config.tmpdir, repos: config.repos },
         settings: builddSettings(config),
         log,
-        productMaxBytes: config.buildd.limits.product,
+        productMaxBytes: (platform) => (config.buildd.platformLimits[platform] ?? config.buildd.limits).product,
+        uploadMaxBytes: (platform) => (config.buildd.platformLimits[platform] ?? config.buildd.limits).workdir,
       });
   const app = await buildApp({
     registry,

@@ -10,8 +10,10 @@ import type { Registry } from '../registry/registry.ts';
 export interface RemoteBuilds {
   leaseExpiryMs: number;
   leaseRenewalMs: number;
-  /** The largest product a builder may upload, in bytes. */
-  productMaxBytes: number;
+  /** The largest product a builder of the platform may upload, in bytes (its `limits`' product). */
+  productMaxBytes: (platform: string) => number;
+  /** The most an attempt's uploads may come to together, in bytes (its `limits`' workdir). */
+  uploadMaxBytes: (platform: string) => number;
   /**
    * A claim of a task whose earlier attempt's build the registry accepted: the farm publishes that
    * build itself (it holds its products) and records it. True when it did, so the claim is settled.

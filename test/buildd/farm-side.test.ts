@@ -23,8 +23,9 @@ for (const dialect of DIALECTS) {
     let side: FarmSide;
     before(async () => {
       farm = await makeFarm(dialect);
-      await addPlatforms(farm, 'el9/x86_64*');
+      await addPlatforms(farm, 'el9/x86_64*', 'el9/aarch64');
       await addBuilder(farm.registry.db, 'rb', 'el9', 'x86_64');
+      await addBuilder(farm.registry.db, 'rbarm', 'el9', 'aarch64');
       const config = loadConfig({
         files: [],
         env: { PKGFORGE_HOME: farm.root, HOME: farm.root },
@@ -35,7 +36,8 @@ for (const dialect of DIALECTS) {
         dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp'), repos: config.repos },
         settings: builddSettings(config),
         log: silentLog,
-        productMaxBytes: config.buildd.limits.product,
+        productMaxBytes: () => config.buildd.limits.product,
+        uploadMaxBytes: () => config.buildd.limits.workdir,
       });
     });
     after(async () => {
@@ -44,10 +46,10 @@ for (const dialect of DIALECTS) {
     });
 
     /** A job submitted and claimed by the remote builder `rb`. */
-    async function claimed(id: string, name: string): Promise<Claim> {
-      await submitTo(farm, id, [buildRpm(specFor(name))]);
+    async function claimed(id: string, name: string, builder = 'rb', archs = ['x86_64']): Promise<Claim> {
+      await submitTo(farm, id, [buildRpm(specFor(name))], { platforms: ['el9'], archs });
       assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
-      const me = (await builderIdentity(farm.registry.db, 'rb'))!;
+      const me = (await builderIdentity(farm.registry.db, builder))!;
       return (await claimNextTask(farm.registry, me, 'remote[1]', 60_000))!;
     }
     /** What a builder's uploads leave: the files in the attempt's `.received/`. */
@@ -118,6 +120,24 @@ for (const dialect of DIALECTS) {
         /Refused the product rswap-1\.0-1\.noarch\.rpm: the file uploaded .* is not the one reported/,
       );
       assert.ok(!repoFiles().includes('rswap-1.0-1.noarch.rpm'));
+    });
+
+    it("refuses a package of another job's source, or of another architecture", async () => {
+      const claim = await claimed('rother', 'rother');
+      const foreign = binary('someoneelse');
+      received(claim, [foreign]);
+      const answer = await side.complete(claim, reportOf([foreign]));
+      assert.equal(answer !== 'unrecorded' && answer.status, 'fail');
+      assert.match(
+        (answer as { reason: string }).reason,
+        /Refused the product someoneelse-1\.0-1\.noarch\.rpm: it was built from someoneelse-1\.0-1\.src\.rpm, not from one of job rother's/,
+      );
+      const arm = await claimed('rarch', 'rarch', 'rbarm', ['aarch64']);
+      const x86 = buildRpm(specFor('rarch').replace('BuildArch: noarch', 'BuildArch: x86_64'), 'binary');
+      received(arm, [x86]);
+      const wrong = await side.complete(arm, reportOf([x86]));
+      assert.match((wrong as { reason: string }).reason, /it is for x86_64, and the task builds for aarch64/);
+      assert.ok(!repoFiles().some((f) => f.startsWith('someoneelse') || f.startsWith('rarch')));
     });
 
     it("fails a task whose 'product' is not a package, by the same checks as a local build's", async () => {

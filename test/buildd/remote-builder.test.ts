@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -47,6 +56,7 @@ for (const dialect of DIALECTS) {
     let builderHome: string;
     let builderEnv: Record<string, string>;
     let hidden: string[];
+    let token2: string;
     const children: PkgforgeChild[] = [];
     // Short leases, so a killed builder's task comes back within seconds.
     const farmSettings = { PKGFORGE_LEASE_RENEWAL: '0.5', PKGFORGE_LEASE_EXPIRY: '20' };
@@ -57,10 +67,10 @@ for (const dialect of DIALECTS) {
       await w.until(/PkgForge API at http:\/\/[^:]+:\d+/);
       return { child: w, port: Number(/PkgForge API at http:\/\/[^:]+:(\d+)/.exec(w.output())![1]) };
     };
-    const startBuilder = () => {
+    const startBuilder = (name = 'rb1', env = builderEnv) => {
       const b = spawnPkgforge(
-        ['buildd', '--server', `http://${ns.hostAddress}:${port}`, '--name', 'rb1', '--daemon'],
-        builderEnv,
+        ['buildd', '--server', `http://${ns.hostAddress}:${port}`, '--name', name, '--daemon'],
+        env,
         ns.prefix(hidden),
       );
       children.push(b);
@@ -88,9 +98,14 @@ for (const dialect of DIALECTS) {
 
     before(async () => {
       farm = await makeFarm(dialect);
-      await addPlatforms(farm, 'el9/x86_64*');
+      await addPlatforms(farm, 'el9/x86_64*', 'el8/x86_64');
       await addBuilder(farm.registry.db, 'rb1', 'el9', 'x86_64');
+      await addBuilder(farm.registry.db, 'rb2', 'el8', 'x86_64');
       const { token } = await createBuilderToken(farm.registry.db, 'rb1');
+      token2 = (await createBuilderToken(farm.registry.db, 'rb2')).token;
+      // The farm takes products of at most 1 KiB for el8 (the builder's own limit is the default).
+      mkdirSync(join(farm.root, 'etc'), { recursive: true });
+      writeFileSync(join(farm.root, 'etc', 'buildd.yml'), 'platform_limits:\n  el8:\n    product: 1K\n');
       ns = makeNetns();
       ({ child: web, port } = await startWeb());
       builderHome = mkdtempSync(join(tmpdir(), 'pkgforge-builder-'));
@@ -186,6 +201,18 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(published('upload'), ['upload-1.0-1.noarch.rpm']);
       await b.until(/Finished task upload on rb1: success/);
       assert.match(b.output(), /the farm is unavailable; retrying/);
+      b.child.kill('SIGTERM');
+      assert.equal(await b.exited, 0, b.output());
+    });
+
+    it("fails the task with the farm's reason when the farm refuses a product (over its size limit)", async () => {
+      const b = startBuilder('rb2', { ...builderEnv, PKGFORGE_BUILDER_TOKEN: token2 });
+      await b.until(/Starting build daemon 'rb2'/);
+      await submitTo(farm, 'toolarge', [buildRpm(specFor('toolarge'))], { platforms: ['el8'] });
+      assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
+      const job = await done('toolarge');
+      assert.equal(job.status, 'fail');
+      assert.match(job.tasks[0]!.reason ?? '', /delivery of this build was refused: .*over the limit of 1024 bytes/);
       b.child.kill('SIGTERM');
       assert.equal(await b.exited, 0, b.output());
     });

@@ -57,7 +57,8 @@ for (const dialect of DIALECTS) {
     const builds: RemoteBuilds = {
       leaseExpiryMs: 60_000,
       leaseRenewalMs: 20_000,
-      productMaxBytes: 1024 * 1024,
+      productMaxBytes: () => 1024 * 1024,
+      uploadMaxBytes: () => 4 * 1024 * 1024,
       settle: async () => false,
       complete: async (claim) => {
         await finishAttempt(farm.registry, claim, 'fail', 'recorded by the test', null);
@@ -191,7 +192,23 @@ for (const dialect of DIALECTS) {
 
     it('wakes a waiting claim over a real connection as soon as a task of its platform is registered', async () => {
       // Job x, handed back above, is taken first: then nothing waits for el9/x86_64.
-      assert.equal((await call(tokenA, 'POST', '/claim', { host: 'hosta[1]' })).body.claim.jobId, 'x');
+      const x = (await call(tokenA, 'POST', '/claim', { host: 'hosta[1]' })).body.claim;
+      assert.equal(x.jobId, 'x');
+      // One task at a time: while A holds x, it cannot claim another.
+      const second = await call(tokenA, 'POST', '/claim', { host: 'hosta[1]' });
+      assert.equal(second.status, 409);
+      assert.match(second.body.message, /holds attempt \d+ of job x/);
+      const finished = await call(tokenA, 'POST', `/tasks/${x.taskId}/attempts/${x.attempt}/finish`, {
+        status: 'fail',
+        reason: 'x',
+        hostname: 'h',
+        starttime: 1,
+        phases: [],
+        success: [],
+        failures: [],
+        products: [],
+      });
+      assert.equal(finished.status, 200);
       const url = await app.listen({ host: '127.0.0.1', port: 0 });
       const t0 = Date.now();
       const waiting = fetch(`${url}/api/v1/builder/claim`, {

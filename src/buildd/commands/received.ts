@@ -1,6 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { printable } from '../../core/names.ts';
 import { uploadNameProblem, type RemoteReport } from '../../core/remote-build.ts';
+import { parseDeb822 } from '../../sources/deb822.ts';
+import { validateDsc } from '../../sources/dsc.ts';
+import { readRpmHeader, RpmTag } from '../../sources/rpm-header.ts';
+import { validateSrpm } from '../../sources/srpm.ts';
 import { hashFile } from '../../util/hash.ts';
 import { takeDebianProduct, takeRpmProduct } from '../products.ts';
 import { logLine, PhaseFailure, type PhaseCommand, type TaskRun } from '../phases.ts';
@@ -52,8 +57,54 @@ export class ReceivedProducts implements PhaseCommand {
         throw new PhaseFailure(
           `Refused the product ${name}: the file uploaded (${got.size} bytes, SHA-256 ${got.sha256}) is not the one reported (${product.size} bytes, SHA-256 ${product.sha256})`,
         );
+      const foreign = await notOfThisTask(task, taken);
+      if (foreign) throw new PhaseFailure(`Refused the product ${name}: ${foreign}`);
       task.info.products.push(taken);
     }
     logLine(task, `received ${this.report.products.length} products from ${this.report.hostname}, checked`);
   }
+}
+
+/**
+ * Why a product is not one this task could have built, or null: a binary RPM must name one of the
+ * job's source packages as its source and be of the task's architecture (or noarch), and a `.changes`
+ * must be of one of the job's Debian sources. The builder decides what the packages hold, as a
+ * submitter's spec does; these checks keep it to its own job and architecture.
+ */
+async function notOfThisTask(task: TaskRun, product: string): Promise<string | null> {
+  const sources = task.manifest.packages;
+  if (product.endsWith('.src.rpm')) return "a source package that is not one of the job's";
+  if (product.endsWith('.rpm')) {
+    const { header } = await readRpmHeader(product);
+    const source = header.string(RpmTag.sourceRpm) ?? '';
+    // rpmbuild names the source by what the spec says, whatever the submitted file was called.
+    const built = await Promise.all(
+      sources
+        .filter((p) => p.file.endsWith('.src.rpm'))
+        .map(async (p) => {
+          const info = await validateSrpm(join(task.acceptedDir, p.file));
+          return [p.file, `${info.name}-${info.version}-${info.release}.src.rpm`];
+        }),
+    );
+    if (!built.flat().includes(source))
+      return `it was built from ${printable(source) || 'no source package'}, not from one of job ${task.claim.jobId}'s`;
+    const arch = header.string(RpmTag.arch) ?? '';
+    if (arch !== 'noarch' && arch !== task.claim.arch)
+      return `it is for ${printable(arch)}, and the task builds for ${task.claim.arch}`;
+    return null;
+  }
+  if (product.endsWith('.changes')) {
+    const names = await Promise.all(
+      sources
+        .filter((p) => p.file.endsWith('.dsc'))
+        .map(async (p) => (await validateDsc(join(task.acceptedDir, p.file))).name),
+    );
+    const source =
+      parseDeb822(await readFile(product, 'utf8'))
+        .paragraphs[0]?.get('Source')
+        ?.split(' ')[0] ?? '';
+    if (!names.includes(source))
+      return `it is of the source ${printable(source) || '(none)'}, not one of job ${task.claim.jobId}'s`;
+  }
+  return null;
 }

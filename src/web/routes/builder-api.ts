@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -41,6 +41,9 @@ import type { RemoteBuilds, WebContext } from '../context.ts';
 import { taskWaiters } from './task-waiters.ts';
 
 type Me = BuilderIdentity & { platform: string; arch: string; family: string; active: boolean };
+
+/** The largest build log a remote attempt may send: a runaway build's, not a real one's. */
+const LOG_MAX = 1024 * 1024 * 1024;
 
 /** The largest piece of a live log one request may carry. */
 const LOG_CHUNK_MAX = 1024 * 1024;
@@ -188,7 +191,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           active: me.active,
           leaseExpiryMs: s.leaseExpiryMs,
           leaseRenewalMs: s.leaseRenewalMs,
-          productMaxBytes: s.productMaxBytes,
+          productMaxBytes: s.productMaxBytes(me.platform),
         };
       },
     );
@@ -271,11 +274,24 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         // (The response's close, not the request's: that one comes as soon as the body has been read.)
         const gone = new AbortController();
         reply.raw.once('close', () => gone.abort());
+        // One task at a time per builder: a token cannot hoard its platform's queue.
+        const holding = (await claimsHeldBy(ctx.registry, me)).find((c) => c.leaseLive);
+        if (holding)
+          throw new PkgForgeError(
+            ErrorCode.locked,
+            `Builder ${me.name} holds attempt ${holding.attempt} of job ${holding.jobId} (task ${holding.taskId}); finish or release it before claiming another`,
+          );
         for (;;) {
           // Listening before looking, so a task registered between the look and the wait still wakes it.
           const wake = waiters.wait(me.platformId);
           try {
+            if (gone.signal.aborted) return reply.status(204).send(null);
             const claim = await claimNextTask(ctx.registry, me, req.body.host, s.leaseExpiryMs);
+            // Gone while the claim was made: no one would build it.
+            if (claim && gone.signal.aborted) {
+              await releaseClaim(ctx.registry, claim, 'the builder went away before it was told of the claim');
+              return reply.status(204).send(null);
+            }
             // A build the registry accepted before its builder stopped is published by the farm, which holds it.
             if (claim && (await s.settle(claim))) continue;
             if (claim) {
@@ -380,10 +396,10 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
                 `The log of attempt ${claim.attempt} has ${size} bytes, not ${offset}`,
               );
             const fresh = chunk.subarray(Math.min(chunk.length, size - offset));
-            if (size + fresh.length > service().productMaxBytes)
+            if (size + fresh.length > LOG_MAX)
               throw new PkgForgeError(
                 ErrorCode.tooLarge,
-                `The build log of attempt ${claim.attempt} is over the limit`,
+                `The build log of attempt ${claim.attempt} is over the limit of ${LOG_MAX} bytes`,
               );
             if (fresh.length > 0) await fh.write(fresh);
             return { size: size + fresh.length };
@@ -413,7 +429,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         const problem = uploadNameProblem(name);
         if (problem)
           throw new PkgForgeError(ErrorCode.unsafePath, `Refused the product '${printable(name)}': ${problem}`);
-        const limit = service().productMaxBytes;
+        const limit = service().productMaxBytes(claim.platform);
         const declared = Number(req.headers['content-length'] ?? NaN);
         if (Number.isFinite(declared) && declared > limit)
           throw new PkgForgeError(
@@ -423,6 +439,14 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         const body = byteStream(req.body);
         const dir = join(attemptDir(claim), RECEIVED_DIR);
         await mkdir(dir, { recursive: true });
+        // All of an attempt's uploads together: at most what its build could have written (the work directory limit).
+        const total = service().uploadMaxBytes(claim.platform);
+        const already = await receivedBytes(dir, name);
+        if (already + (Number.isFinite(declared) ? declared : 0) > total)
+          throw new PkgForgeError(
+            ErrorCode.tooLarge,
+            `The products of attempt ${claim.attempt} would be over the limit of ${total} bytes together`,
+          );
         const partial = join(dir, `.${name}.${randomBytes(4).toString('hex')}.partial`);
         const hash = createHash('sha256');
         let size = 0;
@@ -432,6 +456,13 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             new Transform({
               transform(chunk: Buffer, _enc, done) {
                 size += chunk.length;
+                if (already + size > total)
+                  return done(
+                    new PkgForgeError(
+                      ErrorCode.tooLarge,
+                      `The products of attempt ${claim.attempt} are over the limit of ${total} bytes together`,
+                    ),
+                  );
                 if (size > limit)
                   return done(
                     new PkgForgeError(ErrorCode.tooLarge, `The product ${name} is over the limit of ${limit} bytes`),
@@ -471,7 +502,9 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       },
       async (req) => {
         const claim = await heldClaim(req, req.params.task, req.params.attempt);
-        return { released: await releaseClaim(ctx.registry, claim, req.body.reason) };
+        const released = await releaseClaim(ctx.registry, claim, req.body.reason);
+        await rm(join(attemptDir(claim), RECEIVED_DIR), { recursive: true, force: true });
+        return { released };
       },
     );
 
@@ -499,32 +532,46 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       },
       async (req, reply) => {
         const { task, attempt } = req.params;
-        const held = await ownClaim(req, task, attempt);
-        if (held === 'stale') {
-          // Reported again after the farm recorded it (its answer was lost): the same answer, not a refusal.
-          const row = (await listAttempts(ctx.registry.db, task)).find((a) => a.number === attempt);
-          const outcome = row?.outcome;
-          if (outcome === 'success' || outcome === 'fail' || outcome === 'cancelled') {
-            const recorded: RemoteFinishAnswer = { status: outcome, reason: row!.reason };
-            return recorded;
-          }
-          await heldClaim(req, task, attempt);
-        }
-        const claim = held as Claim;
-        const answer = await oneAtATime(`finish:${claim.taskId}:${claim.attempt}`, () =>
-          service().complete(claim, req.body as RemoteReport),
-        );
+        // One report of an attempt at a time, each looking afresh: a report sent again while the first
+        // is still being published waits for it, then gets its recorded answer.
+        const answer = await oneAtATime(`finish:${task}:${attempt}`, () => finish(req, task, attempt));
         if (answer === 'unrecorded') {
           reply.header('retry-after', '5');
           throw new PkgForgeError(
             ErrorCode.unavailable,
-            `The outcome of attempt ${claim.attempt} is kept, but the registry could not record it; report it again shortly`,
+            `The outcome of attempt ${attempt} is kept, but the registry could not record it; report it again shortly`,
           );
         }
         return answer;
       },
     );
+
+    /** A report: the farm's side completes it, or, when it was recorded already, its recorded answer. */
+    async function finish(
+      req: FastifyRequest,
+      task: number,
+      attempt: number,
+    ): Promise<RemoteFinishAnswer | 'unrecorded'> {
+      const held = await ownClaim(req, task, attempt);
+      if (held !== 'stale') return service().complete(held, req.body as RemoteReport);
+      // Reported again after the farm recorded it (its answer was lost): the same answer, not a refusal.
+      const row = (await listAttempts(ctx.registry.db, task)).find((a) => a.number === attempt);
+      const outcome = row?.outcome;
+      if (outcome === 'success' || outcome === 'fail' || outcome === 'cancelled')
+        return { status: outcome, reason: row!.reason };
+      return heldClaim(req, task, attempt).then(() => 'unrecorded' as const);
+    }
   };
+}
+
+/** Bytes already received for an attempt, but for `except` (a file sent again replaces itself). */
+async function receivedBytes(dir: string, except: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) {
+    if (name === except) continue;
+    total += (await stat(join(dir, name)).catch(() => null))?.size ?? 0;
+  }
+  return total;
 }
 
 /** A request's raw body: only `application/octet-stream` is streamed (see the parser above). */
