@@ -205,6 +205,32 @@ for (const dialect of DIALECTS) {
       assert.equal(await b.exited, 0, b.output());
     });
 
+    it('kill -9 of the builder mid-upload: started again, it delivers the build it kept instead of building again', async () => {
+      const b = startBuilder();
+      await b.until(/Starting build daemon 'rb1'/);
+      await submit('kept', [large('kept', 48)]);
+      const received = join(farm.results, 'kept', 'el9-x86_64', 'attempt-1', '.received');
+      await eventually(
+        'the upload to start',
+        () => existsSync(received) && readdirSync(received).some((f) => f.endsWith('.partial')),
+        120_000,
+        2,
+      );
+      b.child.kill('SIGKILL');
+      await b.exited;
+      const again = startBuilder();
+      await again.until(/Finished task kept on rb1: success/);
+      assert.match(again.output(), /Delivering the outcome 'success' of kept \(attempt 1\)/);
+      const attempts = await attemptsOf('kept');
+      assert.deepEqual(
+        attempts.map((a) => a.outcome),
+        ['success'],
+      );
+      assert.deepEqual(published('kept'), ['kept-1.0-1.noarch.rpm']);
+      again.child.kill('SIGTERM');
+      assert.equal(await again.exited, 0, again.output());
+    });
+
     it("fails the task with the farm's reason when the farm refuses a product (over its size limit)", async () => {
       const b = startBuilder('rb2', { ...builderEnv, PKGFORGE_BUILDER_TOKEN: token2 });
       await b.until(/Starting build daemon 'rb2'/);
