@@ -369,7 +369,12 @@ export async function runRemoteClaim(
     } finally {
       sent = await live.stop();
     }
-    if (built.status === 'stopped') return await handBack(ctx, claim, lease, signals, built.reason ?? 'stopped');
+    if (built.status === 'stopped') {
+      // Its log's end (why it stopped) is worth one try, while the attempt is still current (a stop,
+      // not a cancel: the farm takes nothing more from a cancelled attempt); the task goes back either way.
+      await sendLog(ctx, claim, sent).catch(() => {});
+      return await handBack(ctx, claim, lease, signals, built.reason ?? 'stopped');
+    }
     const outcome = { status: built.status, reason: built.reason, published: false };
     await keepOutcome(built.attempt, outcome);
     return await deliver(

@@ -23,6 +23,7 @@ import {
   eventually,
   farmEnv,
   makeFarm,
+  pkgforge,
   spawnPkgforge,
   submitTo,
   type PkgforgeChild,
@@ -229,6 +230,21 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(published('kept'), ['kept-1.0-1.noarch.rpm']);
       again.child.kill('SIGTERM');
       assert.equal(await again.exited, 0, again.output());
+    });
+
+    it('stops a remote build within seconds when the task is cancelled on the farm', async () => {
+      const b = startBuilder();
+      await b.until(/Starting build daemon 'rb1'/);
+      await submit('cancelme', [ticking('cancelme', 60)]);
+      await eventually('the build under way', () => /tick-1/.test(farmLog('cancelme', 1)));
+      const cancel = await pkgforge(['cancel', 'cancelme'], farmEnv(farm, farmSettings));
+      assert.equal(cancel.code, 0, cancel.stderr);
+      await b.until(/Finished task cancelme on rb1: cancelled/);
+      // Stopped long before its minute of ticks.
+      assert.doesNotMatch(farmLog('cancelme', 1), /tick-30/);
+      assert.equal((await getJobDetail(farm.registry.db, 'cancelme'))!.status, 'cancelled');
+      b.child.kill('SIGTERM');
+      assert.equal(await b.exited, 0, b.output());
     });
 
     it("fails the task with the farm's reason when the farm refuses a product (over its size limit)", async () => {
