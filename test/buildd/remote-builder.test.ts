@@ -91,6 +91,16 @@ for (const dialect of DIALECTS) {
       const path = join(farm.results, id, 'el9-x86_64', `attempt-${attempt}`, 'build.log');
       return existsSync(path) ? readFileSync(path, 'utf8') : '';
     };
+    /** Resolves once the first attempt's product is being uploaded: its partial file is on the farm. */
+    const uploading = (id: string) => {
+      const received = join(farm.results, id, 'el9-x86_64', 'attempt-1', '.received');
+      return eventually(
+        `the upload of ${id} to start`,
+        () => existsSync(received) && readdirSync(received).some((f) => f.endsWith('.partial')),
+        120_000,
+        2,
+      );
+    };
     const done = (id: string) =>
       eventually(`job ${id} to end`, async () => {
         const job = await getJobDetail(farm.registry.db, id);
@@ -181,14 +191,7 @@ for (const dialect of DIALECTS) {
       const b = startBuilder();
       await b.until(/Starting build daemon 'rb1'/);
       await submit('upload', [large('upload', 48)]);
-      const received = join(farm.results, 'upload', 'el9-x86_64', 'attempt-1', '.received');
-      // The product's upload under way: its partial file is there.
-      await eventually(
-        'the upload to start',
-        () => existsSync(received) && readdirSync(received).some((f) => f.endsWith('.partial')),
-        120_000,
-        2,
-      );
+      await uploading('upload');
       web.child.kill('SIGKILL');
       await web.exited;
       ({ child: web } = await startWeb(port));
@@ -210,13 +213,7 @@ for (const dialect of DIALECTS) {
       const b = startBuilder();
       await b.until(/Starting build daemon 'rb1'/);
       await submit('kept', [large('kept', 48)]);
-      const received = join(farm.results, 'kept', 'el9-x86_64', 'attempt-1', '.received');
-      await eventually(
-        'the upload to start',
-        () => existsSync(received) && readdirSync(received).some((f) => f.endsWith('.partial')),
-        120_000,
-        2,
-      );
+      await uploading('kept');
       b.child.kill('SIGKILL');
       await b.exited;
       const again = startBuilder();
