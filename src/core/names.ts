@@ -120,6 +120,16 @@ export function isEmailAddress(address: string): boolean {
 }
 
 /** A string made safe to print in a message: invisible and text-direction characters escaped, length bounded. */
+/**
+ * A reason as the registry keeps it: NUL, which PostgreSQL's text cannot hold (a build's output, a
+ * remote builder's report may carry one), becomes U+FFFD; the rest is kept as it was.
+ */
+export function storableText(s: string): string;
+export function storableText(s: string | null): string | null;
+export function storableText(s: string | null): string | null {
+  return s === null ? null : s.replaceAll('\0', '\uFFFD');
+}
+
 export function printable(s: string, max = 120): string {
   const escaped = s.replace(INVISIBLE_ALL, escapeCharacter);
   return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;

@@ -63,6 +63,16 @@ for (const dialect of DIALECTS) {
       assert.equal(newer.tasks.find((x) => x.platform === 'el9')?.reason, 'it broke');
     });
 
+    it("records a reason holding a NUL byte (a build's output, a remote report) with U+FFFD in its place", async () => {
+      await job(t, 'nul', 1000);
+      const c = (await claimNextTask(t.registry, await me('b1'), 'h', 60_000))!;
+      assert.ok(await finishAttempt(t.registry, c, 'fail', 'broke at\0here', null));
+      const task = (await getJobDetail(t.registry.db, 'nul'))!.tasks.find((x) => x.platform === 'el9')!;
+      assert.equal(task.reason, 'broke at\uFFFDhere');
+      const [attempt] = await listAttempts(t.registry.db, task.id);
+      assert.equal(attempt!.reason, 'broke at\uFFFDhere');
+    });
+
     it('requeues a task whose lease expired, in its old place, and refuses the late result', async () => {
       await job(t, 'leased', 500);
       const first = (await claimNextTask(t.registry, await me('f1'), 'h1', 1))!;

@@ -1,3 +1,4 @@
+import { storableText } from '../../core/names.ts';
 import { TaskStatus } from '../../core/terms.ts';
 import { writeTransaction, type Registry } from '../registry.ts';
 import { oneMoreEnded } from '../job-counters.ts';
@@ -26,7 +27,13 @@ export async function finishAttempt(
   logDir: string | null,
 ): Promise<boolean> {
   const now = Date.now();
-  const taskSet = { status: outcome, reason, builder_id: null, lease_expires_at: null, modified_at: now };
+  const taskSet = {
+    status: outcome,
+    reason: storableText(reason),
+    builder_id: null,
+    lease_expires_at: null,
+    modified_at: now,
+  };
   const builderSet = { current_task_id: null, modified_at: now };
   const jobSet = oneMoreEnded(outcome, now);
   let finished: boolean;

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { storableText } from '../../core/names.ts';
 import type { Registry } from '../registry.ts';
 import type { Database } from '../schema.ts';
 
@@ -9,7 +10,7 @@ export function leaseUntil(registry: Registry, ms: number) {
 
 /** The `set` that ends an attempt (its log directory kept when none is given). */
 export function attemptEnd(outcome: string, reason: string | null, logDir: string | null, now = Date.now()) {
-  return { ended_at: now, outcome, reason, ...(logDir !== null && { log_dir: logDir }) };
+  return { ended_at: now, outcome, reason: storableText(reason), ...(logDir !== null && { log_dir: logDir }) };
 }
 
 export async function closeAttempt(

@@ -48,6 +48,9 @@ const LOG_MAX = 1024 * 1024 * 1024;
 /** The largest piece of a live log one request may carry. */
 const LOG_CHUNK_MAX = 1024 * 1024;
 
+/** A host's name as a builder gives it (shown in lists and logs): printable, on one line. */
+const HostSchema = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\u0000-\\u001f\\u007f]+$' });
+
 const AttemptParams = Type.Object({
   task: Type.Integer({ minimum: 1 }),
   attempt: Type.Integer({ minimum: 1 }),
@@ -72,7 +75,7 @@ const FileSchema = Type.Object({
 const ReportSchema = Type.Object({
   status: Type.Union([Type.Literal('success'), Type.Literal('fail')]),
   reason: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]),
-  hostname: Type.String({ maxLength: 255 }),
+  hostname: HostSchema,
   starttime: Type.Integer({ minimum: 0 }),
   phases: Type.Array(Type.String({ maxLength: 100 }), { maxItems: 100 }),
   success: Type.Array(Type.String({ maxLength: 255 }), { maxItems: 1000 }),
@@ -204,7 +207,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             "A remote builder's start: its host, sandbox and what its preflight found; answers the tasks it holds from an earlier run",
           tags: ['builders'],
           body: Type.Object({
-            host: Type.String({ minLength: 1, maxLength: 100 }),
+            host: HostSchema,
             sandbox: Type.Union([Type.String({ maxLength: 20 }), Type.Null()]),
             unable: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]),
           }),
@@ -246,7 +249,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
             "Claim the builder's next task (its platform's oldest waiting one), waiting up to `wait` seconds for one to be registered; 204 when none came",
           tags: ['builders'],
           body: Type.Object({
-            host: Type.String({ minLength: 1, maxLength: 100 }),
+            host: HostSchema,
             wait: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_CLAIM_WAIT_SECONDS })),
           }),
           response: {
