@@ -5,10 +5,10 @@
  * checks, key and repositories, through the same steps as a local daemon's build (completion.ts), so
  * a remote builder never holds a signing key or write access to a repository.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RECEIVED_DIR, type RemoteFinishAnswer, type RemoteReport } from '../core/remote-build.ts';
-import { attemptPath } from '../core/results-layout.ts';
+import { attemptPath, taskResultsPath } from '../core/results-layout.ts';
 import type { Claim } from '../registry/attempts.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Log } from '../util/log.ts';
@@ -46,6 +46,13 @@ function answerOf(report: TaskReport): RemoteFinishAnswer | 'unrecorded' {
   if (report.status === 'success' || report.status === 'fail' || report.status === 'cancelled')
     return { status: report.status, reason: report.reason };
   return { status: 'refused', reason: report.reason };
+}
+
+/** Removes the uploads every attempt of the claim's task received (their outcomes are recorded or refused). */
+async function forgetReceived(results: string, claim: Claim): Promise<void> {
+  const taskDir = join(results, taskResultsPath(claim.jobId, claim.platform, claim.arch));
+  for (const name of await readdir(taskDir).catch(() => [] as string[]))
+    if (name.startsWith('attempt-')) await rm(join(taskDir, name, RECEIVED_DIR), { recursive: true, force: true });
 }
 
 export function farmSide(base: {
@@ -144,9 +151,9 @@ export function farmSide(base: {
           return 'unrecorded';
         }
         const answer = answerOf(await completeAttempt(ctx, claim, ended.attempt, ended.pending, lease, signals));
-        // Recorded: what was received is in the attempt's directory now, or refused.
-        if (answer !== 'unrecorded')
-          await rm(join(ended.attempt.attemptDir, RECEIVED_DIR), { recursive: true, force: true });
+        // Recorded: what was received is in the attempt's directory now, or refused; so is what
+        // earlier attempts of the task received before their leases ran out.
+        if (answer !== 'unrecorded') await forgetReceived(ctx.dirs.results, claim);
         return answer;
       }),
     close: () => abort.abort(new Error('the server is stopping')),
