@@ -121,10 +121,15 @@ export function registerAdminCommands(program: Command): void {
               v.name,
               `${v.platform}/${v.arch}`,
               v.state + (v.unsandboxed ? ', UNSANDBOXED' : ''),
-              v.host ?? '-',
+              // What a (remote) builder said of itself, escaped: it must not write to the terminal.
+              v.host === null ? '-' : printable(v.host, 255),
               v.currentJob ? `${v.currentJob.id} (attempt ${v.currentJob.attempt})` : '-',
               time(b.lastHeartbeatAt),
-              v.unableToBuild ?? (v.state === 'stopped' ? `stopped at ${time(b.stoppedAt)}` : ''),
+              v.unableToBuild !== null
+                ? printable(v.unableToBuild, 4096)
+                : v.state === 'stopped'
+                  ? `stopped at ${time(b.stoppedAt)}`
+                  : '',
             ];
           });
           for (const l of formatTable(

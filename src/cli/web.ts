@@ -49,20 +49,23 @@ export async function startWeb(
         productMaxBytes: (platform) => (config.buildd.platformLimits[platform] ?? config.buildd.limits).product,
         uploadMaxBytes: (platform) => (config.buildd.platformLimits[platform] ?? config.buildd.limits).workdir,
       });
-  const app = await buildApp({
-    registry,
-    accepted: config.accepted,
-    results: config.results,
-    repos: config.repos,
-    incoming: config.incoming,
-    uploadMaxBytes: config.web.uploadMaxBytes,
-    readRequiresToken: config.web.readRequiresToken,
-    publicUrl: config.web.publicUrl,
-    healthyWithinMs: config.web.healthyWithinMs,
-    limits: config.web.http,
-    builds,
-    noBuilds,
-  });
+  const app = await buildApp(
+    {
+      registry,
+      accepted: config.accepted,
+      results: config.results,
+      repos: config.repos,
+      incoming: config.incoming,
+      uploadMaxBytes: config.web.uploadMaxBytes,
+      readRequiresToken: config.web.readRequiresToken,
+      publicUrl: config.web.publicUrl,
+      healthyWithinMs: config.web.healthyWithinMs,
+      limits: config.web.http,
+      builds,
+      noBuilds,
+    },
+    { log },
+  );
   app.addHook('onClose', async () => builds?.close());
   const url = await app.listen({ host, port }).catch(async (err: NodeJS.ErrnoException) => {
     await app.close();

@@ -2,10 +2,11 @@ import { STATUS_CODES } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { httpLimits } from '../config/load-config.ts';
 import { transientRegistryError } from '../registry/retry.ts';
 import { ErrorCode, httpStatusOf, isPkgForgeError } from '../util/errors.ts';
+import type { Log } from '../util/log.ts';
 import { builderApiRoutes } from './routes/builder-api.ts';
 import { farmRoutes } from './routes/farm.ts';
 import { feedRoutes } from './routes/feeds.ts';
@@ -25,10 +26,20 @@ export type { WebContext } from './context.ts';
  * The HTTP application: the JSON API under /api/v1 with its OpenAPI document (/api/v1/openapi.json,
  * browsable at /api/docs). Tests build it and call it with inject(); `pkgforge web` listens.
  */
-export async function buildApp(ctx: WebContext, options: { logger?: boolean } = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  ctx: WebContext,
+  options: { logger?: boolean; log?: Log } = {},
+): Promise<FastifyInstance> {
   const limits = { ...httpLimits({}), ...ctx.limits };
   const limiter = httpLimiter(limits);
-  const app = Fastify({ ...limiter.options, logger: options.logger ?? false }).withTypeProvider<TypeBoxTypeProvider>();
+  // A server's warnings and errors (a 500's details) go to the farm's log; requests are not logged.
+  const logging = options.log
+    ? {
+        loggerInstance: options.log.child({ component: 'web' }, { level: 'warn' }) as FastifyBaseLogger,
+        disableRequestLogging: true,
+      }
+    : { logger: options.logger ?? false };
+  const app = Fastify({ ...limiter.options, ...logging }).withTypeProvider<TypeBoxTypeProvider>();
   limiter.attach(app);
   await app.register(swagger, {
     openapi: {

@@ -153,6 +153,37 @@ for (const dialect of DIALECTS) {
       );
     });
 
+    it('refuses a success whose products are not what a build of the job makes: only its source, twice the same, another family', async () => {
+      const cases: [string, (claim: Claim) => RemoteReport, RegExp][] = [
+        ['ronly', () => reportOf([buildRpm(specFor('ronly'))]), /reported success, but no packages built/],
+        [
+          'rtwice',
+          (claim) => {
+            const rpm = binary('rtwice');
+            received(claim, [rpm]);
+            return reportOf([rpm, rpm]);
+          },
+          /its products are not all different/,
+        ],
+        [
+          'rdeb',
+          (claim) => {
+            const deb = join(farm.root, 'rdeb_1.0_all.deb');
+            writeFileSync(deb, '!<arch>\ndebian-binary   ');
+            received(claim, [deb, binary('rdeb')]);
+            return reportOf([binary('rdeb'), deb]);
+          },
+          /rdeb_1\.0_all\.deb is not what a build of rpm packages makes/,
+        ],
+      ];
+      for (const [id, report, reason] of cases) {
+        const claim = await claimed(id, id);
+        const answer = await side.complete(claim, report(claim));
+        assert.equal(answer !== 'unrecorded' && answer.status, 'fail', id);
+        assert.match((answer as { reason: string }).reason, reason);
+      }
+    });
+
     it("records a builder's failure with its reason and the log it sent", async () => {
       const claim = await claimed('rfail', 'rfail');
       const dir = join(farm.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));

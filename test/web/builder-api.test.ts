@@ -283,5 +283,36 @@ for (const dialect of DIALECTS) {
       // Anything else on that attempt is stale now.
       assert.equal((await call(tokenC, 'POST', `${at}/log?offset=0`, rpm, octets(sha256(rpm)))).status, 409);
     });
+
+    it("keeps a builder's nulls as nulls, refuses control characters in what it says of itself, and holds concurrent uploads to the attempt's total", async () => {
+      await addBuilder(farm.registry.db, 'd', 'el8', 'x86_64');
+      const tokenD = (await createBuilderToken(farm.registry.db, 'd')).token;
+      const started = await call(tokenD, 'POST', '/start', { host: 'hostd[1]', sandbox: null, unable: null });
+      assert.equal(started.status, 200);
+      const row = await farm.registry.db
+        .selectFrom('builders')
+        .select(['unable_reason', 'sandbox'])
+        .where('name', '=', 'd')
+        .executeTakeFirstOrThrow();
+      assert.deepEqual([row.unable_reason, row.sandbox], [null, null]);
+      for (const host of ['x\u001b[2J', 'two\nlines', 'nul\u0000'])
+        assert.equal((await call(tokenD, 'POST', '/start', { host, sandbox: null, unable: null })).status, 400, host);
+      await acceptedJob(farm, 'many', 'el8');
+      const { claim } = (await call(tokenD, 'POST', '/claim', { host: 'hostd[1]' })).body;
+      assert.equal(claim.jobId, 'many');
+      const at = `/tasks/${claim.taskId}/attempts/${claim.attempt}`;
+      // Six products of 1 MiB at once, against 4 MiB for the attempt: no more than four are kept.
+      const mib = Buffer.alloc(1024 * 1024, 7);
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => call(tokenD, 'PUT', `${at}/files/p${i}.rpm`, mib, octets(sha256(mib)))),
+      );
+      assert.equal(answers.filter((a) => a.status === 201).length, 4, JSON.stringify(answers.map((a) => a.status)));
+      assert.ok(answers.filter((a) => a.status !== 201).every((a) => a.status === 413));
+      const dir = join(farm.results, 'many', 'el8-x86_64', `attempt-${claim.attempt}`, '.received');
+      assert.equal(readdirSync(dir).length, 4);
+      // Released: what it received goes with it.
+      assert.equal((await call(tokenD, 'POST', `${at}/release`, { reason: 'enough' })).body.released, true);
+      assert.equal(existsSync(dir), false);
+    });
   });
 }

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { printable } from '../../core/names.ts';
+import { basename, join } from 'node:path';
+import { manifestFamily } from '../../core/manifest.ts';
+import { fileNamesProblem, printable } from '../../core/names.ts';
+import type { PackageFamily } from '../../core/terms.ts';
 import { uploadNameProblem, type RemoteReport } from '../../core/remote-build.ts';
 import { parseDeb822 } from '../../sources/deb822.ts';
 import { validateDsc } from '../../sources/dsc.ts';
@@ -28,10 +30,14 @@ export class ReceivedProducts implements PhaseCommand {
   async run(task: TaskRun): Promise<void> {
     task.info.success = [...this.report.success];
     task.info.failures = [...this.report.failures];
-    if (this.report.products.length === 0)
-      throw new PhaseFailure(`The builder on ${this.report.hostname} reported success, but no products`);
-    // A source package rebuilt under its own name is the accepted copy, which the builder does not upload.
     const sources = new Set(task.manifest.packages.map((p) => p.file));
+    const problem = reportProblem(
+      this.report.products.map((p) => p.name),
+      sources,
+      manifestFamily(task.manifest),
+    );
+    if (problem) throw new PhaseFailure(`The builder on ${this.report.hostname} reported success, but ${problem}`);
+    // A source package rebuilt under its own name is the accepted copy, which the builder does not upload.
     for (const product of this.report.products) {
       const name = product.name;
       if (sources.has(name)) {
@@ -61,6 +67,7 @@ export class ReceivedProducts implements PhaseCommand {
       if (foreign) throw new PhaseFailure(`Refused the product ${name}: ${foreign}`);
       task.info.products.push(taken);
     }
+    await assertListedInChanges(task);
     logLine(task, `received ${this.report.products.length} products from ${this.report.hostname}, checked`);
   }
 }
@@ -107,4 +114,48 @@ async function notOfThisTask(task: TaskRun, product: string): Promise<string | n
       return `it is of the source ${printable(source) || '(none)'}, not one of job ${task.claim.jobId}'s`;
   }
   return null;
+}
+
+/** The endings of the products a platform family's builds make. */
+const FAMILY_ENDINGS: Record<PackageFamily, readonly string[]> = {
+  rpm: ['.rpm'],
+  deb: ['.deb', '.changes', '.buildinfo'],
+};
+
+/**
+ * What is wrong with a success's product list as a whole, or null: each name once, only what the
+ * platform family's builds make, and at least one package built (not only the job's own sources);
+ * a Debian build's `.changes` among them, which says what it built.
+ */
+function reportProblem(names: string[], sources: Set<string>, family: PackageFamily): string | null {
+  const built = names.filter((n) => !sources.has(n));
+  if (built.length === 0) return 'no packages built';
+  const twice = fileNamesProblem(names);
+  if (twice) return `its products are not all different: ${twice}`;
+  const foreign = built.find((n) => !FAMILY_ENDINGS[family].some((e) => n.endsWith(e)));
+  if (foreign) return `${printable(foreign)} is not what a build of ${family} packages makes`;
+  if (family === 'deb' && !built.some((n) => n.endsWith('.changes'))) return 'no .changes among its products';
+  return null;
+}
+
+/**
+ * A Debian build's `.deb` and `.buildinfo` files must each be listed in one of its `.changes` (whose
+ * source is checked to be the job's): what the farm publishes is what a `.changes` of this job says.
+ */
+async function assertListedInChanges(task: TaskRun): Promise<void> {
+  const changes = task.info.products.filter((p) => p.endsWith('.changes'));
+  if (changes.length === 0) return;
+  const listed = new Set<string>();
+  for (const c of changes) {
+    const files = parseDeb822(await readFile(c, 'utf8')).paragraphs[0]?.get('Files') ?? '';
+    for (const line of files.split('\n')) {
+      const name = line.trim().split(/\s+/)[4];
+      if (name) listed.add(name);
+    }
+  }
+  for (const p of task.info.products) {
+    const name = basename(p);
+    if ((name.endsWith('.deb') || name.endsWith('.buildinfo')) && !listed.has(name))
+      throw new PhaseFailure(`Refused the product ${printable(name)}: no .changes of the build lists it`);
+  }
 }

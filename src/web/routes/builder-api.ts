@@ -42,14 +42,18 @@ import { taskWaiters } from './task-waiters.ts';
 
 type Me = BuilderIdentity & { platform: string; arch: string; family: string; active: boolean };
 
+/** The most files one attempt may upload (a report lists at most as many products). */
+const MAX_UPLOADS = 1000;
+
 /** The largest build log a remote attempt may send: a runaway build's, not a real one's. */
 const LOG_MAX = 1024 * 1024 * 1024;
 
 /** The largest piece of a live log one request may carry. */
 const LOG_CHUNK_MAX = 1024 * 1024;
 
-/** A host's name as a builder gives it (shown in lists and logs): printable, on one line. */
-const HostSchema = Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\u0000-\\u001f\\u007f]+$' });
+/** Printable, on one line: what a builder says is shown in lists and terminals. */
+const ONE_LINE = '^[^\\u0000-\\u001f\\u007f]+$';
+const HostSchema = Type.String({ minLength: 1, maxLength: 255, pattern: ONE_LINE });
 
 const AttemptParams = Type.Object({
   task: Type.Integer({ minimum: 1 }),
@@ -74,9 +78,10 @@ const FileSchema = Type.Object({
 });
 const ReportSchema = Type.Object({
   status: Type.Union([Type.Literal('success'), Type.Literal('fail')]),
-  reason: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]),
+  // Null first: with the string first, Ajv's type coercion turns a null into "".
+  reason: Type.Union([Type.Null(), Type.String({ maxLength: 4096 })]),
   hostname: HostSchema,
-  starttime: Type.Integer({ minimum: 0 }),
+  starttime: Type.Integer({ minimum: 0, maximum: 1e11 }),
   phases: Type.Array(Type.String({ maxLength: 100 }), { maxItems: 100 }),
   success: Type.Array(Type.String({ maxLength: 255 }), { maxItems: 1000 }),
   failures: Type.Array(Type.String({ maxLength: 255 }), { maxItems: 1000 }),
@@ -158,6 +163,14 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
     }
     const attemptDir = (claim: Claim) =>
       join(ctx.results, attemptPath(claim.jobId, claim.platform, claim.arch, claim.attempt));
+    /** A new attempt's claim: what earlier attempts of the task uploaded before their leases ran out goes. */
+    const forgetEarlierUploads = async (claim: Claim) => {
+      for (let n = 1; n < claim.attempt; n++)
+        await rm(join(ctx.results, attemptPath(claim.jobId, claim.platform, claim.arch, n), RECEIVED_DIR), {
+          recursive: true,
+          force: true,
+        });
+    };
     const acceptedManifest = async (claim: Claim) => {
       const dir = childPath(ctx.accepted, claim.jobId);
       return { dir, ...(await readAcceptedManifest(dir, claim.jobId)) };
@@ -208,8 +221,8 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           tags: ['builders'],
           body: Type.Object({
             host: HostSchema,
-            sandbox: Type.Union([Type.String({ maxLength: 20 }), Type.Null()]),
-            unable: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]),
+            sandbox: Type.Union([Type.Null(), Type.String({ maxLength: 20, pattern: '^[a-z]+$' })]),
+            unable: Type.Union([Type.Null(), Type.String({ maxLength: 4096, pattern: ONE_LINE })]),
           }),
           response: {
             200: Type.Object({
@@ -277,19 +290,25 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         // (The response's close, not the request's: that one comes as soon as the body has been read.)
         const gone = new AbortController();
         reply.raw.once('close', () => gone.abort());
-        // One task at a time per builder: a token cannot hoard its platform's queue.
-        const holding = (await claimsHeldBy(ctx.registry, me)).find((c) => c.leaseLive);
-        if (holding)
-          throw new PkgForgeError(
-            ErrorCode.locked,
-            `Builder ${me.name} holds attempt ${holding.attempt} of job ${holding.jobId} (task ${holding.taskId}); finish or release it before claiming another`,
-          );
+        // One task at a time per builder: a token cannot hoard its platform's queue. The look and the
+        // claim are one step per builder, so claims sent together cannot each pass the look.
+        const claimOne = () =>
+          oneAtATime(`claim:${me.id}`, async () => {
+            const holding = (await claimsHeldBy(ctx.registry, me)).find((c) => c.leaseLive);
+            if (holding)
+              throw new PkgForgeError(
+                ErrorCode.locked,
+                `Builder ${me.name} holds attempt ${holding.attempt} of job ${holding.jobId} (task ${holding.taskId}); finish or release it before claiming another`,
+              );
+            return claimNextTask(ctx.registry, me, req.body.host, s.leaseExpiryMs);
+          });
         for (;;) {
           // Listening before looking, so a task registered between the look and the wait still wakes it.
           const wake = waiters.wait(me.platformId);
           try {
             if (gone.signal.aborted) return reply.status(204).send(null);
-            const claim = await claimNextTask(ctx.registry, me, req.body.host, s.leaseExpiryMs);
+            const claim = await claimOne();
+            if (claim && claim.attempt > 1) await forgetEarlierUploads(claim);
             // Gone while the claim was made: no one would build it.
             if (claim && gone.signal.aborted) {
               await releaseClaim(ctx.registry, claim, 'the builder went away before it was told of the claim');
@@ -426,70 +445,78 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           response: { 201: FileSchema },
         },
       },
-      async (req, reply) => {
-        const claim = await heldClaim(req, req.params.task, req.params.attempt);
-        const name = req.params.name;
-        const problem = uploadNameProblem(name);
-        if (problem)
-          throw new PkgForgeError(ErrorCode.unsafePath, `Refused the product '${printable(name)}': ${problem}`);
-        const limit = service().productMaxBytes(claim.platform);
-        const declared = Number(req.headers['content-length'] ?? NaN);
-        if (Number.isFinite(declared) && declared > limit)
-          throw new PkgForgeError(
-            ErrorCode.tooLarge,
-            `The product ${name} (${declared} bytes) is over the limit of ${limit} bytes`,
-          );
-        const body = byteStream(req.body);
-        const dir = join(attemptDir(claim), RECEIVED_DIR);
-        await mkdir(dir, { recursive: true });
-        // All of an attempt's uploads together: at most what its build could have written (the work directory limit).
-        const total = service().uploadMaxBytes(claim.platform);
-        const already = await receivedBytes(dir, name);
-        if (already + (Number.isFinite(declared) ? declared : 0) > total)
-          throw new PkgForgeError(
-            ErrorCode.tooLarge,
-            `The products of attempt ${claim.attempt} would be over the limit of ${total} bytes together`,
-          );
-        const partial = join(dir, `.${name}.${randomBytes(4).toString('hex')}.partial`);
-        const hash = createHash('sha256');
-        let size = 0;
-        try {
-          await pipeline(
-            body,
-            new Transform({
-              transform(chunk: Buffer, _enc, done) {
-                size += chunk.length;
-                if (already + size > total)
-                  return done(
-                    new PkgForgeError(
-                      ErrorCode.tooLarge,
-                      `The products of attempt ${claim.attempt} are over the limit of ${total} bytes together`,
-                    ),
-                  );
-                if (size > limit)
-                  return done(
-                    new PkgForgeError(ErrorCode.tooLarge, `The product ${name} is over the limit of ${limit} bytes`),
-                  );
-                hash.update(chunk);
-                done(null, chunk);
-              },
-            }),
-            (await open(partial, 'wx', 0o644)).createWriteStream(),
-          );
-          const sha256 = hash.digest('hex');
-          if (sha256 !== req.headers['x-pkgforge-sha256'])
+      async (req, reply) =>
+        // One at a time with the attempt's other uploads, its release and its report: the total is
+        // then what is on disk, and nothing is removed under an upload.
+        oneAtATime(`attempt:${req.params.task}:${req.params.attempt}`, async () => {
+          const claim = await heldClaim(req, req.params.task, req.params.attempt);
+          const name = req.params.name;
+          const problem = uploadNameProblem(name);
+          if (problem)
+            throw new PkgForgeError(ErrorCode.unsafePath, `Refused the product '${printable(name)}': ${problem}`);
+          const limit = service().productMaxBytes(claim.platform);
+          const declared = Number(req.headers['content-length'] ?? NaN);
+          if (Number.isFinite(declared) && declared > limit)
             throw new PkgForgeError(
-              ErrorCode.checksum,
-              `Refused the product ${name} of attempt ${claim.attempt}: its SHA-256 is ${sha256}, not the ${req.headers['x-pkgforge-sha256']} it was sent with`,
+              ErrorCode.tooLarge,
+              `The product ${name} (${declared} bytes) is over the limit of ${limit} bytes`,
             );
-          // Durable before it is acknowledged: the builder forgets what the farm said it has.
-          await fsyncFile(partial);
-          await rename(partial, join(dir, name));
-          return reply.status(201).send({ name, size, sha256 });
-        } finally {
-          await unlink(partial).catch(() => {});
-        }
-      },
+          const body = byteStream(req.body);
+          const dir = join(attemptDir(claim), RECEIVED_DIR);
+          await mkdir(dir, { recursive: true });
+          // All of an attempt's uploads together: at most what its build could have written (the work directory limit).
+          const total = service().uploadMaxBytes(claim.platform);
+          const { bytes: already, files } = await received(dir, name);
+          if (files >= MAX_UPLOADS)
+            throw new PkgForgeError(
+              ErrorCode.tooLarge,
+              `Attempt ${claim.attempt} has uploaded ${MAX_UPLOADS} files already`,
+            );
+          if (already + (Number.isFinite(declared) ? declared : 0) > total)
+            throw new PkgForgeError(
+              ErrorCode.tooLarge,
+              `The products of attempt ${claim.attempt} would be over the limit of ${total} bytes together`,
+            );
+          const partial = join(dir, `.${name}.${randomBytes(4).toString('hex')}.partial`);
+          const hash = createHash('sha256');
+          let size = 0;
+          try {
+            await pipeline(
+              body,
+              new Transform({
+                transform(chunk: Buffer, _enc, done) {
+                  size += chunk.length;
+                  if (already + size > total)
+                    return done(
+                      new PkgForgeError(
+                        ErrorCode.tooLarge,
+                        `The products of attempt ${claim.attempt} are over the limit of ${total} bytes together`,
+                      ),
+                    );
+                  if (size > limit)
+                    return done(
+                      new PkgForgeError(ErrorCode.tooLarge, `The product ${name} is over the limit of ${limit} bytes`),
+                    );
+                  hash.update(chunk);
+                  done(null, chunk);
+                },
+              }),
+              (await open(partial, 'wx', 0o644)).createWriteStream(),
+            );
+            const sha256 = hash.digest('hex');
+            if (sha256 !== req.headers['x-pkgforge-sha256'])
+              throw new PkgForgeError(
+                ErrorCode.checksum,
+                `Refused the product ${name} of attempt ${claim.attempt}: its SHA-256 is ${sha256}, not the ${req.headers['x-pkgforge-sha256']} it was sent with`,
+              );
+            // Durable before it is acknowledged: the builder forgets what the farm said it has.
+            await fsyncFile(partial);
+            await rename(partial, join(dir, name));
+            return reply.status(201).send({ name, size, sha256 });
+          } finally {
+            await unlink(partial).catch(() => {});
+          }
+        }),
     );
 
     app.post(
@@ -503,17 +530,20 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
           response: { 200: Type.Object({ released: Type.Boolean() }) },
         },
       },
-      async (req) => {
-        const claim = await heldClaim(req, req.params.task, req.params.attempt);
-        const released = await releaseClaim(ctx.registry, claim, req.body.reason);
-        await rm(join(attemptDir(claim), RECEIVED_DIR), { recursive: true, force: true });
-        return { released };
-      },
+      async (req) =>
+        oneAtATime(`attempt:${req.params.task}:${req.params.attempt}`, async () => {
+          const claim = await heldClaim(req, req.params.task, req.params.attempt);
+          const released = await releaseClaim(ctx.registry, claim, req.body.reason);
+          await rm(join(attemptDir(claim), RECEIVED_DIR), { recursive: true, force: true });
+          return { released };
+        }),
     );
 
     app.post(
       '/builder/tasks/:task/attempts/:attempt/finish',
       {
+        // A report may list up to 1000 products: more than the API's default body limit allows.
+        bodyLimit: 1024 * 1024,
         schema: {
           summary:
             "Report how the attempt's build ended, once its log and products are uploaded: the farm checks, signs, publishes and records it, and answers how the task ended",
@@ -537,7 +567,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
         const { task, attempt } = req.params;
         // One report of an attempt at a time, each looking afresh: a report sent again while the first
         // is still being published waits for it, then gets its recorded answer.
-        const answer = await oneAtATime(`finish:${task}:${attempt}`, () => finish(req, task, attempt));
+        const answer = await oneAtATime(`attempt:${task}:${attempt}`, () => finish(req, task, attempt));
         if (answer === 'unrecorded') {
           reply.header('retry-after', '5');
           throw new PkgForgeError(
@@ -567,14 +597,16 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
   };
 }
 
-/** Bytes already received for an attempt, but for `except` (a file sent again replaces itself). */
-async function receivedBytes(dir: string, except: string): Promise<number> {
-  let total = 0;
+/** The files and bytes already received for an attempt, but for `except` (a file sent again replaces itself). */
+async function received(dir: string, except: string): Promise<{ files: number; bytes: number }> {
+  let bytes = 0;
+  let files = 0;
   for (const name of await readdir(dir)) {
     if (name === except) continue;
-    total += (await stat(join(dir, name)).catch(() => null))?.size ?? 0;
+    files++;
+    bytes += (await stat(join(dir, name)).catch(() => null))?.size ?? 0;
   }
-  return total;
+  return { files, bytes };
 }
 
 /** A request's raw body: only `application/octet-stream` is streamed (see the parser above). */
