@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { farmSide, type FarmSide } from '../../src/buildd/farm-side.ts';
@@ -15,7 +17,18 @@ import { silentLog } from '../../src/util/log.ts';
 import { addPlatforms, makeFarm, submitTo, type TestFarm } from '../helpers/farm.ts';
 import { digest } from '../helpers/jobs.ts';
 import { DIALECTS } from '../helpers/registries.ts';
+import { buildDeb, buildDsc } from '../helpers/dsc.ts';
 import { buildRpm, specFor } from '../helpers/srpm.ts';
+
+/** What a Debian build of `dsc` leaves (`dpkg-buildpackage -b`, as sbuild runs it): its .deb, .buildinfo and .changes. */
+function debianBuild(dsc: string): string[] {
+  const top = mkdtempSync(join(tmpdir(), 'pkgforge-debbuild-'));
+  execFileSync('dpkg-source', ['-x', dsc, join(top, 'src')], { stdio: 'pipe' });
+  execFileSync('dpkg-buildpackage', ['-b', '-uc', '-us'], { cwd: join(top, 'src'), stdio: 'pipe' });
+  return readdirSync(top)
+    .filter((f) => /\.(deb|buildinfo|changes)$/.test(f))
+    .map((f) => join(top, f));
+}
 
 for (const dialect of DIALECTS) {
   describe(`the farm's side of a remote build on ${dialect}`, () => {
@@ -23,7 +36,8 @@ for (const dialect of DIALECTS) {
     let side: FarmSide;
     before(async () => {
       farm = await makeFarm(dialect);
-      await addPlatforms(farm, 'el9/x86_64*', 'el9/aarch64');
+      await addPlatforms(farm, 'el9/x86_64*', 'el9/aarch64', 'deb12/x86_64');
+      await addBuilder(farm.registry.db, 'rdeb', 'deb12', 'x86_64');
       await addBuilder(farm.registry.db, 'rb', 'el9', 'x86_64');
       await addBuilder(farm.registry.db, 'rbarm', 'el9', 'aarch64');
       const config = loadConfig({
@@ -182,6 +196,33 @@ for (const dialect of DIALECTS) {
         assert.equal(answer !== 'unrecorded' && answer.status, 'fail', id);
         assert.match((answer as { reason: string }).reason, reason);
       }
+    });
+
+    it('takes a Debian build as dpkg-buildpackage leaves it (.deb and .buildinfo listed in the .changes), and refuses a .deb the .changes does not list', async () => {
+      const dsc = buildDsc('rdsc');
+      const products = debianBuild(dsc);
+      await submitTo(farm, 'rdsc', [dsc], { platforms: ['deb12'], archs: ['x86_64'] });
+      assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
+      const me = (await builderIdentity(farm.registry.db, 'rdeb'))!;
+      const claim = (await claimNextTask(farm.registry, me, 'remote[1]', 60_000))!;
+      received(claim, products);
+      const answer = await side.complete(claim, reportOf(products));
+      assert.deepEqual(answer, { status: 'success', reason: null });
+      const info = readFileSync(join(farm.results, attemptPath('rdsc', 'deb12', 'x86_64', 1), 'buildinfo.yml'), 'utf8');
+      for (const p of products) assert.match(info, new RegExp(`- ${basename(p).replaceAll('.', '\\.')}`));
+
+      const extra = buildDeb('rstowaway', '6.6.6-1');
+      await submitTo(farm, 'rdsc2', [buildDsc('rdsc2')], { platforms: ['deb12'], archs: ['x86_64'] });
+      assert.equal((await runIncomingPass(farm.ctx())).outcomes[0]?.kind, 'registered');
+      const second = (await claimNextTask(farm.registry, me, 'remote[1]', 60_000))!;
+      const built2 = debianBuild(buildDsc('rdsc2'));
+      received(second, [...built2, extra]);
+      const refused = await side.complete(second, reportOf([...built2, extra]));
+      assert.equal(refused !== 'unrecorded' && refused.status, 'fail');
+      assert.match(
+        (refused as { reason: string }).reason,
+        /Refused the product rstowaway_6\.6\.6-1_all\.deb: no \.changes of the build lists it/,
+      );
     });
 
     it("records a builder's failure with its reason and the log it sent", async () => {
