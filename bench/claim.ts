@@ -109,6 +109,17 @@ async function throughput(dialect: Dialect) {
       },
     ),
   );
+  const result = await drained(workers);
+  await registry.close();
+  await drop();
+  return result;
+}
+
+/**
+ * Once every worker process has exited: the claims they printed, from the first claim of any
+ * worker to the last (the workers' start-up is not the claim path), and the duplicates among them.
+ */
+async function drained(workers: ChildProcess[]) {
   const outputs = await Promise.all(
     workers.map(async (w) => {
       let out = '';
@@ -117,17 +128,49 @@ async function throughput(dialect: Dialect) {
       return JSON.parse(out) as { claimed: number[]; first: number; last: number };
     }),
   );
-  // From the first claim of any worker to the last: the workers' start-up is not the claim path.
   const seconds = (Math.max(...outputs.map((o) => o.last)) - Math.min(...outputs.map((o) => o.first))) / 1000;
   const claimed = outputs.flatMap((o) => o.claimed);
-  await registry.close();
-  await drop();
   return {
     claimsPerSecond: claimed.length / seconds,
     claimed: claimed.length,
     duplicates: claimed.length - new Set(claimed).size,
     seconds,
   };
+}
+
+/** Resolves once `count` builders have sent a heartbeat (passed their start). */
+async function heartbeats(registry: Registry, count: number): Promise<void> {
+  for (;;) {
+    const ready = await registry.db
+      .selectFrom('builders')
+      .select('id')
+      .where('last_heartbeat_at', 'is not', null)
+      .execute();
+    if (ready.length === count) return;
+    await sleep(200);
+  }
+}
+
+/** The build.yml of a one-package job `id` (no package is built: the tasks are claimed and ended). */
+const noOpManifest = (id: string) =>
+  normaliseManifest(
+    { id, bucket: 'devel', packages: [{ file: 'x.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] },
+    id,
+  );
+
+/**
+ * Registers LATENCY_TASKS jobs one at a time, 20 to 50 ms apart (`before` is called with each id
+ * first), then resolves with the waits from each registration to its claim.
+ */
+async function registerAndWait(registry: Registry, before: (id: string) => void = () => {}) {
+  for (let i = 0; i < LATENCY_TASKS; i++) {
+    const m = noOpManifest(`lat-${i}`);
+    before(m.id);
+    await insertJob(registry, m, { submitter: null, submittedAt: Date.now(), incomingEntry: null });
+    await registerTasks(registry, m.id, ['auto'], ['all'], 'rpm');
+    await sleep(20 + Math.random() * 30);
+  }
+  return claimWaits(registry);
 }
 
 /**
@@ -144,15 +187,7 @@ async function startIdleDaemons(registry: Registry, registryUrl: string, count: 
       stdio: 'ignore',
     }),
   );
-  for (;;) {
-    const ready = await registry.db
-      .selectFrom('builders')
-      .select('id')
-      .where('last_heartbeat_at', 'is not', null)
-      .execute();
-    if (ready.length === count) break;
-    await sleep(200);
-  }
+  await heartbeats(registry, count);
   return { home, daemons };
 }
 
@@ -162,20 +197,7 @@ async function latency(dialect: Dialect) {
   try {
     // Time to LISTEN, or to watch the wake file.
     await sleep(1500);
-    for (let i = 0; i < LATENCY_TASKS; i++) {
-      const m = normaliseManifest(
-        {
-          id: `lat-${i}`,
-          bucket: 'devel',
-          packages: [{ file: 'x.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }],
-        },
-        'x',
-      );
-      await insertJob(registry, m, { submitter: null, submittedAt: Date.now(), incomingEntry: null });
-      await registerTasks(registry, m.id, ['auto'], ['all'], 'rpm');
-      await sleep(20 + Math.random() * 30);
-    }
-    return await claimWaits(registry);
+    return await registerAndWait(registry);
   } finally {
     for (const d of daemons) d.kill('SIGTERM');
     await Promise.all(daemons.map((d) => (d.exitCode === null ? once(d, 'exit') : null)));
@@ -194,12 +216,8 @@ function farmHome(jobIds: string[]): string {
 }
 
 function acceptedCopy(home: string, id: string): void {
-  const m = normaliseManifest(
-    { id, bucket: 'devel', packages: [{ file: 'x.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] },
-    id,
-  );
   mkdirSync(join(home, 'accepted', id));
-  writeFileSync(join(home, 'accepted', id, MANIFEST_FILE), serialiseManifest(m));
+  writeFileSync(join(home, 'accepted', id, MANIFEST_FILE), serialiseManifest(noOpManifest(id)));
 }
 
 /** Starts `pkgforge web` on the registry, for remote builders; resolves with its address once it listens. */
@@ -246,23 +264,11 @@ async function httpThroughput(dialect: Dialect) {
   const { server, child } = await startFarmServer(dialect, url, home);
   try {
     const worker = await bundledHelper('claim-http-worker');
-    const outputs = await Promise.all(
-      tokens.map(async (token) => {
-        const w = spawn(process.execPath, [worker, server, token, 'drain'], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        w.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-        await once(w, 'exit');
-        return JSON.parse(out) as { claimed: number[]; first: number; last: number };
-      }),
+    return await drained(
+      tokens.map((token) =>
+        spawn(process.execPath, [worker, server, token, 'drain'], { stdio: ['ignore', 'pipe', 'inherit'] }),
+      ),
     );
-    const seconds = (Math.max(...outputs.map((o) => o.last)) - Math.min(...outputs.map((o) => o.first))) / 1000;
-    const claimed = outputs.flatMap((o) => o.claimed);
-    return {
-      claimsPerSecond: claimed.length / seconds,
-      claimed: claimed.length,
-      duplicates: claimed.length - new Set(claimed).size,
-      seconds,
-    };
   } finally {
     child.kill('SIGTERM');
     await once(child, 'exit');
@@ -281,28 +287,9 @@ async function httpLatency(dialect: Dialect) {
   const worker = await bundledHelper('claim-http-worker');
   const idle = tokens.map((token) => spawn(process.execPath, [worker, server, token, 'idle'], { stdio: 'ignore' }));
   try {
-    for (;;) {
-      const ready = await registry.db
-        .selectFrom('builders')
-        .select('id')
-        .where('last_heartbeat_at', 'is not', null)
-        .execute();
-      if (ready.length === WORKERS) break;
-      await sleep(200);
-    }
+    await heartbeats(registry, WORKERS);
     await sleep(1000);
-    for (let i = 0; i < LATENCY_TASKS; i++) {
-      const id = `lat-${i}`;
-      acceptedCopy(home, id);
-      const m = normaliseManifest(
-        { id, bucket: 'devel', packages: [{ file: 'x.src.rpm', type: 'SRPM', size: 1, sha1sum: 'a'.repeat(40) }] },
-        'x',
-      );
-      await insertJob(registry, m, { submitter: null, submittedAt: Date.now(), incomingEntry: null });
-      await registerTasks(registry, m.id, ['auto'], ['all'], 'rpm');
-      await sleep(20 + Math.random() * 30);
-    }
-    return await claimWaits(registry);
+    return await registerAndWait(registry, (id) => acceptedCopy(home, id));
   } finally {
     for (const w of idle) w.kill('SIGTERM');
     await Promise.all(idle.map((w) => (w.exitCode === null ? once(w, 'exit') : null)));
@@ -386,20 +373,14 @@ async function scale() {
     const url = (config as { connectionString: string }).connectionString;
     const worker = await bundledHelper('claim-worker');
     const sampler = peakConnections(registry, 100);
-    const outputs = await Promise.all(
-      Array.from({ length: builders }, async (_, i) => {
-        const w = spawn(process.execPath, [worker, url, `b${i}`], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        w.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-        await once(w, 'exit');
-        return JSON.parse(out) as { claimed: number[]; first: number; last: number };
-      }),
+    const t = await drained(
+      Array.from({ length: builders }, (_, i) =>
+        spawn(process.execPath, [worker, url, `b${i}`], { stdio: ['ignore', 'pipe', 'inherit'] }),
+      ),
     );
     const peak = sampler.stop();
-    const seconds = (Math.max(...outputs.map((o) => o.last)) - Math.min(...outputs.map((o) => o.first))) / 1000;
-    const claimed = outputs.flatMap((o) => o.claimed);
     console.log(
-      `3. scale: ${builders} builder processes drained ${claimed.length} tasks in ${seconds.toFixed(1)} s: ${(claimed.length / seconds).toFixed(0)} claims/s, duplicates ${claimed.length - new Set(claimed).size} (must be 0), peak connections ${peak} (${(peak / builders).toFixed(2)} per builder; target ≤ 2)`,
+      `3. scale: ${builders} builder processes drained ${t.claimed} tasks in ${t.seconds.toFixed(1)} s: ${t.claimsPerSecond.toFixed(0)} claims/s, duplicates ${t.duplicates} (must be 0), peak connections ${peak} (${(peak / builders).toFixed(2)} per builder; target ≤ 2)`,
     );
 
     // Idle: real daemons, each listening for notifications and polling once a minute.

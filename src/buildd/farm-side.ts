@@ -9,6 +9,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RECEIVED_DIR, type RemoteFinishAnswer, type RemoteReport } from '../core/remote-build.ts';
 import { attemptPath, taskResultsPath } from '../core/results-layout.ts';
+import type { BuildLimits } from '../core/limits.ts';
 import type { Claim } from '../registry/attempts.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Log } from '../util/log.ts';
@@ -26,7 +27,7 @@ import {
 } from './attempt.ts';
 import { ReceivedProducts } from './commands/received.ts';
 import { completeAttempt, publishAdopted, type BuilddContext, type TaskReport } from './completion.ts';
-import { keepLease } from './lease.ts';
+import { keepLease, type Lease } from './lease.ts';
 import type { BuilddSettings } from './setup.ts';
 
 export interface FarmSide {
@@ -60,8 +61,8 @@ export function farmSide(base: {
   dirs: TaskDirs;
   settings: BuilddSettings;
   log: Log;
-  productMaxBytes: (platform: string) => number;
-  uploadMaxBytes: (platform: string) => number;
+  /** What one build of the platform may use: its product limit for each upload, its workdir for all together. */
+  limits: (platform: string) => Readonly<BuildLimits>;
 }): FarmSide {
   const abort = new AbortController();
   // The server's stop aborts publishing in hand; there is no "finish the build in hand" to wait for.
@@ -69,7 +70,7 @@ export function farmSide(base: {
   const contextOf = (claim: Claim): BuilddContext => ({ ...base, name: claim.builderName });
 
   /** Runs `fn` with the claim's lease renewed by the farm itself while it checks, signs and publishes. */
-  async function leased<T>(claim: Claim, fn: (ctx: BuilddContext, lease: ReturnType<typeof keepLease>) => Promise<T>) {
+  async function leased<T>(claim: Claim, fn: (ctx: BuilddContext, lease: Lease) => Promise<T>) {
     const ctx = contextOf(claim);
     const lease = keepLease(ctx, claim, abort.signal);
     try {
@@ -138,8 +139,8 @@ export function farmSide(base: {
   return {
     leaseExpiryMs: base.settings.leaseExpiryMs,
     leaseRenewalMs: base.settings.leaseRenewalMs,
-    productMaxBytes: base.productMaxBytes,
-    uploadMaxBytes: base.uploadMaxBytes,
+    productMaxBytes: (platform) => base.limits(platform).product,
+    uploadMaxBytes: (platform) => base.limits(platform).workdir,
     settle: (claim) => leased(claim, async (ctx, lease) => (await publishAdopted(ctx, claim, lease, signals)) !== null),
     complete: (claim, report) =>
       leased(claim, async (ctx, lease) => {

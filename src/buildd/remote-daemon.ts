@@ -1,8 +1,8 @@
 /**
  * The remote build daemon (`pkgforge buildd --server URL --name N`): a build host that holds only the
  * farm's address and a builder token. It claims over HTTP (long-polling), fetches the claimed job's
- * accepted sources into its own directory and checks them against the registry's sizes and
- * checksums, builds in its own sandbox, streams its log up as it is written, uploads its products
+ * accepted sources into its own directory and checks them against the sizes and checksums the
+ * farm accepted them with, builds in its own sandbox, streams its log up as it is written, uploads its products
  * and reports. The farm checks, signs, publishes and records (farm-side.ts).
  *
  * Nothing is lost to a broken connection: the outcome is kept on disk the moment the build ends
@@ -10,12 +10,11 @@
  * long as the lease may be valid; a daemon restarted after a kill delivers what it kept.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { instanceName } from '../core/builder-health.ts';
-import { MANIFEST_FILE, packageFiles, parseManifest } from '../core/manifest.ts';
+import { MANIFEST_FILE } from '../core/manifest.ts';
 import type { RemoteFile, RemoteReport } from '../core/remote-build.ts';
 import { attemptPath } from '../core/results-layout.ts';
 import type { Claim } from '../registry/attempts.ts';
@@ -34,7 +33,7 @@ import {
   type TaskDirs,
 } from './attempt.ts';
 import { finished, reportBase, type StopSignals, type TaskReport } from './completion.ts';
-import type { BuilddLoopOptions } from './daemon.ts';
+import { ownInstance, type BuilddLoopOptions } from './daemon.ts';
 import {
   transientFarmError,
   withFarmRetry,
@@ -156,7 +155,7 @@ function liveLog(ctx: RemoteBuilddContext, claim: Claim) {
 
 /**
  * The claimed job's sources, downloaded into `accepted/.fetch-*` and checked against the sizes and
- * checksums the farm's registry holds, then renamed to `accepted/<job>` with the farm's build.yml.
+ * checksums of the farm's accepted copy (its build.yml), then renamed to `accepted/<job>` with the farm's build.yml.
  */
 async function fetchSources(
   ctx: RemoteBuilddContext,
@@ -221,11 +220,12 @@ async function deliver(
   try {
     await withFarmRetry(() => sendLog(ctx, claim, logOffset), retry);
     report = await reportOf(pending.info, pending);
-    // The farm holds the accepted copies: a source package rebuilt under its own name is not sent.
-    const sources = new Set((await readManifestFiles(ctx, claim)) ?? []);
+    // The farm holds the accepted copies: a source package rebuilt under its own name is recorded as
+    // the job's accepted copy (keepProducts), and not sent.
+    const accepted = childPath(ctx.dirs.accepted, claim.jobId);
     for (const [i, path] of pending.info.products.entries()) {
       const file = report.products[i]!;
-      if (!sources.has(file.name)) await withFarmRetry(() => ctx.farm.upload(claim, path, file), retry);
+      if (dirname(path) !== accepted) await withFarmRetry(() => ctx.farm.upload(claim, path, file), retry);
     }
     // Once recorded, the farm says the lease is lost; a report whose answer was lost is answered
     // again (with the recorded outcome), so it is retried for the lease's whole time.
@@ -289,13 +289,6 @@ async function refused(
   } catch {
     return handBack(ctx, claim, lease, signals, reason);
   }
-}
-
-/** The files of the job's fetched build.yml, or null when there is no readable copy. */
-async function readManifestFiles(ctx: RemoteBuilddContext, claim: Claim): Promise<string[] | null> {
-  const text = await readFile(join(childPath(ctx.dirs.accepted, claim.jobId), MANIFEST_FILE), 'utf8').catch(() => null);
-  if (text === null) return null;
-  return parseManifest(text, MANIFEST_FILE).packages.flatMap((p) => packageFiles(p).map((f) => f.file));
 }
 
 /** The builder's local copies of a job it reported: the farm has them now. */
@@ -443,7 +436,7 @@ async function startRemote(
   const { problems, sandbox } = await hostProblems(ctx, me);
   const unable = problems.length > 0 ? `The build environment is incomplete: ${problems.join('; ')}` : null;
   const held = await withFarmRetry(
-    () => ctx.farm.start(ctx.host ?? ownHost(), sandbox.sandbox?.kind ?? null, unable),
+    () => ctx.farm.start(ctx.host ?? ownInstance(), sandbox.sandbox?.kind ?? null, unable),
     waitFor,
   );
   // Another running instance of this builder: its tasks are not ours to hand back.
@@ -494,9 +487,6 @@ async function settleHeld(
       if (!keep.has(name)) await rm(join(dir, name), { recursive: true, force: true });
 }
 
-/** How a remote daemon names itself to the farm: its host and process. */
-const ownHost = () => instanceName(hostname(), process.pid);
-
 /**
  * The remote build daemon: start (startRemote), then claim and build until stopped. A farm that
  * cannot be reached is waited for, trying again within 5 s at the most.
@@ -506,7 +496,7 @@ export async function runRemoteBuildd(ctx: RemoteBuilddContext, options: BuilddL
   const report = (r: TaskReport) => (reports.push(r), options.onTask?.(r));
   const me = await startRemote(ctx, options, report);
   if (!me) return reports;
-  const host = ctx.host ?? ownHost();
+  const host = ctx.host ?? ownInstance();
   ctx.log.info(`Starting build daemon '${ctx.name}' for ${me.platform}/${me.arch} (farm: ${ctx.farm.server})`);
   let backoff = 200;
   let away = false;

@@ -1,7 +1,7 @@
 import { chmod, chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
-import type { Config } from '../config/load-config.ts';
+import { limitsFor, type Config } from '../config/load-config.ts';
 import { findExecutable } from '../util/child.ts';
 import { messageOf } from '../util/errors.ts';
 import { lookupUser, type UserIds } from '../util/users.ts';
@@ -79,7 +79,7 @@ function farmPaths(config: Config): string[] {
  */
 export async function setUpSandbox(config: Config, builder: string, platform: string): Promise<SandboxSetup> {
   const b = config.buildd;
-  const limits = b.platformLimits[platform] ?? b.limits;
+  const limits = limitsFor(b, platform);
   const fail = (problem: string): SandboxSetup => ({ sandbox: null, workspaces: null, problem });
   if (b.sandbox === 'none') {
     return {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { access, constants } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { assertOwnerOnlyWritable } from '../util/fs-safe.ts';
-import type { Config } from '../config/load-config.ts';
+import { limitsFor, type Config } from '../config/load-config.ts';
 import type { Registry } from '../registry/registry.ts';
 import { builddSettings } from '../buildd/setup.ts';
 import { ErrorCode, PkgForgeError } from '../util/errors.ts';
@@ -46,8 +46,7 @@ export async function startWeb(
         dirs: { accepted: config.accepted, results: config.results, tmpdir: config.tmpdir, repos: config.repos },
         settings: builddSettings(config),
         log,
-        productMaxBytes: (platform) => (config.buildd.platformLimits[platform] ?? config.buildd.limits).product,
-        uploadMaxBytes: (platform) => (config.buildd.platformLimits[platform] ?? config.buildd.limits).workdir,
+        limits: (platform) => limitsFor(config.buildd, platform),
       });
   const app = await buildApp(
     {

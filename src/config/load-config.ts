@@ -74,6 +74,11 @@ export interface BuilddConfig {
   platformLimits: Readonly<Record<string, Readonly<BuildLimits>>>;
 }
 
+/** What one build of `platform` may use: its `platform_limits`, else `limits`. */
+export function limitsFor(buildd: BuilddConfig, platform: string): Readonly<BuildLimits> {
+  return buildd.platformLimits[platform] ?? buildd.limits;
+}
+
 /** What the web server reads (web.yml). */
 export interface WebConfig {
   /** The largest source package an upload may carry, in bytes. */

@@ -168,8 +168,13 @@ export async function validateDscHandle(file: string, fh: FileHandle): Promise<D
   };
 }
 
-/** The `checksum size name` lines of a Files or Checksums-* field. */
-function listedFiles(value: string, field: string, checksum: RegExp, fail: (reason: string) => Error): DscPart[] {
+/** The `checksum size name` lines of a Files or Checksums-* field (of a `.dsc`, or a `.changes`). */
+export function listedFiles(
+  value: string,
+  field: string,
+  checksum: RegExp,
+  fail: (reason: string) => Error,
+): DscPart[] {
   const lines = value.split('\n').filter((l) => l.trim() !== '');
   if (lines.length === 0) throw fail(`its ${field} field lists no files`);
   if (lines.length > DSC_MAX_FILES)

@@ -50,8 +50,7 @@ for (const dialect of DIALECTS) {
         dirs: { accepted: farm.accepted, results: farm.results, tmpdir: join(farm.root, 'tmp'), repos: config.repos },
         settings: builddSettings(config),
         log: silentLog,
-        productMaxBytes: () => config.buildd.limits.product,
-        uploadMaxBytes: () => config.buildd.limits.workdir,
+        limits: () => config.buildd.limits,
       });
     });
     after(async () => {

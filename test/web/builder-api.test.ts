@@ -18,6 +18,17 @@ import { farmApp } from '../helpers/web.ts';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const SOURCE = Buffer.from('the source package of job x\n');
+/** A builder's report of a build that failed, with nothing to upload. */
+const FAILED = {
+  status: 'fail',
+  reason: 'x',
+  hostname: 'h',
+  starttime: 1,
+  phases: [],
+  success: [],
+  failures: [],
+  products: [],
+};
 
 /** A job with one accepted source for el9/x86_64 only: its accepted copy written as the incoming processor would. */
 async function acceptedJob(farm: TestFarm, id: string, platform = 'el9') {
@@ -131,21 +142,7 @@ for (const dialect of DIALECTS) {
         ['GET', `${at}/sources/x-1-1.src.rpm`, undefined, {}],
         ['POST', `${at}/heartbeat`, { renew: true }, {}],
         ['PUT', `${at}/files/x-1-1.el9.x86_64.rpm`, Buffer.from('rpm'), octets(sha256('rpm'))],
-        [
-          'POST',
-          `${at}/finish`,
-          {
-            status: 'fail',
-            reason: 'x',
-            hostname: 'h',
-            starttime: 1,
-            phases: [],
-            success: [],
-            failures: [],
-            products: [],
-          },
-          {},
-        ],
+        ['POST', `${at}/finish`, FAILED, {}],
       ] as const) {
         const r = await call(tokenB, method, url, body, headers);
         assert.equal(r.status, 403, `${method} ${url}: ${JSON.stringify(r.body)}`);
@@ -198,16 +195,7 @@ for (const dialect of DIALECTS) {
       const second = await call(tokenA, 'POST', '/claim', { host: 'hosta[1]' });
       assert.equal(second.status, 409);
       assert.match(second.body.message, /holds attempt \d+ of job x/);
-      const finished = await call(tokenA, 'POST', `/tasks/${x.taskId}/attempts/${x.attempt}/finish`, {
-        status: 'fail',
-        reason: 'x',
-        hostname: 'h',
-        starttime: 1,
-        phases: [],
-        success: [],
-        failures: [],
-        products: [],
-      });
+      const finished = await call(tokenA, 'POST', `/tasks/${x.taskId}/attempts/${x.attempt}/finish`, FAILED);
       assert.equal(finished.status, 200);
       const url = await app.listen({ host: '127.0.0.1', port: 0 });
       const t0 = Date.now();

@@ -1,11 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { manifestFamily } from '../../core/manifest.ts';
 import { fileNamesProblem, printable } from '../../core/names.ts';
 import type { PackageFamily } from '../../core/terms.ts';
 import { uploadNameProblem, type RemoteReport } from '../../core/remote-build.ts';
 import { parseDeb822 } from '../../sources/deb822.ts';
-import { validateDsc } from '../../sources/dsc.ts';
+import { listedFiles, validateDsc } from '../../sources/dsc.ts';
 import { readRpmHeader, RpmTag } from '../../sources/rpm-header.ts';
 import { validateSrpm } from '../../sources/srpm.ts';
 import { hashFile } from '../../util/hash.ts';
@@ -37,83 +37,94 @@ export class ReceivedProducts implements PhaseCommand {
       manifestFamily(task.manifest),
     );
     if (problem) throw new PhaseFailure(`The builder on ${this.report.hostname} reported success, but ${problem}`);
-    // A source package rebuilt under its own name is the accepted copy, which the builder does not upload.
+    // In the report's order; the record gets them once they are all taken and tied to this task.
+    const kept: string[] = [];
+    const taken: { path: string; size: number; sha256: string }[] = [];
     for (const product of this.report.products) {
       const name = product.name;
+      // A source package rebuilt under its own name is the accepted copy, which the builder does not upload.
       if (sources.has(name)) {
-        task.info.products.push(join(task.acceptedDir, name));
+        kept.push(join(task.acceptedDir, name));
         continue;
       }
       const problem = uploadNameProblem(name);
       if (problem) throw new PhaseFailure(`Refused the product ${printable(name)}: ${problem}`);
       const received = join(this.receivedDir, name);
+      if (!(await lstat(received).catch(() => null)))
+        throw new PhaseFailure(`The builder reported the product ${name}, but did not upload it`);
       const dest = task.workspace.products.host;
       const limit = task.sandbox.limits.product;
-      const taken = await (
-        name.endsWith('.rpm')
-          ? takeRpmProduct(received, dest, name.endsWith('.src.rpm') ? 'source' : 'binary', limit)
-          : takeDebianProduct(received, dest, limit)
-      ).catch((err: Error) => {
-        throw /cannot be opened \(ENOENT\)/.test(err.message)
-          ? new PhaseFailure(`The builder reported the product ${name}, but did not upload it`)
-          : err;
-      });
-      const got = await hashFile(taken, ['sha256']);
+      const copy = await (name.endsWith('.rpm')
+        ? takeRpmProduct(received, dest, name.endsWith('.src.rpm') ? 'source' : 'binary', limit)
+        : takeDebianProduct(received, dest, limit));
+      const got = await hashFile(copy, ['sha256']);
       if (got.size !== product.size || got.sha256 !== product.sha256)
         throw new PhaseFailure(
           `Refused the product ${name}: the file uploaded (${got.size} bytes, SHA-256 ${got.sha256}) is not the one reported (${product.size} bytes, SHA-256 ${product.sha256})`,
         );
-      const foreign = await notOfThisTask(task, taken);
-      if (foreign) throw new PhaseFailure(`Refused the product ${name}: ${foreign}`);
-      task.info.products.push(taken);
+      taken.push({ path: copy, size: got.size, sha256: got.sha256! });
+      kept.push(copy);
     }
-    await assertListedInChanges(task);
+    await assertOfThisTask(task, taken);
+    task.info.products.push(...kept);
     logLine(task, `received ${this.report.products.length} products from ${this.report.hostname}, checked`);
   }
 }
 
 /**
- * Why a product is not one this task could have built, or null: a binary RPM must name one of the
- * job's source packages as its source and be of the task's architecture (or noarch), and a `.changes`
- * must be of one of the job's Debian sources. The builder decides what the packages hold, as a
- * submitter's spec does; these checks keep it to its own job and architecture.
+ * Refuses a product this task could not have built: a binary RPM must name one of the job's source
+ * packages as its source and be of the task's architecture (or noarch); a `.changes` must be of one
+ * of the job's Debian sources, and each `.deb` and `.buildinfo` listed, size and SHA-256, in one of
+ * them. The builder decides what the packages hold, as a submitter's spec does; these checks keep
+ * it to its own job and architecture. The job's sources are read once, each `.changes` once.
  */
-async function notOfThisTask(task: TaskRun, product: string): Promise<string | null> {
-  const sources = task.manifest.packages;
-  if (product.endsWith('.src.rpm')) return "a source package that is not one of the job's";
-  if (product.endsWith('.rpm')) {
-    const { header } = await readRpmHeader(product);
-    const source = header.string(RpmTag.sourceRpm) ?? '';
-    // rpmbuild names the source by what the spec says, whatever the submitted file was called.
-    const built = await Promise.all(
-      sources
-        .filter((p) => p.file.endsWith('.src.rpm'))
-        .map(async (p) => {
-          const info = await validateSrpm(join(task.acceptedDir, p.file));
-          return [p.file, `${info.name}-${info.version}-${info.release}.src.rpm`];
-        }),
-    );
-    if (!built.flat().includes(source))
-      return `it was built from ${printable(source) || 'no source package'}, not from one of job ${task.claim.jobId}'s`;
-    const arch = header.string(RpmTag.arch) ?? '';
-    if (arch !== 'noarch' && arch !== task.claim.arch)
-      return `it is for ${printable(arch)}, and the task builds for ${task.claim.arch}`;
-    return null;
+async function assertOfThisTask(
+  task: TaskRun,
+  products: { path: string; size: number; sha256: string }[],
+): Promise<void> {
+  const { claim, acceptedDir, manifest } = task;
+  const refuse = (product: string, why: string) =>
+    new PhaseFailure(`Refused the product ${printable(basename(product))}: ${why}`);
+  const ofJob = (ending: string) => manifest.packages.filter((p) => p.file.endsWith(ending));
+  // rpmbuild names the source by what the spec says, whatever the submitted file was called.
+  const rpmSources = new Set<string>();
+  for (const p of ofJob('.src.rpm')) {
+    const info = await validateSrpm(join(acceptedDir, p.file));
+    rpmSources.add(p.file).add(`${info.name}-${info.version}-${info.release}.src.rpm`);
   }
-  if (product.endsWith('.changes')) {
-    const names = await Promise.all(
-      sources
-        .filter((p) => p.file.endsWith('.dsc'))
-        .map(async (p) => (await validateDsc(join(task.acceptedDir, p.file))).name),
-    );
-    const source =
-      parseDeb822(await readFile(product, 'utf8'))
-        .paragraphs[0]?.get('Source')
-        ?.split(' ')[0] ?? '';
-    if (!names.includes(source))
-      return `it is of the source ${printable(source) || '(none)'}, not one of job ${task.claim.jobId}'s`;
+  const debSources = new Set<string>();
+  for (const p of ofJob('.dsc')) debSources.add((await validateDsc(join(acceptedDir, p.file))).name);
+  const listed = new Map<string, { size: number; sha256sum: string }>();
+  for (const { path: product } of products) {
+    if (product.endsWith('.src.rpm')) throw refuse(product, "a source package that is not one of the job's");
+    if (product.endsWith('.rpm')) {
+      const { header } = await readRpmHeader(product);
+      const source = header.string(RpmTag.sourceRpm) ?? '';
+      if (!rpmSources.has(source))
+        throw refuse(
+          product,
+          `it was built from ${printable(source) || 'no source package'}, not from one of job ${claim.jobId}'s`,
+        );
+      const arch = header.string(RpmTag.arch) ?? '';
+      if (arch !== 'noarch' && arch !== claim.arch)
+        throw refuse(product, `it is for ${printable(arch)}, and the task builds for ${claim.arch}`);
+    } else if (product.endsWith('.changes')) {
+      const fields = parseDeb822(await readFile(product, 'utf8')).paragraphs[0];
+      const source = fields?.get('Source')?.split(' ')[0] ?? '';
+      if (!debSources.has(source))
+        throw refuse(product, `it is of the source ${printable(source) || '(none)'}, not one of job ${claim.jobId}'s`);
+      const fail = (why: string) => refuse(product, why);
+      for (const part of listedFiles(fields?.get('Checksums-Sha256') ?? '', 'Checksums-Sha256', /^[0-9a-f]{64}$/, fail))
+        listed.set(part.file, part);
+    }
   }
-  return null;
+  for (const { path: product, size, sha256 } of products) {
+    if (!product.endsWith('.deb') && !product.endsWith('.buildinfo')) continue;
+    const entry = listed.get(basename(product));
+    if (!entry) throw refuse(product, 'no .changes of the build lists it');
+    if (size !== entry.size || sha256 !== entry.sha256sum)
+      throw refuse(product, 'it is not the file its .changes lists (size or SHA-256)');
+  }
 }
 
 /** The endings of the products a platform family's builds make. */
@@ -136,26 +147,4 @@ function reportProblem(names: string[], sources: Set<string>, family: PackageFam
   if (foreign) return `${printable(foreign)} is not what a build of ${family} packages makes`;
   if (family === 'deb' && !built.some((n) => n.endsWith('.changes'))) return 'no .changes among its products';
   return null;
-}
-
-/**
- * A Debian build's `.deb` and `.buildinfo` files must each be listed in one of its `.changes` (whose
- * source is checked to be the job's): what the farm publishes is what a `.changes` of this job says.
- */
-async function assertListedInChanges(task: TaskRun): Promise<void> {
-  const changes = task.info.products.filter((p) => p.endsWith('.changes'));
-  if (changes.length === 0) return;
-  const listed = new Set<string>();
-  for (const c of changes) {
-    const files = parseDeb822(await readFile(c, 'utf8')).paragraphs[0]?.get('Files') ?? '';
-    for (const line of files.split('\n')) {
-      const name = line.trim().split(/\s+/)[4];
-      if (name) listed.add(name);
-    }
-  }
-  for (const p of task.info.products) {
-    const name = basename(p);
-    if ((name.endsWith('.deb') || name.endsWith('.buildinfo')) && !listed.has(name))
-      throw new PhaseFailure(`Refused the product ${printable(name)}: no .changes of the build lists it`);
-  }
 }

@@ -42,6 +42,12 @@ import { taskWaiters } from './task-waiters.ts';
 
 type Me = BuilderIdentity & { platform: string; arch: string; family: string; active: boolean };
 
+const staleAttempt = (task: number, attempt: number) =>
+  new PkgForgeError(
+    ErrorCode.staleAttempt,
+    `Attempt ${attempt} of task ${task} no longer holds its task (its lease expired, or it was cancelled or requeued)`,
+  );
+
 /** The most files one attempt may upload (a report lists at most as many products). */
 const MAX_UPLOADS = 1000;
 
@@ -154,11 +160,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
     /** The claim of the request's attempt: 403 for another builder's, 409 for one no longer current. */
     async function heldClaim(req: FastifyRequest, task: number, attempt: number): Promise<Claim> {
       const held = await ownClaim(req, task, attempt);
-      if (held === 'stale')
-        throw new PkgForgeError(
-          ErrorCode.staleAttempt,
-          `Attempt ${attempt} of task ${task} no longer holds its task (its lease expired, or it was cancelled or requeued)`,
-        );
+      if (held === 'stale') throw staleAttempt(task, attempt);
       return held;
     }
     const attemptDir = (claim: Claim) =>
@@ -592,7 +594,7 @@ export function builderApiRoutes(ctx: WebContext): FastifyPluginAsyncTypebox {
       const outcome = row?.outcome;
       if (outcome === 'success' || outcome === 'fail' || outcome === 'cancelled')
         return { status: outcome, reason: row!.reason };
-      return heldClaim(req, task, attempt).then(() => 'unrecorded' as const);
+      throw staleAttempt(task, attempt);
     }
   };
 }
