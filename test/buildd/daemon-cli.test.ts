@@ -18,14 +18,8 @@ import {
   type TestFarm,
   submitTo,
 } from '../helpers/farm.ts';
-import { buildRpm, specFor } from '../helpers/srpm.ts';
+import { buildRpm, specFor, ticking } from '../helpers/srpm.ts';
 import { DIALECTS } from '../helpers/registries.ts';
-
-/** A package whose build prints a line a second for `seconds` seconds. */
-const ticking = (name: string, seconds: number) =>
-  buildRpm(
-    specFor(name).replace('%install', `%build\nfor i in $(seq 1 ${seconds}); do echo tick-$i; sleep 1; done\n%install`),
-  );
 
 for (const dialect of DIALECTS) {
   describe(`pkgforge buildd as a daemon on ${dialect}`, () => {

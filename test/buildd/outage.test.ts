@@ -16,15 +16,9 @@ import {
   type TestFarm,
   submitTo,
 } from '../helpers/farm.ts';
-import { buildRpm, specFor, srpm } from '../helpers/srpm.ts';
+import { srpm, ticking } from '../helpers/srpm.ts';
 import { TcpProxy } from '../helpers/tcp-proxy.ts';
 import { farmApp } from '../helpers/web.ts';
-
-/** A package whose build prints a line a second for `seconds` seconds. */
-const ticking = (name: string, seconds: number) =>
-  buildRpm(
-    specFor(name).replace('%install', `%build\nfor i in $(seq 1 ${seconds}); do echo tick-$i; sleep 1; done\n%install`),
-  );
 
 // The farm's daemons reach the real PostgreSQL only through a proxy the test stops and starts, as
 // an operator meets a registry that went away. Every publish appends a line to published.log.

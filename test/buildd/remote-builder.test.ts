@@ -31,13 +31,7 @@ import {
 } from '../helpers/farm.ts';
 import { makeNetns, type NetworkNamespace } from '../helpers/netns.ts';
 import { DIALECTS } from '../helpers/registries.ts';
-import { buildRpm, specFor } from '../helpers/srpm.ts';
-
-/** A package whose build prints a line a second for `seconds` seconds. */
-const ticking = (name: string, seconds: number) =>
-  buildRpm(
-    specFor(name).replace('%install', `%build\nfor i in $(seq 1 ${seconds}); do echo tick-$i; sleep 1; done\n%install`),
-  );
+import { buildRpm, specFor, ticking } from '../helpers/srpm.ts';
 
 /** A package of `mb` MiB of random bytes, stored uncompressed: its upload takes a while. */
 const large = (name: string, mb: number) =>

@@ -69,3 +69,9 @@ export function buildRpm(spec: string, kind: 'source' | 'binary' = 'source'): st
 export function srpm(name: string, options: Parameters<typeof specFor>[1] = {}): string {
   return buildRpm(specFor(name, options));
 }
+
+/** A source RPM whose build prints `tick-1`, `tick-2`… a second apart for `seconds` seconds. */
+export const ticking = (name: string, seconds: number) =>
+  buildRpm(
+    specFor(name).replace('%install', `%build\nfor i in $(seq 1 ${seconds}); do echo tick-$i; sleep 1; done\n%install`),
+  );
